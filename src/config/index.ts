@@ -1,0 +1,197 @@
+import { ConfigError } from './errors';
+import { VARIABLES, type VariableName, type VariableSpec } from './variables';
+
+export { ConfigError } from './errors';
+export { VARIABLES, type VariableName, type VariableSpec } from './variables';
+
+type Raw = { [K in VariableName]: unknown };
+
+/** Connection settings for ioredis, derived from REDIS_* variables. */
+export interface RedisSettings {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly tlsCaFile?: string;
+}
+
+export interface SnowflakeSettings {
+  /** Undefined: no account configured, use the local warehouse. */
+  readonly account?: string;
+  readonly username: string;
+  readonly password: string;
+  readonly accessUrl?: string;
+  readonly warehouse?: string;
+  readonly database?: string;
+  readonly schema?: string;
+  readonly role?: string;
+}
+
+export interface LocalWarehouseSettings {
+  readonly port: number;
+  readonly loginLatencyMs: number;
+  readonly queryLatencyMs: number;
+  readonly seed: number;
+  readonly deals: number;
+}
+
+export interface PoolSettings {
+  readonly min: number;
+  readonly max: number;
+  readonly acquireTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxLifetimeMs: number;
+  readonly validateAfterIdleMs: number;
+}
+
+export interface CallPolicySettings {
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly retryBaseMs: number;
+  readonly breakerThreshold: number;
+  readonly breakerResetMs: number;
+}
+
+export interface BatchSettings {
+  readonly maxBatchSize: number;
+  readonly maxWaitMs: number;
+  readonly concurrency: number;
+}
+
+export interface JobSettings {
+  readonly attempts: number;
+  readonly backoffMs: number;
+  readonly keepCompletedS: number;
+  readonly keepCompletedCount: number;
+  readonly keepFailedS: number;
+  readonly lockDurationMs: number;
+  readonly stalledIntervalMs: number;
+  readonly maxStalledCount: number;
+}
+
+/** The whole fleet configuration: read once from the environment, validated, frozen. */
+export interface FleetConfig {
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly shutdownTimeoutMs: number;
+  readonly queuePrefix: string;
+  readonly redis: RedisSettings;
+  readonly snowflake: SnowflakeSettings;
+  readonly localWarehouse: LocalWarehouseSettings;
+  readonly pool: PoolSettings;
+  readonly calls: CallPolicySettings;
+  readonly jobs: JobSettings;
+  readonly embeddings: BatchSettings;
+  readonly deals: BatchSettings;
+  readonly flows: { readonly concurrency: number; readonly maxWaitMs: number };
+  /** Names of the variables holding secrets, with their values, so logs can be checked and redacted. */
+  readonly secrets: readonly string[];
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    Object.values(o).forEach(deepFreeze);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * Reads every fleet variable from `env` (default: `process.env`) once. Unknown values are errors,
+ * never silently replaced by defaults. This is the only place in the fleet that reads the environment.
+ *
+ * @example
+ *   const config = loadConfig();             // at the entry point
+ *   const config = loadConfig({ POOL_MAX: '4' }); // in a test
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
+  const problems: string[] = [];
+  const raw = {} as Raw;
+  for (const [name, spec] of Object.entries(VARIABLES) as [VariableName, VariableSpec][]) {
+    const given = env[name];
+    const value = given === undefined || given === '' ? spec.default : given;
+    const parsed = spec.schema.safeParse(value);
+    if (!parsed.success) {
+      const shown = spec.secret ? '(secret)' : JSON.stringify(value);
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      problems.push(`${name}=${shown}: ${why}`);
+      continue;
+    }
+    raw[name] = parsed.data;
+  }
+  if (problems.length === 0 && (raw.POOL_MIN as number) > (raw.POOL_MAX as number)) {
+    problems.push(`POOL_MIN=${raw.POOL_MIN} is greater than POOL_MAX=${raw.POOL_MAX}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const s = (k: VariableName) => raw[k] as string;
+  const o = (k: VariableName) => raw[k] as string | undefined;
+  const n = (k: VariableName) => raw[k] as number;
+  const secrets = (Object.entries(VARIABLES) as [VariableName, VariableSpec][])
+    .filter(([k, spec]) => spec.secret && typeof raw[k] === 'string')
+    .map(([k]) => raw[k] as string);
+
+  return deepFreeze<FleetConfig>({
+    logLevel: s('LOG_LEVEL') as FleetConfig['logLevel'],
+    shutdownTimeoutMs: n('FLEET_SHUTDOWN_TIMEOUT_MS'),
+    queuePrefix: s('FLEET_QUEUE_PREFIX'),
+    redis: {
+      url: s('REDIS_URL'),
+      username: o('REDIS_USERNAME'),
+      password: o('REDIS_PASSWORD'),
+      tlsCaFile: o('REDIS_TLS_CA_FILE'),
+    },
+    snowflake: {
+      account: o('SNOWFLAKE_ACCOUNT'),
+      username: s('SNOWFLAKE_USERNAME'),
+      password: s('SNOWFLAKE_PASSWORD'),
+      accessUrl: o('SNOWFLAKE_ACCESS_URL'),
+      warehouse: o('SNOWFLAKE_WAREHOUSE'),
+      database: o('SNOWFLAKE_DATABASE'),
+      schema: o('SNOWFLAKE_SCHEMA'),
+      role: o('SNOWFLAKE_ROLE'),
+    },
+    localWarehouse: {
+      port: n('LOCAL_WAREHOUSE_PORT'),
+      loginLatencyMs: n('LOCAL_WAREHOUSE_LOGIN_LATENCY_MS'),
+      queryLatencyMs: n('LOCAL_WAREHOUSE_QUERY_LATENCY_MS'),
+      seed: n('LOCAL_WAREHOUSE_SEED'),
+      deals: n('LOCAL_WAREHOUSE_DEALS'),
+    },
+    pool: {
+      min: n('POOL_MIN'),
+      max: n('POOL_MAX'),
+      acquireTimeoutMs: n('POOL_ACQUIRE_TIMEOUT_MS'),
+      idleTimeoutMs: n('POOL_IDLE_TIMEOUT_MS'),
+      maxLifetimeMs: n('POOL_MAX_LIFETIME_MS'),
+      validateAfterIdleMs: n('POOL_VALIDATE_AFTER_IDLE_MS'),
+    },
+    calls: {
+      timeoutMs: n('WAREHOUSE_QUERY_TIMEOUT_MS'),
+      retries: n('WAREHOUSE_RETRIES'),
+      retryBaseMs: n('WAREHOUSE_RETRY_BASE_MS'),
+      breakerThreshold: n('WAREHOUSE_BREAKER_THRESHOLD'),
+      breakerResetMs: n('WAREHOUSE_BREAKER_RESET_MS'),
+    },
+    jobs: {
+      attempts: n('JOB_ATTEMPTS'),
+      backoffMs: n('JOB_BACKOFF_MS'),
+      keepCompletedS: n('JOB_KEEP_COMPLETED_S'),
+      keepCompletedCount: n('JOB_KEEP_COMPLETED_COUNT'),
+      keepFailedS: n('JOB_KEEP_FAILED_S'),
+      lockDurationMs: n('WORKER_LOCK_DURATION_MS'),
+      stalledIntervalMs: n('WORKER_STALLED_INTERVAL_MS'),
+      maxStalledCount: n('WORKER_MAX_STALLED_COUNT'),
+    },
+    embeddings: {
+      maxBatchSize: n('EMBED_BATCH_MAX_SIZE'),
+      maxWaitMs: n('EMBED_BATCH_MAX_WAIT_MS'),
+      concurrency: n('EMBED_WORKER_CONCURRENCY'),
+    },
+    deals: {
+      maxBatchSize: n('DEALS_BATCH_MAX_SIZE'),
+      maxWaitMs: n('DEALS_BATCH_MAX_WAIT_MS'),
+      concurrency: n('DEALS_WORKER_CONCURRENCY'),
+    },
+    flows: { concurrency: n('FLOW_WORKER_CONCURRENCY'), maxWaitMs: n('FLOW_BATCH_MAX_WAIT_MS') },
+    secrets,
+  });
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the fleet reads, in one table. `loadConfig` is the only reader of the
+ * environment; the README's configuration table and the Kubernetes manifest checks are derived from
+ * this list, so a variable that is not here does not exist.
+ */
+export interface VariableSpec {
+  /** Which part of the fleet the variable configures (groups the README table). */
+  readonly group: string;
+  /** Default as the user would write it in the environment; undefined = no default (optional or required). */
+  readonly default?: string;
+  /** True when the fleet cannot start without it in the stated situation (documented in `description`). */
+  readonly required?: boolean;
+  /** Never logged or printed; in Kubernetes it comes from a Secret. */
+  readonly secret?: boolean;
+  readonly description: string;
+  /** Parses the raw string (after the default is applied). */
+  readonly schema: z.ZodType;
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const ms = (min = 0, max = 24 * 3600_000) => int(min, max);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL with scheme ${protocols.join(' or ')}`);
+const optionalString = z.string().min(1).optional();
+
+export const VARIABLES = {
+  // --- process -------------------------------------------------------------------------------
+  LOG_LEVEL: {
+    group: 'process', default: 'info', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    description: 'pino log level for structured JSON logs.',
+  },
+  FLEET_SHUTDOWN_TIMEOUT_MS: {
+    group: 'process', default: '25000', schema: ms(1000, 600_000),
+    description: 'Graceful-close deadline after SIGTERM/SIGINT: in-flight jobs finish, then the process exits. Keep it below Kubernetes terminationGracePeriodSeconds. A second signal forces exit.',
+  },
+  // --- redis ---------------------------------------------------------------------------------
+  REDIS_URL: {
+    group: 'redis', default: 'redis://127.0.0.1:6379', schema: url(['redis:', 'rediss:']),
+    description: 'Redis for queues and the L2 cache. `rediss://` turns on TLS. `fleet up` starts a private redis-server when nothing answers here.',
+  },
+  REDIS_USERNAME: { group: 'redis', schema: optionalString, description: 'Redis ACL user (overrides the URL\'s user).' },
+  REDIS_PASSWORD: { group: 'redis', secret: true, schema: optionalString, description: 'Redis password (overrides the URL\'s password).' },
+  REDIS_TLS_CA_FILE: { group: 'redis', schema: optionalString, description: 'PEM file with the CA that signed the Redis server certificate (for `rediss://` with a private CA).' },
+  FLEET_QUEUE_PREFIX: {
+    group: 'redis', default: '{fleet}', schema: z.string().min(1).max(64).regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only'),
+    description: 'BullMQ key prefix. The braces are a Redis Cluster hash tag: every key of the fleet lands in one slot, as BullMQ requires on a cluster.',
+  },
+  // --- snowflake -----------------------------------------------------------------------------
+  SNOWFLAKE_ACCOUNT: {
+    group: 'snowflake', schema: optionalString,
+    description: 'Snowflake account identifier. When unset, `fleet up` starts the local warehouse and every role uses it.',
+  },
+  SNOWFLAKE_USERNAME: { group: 'snowflake', default: 'fleet', schema: z.string().min(1), description: 'Warehouse user (the local warehouse accepts `fleet`).' },
+  SNOWFLAKE_PASSWORD: { group: 'snowflake', default: 'fleet', secret: true, schema: z.string().min(1), description: 'Warehouse password (the local warehouse accepts `fleet`).' },
+  SNOWFLAKE_ACCESS_URL: {
+    group: 'snowflake', schema: url(['http:', 'https:']).optional(),
+    description: 'Explicit endpoint, e.g. `http://127.0.0.1:8085` for a local warehouse started with `fleet warehouse`. Unset for real Snowflake (the driver derives it from the account).',
+  },
+  SNOWFLAKE_WAREHOUSE: { group: 'snowflake', schema: optionalString, description: 'Virtual warehouse to run queries on.' },
+  SNOWFLAKE_DATABASE: { group: 'snowflake', schema: optionalString, description: 'Database holding DEALS, GONG_CALLS, SLACK_MESSAGES, LINEAR_ISSUES.' },
+  SNOWFLAKE_SCHEMA: { group: 'snowflake', schema: optionalString, description: 'Schema of those tables.' },
+  SNOWFLAKE_ROLE: { group: 'snowflake', schema: optionalString, description: 'Role to assume.' },
+  // --- local warehouse -----------------------------------------------------------------------
+  LOCAL_WAREHOUSE_PORT: { group: 'local warehouse', default: '8085', schema: int(0, 65535), description: 'Port of `fleet warehouse` (0 = any free port). `fleet up` always picks a free port.' },
+  LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: { group: 'local warehouse', default: '300', schema: ms(0, 60_000), description: 'Simulated login cost (Snowflake: 200-500 ms).' },
+  LOCAL_WAREHOUSE_QUERY_LATENCY_MS: { group: 'local warehouse', default: '0', schema: ms(0, 60_000), description: 'Simulated round trip per query (network + warehouse).' },
+  LOCAL_WAREHOUSE_SEED: { group: 'local warehouse', default: '42', schema: int(0, 2 ** 31 - 1), description: 'Seed of the deterministic demo dataset.' },
+  LOCAL_WAREHOUSE_DEALS: { group: 'local warehouse', default: '10000', schema: int(10, 1_000_000), description: 'Number of demo deals (calls, messages and issues scale with it).' },
+  // --- pool ----------------------------------------------------------------------------------
+  POOL_MIN: { group: 'pool', default: '1', schema: int(0, 256), description: 'Connections kept open when idle.' },
+  POOL_MAX: { group: 'pool', default: '8', schema: int(1, 256), description: 'Most warehouse connections per process; also bounds batch calls in flight.' },
+  POOL_ACQUIRE_TIMEOUT_MS: { group: 'pool', default: '10000', schema: ms(1, 600_000), description: 'How long a caller waits for a free connection before failing.' },
+  POOL_IDLE_TIMEOUT_MS: { group: 'pool', default: '300000', schema: ms(1000), description: 'Idle connections above POOL_MIN are closed after this long.' },
+  POOL_MAX_LIFETIME_MS: { group: 'pool', default: '3600000', schema: ms(1000), description: 'A connection is recycled (closed and replaced) after this age.' },
+  POOL_VALIDATE_AFTER_IDLE_MS: { group: 'pool', default: '30000', schema: ms(0), description: 'A borrowed connection idle longer than this is validated with a heartbeat first; recently used ones are not (no heartbeat per query).' },
+  // --- warehouse calls -----------------------------------------------------------------------
+  WAREHOUSE_QUERY_TIMEOUT_MS: { group: 'warehouse calls', default: '30000', schema: ms(100, 3600_000), description: 'Deadline of one warehouse call, including waiting for a connection. The driver\'s own retries can run for minutes; this bounds them.' },
+  WAREHOUSE_RETRIES: { group: 'warehouse calls', default: '3', schema: int(0, 20), description: 'Retries of a transient failure (network, timeout, session gone), with exponential backoff and jitter.' },
+  WAREHOUSE_RETRY_BASE_MS: { group: 'warehouse calls', default: '200', schema: ms(1, 60_000), description: 'First backoff; doubles per retry.' },
+  WAREHOUSE_BREAKER_THRESHOLD: { group: 'warehouse calls', default: '5', schema: int(1, 1000), description: 'Consecutive transient failures that open the circuit breaker (calls then fail fast).' },
+  WAREHOUSE_BREAKER_RESET_MS: { group: 'warehouse calls', default: '10000', schema: ms(100, 600_000), description: 'How long the circuit stays open before one probe call is let through.' },
+  // --- jobs ----------------------------------------------------------------------------------
+  JOB_ATTEMPTS: { group: 'jobs', default: '5', schema: int(1, 100), description: 'Attempts per job before it fails for good (transient warehouse failures are retried this way).' },
+  JOB_BACKOFF_MS: { group: 'jobs', default: '1000', schema: ms(0, 3600_000), description: 'First retry delay of a failed job; doubles per attempt (exponential).' },
+  JOB_KEEP_COMPLETED_S: { group: 'jobs', default: '86400', schema: int(0, 90 * 86400), description: 'Completed jobs (and their results) are kept this long. It is also the idempotency window: an enqueue with the same idempotency key within it returns the same job.' },
+  JOB_KEEP_COMPLETED_COUNT: { group: 'jobs', default: '50000', schema: int(0, 10_000_000), description: 'At most this many completed jobs are kept per queue.' },
+  JOB_KEEP_FAILED_S: { group: 'jobs', default: '604800', schema: int(0, 365 * 86400), description: 'Failed jobs are kept this long for inspection in Bull Board.' },
+  WORKER_LOCK_DURATION_MS: { group: 'jobs', default: '30000', schema: ms(1000, 3600_000), description: 'BullMQ job lock; a worker that stops renewing it (killed, stuck) loses the job to stalled-job recovery.' },
+  WORKER_STALLED_INTERVAL_MS: { group: 'jobs', default: '30000', schema: ms(500, 3600_000), description: 'How often workers look for stalled jobs (locks that expired) and move them back to waiting.' },
+  WORKER_MAX_STALLED_COUNT: { group: 'jobs', default: '3', schema: int(0, 100), description: 'Times a job may stall (its worker died) before it fails instead of running again.' },
+  // --- batching ------------------------------------------------------------------------------
+  EMBED_BATCH_MAX_SIZE: { group: 'batching', default: '500', schema: int(1, 5000), description: 'Most texts in one EMBED_TEXT_768 call.' },
+  EMBED_BATCH_MAX_WAIT_MS: { group: 'batching', default: '25', schema: ms(0, 10_000), description: 'Longest a text waits for its batch to fill.' },
+  DEALS_BATCH_MAX_SIZE: { group: 'batching', default: '1000', schema: int(1, 16_384), description: 'Most deal ids in one `WHERE id IN (...)` call.' },
+  DEALS_BATCH_MAX_WAIT_MS: { group: 'batching', default: '10', schema: ms(0, 10_000), description: 'Longest a deal id waits for its batch to fill.' },
+  EMBED_WORKER_CONCURRENCY: { group: 'batching', default: '1000', schema: int(1, 10_000), description: 'Embedding jobs one worker process holds at once. Must be >= EMBED_BATCH_MAX_SIZE x batches in flight for batches to fill (see README: sizing).' },
+  DEALS_WORKER_CONCURRENCY: { group: 'batching', default: '50', schema: int(1, 10_000), description: 'Deal-batch jobs one worker process holds at once (each job already carries up to 1,000 ids).' },
+  FLOW_WORKER_CONCURRENCY: { group: 'batching', default: '1000', schema: int(1, 10_000), description: 'Workflow steps (collect, analyze, synthesize) one process holds at once per queue. Collectors coalesce across workflows, so it must exceed the workflows started together (200 workflows = 800 collector jobs).' },
+  FLOW_BATCH_MAX_WAIT_MS: { group: 'batching', default: '20', schema: ms(0, 10_000), description: 'Longest a collector or analyser request waits for others to share its warehouse statement.' },
+} satisfies Record<string, VariableSpec>;
+
+export type VariableName = keyof typeof VARIABLES;

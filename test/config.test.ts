@@ -1,0 +1,46 @@
+import { ConfigError, loadConfig, VARIABLES } from '../src/config';
+
+describe('config', () => {
+  it('applies documented defaults when the environment is empty', () => {
+    const c = loadConfig({});
+    expect(c.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(c.pool).toMatchObject({ min: 1, max: 8, maxLifetimeMs: 3_600_000 });
+    expect(c.localWarehouse.loginLatencyMs).toBe(300);
+    expect(c.queuePrefix).toBe('{fleet}');
+    expect(Object.isFrozen(c) && Object.isFrozen(c.pool)).toBe(true);
+  });
+
+  it('reports every bad variable at once, naming it and the value received', () => {
+    let err: unknown;
+    try {
+      loadConfig({ POOL_MAX: 'eight', REDIS_URL: 'http://x', LOG_LEVEL: 'loud' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/POOL_MAX="eight"/);
+    expect(problems).toMatch(/REDIS_URL="http:\/\/x".*redis: or rediss:/);
+    expect(problems).toMatch(/LOG_LEVEL="loud"/);
+  });
+
+  it('checks values against each other', () => {
+    expect(() => loadConfig({ POOL_MIN: '9', POOL_MAX: '2' })).toThrow(/POOL_MIN=9 is greater than POOL_MAX=2/);
+  });
+
+  it('rejects out-of-range numbers', () => {
+    expect(() => loadConfig({ EMBED_BATCH_MAX_SIZE: '0' })).toThrow(/EMBED_BATCH_MAX_SIZE/);
+    expect(() => loadConfig({ WAREHOUSE_QUERY_TIMEOUT_MS: '-5' })).toThrow(/WAREHOUSE_QUERY_TIMEOUT_MS/);
+  });
+
+  it('collects secret values so logs can be scrubbed', () => {
+    const c = loadConfig({ REDIS_PASSWORD: 'hunter22', SNOWFLAKE_PASSWORD: 's3cret!' });
+    expect(c.secrets).toEqual(expect.arrayContaining(['hunter22', 's3cret!']));
+  });
+
+  it('every variable is documented in the README configuration table', () => {
+    const readme = require('node:fs').readFileSync(require('node:path').join(__dirname, '..', 'README.md'), 'utf8') as string;
+    const missing = Object.keys(VARIABLES).filter((name) => !readme.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
+  });
+});
