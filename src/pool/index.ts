@@ -1,0 +1,4 @@
+export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker';
+export { PooledWarehouse, type PooledWarehouseOptions, type WarehouseCallEvent } from './pooled-warehouse';
+export { snowflakeConnector, toWarehouseError, type Connector, type SnowflakeConnectionSettings } from './snowflake-connector';
+export { WarehousePool, type PoolStats, type PooledConnection, type WarehousePoolOptions } from './warehouse-pool';

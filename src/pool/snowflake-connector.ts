@@ -1,0 +1,93 @@
+import snowflake from 'snowflake-sdk';
+import { WarehouseError } from '../warehouse/errors';
+
+/** What the pool needs to open one warehouse session. */
+export interface SnowflakeConnectionSettings {
+  /** Account identifier; any string for the local warehouse (the access URL decides where it goes). */
+  account: string;
+  username: string;
+  password: string;
+  /** e.g. `http://127.0.0.1:8085` for the local warehouse; unset for real Snowflake. */
+  accessUrl?: string;
+  warehouse?: string;
+  database?: string;
+  schema?: string;
+  role?: string;
+}
+
+/** Opens and closes sessions. The pool depends on this interface, so a test can count or break logins. */
+export interface Connector {
+  open(): Promise<snowflake.Connection>;
+  close(conn: snowflake.Connection): Promise<void>;
+}
+
+let driverConfigured = false;
+/**
+ * The driver logs to `snowflake.log` in the working directory by default; the fleet has its own logs.
+ * Configured once per process because the driver's logger is global.
+ */
+function configureDriverOnce(): void {
+  if (driverConfigured) return;
+  driverConfigured = true;
+  snowflake.configure({ logLevel: 'OFF' as never, additionalLogToConsole: false } as never);
+}
+
+/** Classifies driver errors: login and network failures are retried; wrong credentials are not. */
+export function toWarehouseError(err: unknown, fallback: string): WarehouseError {
+  if (err instanceof WarehouseError) return err;
+  const e = err as { message?: string; code?: string | number; sqlState?: string; data?: { sqlState?: string }; queryId?: string };
+  const code = e?.code === undefined ? undefined : String(e.code);
+  const message = e?.message ?? fallback;
+  const transient = isTransientCode(code, message);
+  return new WarehouseError(message, { code, sqlState: e?.sqlState ?? e?.data?.sqlState, transient, queryId: e?.queryId, cause: err });
+}
+
+// Snowflake session errors (expired/invalid token, session gone), the driver's "terminated connection"
+// (407002: this session object is dead, a new one will do) and its network codes.
+const TRANSIENT_CODES = new Set(['407002', '390111', '390112', '390113', '390114', '390318', '390144', '402001', '402002', '405501', '405502', '405503']);
+const NON_TRANSIENT_CODES = new Set(['390100', '390101', '390102', '390106', '390110', '390145']);
+
+function isTransientCode(code: string | undefined, message: string): boolean {
+  if (code && NON_TRANSIENT_CODES.has(code)) return false;
+  if (code && TRANSIENT_CODES.has(code)) return true;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|Network error|network|timeout|Request to Snowflake failed|session (has )?(expired|gone|no longer exists)/i.test(message);
+}
+
+/** Session-level failures after which a connection must not go back to the pool. */
+export function isSessionBroken(err: WarehouseError): boolean {
+  return err.transient;
+}
+
+/** The production connector: the real snowflake-sdk driver. */
+export function snowflakeConnector(settings: SnowflakeConnectionSettings): Connector {
+  configureDriverOnce();
+  return {
+    async open() {
+      const conn = snowflake.createConnection({
+        account: settings.account,
+        username: settings.username,
+        password: settings.password,
+        accessUrl: settings.accessUrl,
+        warehouse: settings.warehouse,
+        database: settings.database,
+        schema: settings.schema,
+        role: settings.role,
+        application: 'warehouse-fleet',
+        // Bound the driver's own login retries; each call has its own deadline on top.
+        sfRetryMaxLoginRetries: 2,
+        clientSessionKeepAlive: false,
+      } as snowflake.ConnectionOptions);
+      await new Promise<void>((resolve, reject) => {
+        conn.connect((err) => (err ? reject(toWarehouseError(err, 'login failed')) : resolve()));
+      });
+      return conn;
+    },
+    close(conn) {
+      return new Promise<void>((resolve) => {
+        if (!conn.isUp()) return resolve();
+        // A failed logout (server gone) is not an error for the pool: the session is dropped either way.
+        conn.destroy(() => resolve());
+      });
+    },
+  };
+}

@@ -1,0 +1,206 @@
+import genericPool, { type Pool } from 'generic-pool';
+import type snowflake from 'snowflake-sdk';
+import type { Connector } from './snowflake-connector';
+
+export interface WarehousePoolOptions {
+  /** Opens and closes sessions (the real driver in production). Required. */
+  connector: Connector;
+  /** Sessions kept open when idle. Default 1. */
+  min?: number;
+  /** Most sessions at once. Default 8. */
+  max?: number;
+  /** How long `acquire` waits for a session before failing. Default 10,000 ms. */
+  acquireTimeoutMs?: number;
+  /** Idle sessions above `min` are closed after this long. Default 300,000 ms. */
+  idleTimeoutMs?: number;
+  /** Sessions older than this are closed on their next borrow or idle check and replaced. Default 1 h. */
+  maxLifetimeMs?: number;
+  /**
+   * A session idle for longer than this is checked with a heartbeat before it is handed out; a
+   * session used more recently is handed out without one, so a busy pool pays no round trip per query
+   * (as HikariCP skips its alive check for recently used connections). Default 30,000 ms.
+   */
+  validateAfterIdleMs?: number;
+  /** Deadline of that heartbeat. Default 5,000 ms. */
+  validateTimeoutMs?: number;
+  /** Clock, injectable for tests. Default `Date.now`. */
+  now?: () => number;
+  /** Called with the wait of every successful acquire (ms), for metrics. A throwing listener is ignored. */
+  onAcquire?: (waitMs: number) => void;
+}
+
+/** One session in the pool with the facts the pool decides on. */
+export interface PooledConnection {
+  readonly id: number;
+  readonly connection: snowflake.Connection;
+  readonly createdAt: number;
+  lastUsedAt: number;
+}
+
+export interface PoolStats {
+  /** Sessions open (idle + borrowed). */
+  size: number;
+  available: number;
+  borrowed: number;
+  /** Callers waiting for a session. */
+  pending: number;
+  min: number;
+  max: number;
+  /** Sessions opened since start (each one a warehouse login). */
+  created: number;
+  destroyed: number;
+  /** Heartbeats sent on borrow, and how many found the session dead. */
+  validations: number;
+  validationFailures: number;
+  /** Sessions closed because they reached maxLifetimeMs. */
+  recycled: number;
+  createErrors: number;
+}
+
+const DEFAULTS = {
+  min: 1,
+  max: 8,
+  acquireTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxLifetimeMs: 3_600_000,
+  validateAfterIdleMs: 30_000,
+  validateTimeoutMs: 5_000,
+};
+
+function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The process's one pool of warehouse sessions, built on generic-pool. Create it at the entry point and
+ * inject it; there is no module-level instance.
+ *
+ * @example
+ *   const pool = new WarehousePool({ connector: snowflakeConnector(settings), max: 8 });
+ *   const conn = await pool.acquire();
+ *   try { ... } finally { pool.release(conn); }
+ *   await pool.close();
+ */
+export class WarehousePool {
+  private readonly opts: Required<Omit<WarehousePoolOptions, 'connector' | 'onAcquire'>> & Pick<WarehousePoolOptions, 'connector' | 'onAcquire'>;
+  private readonly pool: Pool<PooledConnection>;
+  private nextId = 1;
+  private counters = { created: 0, destroyed: 0, validations: 0, validationFailures: 0, recycled: 0, createErrors: 0 };
+  private lastCreateError: unknown;
+  private closing?: Promise<void>;
+
+  constructor(options: WarehousePoolOptions) {
+    if (!options?.connector) throw new TypeError('WarehousePool: option `connector` is required');
+    const o = { ...DEFAULTS, now: Date.now, ...options };
+    for (const key of ['min', 'max'] as const) {
+      if (!Number.isInteger(o[key]) || o[key] < 0) throw new RangeError(`WarehousePool: option \`${key}\` must be a non-negative integer, got ${o[key]}`);
+    }
+    if (o.max < 1) throw new RangeError(`WarehousePool: option \`max\` must be >= 1, got ${o.max}`);
+    if (o.min > o.max) throw new RangeError(`WarehousePool: option \`min\` (${o.min}) must not exceed \`max\` (${o.max})`);
+    for (const key of ['acquireTimeoutMs', 'idleTimeoutMs', 'maxLifetimeMs', 'validateTimeoutMs'] as const) {
+      if (!(o[key] > 0)) throw new RangeError(`WarehousePool: option \`${key}\` must be > 0 ms, got ${o[key]}`);
+    }
+    if (!(o.validateAfterIdleMs >= 0)) throw new RangeError(`WarehousePool: option \`validateAfterIdleMs\` must be >= 0 ms, got ${o.validateAfterIdleMs}`);
+    this.opts = o;
+
+    this.pool = genericPool.createPool<PooledConnection>(
+      {
+        create: async () => {
+          const connection = await this.opts.connector.open();
+          this.counters.created++;
+          const now = this.opts.now();
+          return { id: this.nextId++, connection, createdAt: now, lastUsedAt: now };
+        },
+        destroy: async (pc) => {
+          this.counters.destroyed++;
+          await this.opts.connector.close(pc.connection);
+        },
+        validate: (pc) => this.validate(pc),
+      },
+      {
+        min: o.min,
+        max: o.max,
+        acquireTimeoutMillis: o.acquireTimeoutMs,
+        // generic-pool's testOnBorrow defaults to false, and then a dead session is never replaced.
+        testOnBorrow: true,
+        idleTimeoutMillis: o.idleTimeoutMs,
+        softIdleTimeoutMillis: -1,
+        evictionRunIntervalMillis: Math.min(30_000, Math.max(1_000, Math.floor(o.idleTimeoutMs / 2))),
+        numTestsPerEvictionRun: o.max,
+        autostart: true,
+      },
+    );
+    this.pool.on('factoryCreateError', (err) => {
+      this.counters.createErrors++;
+      this.lastCreateError = err;
+    });
+    // generic-pool emits this on a failed destroy; a session we could not log out of is already gone.
+    this.pool.on('factoryDestroyError', () => undefined);
+  }
+
+  private async validate(pc: PooledConnection): Promise<boolean> {
+    const now = this.opts.now();
+    if (now - pc.createdAt >= this.opts.maxLifetimeMs) {
+      this.counters.recycled++;
+      return false;
+    }
+    if (now - pc.lastUsedAt < this.opts.validateAfterIdleMs) return pc.connection.isUp();
+    this.counters.validations++;
+    const ok = await withTimeout(pc.connection.isValidAsync(), this.opts.validateTimeoutMs, false);
+    if (!ok) this.counters.validationFailures++;
+    else pc.lastUsedAt = this.opts.now();
+    return ok;
+  }
+
+  /** Borrows a session; rejects after `acquireTimeoutMs` (with the last login error, if logins fail). */
+  async acquire(): Promise<PooledConnection> {
+    if (this.closing) throw new Error('WarehousePool is closed');
+    const started = performance.now();
+    try {
+      const pc = await this.pool.acquire();
+      try {
+        this.opts.onAcquire?.(performance.now() - started);
+      } catch {
+        // metrics must never fail an acquire
+      }
+      return pc;
+    } catch (err) {
+      const last = this.lastCreateError as Error | undefined;
+      const why = last ? `; last login error: ${last.message}` : '';
+      throw Object.assign(new Error(`no warehouse session within ${this.opts.acquireTimeoutMs} ms${why}`), { cause: last ?? err, code: 'FLEET_POOL_TIMEOUT' });
+    }
+  }
+
+  /** Returns a healthy session to the pool. */
+  release(pc: PooledConnection): void {
+    pc.lastUsedAt = this.opts.now();
+    void this.pool.release(pc).catch(() => undefined);
+  }
+
+  /** Closes a session that must not be reused (its session broke mid-call) and lets the pool replace it. */
+  destroy(pc: PooledConnection): void {
+    void this.pool.destroy(pc).catch(() => undefined);
+  }
+
+  stats(): PoolStats {
+    return {
+      size: this.pool.size,
+      available: this.pool.available,
+      borrowed: this.pool.borrowed,
+      pending: this.pool.pending,
+      min: this.pool.min,
+      max: this.pool.max,
+      ...this.counters,
+    };
+  }
+
+  /** Waits for borrowed sessions to come back, then logs every session out. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.pool.drain();
+      await this.pool.clear();
+    })();
+    return this.closing;
+  }
+}
