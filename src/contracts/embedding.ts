@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { WarehouseText } from './text';
+
+/** Models with 768-dimensional output that Snowflake's EMBED_TEXT_768 accepts. */
+export const EMBEDDING_MODELS = ['e5-base-v2', 'snowflake-arctic-embed-m', 'snowflake-arctic-embed-m-v1.5'] as const;
+export type EmbeddingModel = (typeof EMBEDDING_MODELS)[number];
+export const DEFAULT_EMBEDDING_MODEL: EmbeddingModel = 'e5-base-v2';
+
+/** Where an embedded item lives in the search index. */
+export const IndexTarget = z.strictObject({
+  namespace: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, _ or -, starting with a letter or digit'),
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/, 'must be 1-128 letters, digits or _ . : / -, starting with a letter or digit'),
+});
+export type IndexTarget = z.infer<typeof IndexTarget>;
+
+/** Payload of an `embeddings` job. */
+export const EmbeddingJobData = z.strictObject({
+  text: WarehouseText,
+  model: z.enum(EMBEDDING_MODELS, { error: `must be one of ${EMBEDDING_MODELS.join(', ')}` }).default(DEFAULT_EMBEDDING_MODEL),
+  index: IndexTarget.optional(),
+  /** Trace context carried from the producer (W3C traceparent), set by the fleet, not by callers. */
+  trace: z.record(z.string(), z.string()).optional(),
+});
+export type EmbeddingJobData = z.output<typeof EmbeddingJobData>;
+export type EmbeddingJobInput = z.input<typeof EmbeddingJobData>;
+
+/** Which warehouse call served a job; shown in the job's log and result (Bull Board). */
+export interface BatchRef {
+  /** Unique per batch call, e.g. `emb-7f3a9c-42`. */
+  batchId: string;
+  /** Distinct keys in that call. */
+  size: number;
+}
+
+/** Result of an `embeddings` job. Decode `vector` with `decodeVector`. */
+export interface EmbeddingResult {
+  model: EmbeddingModel;
+  dims: number;
+  /** base64 of little-endian float32. */
+  vector: string;
+  /** The batch that computed it; absent when the cache answered. */
+  batch?: BatchRef;
+  cached: boolean;
+  /** Set when the vector was upserted into the search index. */
+  indexed?: IndexTarget;
+}

@@ -1,0 +1,1 @@
+export { createProducer, idempotentJobId, type EmbedOptions, type EnqueueOptions, type JobHandle, type Producer, type ProducerOptions } from './producer';

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { FlowProducer, Queue, QueueEvents, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
+import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
+import { EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type IndexTarget } from '../contracts/embedding';
+import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
+import { JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
+import { validate } from '../contracts/validate';
+import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
+import { buildWorkflowFlow } from '../flows/build-flow';
+
+/** Retries and retention the fleet applies unless the caller overrides them. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 86_400, count: 50_000 },
+  removeOnFail: { age: 7 * 86_400 },
+};
+
+export interface ProducerOptions {
+  /** Redis: an ioredis instance (not closed by the producer) or connection options / URL. Required. */
+  connection: Redis | ConnectionOptions | string;
+  /** BullMQ key prefix; must match the workers'. Default `{fleet}`. */
+  prefix?: string;
+  /** Defaults for every job (attempts, backoff, retention), merged over DEFAULT_JOB_OPTIONS. */
+  defaultJobOptions?: JobsOptions;
+}
+
+export interface EnqueueOptions {
+  /**
+   * A retried enqueue with the same key returns the same job instead of creating a second one (for as
+   * long as the job is retained). Any string: it is hashed into a BullMQ-safe job id.
+   */
+  idempotencyKey?: string;
+  /** BullMQ priority (1 = highest). */
+  priority?: number;
+  /** Trace context (W3C headers) carried in the job for the worker's spans. */
+  trace?: Record<string, string>;
+}
+
+export interface EmbedOptions extends EnqueueOptions {
+  model?: EmbeddingJobInput['model'];
+  /** Upsert the vector into the search index under this namespace and id. For a batch, ids are per text. */
+  index?: IndexTarget | IndexTarget[];
+}
+
+/** A job enqueued by the producer. */
+export interface JobHandle<R> {
+  readonly queue: QueueName;
+  readonly id: string;
+  /** Waits for the job to finish; rejects with JobFailedError or ResultTimeoutError. Default timeout 30 s. */
+  result(opts?: { timeoutMs?: number }): Promise<R>;
+}
+
+export interface Producer {
+  embed(text: string, opts?: EmbedOptions): Promise<JobHandle<EmbeddingResult>>;
+  embed(texts: string[], opts?: EmbedOptions): Promise<JobHandle<EmbeddingResult>[]>;
+  dealInsights(dealIds: string[], opts?: EnqueueOptions): Promise<JobHandle<DealInsightsResult>>;
+  /**
+   * Starts a workflow (a BullMQ flow: collectors in parallel → analysers → synthesis); the handle's
+   * result is the report. With an idempotency key, a retried call returns the same workflow.
+   */
+  workflow(question: string, opts?: EnqueueOptions & Omit<WorkflowJobInput, 'question' | 'trace'>): Promise<JobHandle<WorkflowReport>>;
+  /** The underlying queues (for callers that need BullMQ directly, e.g. Bull Board). */
+  queue(name: QueueName): Queue;
+  close(): Promise<void>;
+}
+
+/**
+ * Maps an idempotency key to a job id BullMQ accepts (no `:`, not integer-like), stable across
+ * processes and languages: `idem-` + base64url(sha256(queue + key)).
+ */
+export function idempotentJobId(queue: QueueName, key: string): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
+    throw new ValidationError([{ path: 'idempotencyKey', message: 'must be a string of 1-512 characters' }]);
+  }
+  return `idem-${createHash('sha256').update(`${queue}\u0000${key}`).digest('base64url').slice(0, 32)}`;
+}
+
+function checkPriority(priority: number | undefined): void {
+  if (priority === undefined) return;
+  if (!Number.isInteger(priority) || priority < 1 || priority > 2_097_152) {
+    throw new ValidationError([{ path: 'priority', message: 'must be an integer from 1 (highest) to 2097152' }]);
+  }
+}
+
+/**
+ * The fleet's client library: typed, validated enqueue functions. Payloads are checked before they
+ * reach Redis, so a bad call throws a ValidationError and enqueues nothing.
+ *
+ * @example
+ *   const producer = createProducer({ connection: 'redis://127.0.0.1:6379' });
+ *   const job = await producer.embed('renewal is at risk', { idempotencyKey: 'note-42' });
+ *   const { vector } = await job.result({ timeoutMs: 10_000 });
+ *   await producer.close();
+ */
+export function createProducer(options: ProducerOptions): Producer {
+  if (!options?.connection) throw new TypeError('createProducer: option `connection` is required');
+  const prefix = options.prefix ?? '{fleet}';
+  const owned: Redis[] = [];
+  const connection: Redis | ConnectionOptions = (() => {
+    if (typeof options.connection === 'string') {
+      const r = new IORedis(options.connection, { maxRetriesPerRequest: null });
+      owned.push(r);
+      return r;
+    }
+    return options.connection;
+  })();
+  const queues = new Map<QueueName, Queue>();
+  const events = new Map<QueueName, QueueEvents>();
+  let flows: FlowProducer | undefined;
+  let closed: Promise<void> | undefined;
+
+  const queue = (name: QueueName) => {
+    if (closed) throw new Error('producer is closed');
+    let q = queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection, prefix, defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions } });
+      queues.set(name, q);
+    }
+    return q;
+  };
+
+  // QueueEvents blocks on XREAD, so it gets its own connection.
+  const queueEvents = async (name: QueueName) => {
+    let qe = events.get(name);
+    if (!qe) {
+      const conn = connection instanceof IORedis ? connection.duplicate() : connection;
+      if (conn instanceof IORedis) owned.push(conn);
+      qe = new QueueEvents(name, { connection: conn, prefix });
+      events.set(name, qe);
+    }
+    await qe.waitUntilReady();
+    return qe;
+  };
+
+  const handle = <R>(name: QueueName, job: Job): JobHandle<R> => ({
+    queue: name,
+    id: job.id!,
+    async result({ timeoutMs = 30_000 } = {}) {
+      const qe = await queueEvents(name);
+      try {
+        return (await job.waitUntilFinished(qe, timeoutMs)) as R;
+      } catch (err) {
+        const msg = (err as Error).message ?? String(err);
+        if (/timed out before finishing/i.test(msg)) throw new ResultTimeoutError(name, job.id!, timeoutMs);
+        throw new JobFailedError(name, job.id!, msg);
+      }
+    },
+  });
+
+  const jobOptions = (name: QueueName, opts: EnqueueOptions, keySuffix?: string): JobsOptions => {
+    checkPriority(opts.priority);
+    return {
+      ...(opts.idempotencyKey !== undefined ? { jobId: idempotentJobId(name, keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`) } : {}),
+      ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+    };
+  };
+
+  async function embed(input: string | string[], opts: EmbedOptions = {}): Promise<JobHandle<EmbeddingResult> | JobHandle<EmbeddingResult>[]> {
+    const many = Array.isArray(input);
+    const texts = many ? input : [input];
+    if (many && (texts.length === 0 || texts.length > 10_000)) {
+      throw new ValidationError([{ path: 'texts', message: 'must contain 1 to 10,000 texts per call' }]);
+    }
+    const targets = opts.index === undefined ? undefined : Array.isArray(opts.index) ? opts.index : [opts.index];
+    if (targets && targets.length !== texts.length) {
+      throw new ValidationError([{ path: 'index', message: `must have one target per text (${texts.length}), got ${targets.length}` }]);
+    }
+    // Validate everything before anything is enqueued: a bad text in a batch enqueues none.
+    const issues: { path: string; message: string }[] = [];
+    const payloads = texts.map((text, i) => {
+      try {
+        return validate(EmbeddingJobData, { text, model: opts.model, index: targets?.[i], trace: opts.trace });
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        for (const issue of err.issues) issues.push({ path: many ? `texts[${i}]${issue.path === 'text' ? '' : `.${issue.path}`}` : issue.path, message: issue.message });
+        return undefined;
+      }
+    });
+    if (issues.length) throw new ValidationError(issues);
+    const q = queue(QUEUES.embeddings);
+    const jobs = await q.addBulk(
+      payloads.map((data, i) => ({ name: JOB_NAMES.embed, data: data!, opts: jobOptions(QUEUES.embeddings, opts, many ? String(i) : undefined) })),
+    );
+    const handles = jobs.map((j) => handle<EmbeddingResult>(QUEUES.embeddings, j));
+    return many ? handles : handles[0];
+  }
+
+  return {
+    embed: embed as Producer['embed'],
+    async dealInsights(dealIds, opts = {}) {
+      const data = validate(DealBatchJobData, { dealIds, trace: opts.trace });
+      const job = await queue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOptions(QUEUES.deals, opts));
+      return handle<DealInsightsResult>(QUEUES.deals, job);
+    },
+    async workflow(question, opts = {}) {
+      const data = validate(WorkflowJobData, { question, type: opts.type, requiredSources: opts.requiredSources, asOf: opts.asOf, trace: opts.trace });
+      checkPriority(opts.priority);
+      const workflowId = opts.idempotencyKey === undefined ? undefined : idempotentJobId(QUEUES.workflows, opts.idempotencyKey).replace(/^idem-/, 'wf-');
+      if (workflowId) {
+        // BullMQ would add a second tree of children under an existing root id: return the existing one.
+        const existing = await queue(QUEUES.workflows).getJob(workflowId);
+        if (existing) return handle<WorkflowReport>(QUEUES.workflows, existing);
+      }
+      if (closed) throw new Error('producer is closed');
+      flows ??= new FlowProducer({ connection, prefix });
+      const tree = buildWorkflowFlow(data, { workflowId, jobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions, ...(opts.priority ? { priority: opts.priority } : {}) } });
+      const node = await flows.add(tree);
+      return handle<WorkflowReport>(QUEUES.workflows, node.job);
+    },
+    queue,
+    close() {
+      closed ??= (async () => {
+        const results = await Promise.allSettled([
+          ...(flows ? [flows.close()] : []),...[...events.values()].map((e) => e.close()), ...[...queues.values()].map((q) => q.close())]);
+        await Promise.allSettled(owned.map((r) => r.quit()));
+        const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+        if (failed) throw failed.reason;
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import PQueue from 'p-queue';
+
+/** Identifies one batch call; jobs record it so an operator can see which call served them. */
+export interface BatchInfo {
+  batchId: string;
+  /** Distinct keys in the call. */
+  size: number;
+}
+
+/** A value and the batch that produced it. */
+export interface Loaded<V> {
+  value: V;
+  batch: BatchInfo;
+}
+
+/** Reported after every batch call (including the halves of a split). A throwing listener is ignored. */
+export interface BatchEvent {
+  name: string;
+  batch: BatchInfo;
+  durationMs: number;
+  ok: boolean;
+  error?: unknown;
+  /** True when this call is a half of a failed batch being bisected to isolate a bad item. */
+  split: boolean;
+}
+
+export interface CoalescerOptions<K, V> {
+  /** Prefix of batch ids and label in events, e.g. `emb`. Required. */
+  name: string;
+  /**
+   * Loads many keys in one call. Must return one entry per key, in the same order: the value, or an
+   * Error for a key that failed on its own (only that key's caller sees it). Throwing fails the batch.
+   * Required.
+   */
+  loadBatch: (keys: K[], batch: BatchInfo) => Promise<Array<V | Error>>;
+  /** Most distinct keys in one call. Default 500. */
+  maxBatchSize?: number;
+  /** Longest the first key of a batch waits for the batch to fill. Default 25 ms. */
+  maxWaitMs?: number;
+  /** Batch calls in flight at once; set it to the warehouse pool size. Default 8. */
+  maxConcurrentBatches?: number;
+  /** Identity of a key for de-duplication. Default `String(key)`. */
+  keyOf?: (key: K) => string;
+  /**
+   * Whether a failed batch should be bisected to find the item that breaks it. Default: unless the
+   * error says it is transient (`err.transient === true`: timeout, warehouse down), where splitting
+   * would only multiply calls that fail the same way.
+   */
+  shouldSplit?: (err: unknown) => boolean;
+  onBatch?: (event: BatchEvent) => void;
+}
+
+export interface CoalescerStats {
+  /** Batch calls made, including split halves. */
+  batches: number;
+  /** Keys requested through `load`. */
+  requested: number;
+  /** Requests answered by joining an identical pending or in-flight key. */
+  deduplicated: number;
+  /** Batches bisected after a failure. */
+  splits: number;
+  pending: number;
+  inFlightBatches: number;
+}
+
+interface Waiter<V> {
+  resolve: (loaded: Loaded<V>) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Entry<K, V> {
+  id: string;
+  key: K;
+  waiters: Waiter<V>[];
+}
+
+/**
+ * DataLoader-style coalescing across concurrently running jobs: `load(key)` calls made while other jobs
+ * are being processed are gathered into one `loadBatch` call, flushed when `maxBatchSize` distinct keys
+ * are waiting or `maxWaitMs` after the first one, whichever comes first. Identical keys (pending or in
+ * flight) are loaded once. At most `maxConcurrentBatches` calls run at once (p-queue); a batch is cut
+ * when its call can start, not when it is scheduled, so batches grow while the warehouse is busy.
+ *
+ * Unlike DataLoader there is no memo cache (a long-lived one leaks): caching is the two-tier cache's job.
+ *
+ * @example
+ *   const embed = new Coalescer({ name: 'emb', loadBatch: (texts) => embedTexts(warehouse, texts, model) });
+ *   const { value, batch } = await embed.load('renewal is at risk');
+ */
+export class Coalescer<K, V> {
+  private readonly name: string;
+  private readonly loadBatch: CoalescerOptions<K, V>['loadBatch'];
+  private readonly maxBatchSize: number;
+  private readonly maxWaitMs: number;
+  private readonly keyOf: (key: K) => string;
+  private readonly shouldSplit: (err: unknown) => boolean;
+  private readonly onBatch?: (event: BatchEvent) => void;
+  private readonly queue: PQueue;
+  private readonly pending = new Map<string, Entry<K, V>>();
+  private readonly inFlight = new Map<string, Entry<K, V>>();
+  private readonly idPrefix = randomBytes(3).toString('hex');
+  private seq = 0;
+  private scheduled = 0;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly counters = { batches: 0, requested: 0, deduplicated: 0, splits: 0 };
+
+  constructor(opts: CoalescerOptions<K, V>) {
+    if (!opts?.name) throw new TypeError('Coalescer: option `name` is required');
+    if (typeof opts.loadBatch !== 'function') throw new TypeError('Coalescer: option `loadBatch` must be a function');
+    this.name = opts.name;
+    this.loadBatch = opts.loadBatch;
+    this.maxBatchSize = opts.maxBatchSize ?? 500;
+    this.maxWaitMs = opts.maxWaitMs ?? 25;
+    const concurrency = opts.maxConcurrentBatches ?? 8;
+    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) throw new RangeError(`Coalescer: option \`maxBatchSize\` must be an integer >= 1, got ${opts.maxBatchSize}`);
+    if (!(this.maxWaitMs >= 0)) throw new RangeError(`Coalescer: option \`maxWaitMs\` must be >= 0, got ${opts.maxWaitMs}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`Coalescer: option \`maxConcurrentBatches\` must be an integer >= 1, got ${opts.maxConcurrentBatches}`);
+    this.keyOf = opts.keyOf ?? ((k) => String(k));
+    this.shouldSplit = opts.shouldSplit ?? ((err) => (err as { transient?: unknown })?.transient !== true);
+    this.onBatch = opts.onBatch;
+    this.queue = new PQueue({ concurrency });
+  }
+
+  /** Loads one key through the next batch. Rejects with that key's own error or the batch's error. */
+  load(key: K): Promise<Loaded<V>> {
+    if (this.closed) return Promise.reject(new Error(`Coalescer ${this.name} is closed`));
+    this.counters.requested++;
+    const id = this.keyOf(key);
+    return new Promise<Loaded<V>>((resolve, reject) => {
+      const existing = this.pending.get(id) ?? this.inFlight.get(id);
+      if (existing) {
+        this.counters.deduplicated++;
+        existing.waiters.push({ resolve, reject });
+        return;
+      }
+      this.pending.set(id, { id, key, waiters: [{ resolve, reject }] });
+      this.schedule(false);
+    });
+  }
+
+  stats(): CoalescerStats {
+    return { ...this.counters, pending: this.pending.size, inFlightBatches: this.queue.pending };
+  }
+
+  /** Flushes what is pending and waits for every batch call to finish. Further loads reject. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.schedule(true);
+    await this.queue.onIdle();
+  }
+
+  /**
+   * Makes sure enough batch tasks are queued for the pending keys: one per full batch, plus one for the
+   * remainder when `force` (the wait window expired). Starts the wait window for a remainder.
+   */
+  private schedule(force: boolean): void {
+    const unclaimed = this.pending.size - this.scheduled * this.maxBatchSize;
+    const needed = force ? Math.ceil(unclaimed / this.maxBatchSize) : Math.floor(unclaimed / this.maxBatchSize);
+    for (let i = 0; i < needed; i++) {
+      this.scheduled++;
+      void this.queue.add(() => {
+        this.scheduled--;
+        return this.runNext();
+      });
+    }
+    if (force) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    } else if (this.pending.size > this.scheduled * this.maxBatchSize && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.schedule(true);
+      }, this.maxWaitMs);
+    }
+  }
+
+  private async runNext(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const entries: Entry<K, V>[] = [];
+    for (const entry of this.pending.values()) {
+      entries.push(entry);
+      this.inFlight.set(entry.id, entry);
+      if (entries.length === this.maxBatchSize) break;
+    }
+    for (const e of entries) this.pending.delete(e.id);
+    // Keys that arrived while this call waited for a slot start a new window.
+    if (this.pending.size > 0) this.schedule(false);
+    try {
+      await this.runEntries(entries, `${this.name}-${this.idPrefix}-${++this.seq}`, false);
+    } finally {
+      for (const e of entries) this.inFlight.delete(e.id);
+    }
+  }
+
+  private async runEntries(entries: Entry<K, V>[], batchId: string, split: boolean): Promise<void> {
+    const batch: BatchInfo = { batchId, size: entries.length };
+    this.counters.batches++;
+    const started = performance.now();
+    let results: Array<V | Error>;
+    try {
+      results = await this.loadBatch(entries.map((e) => e.key), batch);
+      if (!Array.isArray(results) || results.length !== entries.length) {
+        throw new Error(`Coalescer ${this.name}: loadBatch returned ${Array.isArray(results) ? results.length : typeof results} results for ${entries.length} keys`);
+      }
+    } catch (err) {
+      this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: false, error: err, split });
+      if (entries.length > 1 && this.shouldSplit(err)) {
+        // Bisect: the halves that succeed complete; the item that breaks the call is isolated.
+        this.counters.splits++;
+        const mid = Math.ceil(entries.length / 2);
+        await this.runEntries(entries.slice(0, mid), `${batchId}.1`, true);
+        await this.runEntries(entries.slice(mid), `${batchId}.2`, true);
+        return;
+      }
+      for (const e of entries) for (const w of e.waiters) w.reject(err);
+      return;
+    }
+    this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: true, split });
+    entries.forEach((e, i) => {
+      const r = results[i];
+      for (const w of e.waiters) {
+        if (r instanceof Error) w.reject(r);
+        else w.resolve({ value: r, batch });
+      }
+    });
+  }
+
+  private emit(event: BatchEvent): void {
+    try {
+      this.onBatch?.(event);
+    } catch {
+      // a listener must never break batching
+    }
+  }
+}
