@@ -1,0 +1,158 @@
+import type { Job } from 'bullmq';
+import type { CollectorResult, DealWithFigures, Source, SourceItem, WorkflowReport } from '../contracts/workflows';
+import { WorkflowJobData } from '../contracts/workflows';
+import { analyzeCalls, analyzeDeals } from '../flows/analyze';
+import { sourceOfJobKey } from '../flows/build-flow';
+import { filterKey, filtersFor, type CollectFilters } from '../flows/question';
+import { synthesizeReport, type ChildValue } from '../flows/report';
+import { analyzeTexts, type TextAnalysis } from '../warehouse/queries/analyze-texts';
+import { collectSource } from '../warehouse/queries/collect-source';
+import type { Row, Warehouse } from '../warehouse/types';
+import { Coalescer, type BatchEvent } from './coalescer';
+import { dealFigures, toDeal } from './deal-figures';
+import { parseJobData, type BatchingOptions } from './embedding-processor';
+
+export interface FlowProcessorDeps {
+  warehouse: Warehouse;
+  batching?: BatchingOptions;
+  onBatch?: (event: BatchEvent) => void;
+}
+
+/** Processors of the three workflow queues: `collect`, `analyze` and `workflows` (synthesis). */
+export interface FlowProcessors {
+  collect(job: Job): Promise<CollectorResult>;
+  analyze(job: Job): Promise<ChildValue>;
+  synthesize(job: Job): Promise<WorkflowReport>;
+  close(): Promise<void>;
+}
+
+type StepData = { question: string; type: string; asOf: string; source: Source };
+
+const TEXT_LIMIT = 600;
+const clip = (v: unknown) => (v === null || v === undefined ? '' : String(v).slice(0, TEXT_LIMIT));
+const when = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : String(v));
+
+function toItems(source: Source, rows: Row[]): SourceItem[] {
+  return rows.map((r) => {
+    switch (source) {
+      case 'hubspot':
+        return { id: String(r.ID), title: clip(r.NAME), text: clip(r.NOTES), dealId: String(r.ID), at: when(r.CLOSE_DATE) };
+      case 'gong':
+        return { id: String(r.ID), title: clip(r.TITLE), text: clip(r.TRANSCRIPT), dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID), at: when(r.STARTED_AT) };
+      case 'slack':
+        return { id: String(r.ID), title: `#${clip(r.CHANNEL)} · ${clip(r.AUTHOR)}`, text: clip(r.TEXT), dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID), at: when(r.TS) };
+      case 'linear':
+        return { id: String(r.ID), title: `${clip(r.TITLE)} [${clip(r.STATE)}]`, text: clip(r.DESCRIPTION), dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID), at: when(r.UPDATED_AT) };
+    }
+  });
+}
+
+function stepData(job: Job): StepData {
+  const d = job.data as Partial<StepData>;
+  if (typeof d?.question !== 'string' || typeof d.asOf !== 'string' || typeof d.source !== 'string') {
+    throw new Error(`job ${job.name} ${job.id} has no question/asOf/source`);
+  }
+  return d as StepData;
+}
+
+/**
+ * Collectors coalesce ACROSS workflows: one coalescer per source keyed by the request's filters, so 200
+ * workflows asking the same question make one query per source, and different questions arriving
+ * together share one statement (a bound VALUES list of requests, see `collectSource`). Analysers
+ * coalesce per row id the same way.
+ */
+export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
+  const batching = { maxBatchSize: 200, maxWaitMs: 20, maxConcurrentBatches: 8, ...deps.batching };
+  const collectors = new Map<Source, Coalescer<CollectFilters, Row[]>>();
+  for (const source of ['hubspot', 'gong', 'slack', 'linear'] as const) {
+    collectors.set(
+      source,
+      new Coalescer<CollectFilters, Row[]>({
+        name: `collect-${source}`,
+        ...batching,
+        keyOf: (f) => filterKey(source, f),
+        loadBatch: (requests) => collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit))),
+        onBatch: deps.onBatch,
+      }),
+    );
+  }
+  const analysers = {
+    deals: new Coalescer<string, TextAnalysis | null>({
+      name: 'analyze-deals', ...batching, maxBatchSize: 1000,
+      loadBatch: async (ids) => {
+        const m = await analyzeTexts(deps.warehouse, 'deals', ids);
+        return ids.map((id) => m.get(id) ?? null);
+      },
+      onBatch: deps.onBatch,
+    }),
+    calls: new Coalescer<string, TextAnalysis | null>({
+      name: 'analyze-calls', ...batching, maxBatchSize: 1000,
+      loadBatch: async (ids) => {
+        const m = await analyzeTexts(deps.warehouse, 'calls', ids);
+        return ids.map((id) => m.get(id) ?? null);
+      },
+      onBatch: deps.onBatch,
+    }),
+  };
+
+  /** The collector result a child handed up, or why it is missing (failed and ignored). */
+  async function childCollected(job: Job, source: Source): Promise<{ collected?: CollectorResult; missing?: string }> {
+    const values = Object.values(await job.getChildrenValues()) as CollectorResult[];
+    const collected = values.find((v) => v?.source === source);
+    if (collected) return { collected };
+    const failures = await job.getIgnoredChildrenFailures();
+    const reason = Object.entries(failures).find(([key]) => sourceOfJobKey(key) === source)?.[1];
+    return { missing: reason ? `collector failed: ${reason}` : 'collector returned nothing' };
+  }
+
+  return {
+    async collect(job) {
+      const { question, asOf, source } = stepData(job);
+      const filters = filtersFor(question, new Date(asOf));
+      const { value: rows, batch } = await collectors.get(source)!.load(filters);
+      const result: CollectorResult = {
+        source,
+        items: toItems(source, rows),
+        retrieval: `filters: pattern ${filters.pattern}, amount >= ${filters.minAmount}, ${filters.from}..${filters.to}, top ${filters.limit}`,
+        batchId: batch.batchId,
+      };
+      if (source === 'hubspot') result.deals = rows.map((r) => toDeal(r as never));
+      await job.log(`collected ${rows.length} ${source} rows in batch ${batch.batchId} (${batch.size} requests)`);
+      return result;
+    },
+
+    async analyze(job) {
+      const { asOf, source } = stepData(job);
+      const { collected, missing } = await childCollected(job, source);
+      const at = Date.parse(asOf);
+      if (source === 'hubspot') {
+        if (!collected) return { ...analyzeDeals([]), source, missing };
+        const deals = collected.deals ?? [];
+        const sentiments = await Promise.all(deals.map((d) => analysers.deals.load(d.id)));
+        const input: DealWithFigures[] = deals.map((deal, i) => ({ deal, figures: dealFigures(deal, at), notesSentiment: sentiments[i].value?.sentiment ?? null }));
+        return { ...analyzeDeals(input), source };
+      }
+      if (!collected) return { ...analyzeCalls([], new Map()), source, missing };
+      const loaded = await Promise.all(collected.items.map((c) => analysers.calls.load(c.id)));
+      const analyses = new Map<string, TextAnalysis>();
+      loaded.forEach((l, i) => l.value && analyses.set(collected.items[i].id, l.value));
+      return { ...analyzeCalls(collected.items, analyses), source };
+    },
+
+    async synthesize(job) {
+      const data = parseJobData<WorkflowJobData>(WorkflowJobData, job);
+      const values = Object.values(await job.getChildrenValues()) as ChildValue[];
+      const failures = Object.entries(await job.getIgnoredChildrenFailures()).map(([key, reason]) => ({
+        source: sourceOfJobKey(key) ?? ('hubspot' as Source),
+        reason: String(reason),
+      }));
+      const report = synthesizeReport({ ...data, asOf: data.asOf ?? new Date().toISOString() }, values, failures);
+      await job.log(`report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`);
+      return report;
+    },
+
+    async close() {
+      await Promise.all([...collectors.values(), analysers.deals, analysers.calls].map((c) => c.close()));
+    },
+  };
+}

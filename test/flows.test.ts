@@ -1,0 +1,123 @@
+import { FlowProducer } from 'bullmq';
+import { buildWorkflowFlow } from '../src/flows/build-flow';
+import { createProducer } from '../src/producers';
+import type { LocalWarehouse } from '../src/warehouse/server';
+import { WorkflowJobData } from '../src/contracts/workflows';
+import { startFlowWorkers } from './helpers/flow-workers';
+import { testRedis, uniquePrefix } from './helpers/redis';
+import { pooledClient, startTestWarehouse } from './helpers/warehouse';
+
+let server: LocalWarehouse;
+beforeAll(async () => {
+  server = await startTestWarehouse({ deals: 2_000, queryLatencyMs: 150 });
+});
+afterAll(() => server.close());
+
+const QUESTION = 'Which enterprise deals are at risk this quarter, and why?';
+
+function setup(name: string) {
+  const prefix = uniquePrefix(name);
+  const redis = testRedis();
+  const producer = createProducer({ connection: redis, prefix, defaultJobOptions: { attempts: 1 } });
+  const calls: string[] = [];
+  const { pool, warehouse } = pooledClient(server, { max: 8 }, { onCall: (e) => calls.push(e.label) });
+  const workers = startFlowWorkers(warehouse, prefix);
+  return {
+    prefix, redis, producer, calls,
+    async close() {
+      await workers.close();
+      await producer.close();
+      await pool.close();
+      await redis.quit();
+    },
+  };
+}
+
+describe('workflows as BullMQ flows', () => {
+  it('builds the collect → analyze → synthesize tree with the failure policy per source', () => {
+    const data = WorkflowJobData.parse({ question: QUESTION, asOf: '2026-11-25T00:00:00Z' });
+    const tree = buildWorkflowFlow(data, { workflowId: 'wf-test' });
+    const shape = (n: typeof tree): unknown => ({ name: n.name, queue: n.queueName, children: n.children?.map(shape) });
+    expect(shape(tree)).toEqual({
+      name: 'synthesize', queue: 'workflows', children: [
+        { name: 'analyze-deals', queue: 'analyze', children: [{ name: 'collect-hubspot', queue: 'collect', children: undefined }] },
+        { name: 'analyze-calls', queue: 'analyze', children: [{ name: 'collect-gong', queue: 'collect', children: undefined }] },
+        { name: 'collect-slack', queue: 'collect', children: undefined },
+        { name: 'collect-linear', queue: 'collect', children: undefined },
+      ],
+    });
+    // deal-risk requires hubspot: its steps fail the parent; the others are ignored on failure
+    expect(tree.children![0].opts).toMatchObject({ failParentOnFailure: true, jobId: 'wf-test-analyze-deals' });
+    expect(tree.children![2].opts).toMatchObject({ ignoreDependencyOnFailure: true });
+  });
+
+  it('answers a question with a report; collectors run in parallel', async () => {
+    const s = setup('flow-one');
+    try {
+      const handle = await s.producer.workflow(QUESTION, { asOf: '2026-11-25T00:00:00Z' });
+      const report = await handle.result({ timeoutMs: 30_000 });
+      expect(report.sourcesUsed).toEqual(['hubspot', 'gong', 'slack', 'linear']);
+      expect(report.sourcesMissing).toEqual([]);
+      expect(report.deals!.deals.length).toBeGreaterThan(0);
+      expect(report.markdown).toMatch(/^# Which enterprise deals are at risk/);
+      expect(report.markdown).toMatch(/## Deals at risk/);
+      // the four collectors overlap in time
+      const collect = new FlowProducer({ connection: s.redis, prefix: s.prefix });
+      const flow = await collect.getFlow({ id: handle.id, queueName: 'workflows', prefix: s.prefix });
+      const collectors: { processedOn: number; finishedOn: number }[] = [];
+      const walk = (node: typeof flow) => {
+        if (node.job.name.startsWith('collect-')) collectors.push({ processedOn: node.job.processedOn!, finishedOn: node.job.finishedOn! });
+        node.children?.forEach(walk);
+      };
+      walk(flow);
+      await collect.close();
+      expect(collectors).toHaveLength(4);
+      const latestStart = Math.max(...collectors.map((c) => c.processedOn));
+      const earliestEnd = Math.min(...collectors.map((c) => c.finishedOn));
+      expect(latestStart).toBeLessThan(earliestEnd);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a failing optional collector yields a partial report that names the gap', async () => {
+    const s = setup('flow-partial');
+    server.setFault({ mode: 'error', sqlPattern: 'SLACK_MESSAGES' });
+    try {
+      const report = await (await s.producer.workflow(QUESTION)).result({ timeoutMs: 30_000 });
+      expect(report.sourcesUsed).toEqual(['hubspot', 'gong', 'linear']);
+      expect(report.sourcesMissing).toEqual([{ source: 'slack', reason: expect.stringMatching(/./) }]);
+      expect(report.markdown).toMatch(/Partial report/);
+      expect(report.markdown).toMatch(/slack: \*\*missing\*\*/);
+    } finally {
+      server.setFault({ mode: 'none' });
+      await s.close();
+    }
+  });
+
+  it('a failing required collector fails the workflow visibly', async () => {
+    const s = setup('flow-required');
+    server.setFault({ mode: 'error', sqlPattern: 'FROM \\(VALUES .* JOIN DEALS' });
+    try {
+      const handle = await s.producer.workflow(QUESTION);
+      await expect(handle.result({ timeoutMs: 30_000 })).rejects.toThrow(/failed/);
+    } finally {
+      server.setFault({ mode: 'none' });
+      await s.close();
+    }
+  });
+
+  it('50 concurrent workflows make far fewer than 4 × 50 collector queries', async () => {
+    const s = setup('flow-50');
+    try {
+      const questions = Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? `Which deals mention pricing ${i}?` : QUESTION));
+      const handles = await Promise.all(questions.map((q) => s.producer.workflow(q)));
+      const reports = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+      expect(reports).toHaveLength(50);
+      const collectorCalls = s.calls.filter((l) => l.startsWith('collect_')).length;
+      expect(collectorCalls).toBeLessThan(0.25 * 4 * 50);
+    } finally {
+      await s.close();
+    }
+  });
+});
