@@ -12,7 +12,7 @@ if (!fs.existsSync(entry)) {
 // The fleet pins versions that run on Node 20; keep every other warning.
 process.removeAllListeners('warning');
 process.on('warning', (w) => {
-  if (w && w.name === 'NodeVersionSupportWarning') return;
+  if (w && (w.name === 'NodeVersionSupportWarning' || String(w.message).includes('NodeVersionSupportWarning'))) return;
   process.stderr.write(`${w && w.stack ? w.stack : w}\n`);
 });
 require(entry);
