@@ -41,6 +41,8 @@ export interface EmbeddingResult {
   /** The batch that computed it; absent when the cache answered. */
   batch?: BatchRef;
   cached: boolean;
+  /** Which tier answered: the in-process cache, Redis, or the warehouse. */
+  tier?: 'l1' | 'l2' | 'warehouse';
   /** Set when the vector was upserted into the search index. */
   indexed?: IndexTarget;
 }

@@ -1,8 +1,11 @@
 import type { Job } from 'bullmq';
-import { DealBatchJobData, type DealInsight, type DealInsightsResult } from '../contracts/deals';
+import type { TieredCache } from '../cache';
+import { dealKey } from '../cache/keys';
+import { DealBatchJobData, type Deal, type DealInsight, type DealInsightsResult } from '../contracts/deals';
 import type { BatchRef } from '../contracts/embedding';
-import { getDeals, type DealRow } from '../warehouse/queries/get-deals';
+import { getDeals } from '../warehouse/queries/get-deals';
 import type { Warehouse } from '../warehouse/types';
+import { CachedLoader, type TieredLoad } from './cached-loader';
 import { Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './embedding-processor';
@@ -10,6 +13,8 @@ import { parseJobData, type BatchingOptions } from './embedding-processor';
 export interface DealProcessorDeps {
   warehouse: Warehouse;
   batching?: BatchingOptions;
+  /** Two-tier cache of deal rows (keys: `dealKey(id)`); figures are always derived at job time. Optional. */
+  cache?: TieredCache<Deal>;
   onBatch?: (event: BatchEvent) => void;
   /** Clock for derived figures; default `Date.now`. */
   now?: () => number;
@@ -17,45 +22,82 @@ export interface DealProcessorDeps {
 
 export interface DealProcessor {
   process(job: Job): Promise<DealInsightsResult>;
-  coalescer: Coalescer<string, DealRow | null>;
+  coalescer: Coalescer<string, Deal | null>;
   close(): Promise<void>;
+}
+
+/** An id the warehouse does not have; a "not found" entry, never a failed job. */
+class DealNotFound extends Error {
+  constructor(readonly id: string) {
+    super(`deal ${id} not found`);
+    this.name = 'DealNotFound';
+  }
 }
 
 /**
  * Processes `deals` jobs. Every id of every concurrent job goes through one coalescer, so ten jobs of
  * fifty ids each become one `WHERE ID IN (...)` call; an unknown id is a "not found" entry, not an error.
+ * With a cache, hot deals are answered from L1/L2 and only the rest reach the warehouse.
  */
 export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
   const now = deps.now ?? Date.now;
-  const coalescer = new Coalescer<string, DealRow | null>({
+  const coalescer = new Coalescer<string, Deal | null>({
     name: 'deals',
     maxBatchSize: deps.batching?.maxBatchSize ?? 1000,
     maxWaitMs: deps.batching?.maxWaitMs ?? 10,
     maxConcurrentBatches: deps.batching?.maxConcurrentBatches ?? 8,
     loadBatch: async (ids) => {
       const rows = await getDeals(deps.warehouse, ids);
-      return ids.map((id) => rows.get(id) ?? null);
+      return ids.map((id) => {
+        const row = rows.get(id);
+        return row ? toDeal(row) : null;
+      });
     },
     onBatch: deps.onBatch,
   });
+  const fromWarehouse = async (id: string) => {
+    const { value, batch } = await coalescer.load(id);
+    if (!value) throw new DealNotFound(id);
+    return { value, batch };
+  };
+  const cached = deps.cache
+    ? new CachedLoader<string, Deal>({ name: 'deals-cache', cache: deps.cache, keyOf: dealKey, loadFromWarehouse: fromWarehouse, onBatch: deps.onBatch })
+    : undefined;
+  const load = async (id: string): Promise<TieredLoad<Deal> | null> => {
+    try {
+      if (cached) return await cached.load(id);
+      const { value, batch } = await fromWarehouse(id);
+      return { value, batch, tier: 'warehouse' };
+    } catch (err) {
+      if (err instanceof DealNotFound || (err as Error)?.name === 'MissingLoadResultError') return null;
+      throw err;
+    }
+  };
 
   return {
     coalescer,
     async process(job) {
       const data = parseJobData<DealBatchJobData>(DealBatchJobData, job);
-      const loaded = await Promise.all(data.dealIds.map((id) => coalescer.load(id)));
+      const loaded = await Promise.all(data.dealIds.map(load));
       const at = now();
       const batches = new Map<string, BatchRef>();
-      const deals: DealInsight[] = loaded.map(({ value, batch }, i) => {
-        batches.set(batch.batchId, batch);
-        if (!value) return { id: data.dealIds[i], found: false, error: 'not found' };
-        const deal = toDeal(value);
-        return { id: deal.id, found: true, deal, figures: dealFigures(deal, at) };
+      let cachedCount = 0;
+      const deals: DealInsight[] = loaded.map((l, i) => {
+        if (!l) return { id: data.dealIds[i], found: false, error: 'not found' };
+        if (l.batch) batches.set(l.batch.batchId, l.batch);
+        else cachedCount++;
+        return { id: l.value.id, found: true, deal: l.value, figures: dealFigures(l.value, at) };
       });
       const refs = [...batches.values()];
-      await job.log(`served by batch${refs.length > 1 ? 'es' : ''} ${refs.map((b) => `${b.batchId} (${b.size} ids)`).join(', ')}`);
-      return { requested: deals.length, found: deals.filter((d) => d.found).length, deals, batches: refs };
+      await job.log(
+        `served by ${refs.length ? `batch${refs.length > 1 ? 'es' : ''} ${refs.map((b) => `${b.batchId} (${b.size} ids)`).join(', ')}` : 'no warehouse batch'}` +
+          (cachedCount ? `; ${cachedCount} from cache` : ''),
+      );
+      return { requested: deals.length, found: deals.filter((d) => d.found).length, deals, batches: refs, cached: cachedCount };
     },
-    close: () => coalescer.close(),
+    async close() {
+      await cached?.close();
+      await coalescer.close();
+    },
   };
 }
