@@ -1,0 +1,100 @@
+import type { Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { FleetConfig } from '../config';
+import { QUEUES } from '../contracts/queues';
+import type { PooledWarehouse, WarehousePool } from '../pool';
+import type { Logger } from '../telemetry/logger';
+import type { BatchEvent } from '../workers/coalescer';
+import { createDealProcessor } from '../workers/deal-processor';
+import { createFlowProcessors } from '../workers/flow-processors';
+import { createEmbeddingProcessor } from '../workers/embedding-processor';
+import { runWorker } from '../workers/run-worker';
+import type { Releasers } from './releasers';
+
+export const WORKER_ROLES = ['embeddings', 'deals', 'flows'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+/** What a role needs, built once by the entry point. */
+export interface RoleContext {
+  config: FleetConfig;
+  logger: Logger;
+  /** Creates a new Redis connection (each BullMQ worker gets its own). */
+  redis: () => Redis;
+  pool: WarehousePool;
+  warehouse: PooledWarehouse;
+  releasers: Releasers;
+}
+
+function batchLogger(logger: Logger) {
+  return (e: BatchEvent) => {
+    if (!e.ok) logger.warn({ batch: e.batch, split: e.split, err: e.error }, 'batch call failed');
+    else logger.debug({ batch: e.batch, ms: Math.round(e.durationMs) }, 'batch served');
+  };
+}
+
+function workerCommon(ctx: RoleContext) {
+  const j = ctx.config.jobs;
+  return {
+    prefix: ctx.config.queuePrefix,
+    lockDurationMs: j.lockDurationMs,
+    stalledIntervalMs: j.stalledIntervalMs,
+    maxStalledCount: j.maxStalledCount,
+    keepCompleted: { age: j.keepCompletedS, count: j.keepCompletedCount },
+    keepFailed: { age: j.keepFailedS },
+  };
+}
+
+function watch(worker: Worker, logger: Logger): void {
+  worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
+  worker.on('error', (err) => logger.error({ queue: worker.name, err }, 'worker error'));
+  worker.on('stalled', (jobId) => logger.warn({ queue: worker.name, jobId }, 'job stalled: its worker stopped renewing the lock; it will run again'));
+}
+
+/** Starts one worker role in this process; everything it creates is registered for release. */
+export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
+  const logger = ctx.logger.child({ role });
+  const maxConcurrentBatches = ctx.config.pool.max;
+  const started: Worker[] = [];
+  const start = (queue: (typeof QUEUES)[keyof typeof QUEUES], processor: (job: Job) => Promise<unknown>, concurrency: number) => {
+    const connection = ctx.redis();
+    ctx.releasers.add(`${queue} worker connection`, () => connection.quit());
+    started.push(runWorker({ queue, connection, processor, concurrency, ...workerCommon(ctx) }));
+  };
+  if (role === 'embeddings') {
+    const s = ctx.config.embeddings;
+    const processor = createEmbeddingProcessor({
+      warehouse: ctx.warehouse,
+      batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
+      onBatch: batchLogger(logger),
+    });
+    ctx.releasers.add('embedding coalescers', () => processor.close());
+    start(QUEUES.embeddings, processor.process, s.concurrency);
+  } else if (role === 'deals') {
+    const s = ctx.config.deals;
+    const processor = createDealProcessor({
+      warehouse: ctx.warehouse,
+      batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
+      onBatch: batchLogger(logger),
+    });
+    ctx.releasers.add('deal coalescer', () => processor.close());
+    start(QUEUES.deals, processor.process, s.concurrency);
+  } else {
+    const s = ctx.config.flows;
+    const processors = createFlowProcessors({
+      warehouse: ctx.warehouse,
+      batching: { maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
+      onBatch: batchLogger(logger),
+    });
+    ctx.releasers.add('workflow coalescers', () => processors.close());
+    start(QUEUES.collect, processors.collect, s.concurrency);
+    start(QUEUES.analyze, processors.analyze, s.concurrency);
+    start(QUEUES.workflows, processors.synthesize, s.concurrency);
+  }
+  for (const worker of started) {
+    watch(worker, logger);
+    // Registered last, released first: stop taking jobs and let active ones finish before the rest closes.
+    ctx.releasers.add(`${worker.name} worker`, () => worker.close());
+    logger.info({ queue: worker.name, concurrency: worker.opts.concurrency }, 'worker started');
+  }
+  return started;
+}

@@ -1,0 +1,64 @@
+import type { FleetConfig } from '../config';
+import { PooledWarehouse, WarehousePool, snowflakeConnector, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
+import type { Logger } from '../telemetry/logger';
+import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import type { Releasers } from './releasers';
+
+/**
+ * Where the warehouse is: the configured Snowflake account, an explicit access URL (e.g. a
+ * `fleet warehouse` started separately), or — with neither — a local warehouse started in-process.
+ */
+export async function resolveWarehouse(
+  config: FleetConfig,
+  logger: Logger,
+  releasers: Releasers,
+): Promise<{ settings: SnowflakeConnectionSettings; local?: LocalWarehouse }> {
+  const sf = config.snowflake;
+  const base = {
+    username: sf.username, password: sf.password, warehouse: sf.warehouse, database: sf.database, schema: sf.schema, role: sf.role,
+  };
+  if (sf.account || sf.accessUrl) {
+    return { settings: { ...base, account: sf.account ?? 'local', accessUrl: sf.accessUrl } };
+  }
+  const lw = config.localWarehouse;
+  const local = await startLocalWarehouse({
+    port: 0,
+    user: sf.username,
+    password: sf.password,
+    loginLatencyMs: lw.loginLatencyMs,
+    queryLatencyMs: lw.queryLatencyMs,
+    seed: lw.seed,
+    deals: lw.deals,
+    logger: logger.child({ component: 'local-warehouse' }),
+  });
+  releasers.add('local warehouse', () => local.close());
+  logger.info({ url: local.url }, 'no SNOWFLAKE_ACCOUNT configured: started the local warehouse (DuckDB; EMBED_TEXT_768 is a local lexical stand-in for e5-base-v2)');
+  return { settings: { ...base, account: 'local', accessUrl: local.url }, local };
+}
+
+/** The process's one pool and the pooled warehouse client over it, released on shutdown. */
+export function createWarehouseClient(
+  config: FleetConfig,
+  settings: SnowflakeConnectionSettings,
+  releasers: Releasers,
+  onCall?: (e: WarehouseCallEvent) => void,
+): { pool: WarehousePool; warehouse: PooledWarehouse } {
+  const pool = new WarehousePool({
+    connector: snowflakeConnector(settings),
+    min: config.pool.min,
+    max: config.pool.max,
+    acquireTimeoutMs: config.pool.acquireTimeoutMs,
+    idleTimeoutMs: config.pool.idleTimeoutMs,
+    maxLifetimeMs: config.pool.maxLifetimeMs,
+    validateAfterIdleMs: config.pool.validateAfterIdleMs,
+  });
+  releasers.add('warehouse pool', () => pool.close());
+  const warehouse = new PooledWarehouse({
+    pool,
+    timeoutMs: config.calls.timeoutMs,
+    retries: config.calls.retries,
+    retryBaseMs: config.calls.retryBaseMs,
+    onCall,
+  });
+  return { pool, warehouse };
+}

@@ -1,0 +1,143 @@
+import { Queue, type Job, type Worker } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
+import { startPrivateRedis } from '../app/redis-server';
+import { JOB_NAMES, QUEUES } from '../contracts/queues';
+import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
+import { createEmbeddingProcessor } from '../workers/embedding-processor';
+import { embedTexts } from '../warehouse/queries/embed-texts';
+import { runWorker } from '../workers/run-worker';
+import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import type { BenchContext } from './index';
+import { percentile, round } from './stats';
+
+interface RunFigures {
+  jobs: number;
+  seconds: number;
+  jobsPerS: number;
+  latencies: number[];
+  warehouseCalls: number;
+}
+
+const WORDS = 'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(' ');
+
+/** Distinct, realistic-looking texts (each job its own text, so nothing is de-duplicated away). */
+function texts(n: number, seed: string): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const w = (k: number) => WORDS[(i * 7 + k * 13 + k * k) % WORDS.length];
+    return `${seed} note ${i}: customer raised ${w(1)} and ${w(2)} concerns; next step ${w(3)} ${w(4)} with the ${w(5)} team`;
+  });
+}
+
+async function enqueue(queue: Queue, items: string[]): Promise<void> {
+  for (let i = 0; i < items.length; i += 1000) {
+    await queue.addBulk(items.slice(i, i + 1000).map((text) => ({ name: JOB_NAMES.embed, data: { text, model: 'e5-base-v2' } })));
+  }
+}
+
+/** Pre-fills the queue, then starts a worker and measures how fast it drains. */
+async function drain(
+  ctx: BenchContext,
+  label: string,
+  redis: () => Redis,
+  prefix: string,
+  items: string[],
+  server: LocalWarehouse,
+  start: (connection: Redis, prefix: string) => Worker,
+): Promise<RunFigures> {
+  const conn = redis();
+  const queue = new Queue(QUEUES.embeddings, { connection: conn, prefix });
+  await enqueue(queue, items);
+  ctx.log(`${label}: ${items.length} jobs enqueued; draining`);
+  server.resetStats();
+  const latencies: number[] = [];
+  let done = 0;
+  const workerConn = redis();
+  const t = performance.now();
+  const worker = start(workerConn, prefix);
+  await new Promise<void>((resolve, reject) => {
+    worker.on('completed', (job: Job) => {
+      latencies.push((job.finishedOn ?? Date.now()) - (job.processedOn ?? job.timestamp));
+      if (++done === items.length) resolve();
+    });
+    worker.on('failed', (job, err) => reject(new Error(`${label}: job ${job?.id} failed: ${err.message}`)));
+  });
+  const seconds = (performance.now() - t) / 1000;
+  const stats = server.stats();
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await Promise.all([conn.quit(), workerConn.quit()]);
+  const figures = { jobs: items.length, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries };
+  ctx.log(`${label}: ${round(figures.jobsPerS, 0)} jobs/s, ${figures.warehouseCalls} warehouse calls`);
+  return figures;
+}
+
+/**
+ * `fleet bench coalesce`: 20,000 embedding jobs, warehouse round trip 100 ms, pool of 8, in one run:
+ * (a) a BullMQ no-op worker, the ceiling of this machine; (b) the naive worker, one warehouse call per
+ * job through the same pool (cut to fewer jobs and extrapolated: at 100 ms per call it would take
+ * minutes); (c) the coalescing worker.
+ */
+export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const jobs = ctx.quick ? 2_000 : 20_000;
+  const naiveJobs = ctx.quick ? 200 : 800;
+  const rttMs = 100;
+  const poolSize = 8;
+  const concurrency = 1_000;
+  const redisServer = await startPrivateRedis();
+  const server = await startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
+  const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });
+  const warehouse = new PooledWarehouse({ pool });
+  try {
+    // Warm the pool so no run pays logins.
+    await Promise.all(Array.from({ length: poolSize }, () => warehouse.query('SELECT 1 AS X')));
+
+    const noop = await drain(ctx, 'no-op', redis, 'bench-noop', texts(jobs, 'noop'), server, (connection, prefix) =>
+      runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: async () => ({}) }),
+    );
+
+    const naive = await drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), server, (connection, prefix) =>
+      runWorker({
+        queue: QUEUES.embeddings, connection, prefix, concurrency: poolSize,
+        processor: async (job) => {
+          const [v] = await embedTexts(warehouse, [job.data.text], job.data.model);
+          return { dims: v.length };
+        },
+      }),
+    );
+
+    const processor = createEmbeddingProcessor({ warehouse, batching: { maxBatchSize: 500, maxWaitMs: 25, maxConcurrentBatches: poolSize } });
+    const coalesced = await drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), server, (connection, prefix) =>
+      runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
+    );
+    await processor.close();
+
+    return {
+      bench: 'coalesce',
+      jobs,
+      warehouse_rtt_ms: rttMs,
+      pool_size: poolSize,
+      worker_concurrency: concurrency,
+      max_batch_size: 500,
+      noop_jobs_per_s: round(noop.jobsPerS, 0),
+      naive_jobs_per_s: round(naive.jobsPerS, 1),
+      naive_jobs_measured: naive.jobs,
+      naive_extrapolated_s_for_all_jobs: round(jobs / naive.jobsPerS, 0),
+      coalesced_jobs_per_s: round(coalesced.jobsPerS, 0),
+      speedup_vs_naive: round(coalesced.jobsPerS / naive.jobsPerS, 1),
+      fraction_of_noop: round(coalesced.jobsPerS / noop.jobsPerS, 2),
+      warehouse_calls: coalesced.warehouseCalls,
+      warehouse_calls_per_job: round(coalesced.warehouseCalls / jobs, 4),
+      naive_warehouse_calls_per_job: round(naive.warehouseCalls / naive.jobs, 2),
+      p50_job_latency_ms: round(percentile(coalesced.latencies, 50), 1),
+      p99_job_latency_ms: round(percentile(coalesced.latencies, 99), 1),
+      naive_p50_job_latency_ms: round(percentile(naive.latencies, 50), 1),
+      latency_note: 'processedOn -> finishedOn per job, with the queue pre-filled (time in the worker, not time waiting in the backlog)',
+    };
+  } finally {
+    await pool.close();
+    await server.close();
+    await redisServer.stop();
+  }
+}

@@ -1,0 +1,29 @@
+import { runCoalesceBench } from './coalesce';
+import { runFlowBench } from './flow';
+import { runPoolBench } from './pool';
+
+export interface BenchContext {
+  /** Smaller sizes for a smoke run (tests use it); figures are then not comparable to the README's. */
+  quick: boolean;
+  /** Progress lines (stderr); the result is returned, not printed. */
+  log: (line: string) => void;
+}
+
+export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
+
+/** `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. */
+export const BENCHMARKS: Record<string, Benchmark> = {
+  pool: runPoolBench,
+  coalesce: runCoalesceBench,
+  flow: runFlowBench,
+};
+
+export async function runBenchmark(name: string, ctx: BenchContext): Promise<Record<string, unknown>> {
+  const bench = BENCHMARKS[name];
+  if (!bench) throw new Error(`unknown benchmark ${JSON.stringify(name)}; one of: ${Object.keys(BENCHMARKS).join(', ')}`);
+  const started = Date.now();
+  const result = await bench(ctx);
+  return { ...result, node: process.version, cpus: require('node:os').cpus().length, total_s: round1((Date.now() - started) / 1000) };
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;

@@ -1,0 +1,116 @@
+import type { Command } from 'commander';
+import { createRedis } from '../app/redis';
+import type { FleetConfig } from '../config';
+import { ValidationError } from '../contracts/errors';
+import { decodeVector } from '../contracts/vector-codec';
+import { createProducer, type JobHandle } from '../producers';
+
+interface CommonOpts {
+  wait: boolean;
+  timeout: string;
+  idempotencyKey?: string;
+}
+
+async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typeof createProducer>) => Promise<T>): Promise<T> {
+  const cfg = config();
+  const connection = createRedis(cfg.redis, { retryStrategy: () => null, lazyConnect: false });
+  const producer = createProducer({ connection, prefix: cfg.queuePrefix });
+  try {
+    return await fn(producer);
+  } finally {
+    await producer.close().catch(() => undefined);
+    await connection.quit().catch(() => undefined);
+  }
+}
+
+function timeoutMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ValidationError([{ path: '--timeout', message: 'must be a positive number of milliseconds' }]);
+  return n;
+}
+
+async function report<R>(handle: JobHandle<R>, opts: CommonOpts, show: (r: R) => unknown): Promise<void> {
+  process.stderr.write(`enqueued ${handle.queue}/${handle.id}\n`);
+  if (!opts.wait) return;
+  const result = await handle.result({ timeoutMs: timeoutMs(opts.timeout) });
+  process.stdout.write(`${JSON.stringify(show(result), null, 2)}\n`);
+}
+
+function fail(err: unknown): never {
+  process.stderr.write(`fleet enqueue: ${(err as Error).message}\n`);
+  process.exit(err instanceof ValidationError ? 2 : 1);
+}
+
+/** `fleet workflow "question"`: starts a workflow and prints the Markdown report (or JSON). */
+export function workflowCommand(program: Command, config: () => FleetConfig): void {
+  program
+    .command('workflow')
+    .description('Answer a question with a workflow (collect → analyze → synthesize) and print the Markdown report. Needs running workers (`fleet up`).')
+    .argument('<question...>', 'the question; several words are joined with spaces')
+    .option('--type <type>', 'workflow type: deal-risk (needs HubSpot deals) or general', 'deal-risk')
+    .option('--json', 'print the structured report instead of Markdown')
+    .option('--idempotency-key <key>', 'a retried call with the same key returns the same workflow')
+    .option('--timeout <ms>', 'how long to wait for the report', '60000')
+    .action(async (words: string[], opts: { type: string; json?: boolean; idempotencyKey?: string; timeout: string }) => {
+      try {
+        await withProducer(config, async (p) => {
+          const handle = await p.workflow(words.join(' '), { type: opts.type as 'deal-risk', idempotencyKey: opts.idempotencyKey });
+          process.stderr.write(`workflow ${handle.id} started\n`);
+          const report = await handle.result({ timeoutMs: timeoutMs(opts.timeout) });
+          process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : report.markdown}\n`);
+        });
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
+
+/** `fleet enqueue embed|deals`: the CLI producer, validated exactly like the library and the HTTP API. */
+export function enqueueCommand(enqueue: Command, config: () => FleetConfig): void {
+  enqueue
+    .command('embed')
+    .description('Embed one text (quote it) and print the vector summary.')
+    .argument('<text...>', 'the text; several words are joined with spaces')
+    .option('--model <model>', 'embedding model', 'e5-base-v2')
+    .option('--index <namespace/id>', 'also upsert into the search index under namespace/id')
+    .option('--idempotency-key <key>', 'a retried enqueue with the same key returns the same job')
+    .option('--no-wait', 'print the job id and exit without waiting for the result')
+    .option('--timeout <ms>', 'how long to wait for the result', '30000')
+    .action(async (words: string[], opts: CommonOpts & { model: string; index?: string }) => {
+      try {
+        const text = words.join(' ');
+        const index = opts.index ? (() => {
+          const slash = opts.index.indexOf('/');
+          if (slash < 1) throw new ValidationError([{ path: '--index', message: 'must look like namespace/id' }]);
+          return { namespace: opts.index.slice(0, slash), id: opts.index.slice(slash + 1) };
+        })() : undefined;
+        await withProducer(config, async (p) => {
+          const handle = await p.embed(text, { model: opts.model as 'e5-base-v2', idempotencyKey: opts.idempotencyKey, index });
+          await report(handle, opts, (r) => {
+            const v = decodeVector(r.vector);
+            return { model: r.model, dims: r.dims, cached: r.cached, batch: r.batch, indexed: r.indexed, head: Array.from(v.slice(0, 6), (x) => Number(x.toFixed(4))) };
+          });
+        });
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  enqueue
+    .command('deals')
+    .description('Get insights for deal ids (one deal-batch job).')
+    .argument('<ids...>', 'deal ids, e.g. D-1 D-2')
+    .option('--idempotency-key <key>', 'a retried enqueue with the same key returns the same job')
+    .option('--no-wait', 'print the job id and exit without waiting for the result')
+    .option('--timeout <ms>', 'how long to wait for the result', '30000')
+    .action(async (ids: string[], opts: CommonOpts) => {
+      try {
+        await withProducer(config, async (p) => {
+          const handle = await p.dealInsights(ids, { idempotencyKey: opts.idempotencyKey });
+          await report(handle, opts, (r) => r);
+        });
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

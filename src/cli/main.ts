@@ -1,0 +1,146 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type FleetConfig } from '../config';
+import { configTableMarkdown } from '../config/markdown';
+import { WORKER_ROLES, type WorkerRole } from '../app/roles';
+import { handleSignals } from '../app/signals';
+import { startFleet } from '../app/fleet';
+import { createLogger } from '../telemetry/logger';
+import { BENCHMARKS, runBenchmark } from '../bench';
+import { enqueueCommand, workflowCommand } from './enqueue';
+import { startLocalWarehouse } from '../warehouse/server';
+
+function config(): FleetConfig {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+const int = (name: string, min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const program = new Command('fleet')
+  .description('Job-queue worker fleet for warehouse-bound AI work (embeddings, deal batches, workflows).')
+  .showHelpAfterError();
+
+program
+  .command('up')
+  .description('Run every role in one process with embedded defaults: a private redis-server when none answers at REDIS_URL, the local warehouse when no Snowflake account is configured.')
+  .action(async () => {
+    const cfg = config();
+    const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets });
+    const fleet = await startFleet(cfg, { roles: WORKER_ROLES, embeddedRedis: true, embeddedWarehouse: true, logger });
+    handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+    const env = `REDIS_URL=${fleet.redisUrl}${cfg.queuePrefix !== '{fleet}' ? ` FLEET_QUEUE_PREFIX='${cfg.queuePrefix}'` : ''}`;
+    process.stderr.write(
+      [
+        '',
+        'fleet is up:',
+        `  redis      ${fleet.redisUrl}${fleet.privateRedis ? '  (private redis-server, temporary data)' : ''}`,
+        `  warehouse  ${fleet.warehouseUrl ?? 'Snowflake account ' + cfg.snowflake.account}${fleet.localWarehouse ? '  (local warehouse: DuckDB + lexical stand-in for e5-base-v2)' : ''}`,
+        `  workers    ${WORKER_ROLES.join(', ')}`,
+        '',
+        'enqueue from another terminal:',
+        `  ${env} npx fleet enqueue embed "renewal is at risk"`,
+        `  ${env} npx fleet enqueue deals D-1 D-2 D-999999`,
+        `  ${env} npx fleet workflow "Which enterprise deals are at risk this quarter, and why?"`,
+        '',
+        'Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+program
+  .command('worker')
+  .description('Run one worker role against an external Redis and warehouse (one Kubernetes replica).')
+  .requiredOption('--role <role>', `one of: ${WORKER_ROLES.join(', ')}`, (v: string) => {
+    if (!(WORKER_ROLES as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${WORKER_ROLES.join(', ')}`);
+    return v as WorkerRole;
+  })
+  .action(async (opts: { role: WorkerRole }) => {
+    const cfg = config();
+    const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: `fleet-${opts.role}` });
+    const fleet = await startFleet(cfg, { roles: [opts.role], embeddedRedis: false, embeddedWarehouse: false, logger });
+    handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+  });
+
+program
+  .command('warehouse')
+  .description('Run the local Snowflake-protocol server (DuckDB inside, seeded demo dataset) for the real snowflake-sdk driver.')
+  .option('--port <port>', 'port to listen on (0 = any free port); default LOCAL_WAREHOUSE_PORT', int('port', 0, 65535))
+  .action(async (opts: { port?: number }) => {
+    const cfg = config();
+    const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: 'fleet-warehouse' });
+    const lw = cfg.localWarehouse;
+    const started = Date.now();
+    const server = await startLocalWarehouse({
+      port: opts.port ?? lw.port,
+      user: cfg.snowflake.username,
+      password: cfg.snowflake.password,
+      loginLatencyMs: lw.loginLatencyMs,
+      queryLatencyMs: lw.queryLatencyMs,
+      seed: lw.seed,
+      deals: lw.deals,
+      logger,
+    });
+    handleSignals(() => server.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+    process.stderr.write(
+      [
+        '',
+        `local warehouse listening on ${server.url} (ready in ${Date.now() - started} ms; login latency ${lw.loginLatencyMs} ms, query latency ${lw.queryLatencyMs} ms)`,
+        `  tables: DEALS, GONG_CALLS, SLACK_MESSAGES, LINEAR_ISSUES (seed ${lw.seed}, ${lw.deals} deals)`,
+        '  SNOWFLAKE.CORTEX.EMBED_TEXT_768 is a deterministic lexical stand-in for e5-base-v2, not the real model.',
+        '',
+        'connect the fleet to it:',
+        `  SNOWFLAKE_ACCESS_URL=${server.url} npx fleet worker --role embeddings`,
+        'or with snowflake-sdk directly:',
+        `  snowflake.createConnection({ account: 'local', accessUrl: '${server.url}', username: '${cfg.snowflake.username}', password: '…' })`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+program
+  .command('config')
+  .description('Print the effective configuration (secrets masked), or with --markdown the table of every variable.')
+  .option('--markdown', 'print the README configuration table')
+  .action((opts: { markdown?: boolean }) => {
+    if (opts.markdown) {
+      process.stdout.write(`${configTableMarkdown()}\n`);
+      return;
+    }
+    const cfg = config();
+    const masked = JSON.stringify(cfg, (k, v) => (k === 'secrets' ? undefined : typeof v === 'string' && cfg.secrets.includes(v) ? '[secret]' : v), 2);
+    process.stdout.write(`${masked}\n`);
+  });
+
+const enqueue = program.command('enqueue').description('Enqueue a job and print its result (needs running workers, e.g. `fleet up`).');
+enqueueCommand(enqueue, config);
+workflowCommand(program, config);
+
+program
+  .command('bench')
+  .description(`Run a benchmark: naive way vs the fleet's way in one process. One of: ${Object.keys(BENCHMARKS).join(', ')}.`)
+  .argument('<name>', 'benchmark name')
+  .option('--json', 'print only the JSON result on the last stdout line (progress goes to stderr)')
+  .option('--quick', 'smaller sizes, for a smoke run')
+  .action(async (name: string, opts: { json?: boolean; quick?: boolean }) => {
+    const result = await runBenchmark(name, { quick: !!opts.quick, log: (line) => process.stderr.write(`${line}\n`) });
+    if (!opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exit(0);
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`fleet: ${err.message}\n`);
+  process.exit(1);
+});
