@@ -1,0 +1,147 @@
+import type { Redis } from 'ioredis';
+
+/** What one instance tells the others: drop these keys (logical keys of one cache) or everything. */
+export interface InvalidationMessage {
+  from: string;
+  keys: readonly string[] | 'all';
+}
+
+const FORMAT = 1;
+
+export function encodeInvalidation(from: string, keys: readonly string[] | 'all'): string {
+  return JSON.stringify(keys === 'all' ? { f: FORMAT, from, all: true } : { f: FORMAT, from, keys });
+}
+
+/** Parses a message; null for anything that is not a well-formed invalidation (ignored, never thrown). */
+export function decodeInvalidation(text: string): InvalidationMessage | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!m || typeof m !== 'object') return null;
+  const o = m as { f?: unknown; from?: unknown; keys?: unknown; all?: unknown };
+  if (o.f !== FORMAT || typeof o.from !== 'string') return null;
+  if (o.all === true) return { from: o.from, keys: 'all' };
+  if (Array.isArray(o.keys) && o.keys.every((k) => typeof k === 'string')) return { from: o.from, keys: o.keys as string[] };
+  return null;
+}
+
+export interface InvalidationBusOptions {
+  /** Subscriber-mode connection. */
+  subscriber: Redis;
+  /** True when the bus created it (and so disconnects it on close). */
+  owned: boolean;
+  channel: string;
+  instanceId: string;
+  onMessage: (msg: InvalidationMessage) => void;
+  /** Called after a reconnect once the subscription is confirmed again. */
+  onResubscribed: () => void;
+  onError: (err: unknown) => void;
+}
+
+/**
+ * Receives invalidations for one cache over Redis pub/sub. Publishing goes through the cache's normal
+ * connection, in the same pipeline as the write it announces. A subscriber connection may be shared by
+ * several buses: each listens to its own channel only and unsubscribes only that channel on close.
+ *
+ * Pub/sub is fire-and-forget: a message sent while this subscriber is disconnected is lost. So after a
+ * reconnect the bus re-subscribes, waits for the confirmation, then tells the cache (which clears L1).
+ */
+export class InvalidationBus {
+  private started = false;
+  private lostConnection = false;
+  private firstConfirmed!: (ok: boolean) => void;
+  /** Settles at the first confirmed subscription (true), or false if the bus closes before one. */
+  readonly confirmed = new Promise<boolean>((resolve) => {
+    this.firstConfirmed = resolve;
+  });
+  private closed = false;
+  private readonly listeners: Array<[string, (...args: unknown[]) => void]> = [];
+
+  constructor(private readonly opts: InvalidationBusOptions) {
+    const { subscriber, channel } = opts;
+    this.listen('message', (ch: string, text: string) => {
+      if (ch !== channel || this.closed) return;
+      const msg = decodeInvalidation(text);
+      if (msg && msg.from !== opts.instanceId) opts.onMessage(msg);
+    });
+    this.listen('close', () => {
+      if (this.started) this.lostConnection = true;
+    });
+    this.listen('ready', () => {
+      if (!this.lostConnection || this.closed) return;
+      this.lostConnection = false;
+      // ioredis re-subscribes by itself; subscribing again is harmless and gives us a confirmation.
+      subscriber.subscribe(channel).then(
+        () => {
+          if (this.closed) return;
+          this.firstConfirmed(true);
+          opts.onResubscribed();
+        },
+        (err: unknown) => opts.onError(err),
+      );
+    });
+    if (opts.owned) this.listen('error', (err: unknown) => opts.onError(err));
+  }
+
+  /**
+   * Subscribes. A failure (Redis down at start-up) is reported through `onError`, not thrown: the bus
+   * subscribes again when the connection becomes ready. Idempotent.
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.opts.subscriber.subscribe(this.opts.channel).then(
+      () => this.firstConfirmed(true),
+      (err: unknown) => this.opts.onError(err),
+    );
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.firstConfirmed(false);
+    const { subscriber, owned, channel } = this.opts;
+    for (const [event, fn] of this.listeners) subscriber.off(event, fn);
+    if (owned) {
+      // Cutting a connection in the middle of its handshake makes ioredis fail its ready check and
+      // leave a 2 s timer behind: let a handshake in progress finish first (bounded).
+      if (subscriber.status === 'connect' || subscriber.status === 'connecting') await readyOrTimeout(subscriber, timeoutMs);
+      // disconnect(), not quit(): QUIT would wait in the offline queue while Redis is down. Not on an
+      // ended client: ioredis would arm a 2 s timer for a socket that is already gone.
+      if (subscriber.status !== 'end') subscriber.disconnect();
+      return;
+    }
+    if (subscriber.status !== 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      subscriber.unsubscribe(channel).catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private listen<A extends unknown[]>(event: string, fn: (...args: A) => void): void {
+    const listener = fn as unknown as (...args: unknown[]) => void;
+    this.opts.subscriber.on(event, listener);
+    this.listeners.push([event, listener]);
+  }
+}
+
+function readyOrTimeout(client: Redis, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      client.off('end', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    client.once('ready', done);
+    client.once('end', done);
+  });
+}

@@ -1,0 +1,150 @@
+import type { Redis } from 'ioredis';
+import { CacheUnavailableError } from './errors';
+import { L2Breaker } from './l2-breaker';
+
+/** One key's L2 reply: the stored bytes (null when absent) and, when asked for, its remaining TTL in ms. */
+export interface L2Entry {
+  raw: Buffer | null;
+  /** Remaining TTL in ms; -1 when not fetched (MGET path) or the key has no expiry. */
+  pttlMs: number;
+}
+
+/** GET and PTTL for every key in one server-side call (only used when grace periods are on). */
+const READ_WITH_TTL_LUA = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  out[2 * i - 1] = v
+  if v then out[2 * i] = redis.call('PTTL', k) else out[2 * i] = -2 end
+end
+return out`;
+
+/** Client states in which a command would only wait in ioredis's offline queue: fail fast instead. */
+const DOWN = new Set(['reconnecting', 'close', 'end']);
+
+export interface RedisTierOptions {
+  timeoutMs: number;
+  batchSize: number;
+  breaker: L2Breaker;
+  /** Reports every failed or skipped call; the caller counts it and decides whether to surface it. */
+  onError: (err: CacheUnavailableError) => void;
+}
+
+/**
+ * The L2 tier: batch reads and writes against Redis, each batch ONE round trip (the commands of a
+ * pipeline are written together and answered together), each call under its own deadline and behind
+ * a circuit breaker. Knows nothing of L1, codecs or loaders.
+ */
+export class RedisTier {
+  constructor(
+    private readonly client: Redis,
+    private readonly opts: RedisTierOptions,
+  ) {}
+
+  /**
+   * Reads `keys` in one round trip: MGET (or, with `withTtl`, a Lua GET+PTTL) per `batchSize` keys, all in
+   * one pipeline. Throws CacheUnavailableError when skipped or failed; readers treat that as all-miss.
+   */
+  readMany(keys: readonly string[], withTtl: boolean): Promise<L2Entry[]> {
+    return this.guard('read', async () => {
+      const replies = await this.readReplies(keys, withTtl);
+      const out: L2Entry[] = [];
+      for (const arr of replies) {
+        if (withTtl) {
+          for (let j = 0; j < arr.length; j += 2) out.push({ raw: (arr[j] as Buffer | null) ?? null, pttlMs: Number(arr[j + 1]) });
+        } else {
+          for (const raw of arr) out.push({ raw: (raw as Buffer | null) ?? null, pttlMs: -1 });
+        }
+      }
+      if (out.length !== keys.length) throw new Error(`L2 read returned ${out.length} entries for ${keys.length} keys`);
+      return out;
+    });
+  }
+
+  /** One command per `batchSize` keys; several are sent as one pipeline (one write, one round trip). */
+  private async readReplies(keys: readonly string[], withTtl: boolean): Promise<Array<Array<Buffer | number | null>>> {
+    const { batchSize } = this.opts;
+    const command = (p: Pick<Redis, 'callBuffer' | 'mgetBuffer'>, chunk: string[]) =>
+      withTtl ? p.callBuffer('EVAL', [READ_WITH_TTL_LUA, chunk.length, ...chunk]) : p.mgetBuffer(chunk);
+    if (keys.length <= batchSize) return [(await command(this.client, [...keys])) as Array<Buffer | number | null>];
+    const p = this.client.pipeline();
+    for (let i = 0; i < keys.length; i += batchSize) command(p as unknown as Redis, keys.slice(i, i + batchSize));
+    const replies = (await p.exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return reply as Array<Buffer | number | null>;
+    });
+  }
+
+  /** SET key value PX ttl for every entry, and optionally a PUBLISH, in one round trip. */
+  writeMany(entries: ReadonlyArray<readonly [string, Buffer | string]>, pxMs: number, publish?: { channel: string; message: string }): Promise<void> {
+    return this.guard('write', async () => {
+      const p = this.client.pipeline();
+      for (const [key, value] of entries) p.set(key, value, 'PX', pxMs);
+      if (publish) p.publish(publish.channel, publish.message);
+      throwFirst(await p.exec());
+    });
+  }
+
+  /** UNLINK the keys and optionally PUBLISH, in one round trip. */
+  deleteMany(keys: readonly string[], publish?: { channel: string; message: string }): Promise<void> {
+    return this.guard('delete', async () => {
+      const p = this.client.pipeline();
+      for (let i = 0; i < keys.length; i += this.opts.batchSize) p.unlink(...keys.slice(i, i + this.opts.batchSize));
+      if (publish) p.publish(publish.channel, publish.message);
+      throwFirst(await p.exec());
+    });
+  }
+
+  publish(channel: string, message: string): Promise<void> {
+    return this.guard('publish', async () => {
+      await this.client.publish(channel, message);
+    });
+  }
+
+  /** One SCAN step over `pattern`, unlinking what it found. Returns the next cursor ('0' when done). */
+  scanDeleteStep(pattern: string, cursor: string): Promise<{ cursor: string; deleted: number }> {
+    return this.guard('clear', async () => {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length) await this.client.unlink(...keys);
+      return { cursor: next, deleted: keys.length };
+    });
+  }
+
+  private async guard<T>(op: string, run: () => Promise<T>): Promise<T> {
+    const { breaker } = this.opts;
+    if (!breaker.allow()) throw this.report(new CacheUnavailableError(op, 'circuit-open'));
+    if (DOWN.has(this.client.status)) {
+      breaker.failure();
+      throw this.report(new CacheUnavailableError(op, 'not-connected'));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const work = run();
+    // The command may still settle after the deadline; nobody waits for it then.
+    work.catch(() => undefined);
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CacheUnavailableError(op, 'timeout')), this.opts.timeoutMs);
+    });
+    try {
+      const result = await Promise.race([work, deadline]);
+      breaker.success();
+      return result;
+    } catch (err) {
+      // A reply error (WRONGTYPE, script error…) means Redis is up: it must not open the circuit.
+      if ((err as Error)?.name === 'ReplyError') breaker.success();
+      else breaker.failure();
+      throw this.report(err instanceof CacheUnavailableError ? err : new CacheUnavailableError(op, 'error', err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private report(err: CacheUnavailableError): CacheUnavailableError {
+    this.opts.onError(err);
+    return err;
+  }
+}
+
+function throwFirst(replies: Array<[Error | null, unknown]> | null): void {
+  for (const [err] of replies ?? []) if (err) throw err;
+}
