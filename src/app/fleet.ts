@@ -4,7 +4,7 @@ import type { LocalWarehouse } from '../warehouse/server';
 import { createRedis, ensureRedis } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
-import { startRole, type WorkerRole } from './roles';
+import { createCaches, startRole, type WorkerRole } from './roles';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
 export interface FleetOptions {
@@ -50,7 +50,9 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
     });
     const redis = () => createRedis(redisSettings);
-    for (const role of opts.roles) startRole(role, { config, logger, redis, pool, warehouse, releasers });
+    const needsCache = opts.roles.some((r) => r === 'embeddings' || r === 'deals');
+    const caches = needsCache ? createCaches(config, redis, releasers, logger) : undefined;
+    for (const role of opts.roles) startRole(role, { config, logger, redis, pool, warehouse, releasers, caches });
     return {
       redisUrl: redisSettings.url,
       privateRedis,

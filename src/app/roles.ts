@@ -1,5 +1,7 @@
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createDealInsightCache, createEmbeddingCache, type CacheEvent, type TieredCache } from '../cache';
+import type { Deal } from '../contracts/deals';
 import type { FleetConfig } from '../config';
 import { QUEUES } from '../contracts/queues';
 import type { PooledWarehouse, WarehousePool } from '../pool';
@@ -23,6 +25,36 @@ export interface RoleContext {
   pool: WarehousePool;
   warehouse: PooledWarehouse;
   releasers: Releasers;
+  /** The process's caches (absent when CACHE_ENABLED=false). */
+  caches?: FleetCaches;
+}
+
+export interface FleetCaches {
+  embeddings: TieredCache<Float32Array>;
+  deals: TieredCache<Deal>;
+}
+
+/** Builds the process's two caches on their own Redis connection; released with the rest. */
+export function createCaches(config: FleetConfig, redis: () => Redis, releasers: Releasers, logger: Logger): FleetCaches | undefined {
+  if (!config.cache.enabled) return undefined;
+  const c = config.cache;
+  const connection = redis();
+  releasers.add('cache connection', () => connection.quit());
+  const onEvent = (e: CacheEvent) => {
+    if (e.type === 'l2-error' || e.type === 'circuit') logger.warn({ cache: e.cache, event: e.type, ...('reason' in e ? { reason: e.reason } : { state: e.state }) }, 'cache L2 degraded');
+  };
+  const embeddings = createEmbeddingCache({
+    redis: connection, prefix: c.keyPrefix, l2TimeoutMs: c.l2TimeoutMs,
+    l1MaxEntries: c.embeddings.l1MaxEntries, l1MaxBytes: c.embeddings.l1MaxBytes, l1TtlMs: c.embeddings.l1TtlMs, l2TtlMs: c.embeddings.l2TtlMs,
+    onEvent,
+  });
+  const deals = createDealInsightCache<Deal>({
+    redis: connection, prefix: c.keyPrefix, l2TimeoutMs: c.l2TimeoutMs,
+    l1TtlMs: c.deals.l1TtlMs, l2TtlMs: c.deals.l2TtlMs, graceMs: c.deals.graceMs,
+    onEvent,
+  });
+  releasers.add('caches', () => Promise.all([embeddings.close(), deals.close()]));
+  return { embeddings, deals };
 }
 
 function batchLogger(logger: Logger) {
@@ -64,6 +96,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     const s = ctx.config.embeddings;
     const processor = createEmbeddingProcessor({
       warehouse: ctx.warehouse,
+      cache: ctx.caches?.embeddings,
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger),
     });
@@ -73,6 +106,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     const s = ctx.config.deals;
     const processor = createDealProcessor({
       warehouse: ctx.warehouse,
+      cache: ctx.caches?.deals,
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger),
     });

@@ -1,3 +1,4 @@
+import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
 import { runFlowBench } from './flow';
 import { runPoolBench } from './pool';
@@ -14,6 +15,7 @@ export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 /** `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. */
 export const BENCHMARKS: Record<string, Benchmark> = {
   pool: runPoolBench,
+  cache: runCacheBench,
   coalesce: runCoalesceBench,
   flow: runFlowBench,
 };

@@ -68,6 +68,14 @@ export interface JobSettings {
   readonly maxStalledCount: number;
 }
 
+export interface CacheSettings {
+  readonly enabled: boolean;
+  readonly keyPrefix: string;
+  readonly l2TimeoutMs: number;
+  readonly embeddings: { readonly l1MaxEntries: number; readonly l1MaxBytes: number; readonly l1TtlMs: number; readonly l2TtlMs: number };
+  readonly deals: { readonly l1TtlMs: number; readonly l2TtlMs: number; readonly graceMs: number };
+}
+
 /** The whole fleet configuration: read once from the environment, validated, frozen. */
 export interface FleetConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -79,6 +87,7 @@ export interface FleetConfig {
   readonly pool: PoolSettings;
   readonly calls: CallPolicySettings;
   readonly jobs: JobSettings;
+  readonly cache: CacheSettings;
   readonly embeddings: BatchSettings;
   readonly deals: BatchSettings;
   readonly flows: { readonly concurrency: number; readonly maxWaitMs: number };
@@ -170,6 +179,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       retryBaseMs: n('WAREHOUSE_RETRY_BASE_MS'),
       breakerThreshold: n('WAREHOUSE_BREAKER_THRESHOLD'),
       breakerResetMs: n('WAREHOUSE_BREAKER_RESET_MS'),
+    },
+    cache: {
+      enabled: raw.CACHE_ENABLED as boolean,
+      keyPrefix: s('CACHE_KEY_PREFIX'),
+      l2TimeoutMs: n('CACHE_L2_TIMEOUT_MS'),
+      embeddings: {
+        l1MaxEntries: n('CACHE_EMBED_L1_MAX_ENTRIES'),
+        l1MaxBytes: n('CACHE_EMBED_L1_MAX_BYTES'),
+        l1TtlMs: n('CACHE_EMBED_L1_TTL_MS'),
+        l2TtlMs: n('CACHE_EMBED_L2_TTL_MS'),
+      },
+      deals: { l1TtlMs: n('CACHE_DEAL_L1_TTL_MS'), l2TtlMs: n('CACHE_DEAL_L2_TTL_MS'), graceMs: n('CACHE_DEAL_GRACE_MS') },
     },
     jobs: {
       attempts: n('JOB_ATTEMPTS'),

@@ -21,6 +21,7 @@ export interface VariableSpec {
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const ms = (min = 0, max = 24 * 3600_000) => int(min, max);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
     try {
@@ -96,6 +97,17 @@ export const VARIABLES = {
   WORKER_LOCK_DURATION_MS: { group: 'jobs', default: '30000', schema: ms(1000, 3600_000), description: 'BullMQ job lock; a worker that stops renewing it (killed, stuck) loses the job to stalled-job recovery.' },
   WORKER_STALLED_INTERVAL_MS: { group: 'jobs', default: '30000', schema: ms(500, 3600_000), description: 'How often workers look for stalled jobs (locks that expired) and move them back to waiting.' },
   WORKER_MAX_STALLED_COUNT: { group: 'jobs', default: '3', schema: int(0, 100), description: 'Times a job may stall (its worker died) before it fails instead of running again.' },
+  // --- cache -------------------------------------------------------------------------------
+  CACHE_ENABLED: { group: 'cache', default: 'true', schema: bool, description: 'Two-tier cache (in-process LRU + Redis) in front of the warehouse for embeddings and deal rows.' },
+  CACHE_KEY_PREFIX: { group: 'cache', default: 'fleet:cache', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:{}-]{0,127}$/, 'letters, digits and _ . : { } - only'), description: 'First part of every cache key in Redis (`<prefix>:v1:emb:<sha256>`). Bump the version in code, not here, when a value format changes.' },
+  CACHE_L2_TIMEOUT_MS: { group: 'cache', default: '100', schema: ms(1, 10_000), description: 'Deadline of one Redis cache round trip; past it the cache answers without L2 (and opens its L2 circuit after repeated failures).' },
+  CACHE_EMBED_L1_MAX_ENTRIES: { group: 'cache', default: '50000', schema: int(1, 10_000_000), description: 'Most embeddings kept in process.' },
+  CACHE_EMBED_L1_MAX_BYTES: { group: 'cache', default: '67108864', schema: int(1024, 64 * 1024 ** 3), description: 'Most bytes of embeddings kept in process (64 MiB is about 20,000 vectors of 768 floats).' },
+  CACHE_EMBED_L1_TTL_MS: { group: 'cache', default: '3600000', schema: ms(1, 365 * 86_400_000), description: 'How long an embedding stays in process.' },
+  CACHE_EMBED_L2_TTL_MS: { group: 'cache', default: '604800000', schema: ms(1, 365 * 86_400_000), description: 'How long an embedding stays in Redis (an embedding of a given model and text never changes).' },
+  CACHE_DEAL_L1_TTL_MS: { group: 'cache', default: '60000', schema: ms(1, 86_400_000), description: 'How long a deal row stays in process (deals change: keep it short).' },
+  CACHE_DEAL_L2_TTL_MS: { group: 'cache', default: '300000', schema: ms(1, 86_400_000), description: 'How long a deal row stays in Redis.' },
+  CACHE_DEAL_GRACE_MS: { group: 'cache', default: '600000', schema: ms(0, 86_400_000), description: 'Stale-while-revalidate for deal rows: past its TTL but within this grace a row is served at once and refreshed in the background.' },
   // --- batching ------------------------------------------------------------------------------
   EMBED_BATCH_MAX_SIZE: { group: 'batching', default: '500', schema: int(1, 5000), description: 'Most texts in one EMBED_TEXT_768 call.' },
   EMBED_BATCH_MAX_WAIT_MS: { group: 'batching', default: '25', schema: ms(0, 10_000), description: 'Longest a text waits for its batch to fill.' },
