@@ -204,7 +204,11 @@ export function createProducer(options: ProducerOptions): Producer {
         if (existing) return handle<WorkflowReport>(QUEUES.workflows, existing);
       }
       if (closed) throw new Error('producer is closed');
-      flows ??= new FlowProducer({ connection, prefix });
+      if (!flows) {
+        flows = new FlowProducer({ connection, prefix });
+        // every concurrent add() listens for 'closing' until it is done; hundreds at once are normal here
+        flows.setMaxListeners(0);
+      }
       const tree = buildWorkflowFlow(data, { workflowId, jobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions, ...(opts.priority ? { priority: opts.priority } : {}) } });
       const node = await flows.add(tree);
       return handle<WorkflowReport>(QUEUES.workflows, node.job);
