@@ -1,0 +1,131 @@
+import type { EncodedResult } from './result-encoding';
+import type { Session } from './sessions';
+import { MASTER_TOKEN_VALIDITY_S, SESSION_TOKEN_VALIDITY_S } from './sessions';
+import type { SnowflakeError } from './snowflake-error';
+
+/**
+ * Reply bodies in the JSON shapes snowflake-sdk 3.3 parses (lib/services/sf.js, lib/connection/
+ * statement.js, lib/connection/result/result.js). Every reply has `success`, `code`, `message` and
+ * `data`; the driver turns `success: false` into an error carrying `code`, `message`, `data` and
+ * `data.sqlState`.
+ */
+
+/**
+ * Session parameters sent with login and with every result. The driver formats dates and timestamps
+ * with the `*_OUTPUT_FORMAT` ones and applies `TIMEZONE` to TIMESTAMP_LTZ; the local warehouse runs in
+ * UTC so results do not depend on the machine's zone.
+ */
+export const SESSION_PARAMETERS: ReadonlyArray<{ name: string; value: string | number | boolean }> = [
+  { name: 'TIMEZONE', value: 'UTC' },
+  { name: 'TIMESTAMP_OUTPUT_FORMAT', value: 'YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM' },
+  { name: 'TIMESTAMP_NTZ_OUTPUT_FORMAT', value: 'YYYY-MM-DD HH24:MI:SS.FF3' },
+  { name: 'TIMESTAMP_LTZ_OUTPUT_FORMAT', value: '' },
+  { name: 'TIMESTAMP_TZ_OUTPUT_FORMAT', value: '' },
+  { name: 'DATE_OUTPUT_FORMAT', value: 'YYYY-MM-DD' },
+  { name: 'TIME_OUTPUT_FORMAT', value: 'HH24:MI:SS' },
+  { name: 'BINARY_OUTPUT_FORMAT', value: 'HEX' },
+  { name: 'CLIENT_RESULT_CHUNK_SIZE', value: 160 },
+];
+
+/** The real server version string shape; the driver only logs it. */
+const SERVER_VERSION = '9.0.0 (local DuckDB stand-in)';
+
+export function okReply(data: unknown): string {
+  return JSON.stringify({ data, code: null, message: null, success: true });
+}
+
+/** A failed request: HTTP 200 with `success: false` (the driver retries only transport errors and 5xx). */
+export function errorReply(err: SnowflakeError, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    data: { internalError: false, errorCode: err.code, age: 0, sqlState: err.sqlState, line: -1, pos: -1, ...err.data, ...extra },
+    code: err.code,
+    message: err.message,
+    success: false,
+    headers: null,
+  });
+}
+
+/** Snowflake's answer to wrong credentials: code 390100, `nextAction: RETRY_LOGIN`. */
+export function wrongPasswordReply(loginName: string): string {
+  return JSON.stringify({
+    data: { nextAction: 'RETRY_LOGIN', authnMethod: 'USERNAME_PASSWORD', loginName: loginName.toUpperCase(), errorCode: '390100' },
+    code: '390100',
+    message: 'Incorrect username or password was specified.',
+    success: false,
+    headers: null,
+  });
+}
+
+export function loginReply(session: Session): string {
+  return okReply({
+    masterToken: session.masterToken,
+    token: session.token,
+    validityInSeconds: SESSION_TOKEN_VALIDITY_S,
+    masterValidityInSeconds: MASTER_TOKEN_VALIDITY_S,
+    displayUserName: session.user.toUpperCase(),
+    serverVersion: SERVER_VERSION,
+    firstLogin: false,
+    remMeToken: null,
+    remMeValidityInSeconds: 0,
+    healthCheckInterval: 45,
+    newClientForUpgrade: null,
+    sessionId: session.id,
+    parameters: SESSION_PARAMETERS,
+    sessionInfo: {
+      databaseName: session.database,
+      schemaName: session.schema,
+      warehouseName: session.warehouse,
+      roleName: session.role,
+    },
+    idToken: null,
+    idTokenValidityInSeconds: 0,
+    responseData: null,
+    mfaToken: null,
+    mfaTokenValidityInSeconds: 0,
+  });
+}
+
+/** `/session/token-request` reply: the driver reads `sessionToken`/`validityInSecondsST` and the master token. */
+export function renewReply(session: Session): string {
+  return okReply({
+    sessionToken: session.token,
+    validityInSecondsST: SESSION_TOKEN_VALIDITY_S,
+    masterToken: session.masterToken,
+    validityInSecondsMT: Math.max(0, Math.floor((session.masterExpiresAt - Date.now()) / 1000)),
+    sessionId: session.id,
+  });
+}
+
+/**
+ * A query result, inline (no chunk files): `rowtype`, `rowset`, `total` and `returned` (without
+ * `returned` the driver never completes), `queryResultFormat: 'json'`, the statement type id and the
+ * session's current database objects.
+ */
+export function queryReply(session: Session, queryId: string, result: EncodedResult, statementTypeId: number, numberOfBinds: number): string {
+  return okReply({
+    parameters: SESSION_PARAMETERS,
+    rowtype: result.rowtype,
+    rowset: result.rowset,
+    total: result.rowset.length,
+    returned: result.rowset.length,
+    queryId,
+    databaseProvider: null,
+    finalDatabaseName: session.database,
+    finalSchemaName: session.schema,
+    finalWarehouseName: session.warehouse,
+    finalRoleName: session.role,
+    numberOfBinds,
+    arrayBindSupported: true,
+    statementTypeId,
+    version: 1,
+    sendResultTime: Date.now(),
+    queryResultFormat: 'json',
+  });
+}
+
+/** `/monitoring/queries/<id>` reply, read by `connection.getQueryStatus()`. */
+export function queryStatusReply(queryId: string, status: string, error?: SnowflakeError): string {
+  return okReply({
+    queries: [{ id: queryId, status, errorCode: error?.code ?? null, errorMessage: error?.message ?? null }],
+  });
+}

@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { bindingsContain, readBindings } from './binds';
+import type { DuckPool } from './duck-pool';
+import { fromDuckDBError } from './duckdb-errors';
+import { describeStatement, executeStatement, STATEMENT_TYPE_ID, type Execution } from './executor';
+import type { CompiledFault, WarehouseLogger } from './options';
+import { errorReply, okReply, queryReply, queryStatusReply } from './protocol';
+import { ReplayCache, type StoredReply } from './replay-cache';
+import { statusResult } from './result-encoding';
+import type { Session } from './sessions';
+import { SnowflakeError } from './snowflake-error';
+import { rewriteSql } from './sql-rewrite';
+import { classifyQuery, type StatsRecorder } from './stats';
+
+/** What the query service needs from the server; read on every request so changes apply at once. */
+export interface QueryServiceContext {
+  readonly pool: DuckPool;
+  readonly stats: StatsRecorder;
+  readonly logger: WarehouseLogger;
+  /** Configured per-query latency. */
+  queryLatencyMs(): number;
+  /** The injected fault, if any (`mode: 'none'` otherwise). */
+  fault(): CompiledFault;
+  /** Aborted when the server closes, to cut every pending delay short. */
+  readonly closing: AbortSignal;
+}
+
+interface RunningQuery {
+  readonly queryId: string;
+  readonly requestKey: string;
+  readonly abort: AbortController;
+  conn?: DuckDBConnection;
+}
+
+type QueryStatus = { status: 'RUNNING' | 'SUCCESS' | 'FAILED_WITH_ERROR' | 'ABORTED'; error?: SnowflakeError };
+
+const STATUS_HISTORY = 10_000;
+
+// Injected failures say so in `data.injected`; they are never replayed (see `execute`).
+const injectedFailure = () =>
+  new SnowflakeError('000603', 'SQL execution internal error: Processing aborted due to error 300002:2523180465; incident 1234567.', 'XX000', {
+    internalError: true,
+    injected: true,
+  });
+
+const poisonFailure = (pattern: string) =>
+  new SnowflakeError('100132', `SQL execution error:\nInvalid input: a bound value contains the poison pattern '${pattern}'.`, '22000', {
+    injected: true,
+  });
+
+/**
+ * `query-request` and everything around it: replay by request id, latency, the Snowflake statements
+ * DuckDB does not know (session commands, transactions pinned to one connection), execution, result
+ * retrieval by query id, status and cancellation.
+ */
+export class QueryService {
+  private readonly replay = new ReplayCache({ maxEntries: 2000, maxBytes: 128 * 1024 * 1024, ttlMs: 10 * 60_000 });
+  private readonly running = new Map<string, RunningQuery>();
+  private readonly runningByRequest = new Map<string, string>();
+  private readonly statuses = new Map<string, QueryStatus>();
+
+  constructor(private readonly ctx: QueryServiceContext) {}
+
+  /** Handles one `POST /queries/v1/query-request`; resolves to the reply body. */
+  async query(session: Session, requestId: string | undefined, body: Record<string, unknown>): Promise<string> {
+    const sqlText = body.sqlText;
+    if (typeof sqlText !== 'string') {
+      return errorReply(new SnowflakeError('000900', 'SQL compilation error:\nsqlText is missing or not a string.', '42000'));
+    }
+    // Request ids are remembered per user, so a worker that resubmits a batch id on another pooled
+    // connection is deduplicated too.
+    const requestKey = requestId ? `${session.user}\u0000${requestId}` : `once\u0000${randomUUID()}`;
+    const { reply, replayed } = await this.replay.run(requestKey, () => this.execute(session, requestKey, sqlText, body));
+    if (replayed) this.ctx.stats.counters.replayedRequests++;
+    return reply.body;
+  }
+
+  private async execute(session: Session, requestKey: string, sqlText: string, body: Record<string, unknown>): Promise<{ reply: StoredReply; keep: boolean }> {
+    const queryId = randomUUID();
+    const counters = this.ctx.stats.counters;
+    counters.queries++;
+    counters.queriesByKind[classifyQuery(sqlText)]++;
+    const run: RunningQuery = { queryId, requestKey, abort: new AbortController() };
+    this.running.set(queryId, run);
+    this.runningByRequest.set(requestKey, queryId);
+    this.setStatus(queryId, { status: 'RUNNING' });
+    try {
+      const fault = this.ctx.fault();
+      const targeted = !fault.sqlPattern || fault.sqlPattern.test(sqlText);
+      const delay = this.ctx.queryLatencyMs() + (fault.mode === 'slow' && targeted ? fault.slowMs : 0);
+      if (delay > 0) await sleep(delay, undefined, { signal: AbortSignal.any([run.abort.signal, this.ctx.closing]) });
+      if (fault.mode === 'error' && targeted) throw injectedFailure();
+      if (fault.mode === 'poison' && bindingsContain(body.bindings, fault.pattern!)) throw poisonFailure(fault.pattern!);
+      const execution = await this.runStatement(session, run, sqlText, body);
+      counters.rowsReturned += execution.result.rowset.length;
+      this.setStatus(queryId, { status: 'SUCCESS' });
+      const numberOfBinds = typeof body.bindings === 'object' && body.bindings ? Object.keys(body.bindings).length : 0;
+      return { reply: { queryId, body: queryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds) }, keep: true };
+    } catch (err) {
+      counters.failedQueries++;
+      const aborted = run.abort.signal.aborted || (err as Error)?.name === 'AbortError';
+      const error = aborted ? new SnowflakeError('000604', 'SQL execution canceled', '57014') : fromDuckDBError(err);
+      // SQL mistakes are the caller's business; anything that is not a DuckDB or Snowflake error is ours.
+      const expected = aborted || err instanceof SnowflakeError || /^[A-Za-z ]+ Error:/.test(String((err as Error)?.message));
+      if (expected) this.ctx.logger.debug({ queryId, code: error.code }, 'local warehouse query failed');
+      else this.ctx.logger.warn({ err, queryId }, 'local warehouse query failed unexpectedly');
+      this.setStatus(queryId, { status: aborted ? 'ABORTED' : 'FAILED_WITH_ERROR', error });
+      // Injected faults and cancellations are not replayed: a retry after the fault clears must run.
+      const keep = !aborted && error.data.injected !== true;
+      return { reply: { queryId, body: errorReply(error, { queryId }) }, keep };
+    } finally {
+      this.running.delete(queryId);
+      if (this.runningByRequest.get(requestKey) === queryId) this.runningByRequest.delete(requestKey);
+    }
+  }
+
+  private async runStatement(session: Session, run: RunningQuery, sqlText: string, body: Record<string, unknown>): Promise<Execution> {
+    const rewritten = rewriteSql(sqlText);
+    if (rewritten.statementCount === 0) throw new SnowflakeError('000900', 'Empty SQL statement.', '42000');
+    if (rewritten.statementCount > 1) {
+      throw new SnowflakeError(
+        '000008',
+        `Actual statement count ${rewritten.statementCount} did not match the desired statement count 1.`,
+        '0A000',
+      );
+    }
+    const [w1, w2] = rewritten.leadingWords;
+    if ((w1 === 'ALTER' && w2 === 'SESSION') || w1 === 'USE') {
+      // Session settings (QUERY_TAG, TIMEZONE…) and USE WAREHOUSE/ROLE/DATABASE have nothing to change here.
+      return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.session };
+    }
+    if (w1 === 'BEGIN' || (w1 === 'START' && w2 === 'TRANSACTION')) return this.begin(session);
+    if (w1 === 'COMMIT' || w1 === 'ROLLBACK') return this.end(session, w1);
+
+    const columnName = (name: string) => (sqlText.includes(`"${name}"`) ? name : name.toUpperCase());
+    const work = async (conn: DuckDBConnection, inTransaction: boolean) => {
+      run.conn = conn;
+      try {
+        if (body.describeOnly === true) return await describeStatement(conn, rewritten.sql, columnName);
+        const binds = readBindings(body.bindings, rewritten.parameterCount);
+        return await executeStatement(conn, rewritten.sql, binds, { inTransaction, columnName });
+      } finally {
+        run.conn = undefined;
+      }
+    };
+    if (session.tx) return this.inTransaction(session, (conn) => work(conn, true));
+    return this.ctx.pool.with((conn) => work(conn, false));
+  }
+
+  /** Runs `fn` on the session's pinned connection, one statement at a time. */
+  private inTransaction<T>(session: Session, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const next = session.txQueue.then(() => {
+      if (!session.tx) throw new SnowflakeError('000603', 'Transaction ended while the statement was queued.', 'XX000');
+      return fn(session.tx.conn);
+    });
+    session.txQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async begin(session: Session): Promise<Execution> {
+    // Like Snowflake, a BEGIN inside an open transaction is ignored.
+    if (!session.tx) {
+      const lease = await this.ctx.pool.acquire();
+      try {
+        await lease.conn.run('BEGIN TRANSACTION');
+      } catch (err) {
+        lease.release();
+        throw err;
+      }
+      session.tx = lease;
+    }
+    return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.transaction };
+  }
+
+  private async end(session: Session, verb: 'COMMIT' | 'ROLLBACK'): Promise<Execution> {
+    if (session.tx) {
+      await this.inTransaction(session, async (conn) => {
+        const lease = session.tx!;
+        session.tx = undefined;
+        try {
+          await conn.run(verb);
+        } finally {
+          lease.release();
+        }
+      });
+    }
+    return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.transaction };
+  }
+
+  /** Rolls back and releases a session's open transaction (logout, forgotten or expired session). */
+  async releaseSession(session: Session): Promise<void> {
+    const lease = session.tx;
+    if (!lease) return;
+    session.tx = undefined;
+    try {
+      await lease.conn.run('ROLLBACK');
+    } catch {
+      // The connection goes back to the pool either way; a failed rollback means nothing was open.
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** `GET /queries/<id>/result`: the stored reply, "in progress" while running, or not found. */
+  result(queryId: string): string {
+    const stored = this.replay.getByQueryId(queryId);
+    if (stored) return stored.body;
+    if (this.running.has(queryId)) {
+      return JSON.stringify({
+        data: { queryId, getResultUrl: `/queries/${queryId}/result` },
+        code: '333333',
+        message: 'Query execution in progress',
+        success: true,
+        headers: null,
+      });
+    }
+    return errorReply(new SnowflakeError('000709', `Statement ${queryId} not found`, '02000'), { queryId });
+  }
+
+  /** `GET /monitoring/queries/<id>`, read by `connection.getQueryStatus()`. */
+  status(queryId: string): string {
+    const s = this.statuses.get(queryId);
+    return s ? queryStatusReply(queryId, s.status, s.error) : okReply({ queries: [] });
+  }
+
+  /** Cancels a running statement by query id or request id; unknown or finished ones are ignored. */
+  abort(session: Session, target: { queryId?: string; requestId?: string }): void {
+    this.ctx.stats.counters.aborts++;
+    const queryId = target.queryId ?? (target.requestId ? this.runningByRequest.get(`${session.user}\u0000${target.requestId}`) : undefined);
+    const run = queryId ? this.running.get(queryId) : undefined;
+    if (!run) return;
+    run.abort.abort();
+    run.conn?.interrupt();
+  }
+
+  private setStatus(queryId: string, status: QueryStatus): void {
+    this.statuses.delete(queryId);
+    this.statuses.set(queryId, status);
+    if (this.statuses.size > STATUS_HISTORY) this.statuses.delete(this.statuses.keys().next().value!);
+  }
+}

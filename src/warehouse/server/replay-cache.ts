@@ -1,0 +1,114 @@
+/** A finished query reply, kept serialised so a replay is byte-for-byte the original. */
+export interface StoredReply {
+  readonly body: string;
+  readonly queryId: string;
+}
+
+export interface ReplayCacheOptions {
+  /** Most replies kept. */
+  readonly maxEntries: number;
+  /** Most bytes of reply bodies kept (an embedding batch of 500 texts is ~4 MB). */
+  readonly maxBytes: number;
+  /** How long a reply can be replayed. */
+  readonly ttlMs: number;
+  readonly now?: () => number;
+}
+
+interface Entry {
+  reply?: StoredReply;
+  pending?: Promise<StoredReply>;
+  storedAt: number;
+}
+
+/**
+ * Replies by request id, so that a retried `query-request` (the driver resends the same `requestId`
+ * after a network error or a 5xx, and users may resubmit with it on purpose) is answered with the first
+ * execution's reply instead of running the statement again: a retried INSERT inserts once. A retry that
+ * arrives while the first execution is still running waits for it.
+ *
+ * Bounded in entries, bytes and age: after eviction a request id executes again (Snowflake, too, only
+ * remembers request ids for a while). Also indexes replies by query id for `GET /queries/<id>/result`.
+ */
+export class ReplayCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly byQueryId = new Map<string, string>();
+  private bytes = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ReplayCacheOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Runs `execute` for a new key, or returns the earlier reply (finished or still running) for a known
+   * one. `execute` resolves to the reply and whether it may be replayed (injected faults and cancelled
+   * statements are not, so a retry runs them again).
+   */
+  async run(key: string, execute: () => Promise<{ reply: StoredReply; keep: boolean }>): Promise<{ reply: StoredReply; replayed: boolean }> {
+    const existing = this.entries.get(key);
+    if (existing && (existing.pending || this.now() - existing.storedAt < this.opts.ttlMs)) {
+      return { reply: existing.reply ?? (await existing.pending!), replayed: true };
+    }
+    if (existing) this.remove(key);
+
+    let settle!: (r: StoredReply) => void;
+    let fail!: (e: unknown) => void;
+    const pending = new Promise<StoredReply>((res, rej) => {
+      settle = res;
+      fail = rej;
+    });
+    // A waiting retry sees the failure through its own await; nobody else may be listening.
+    pending.catch(() => undefined);
+    this.entries.set(key, { pending, storedAt: this.now() });
+    try {
+      const { reply, keep } = await execute();
+      if (keep) this.store(key, reply);
+      else this.entries.delete(key);
+      settle(reply);
+      return { reply, replayed: false };
+    } catch (err) {
+      this.entries.delete(key);
+      fail(err);
+      throw err;
+    }
+  }
+
+  /** The reply of a finished query, by query id. */
+  getByQueryId(queryId: string): StoredReply | undefined {
+    const key = this.byQueryId.get(queryId);
+    const entry = key === undefined ? undefined : this.entries.get(key);
+    if (!entry?.reply) return undefined;
+    if (this.now() - entry.storedAt >= this.opts.ttlMs) {
+      this.remove(key!);
+      return undefined;
+    }
+    return entry.reply;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.byQueryId.clear();
+    this.bytes = 0;
+  }
+
+  private store(key: string, reply: StoredReply): void {
+    this.entries.delete(key); // re-insert so Map order is age order
+    this.entries.set(key, { reply, storedAt: this.now() });
+    this.byQueryId.set(reply.queryId, key);
+    this.bytes += reply.body.length;
+    for (const [k, e] of this.entries) {
+      if (this.entries.size <= this.opts.maxEntries && this.bytes <= this.opts.maxBytes) break;
+      if (e.reply && k !== key) this.remove(k);
+    }
+  }
+
+  private remove(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    if (e.reply) {
+      this.bytes -= e.reply.body.length;
+      this.byQueryId.delete(e.reply.queryId);
+    }
+  }
+}

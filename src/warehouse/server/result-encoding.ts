@@ -1,0 +1,196 @@
+import {
+  DuckDBTypeId,
+  type DuckDBResultReader,
+  type DuckDBType,
+  type DuckDBValue,
+  type Json,
+} from '@duckdb/node-api';
+import { formatNumberVector } from './vector-format';
+
+/**
+ * One entry of `data.rowtype`: the column metadata snowflake-sdk reads. `type` is the lower-case
+ * Snowflake type name that picks the driver's converter (`fixed`/`real` → number, `text` → string,
+ * `boolean`, `date`, `timestamp_ntz`/`timestamp_ltz` → Date, `variant`/`array`/`object` → parsed JSON).
+ * `vector` is not one of the driver's types, so it falls through to "string as is": exactly how
+ * snowflake-sdk 3.x hands real Snowflake `VECTOR(FLOAT, n)` columns to the application.
+ */
+export interface RowTypeEntry {
+  name: string;
+  database: string;
+  schema: string;
+  table: string;
+  nullable: boolean;
+  type: string;
+  length: number | null;
+  byteLength: number | null;
+  precision: number | null;
+  scale: number | null;
+  collation: null;
+  vectorDimension?: number;
+}
+
+/** A result in Snowflake's JSON result shape: every cell a string or null. */
+export interface EncodedResult {
+  rowtype: RowTypeEntry[];
+  rowset: (string | null)[][];
+}
+
+type CellEncoder = (value: DuckDBValue, json: () => Json) => string | null;
+
+const TEXT_LENGTH = 16_777_216;
+const MICROS = 1_000_000n;
+
+function entry(name: string, type: string, extra: Partial<RowTypeEntry> = {}): RowTypeEntry {
+  return {
+    name,
+    database: '',
+    schema: '',
+    table: '',
+    nullable: true,
+    type,
+    length: null,
+    byteLength: null,
+    precision: null,
+    scale: null,
+    collation: null,
+    ...extra,
+  };
+}
+
+/** `seconds.fraction` with 9 fractional digits: the driver's wire form for timestamps and times. */
+function epochText(units: bigint, perSecond: bigint): string {
+  let seconds = units / perSecond;
+  let rest = units % perSecond;
+  if (rest < 0n) {
+    seconds -= 1n;
+    rest += perSecond;
+  }
+  const nanos = (rest * 1_000_000_000n) / perSecond;
+  return `${seconds}.${nanos.toString().padStart(9, '0')}`;
+}
+
+function jsonCell(_v: DuckDBValue, json: () => Json): string {
+  return JSON.stringify(json());
+}
+
+function plainText(v: DuckDBValue): string {
+  return typeof v === 'string' ? v : String(v);
+}
+
+/** Chooses the Snowflake column type and the cell encoder for one DuckDB column type. */
+function codecFor(name: string, type: DuckDBType): { meta: RowTypeEntry; encode: CellEncoder } {
+  switch (type.typeId) {
+    case DuckDBTypeId.BOOLEAN:
+      return { meta: entry(name, 'boolean'), encode: (v) => (v ? '1' : '0') };
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UTINYINT:
+    case DuckDBTypeId.USMALLINT:
+    case DuckDBTypeId.UINTEGER:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT:
+    case DuckDBTypeId.BIGNUM:
+    case DuckDBTypeId.INTEGER_LITERAL:
+      return { meta: entry(name, 'fixed', { precision: 38, scale: 0 }), encode: plainText };
+    case DuckDBTypeId.DECIMAL:
+      return { meta: entry(name, 'fixed', { precision: type.width, scale: type.scale }), encode: plainText };
+    case DuckDBTypeId.FLOAT:
+    case DuckDBTypeId.DOUBLE:
+      return { meta: entry(name, 'real'), encode: plainText };
+    case DuckDBTypeId.DATE:
+      return { meta: entry(name, 'date'), encode: (v) => String((v as { days: number }).days) };
+    case DuckDBTypeId.TIMESTAMP:
+      return { meta: entry(name, 'timestamp_ntz', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { micros: bigint }).micros, MICROS) };
+    case DuckDBTypeId.TIMESTAMP_S:
+      return { meta: entry(name, 'timestamp_ntz', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { seconds: bigint }).seconds, 1n) };
+    case DuckDBTypeId.TIMESTAMP_MS:
+      return { meta: entry(name, 'timestamp_ntz', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { millis: bigint }).millis, 1000n) };
+    case DuckDBTypeId.TIMESTAMP_NS:
+      return { meta: entry(name, 'timestamp_ntz', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { nanos: bigint }).nanos, 1_000_000_000n) };
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return { meta: entry(name, 'timestamp_ltz', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { micros: bigint }).micros, MICROS) };
+    case DuckDBTypeId.TIME:
+      return { meta: entry(name, 'time', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { micros: bigint }).micros, MICROS) };
+    case DuckDBTypeId.TIME_NS:
+      return { meta: entry(name, 'time', { scale: 9, precision: 0 }), encode: (v) => epochText((v as { nanos: bigint }).nanos, 1_000_000_000n) };
+    case DuckDBTypeId.BLOB:
+      return {
+        meta: entry(name, 'binary', { length: 8_388_608, byteLength: 8_388_608 }),
+        encode: (v) => Buffer.from((v as { bytes: Uint8Array }).bytes).toString('hex').toUpperCase(),
+      };
+    case DuckDBTypeId.ARRAY: {
+      const elem = type.valueType.typeId;
+      if (elem === DuckDBTypeId.FLOAT || elem === DuckDBTypeId.DOUBLE || elem === DuckDBTypeId.INTEGER) {
+        return {
+          meta: entry(name, 'vector', { vectorDimension: type.length }),
+          encode: (v) => formatNumberVector((v as { items: readonly DuckDBValue[] }).items as readonly number[]),
+        };
+      }
+      return { meta: entry(name, 'array'), encode: jsonCell };
+    }
+    case DuckDBTypeId.LIST:
+      return { meta: entry(name, 'array'), encode: jsonCell };
+    case DuckDBTypeId.STRUCT:
+    case DuckDBTypeId.MAP:
+      return { meta: entry(name, 'object'), encode: jsonCell };
+    case DuckDBTypeId.UNION:
+    case DuckDBTypeId.VARIANT:
+      return { meta: entry(name, 'variant'), encode: jsonCell };
+    case DuckDBTypeId.VARCHAR:
+      if (type.alias?.toUpperCase() === 'JSON') return { meta: entry(name, 'variant'), encode: plainText };
+      return { meta: entry(name, 'text', { length: TEXT_LENGTH, byteLength: TEXT_LENGTH }), encode: plainText };
+    default:
+      // UUID, INTERVAL, ENUM, BIT, TIME_TZ, GEOMETRY, SQLNULL, …: their display text.
+      return { meta: entry(name, 'text', { length: TEXT_LENGTH, byteLength: TEXT_LENGTH }), encode: plainText };
+  }
+}
+
+/**
+ * Encodes a DuckDB result for the driver. `columnName` maps DuckDB's column name to the one reported
+ * (Snowflake upper-cases unquoted identifiers).
+ */
+export function encodeResult(reader: DuckDBResultReader, columnName: (duckName: string) => string): EncodedResult {
+  const names = reader.columnNames();
+  const types = reader.columnTypes();
+  const codecs = names.map((n, i) => codecFor(columnName(n), types[i]));
+  const rows = reader.getRows();
+  let jsonRows: Json[][] | undefined;
+  const rowset: (string | null)[][] = new Array(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    const cells: (string | null)[] = new Array(codecs.length);
+    for (let c = 0; c < codecs.length; c++) {
+      const v = row[c];
+      cells[c] =
+        v === null
+          ? null
+          : codecs[c].encode(v, () => {
+              jsonRows ??= reader.getRowsJson();
+              return jsonRows[r][c];
+            });
+    }
+    rowset[r] = cells;
+  }
+  return { rowtype: codecs.map((c) => c.meta), rowset };
+}
+
+/** Column metadata only, for `describeOnly` requests (the statement is prepared, never run). */
+export function describeColumns(names: readonly string[], types: readonly DuckDBType[], columnName: (duckName: string) => string): EncodedResult {
+  return { rowtype: names.map((n, i) => codecFor(columnName(n), types[i]).meta), rowset: [] };
+}
+
+/** The one-cell result Snowflake returns for statements without rows (DDL, session commands). */
+export function statusResult(message: string): EncodedResult {
+  return {
+    rowtype: [entry('status', 'text', { length: TEXT_LENGTH, byteLength: TEXT_LENGTH, nullable: false })],
+    rowset: [[message]],
+  };
+}
+
+/** The result Snowflake returns for DML: one `number of rows …` column holding the count. */
+export function dmlCountResult(label: string, count: number): EncodedResult {
+  return { rowtype: [entry(label, 'fixed', { precision: 19, scale: 0, nullable: false })], rowset: [[String(count)]] };
+}
