@@ -110,3 +110,26 @@ describe('Coalescer', () => {
     await expect(c.load('b')).rejects.toThrow(/closed/);
   });
 });
+
+describe('Coalescer after a failure', () => {
+  it('a key loaded again after its batch failed starts a new load (a retried job never joins a settled one)', async () => {
+    let calls = 0;
+    const c = new Coalescer<string, string>({
+      name: 't', maxWaitMs: 1,
+      loadBatch: async (keys) => {
+        calls++;
+        // 'bad' fails in the batch and in its split half; the other half is slow, so the batch is
+        // still running when the caller retries 'bad'
+        if (keys.includes('bad') && calls <= 2) throw new Error('poison');
+        if (keys.includes('slow')) await new Promise((r) => setTimeout(r, 300));
+        return keys.map((k) => k.toUpperCase());
+      },
+    });
+    const bad = c.load('bad');
+    const slow = c.load('slow');
+    await expect(bad).rejects.toThrow('poison');
+    const retried = await Promise.race([c.load('bad'), new Promise((_, rej) => setTimeout(() => rej(new Error('hung')), 2000))]);
+    expect(retried).toMatchObject({ value: 'BAD' });
+    await expect(slow).resolves.toMatchObject({ value: 'SLOW' });
+  });
+});

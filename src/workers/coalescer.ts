@@ -190,7 +190,7 @@ export class Coalescer<K, V> {
     try {
       await this.runEntries(entries, `${this.name}-${this.idPrefix}-${++this.seq}`, false);
     } finally {
-      for (const e of entries) this.inFlight.delete(e.id);
+      for (const e of entries) this.settle(e);
     }
   }
 
@@ -214,17 +214,30 @@ export class Coalescer<K, V> {
         await this.runEntries(entries.slice(mid), `${batchId}.2`, true);
         return;
       }
-      for (const e of entries) for (const w of e.waiters) w.reject(err);
+      for (const e of entries) {
+        this.settle(e);
+        for (const w of e.waiters) w.reject(err);
+      }
       return;
     }
     this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: true, split });
     entries.forEach((e, i) => {
       const r = results[i];
+      this.settle(e);
       for (const w of e.waiters) {
         if (r instanceof Error) w.reject(r);
         else w.resolve({ value: r, batch });
       }
     });
+  }
+
+  /**
+   * An entry leaves the in-flight set the moment its waiters are answered, not when its whole batch
+   * (with split halves still running) ends: a later load of the same key — a retry of a job that just
+   * failed — must start a new load, not join one whose answer was already given.
+   */
+  private settle(entry: Entry<K, V>): void {
+    if (this.inFlight.get(entry.id) === entry) this.inFlight.delete(entry.id);
   }
 
   private emit(event: BatchEvent): void {
