@@ -44,3 +44,9 @@ describe('config', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('config secrets', () => {
+  it('does not treat a default value as a secret (it would scrub ordinary words from logs)', () => {
+    expect(loadConfig({}).secrets).toEqual([]);
+  });
+});

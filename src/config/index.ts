@@ -135,7 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
   const o = (k: VariableName) => raw[k] as string | undefined;
   const n = (k: VariableName) => raw[k] as number;
   const secrets = (Object.entries(VARIABLES) as [VariableName, VariableSpec][])
-    .filter(([k, spec]) => spec.secret && typeof raw[k] === 'string')
+    // A default (the local warehouse's `fleet`) is public, not a secret: scrubbing it would mangle every log line.
+    .filter(([k, spec]) => spec.secret && typeof raw[k] === 'string' && raw[k] !== spec.default)
     .map(([k]) => raw[k] as string);
 
   return deepFreeze<FleetConfig>({
