@@ -1,0 +1,195 @@
+import { endianness } from 'node:os';
+import type { Redis } from 'ioredis';
+import { ValidationError } from '../contracts/errors';
+import type { IndexOp, OpBatch } from './namespaced-index';
+import { DEFAULT_NAMESPACE, isValidId, isValidNamespace } from './settings';
+
+/**
+ * The index log: a Redis Stream `<prefix>:index:log`, one entry per upsert or delete, so an upsert
+ * acknowledged to a producer survives a builder crash (Redis persists it; the builder replays it).
+ *
+ * Entry fields (all binary-safe strings):
+ *   op  `u` (upsert) or `d` (delete)
+ *   ns  namespace
+ *   id  item id
+ *   v   upserts only: the vector as raw little-endian float32 bytes (3 KB for 768-d; base64 would be 4 KB)
+ *
+ * Applying entries is idempotent: the final vector of an id depends only on its last entry.
+ */
+export function indexLogKey(prefix: string): string {
+  return `${prefix}:index:log`;
+}
+
+/** Pub/sub channel on which the builder announces each durable snapshot (`SnapshotAnnouncement` JSON). */
+export function snapshotChannel(prefix: string): string {
+  return `${prefix}:index:snapshots`;
+}
+
+export interface SnapshotAnnouncement {
+  version: number;
+  /** Folder name inside the snapshot directory (readers may mount it elsewhere). */
+  name: string;
+  count: number;
+  log_position: string;
+}
+
+/** One vector to index. `namespace` defaults to `default`; ids are unique per namespace. */
+export interface IndexUpsert {
+  id: string;
+  vector: Float32Array | readonly number[];
+  namespace?: string;
+}
+
+export interface IndexDeletion {
+  id: string;
+  namespace?: string;
+}
+
+export interface AppendOptions {
+  /** When given, every vector must have exactly this many components. */
+  dimensions?: number;
+}
+
+/** Most items accepted by one append call (one MULTI). */
+export const MAX_APPEND_BATCH = 10_000;
+
+const LE = endianness() === 'LE';
+
+/**
+ * Appends upserts to the index log in one MULTI/EXEC (one round trip, all or nothing). When it
+ * resolves the upserts are acknowledged: the builder will apply them even if it restarts first.
+ * Throws `ValidationError` (listing every bad item) before touching Redis. Returns the stream ids.
+ *
+ * @example
+ *   await appendUpserts(redis, 'fleet', [{ id: 'call-42', namespace: 'call_notes', vector }]);
+ */
+export async function appendUpserts(redis: Redis, prefix: string, items: readonly IndexUpsert[], opts: AppendOptions = {}): Promise<string[]> {
+  const issues: { path: string; message: string }[] = [];
+  checkBatch(items, issues);
+  items.forEach?.((item, i) => {
+    checkRef(item, i, issues);
+    const v = item?.vector;
+    if (!(v instanceof Float32Array) && !Array.isArray(v)) issues.push({ path: `[${i}].vector`, message: 'must be a Float32Array or an array of numbers' });
+    else if (v.length === 0 || (opts.dimensions !== undefined && v.length !== opts.dimensions)) {
+      issues.push({ path: `[${i}].vector`, message: `has ${v.length} components, expected ${opts.dimensions ?? 'at least 1'}` });
+    } else {
+      for (let j = 0; j < v.length; j++) {
+        if (typeof v[j] !== 'number' || !Number.isFinite(v[j])) {
+          issues.push({ path: `[${i}].vector[${j}]`, message: 'must be a finite number' });
+          break;
+        }
+      }
+    }
+  });
+  if (issues.length) throw new ValidationError(issues);
+  const key = indexLogKey(prefix);
+  const tx = redis.multi();
+  for (const item of items) tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector));
+  return execIds(await tx.exec());
+}
+
+/** Appends deletes to the index log (one MULTI/EXEC). Deleting an unknown id is a no-op when applied. */
+export async function appendDeletes(redis: Redis, prefix: string, items: readonly IndexDeletion[]): Promise<string[]> {
+  const issues: { path: string; message: string }[] = [];
+  checkBatch(items, issues);
+  items.forEach?.((item, i) => checkRef(item, i, issues));
+  if (issues.length) throw new ValidationError(issues);
+  const key = indexLogKey(prefix);
+  const tx = redis.multi();
+  for (const item of items) tx.xadd(key, '*', 'op', 'd', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id);
+  return execIds(await tx.exec());
+}
+
+/** A read of the log, decoded into a batch ready for `IndexThread.apply`. */
+export interface LogRead {
+  /** Stream id of the last entry read (also of malformed ones): the next read starts after it. */
+  lastId: string;
+  entries: number;
+  batch: OpBatch;
+  /** Entries that could not be decoded (skipped, never retried: they would fail the same way). */
+  malformed: { streamId: string; reason: string }[];
+}
+
+/**
+ * Reads up to `count` entries after `afterId` (exclusive), waiting up to `blockMs` when none are
+ * there (omit it to return at once). Null when nothing arrived. Use a dedicated connection when blocking.
+ */
+export async function readLog(redis: Redis, prefix: string, afterId: string, opts: { count: number; blockMs?: number; dimensions: number }): Promise<LogRead | null> {
+  const args: (string | number)[] = ['COUNT', opts.count];
+  if (opts.blockMs !== undefined) args.push('BLOCK', opts.blockMs);
+  args.push('STREAMS', indexLogKey(prefix), afterId);
+  const reply = (await redis.callBuffer('XREAD', ...args)) as [Buffer, [Buffer, Buffer[]][]][] | null;
+  const entries = reply?.[0]?.[1];
+  if (!entries || entries.length === 0) return null;
+
+  const d = opts.dimensions;
+  const ops: IndexOp[] = [];
+  const rows: Buffer[] = [];
+  const malformed: LogRead['malformed'] = [];
+  for (const [idBuf, fields] of entries) {
+    const streamId = idBuf.toString();
+    const f: Record<string, Buffer> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i].toString()] = fields[i + 1];
+    const op = f.op?.toString();
+    const namespace = f.ns?.toString() ?? DEFAULT_NAMESPACE;
+    const id = f.id?.toString();
+    if (!id || (op !== 'u' && op !== 'd')) {
+      malformed.push({ streamId, reason: `entry needs op u|d and an id (got op=${op}, id=${id})` });
+    } else if (op === 'u') {
+      if (f.v?.length !== d * 4) malformed.push({ streamId, reason: `vector of ${namespace}/${id} has ${f.v?.length ?? 0} bytes, expected ${d * 4} (${d} float32)` });
+      else {
+        ops.push({ kind: 'upsert', namespace, id });
+        rows.push(f.v);
+      }
+    } else ops.push({ kind: 'delete', namespace, id });
+  }
+  const vectors = new Float32Array(rows.length * d);
+  const bytes = new Uint8Array(vectors.buffer);
+  rows.forEach((buf, i) => {
+    if (LE) bytes.set(buf, i * d * 4);
+    else for (let j = 0; j < d; j++) vectors[i * d + j] = buf.readFloatLE(j * 4);
+  });
+  return { lastId: entries[entries.length - 1][0].toString(), entries: entries.length, batch: { ops, vectors }, malformed };
+}
+
+/** Deletes log entries older than `minId` (XTRIM MINID; the entry at `minId` stays). Returns how many went. */
+export async function trimLog(redis: Redis, prefix: string, minId: string): Promise<number> {
+  return redis.xtrim(indexLogKey(prefix), 'MINID', minId);
+}
+
+/** Orders Redis stream ids (`<ms>-<seq>`). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const ms = BigInt(am) - BigInt(bm);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as ?? '0') - BigInt(bs ?? '0');
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}
+
+function checkBatch(items: readonly unknown[], issues: { path: string; message: string }[]): void {
+  if (!Array.isArray(items)) issues.push({ path: '', message: 'items must be an array' });
+  else if (items.length === 0) issues.push({ path: '', message: 'items must not be empty' });
+  else if (items.length > MAX_APPEND_BATCH) issues.push({ path: '', message: `at most ${MAX_APPEND_BATCH} items per call, got ${items.length}` });
+}
+
+function checkRef(item: IndexDeletion, i: number, issues: { path: string; message: string }[]): void {
+  if (!isValidId(item?.id)) issues.push({ path: `[${i}].id`, message: 'must be a string of 1-512 characters' });
+  if (item?.namespace !== undefined && !isValidNamespace(item.namespace)) issues.push({ path: `[${i}].namespace`, message: 'must be 1-64 of A-Z a-z 0-9 _ . -' });
+}
+
+function vectorBytes(v: Float32Array | readonly number[]): Buffer {
+  const f = v instanceof Float32Array ? v : Float32Array.from(v);
+  if (LE) return Buffer.from(new Uint8Array(f.buffer, f.byteOffset, f.byteLength)); // a copy: the caller may reuse its array
+  const buf = Buffer.allocUnsafe(f.length * 4);
+  for (let i = 0; i < f.length; i++) buf.writeFloatLE(f[i], i * 4);
+  return buf;
+}
+
+function execIds(results: [Error | null, unknown][] | null): string[] {
+  if (!results) throw new Error('index log append aborted (MULTI discarded)');
+  return results.map(([err, id]) => {
+    if (err) throw err;
+    return String(id);
+  });
+}

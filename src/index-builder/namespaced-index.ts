@@ -1,0 +1,170 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isValidNamespace, type CompiledIndexSettings } from './settings';
+import { VectorIndex, type IdMapping, type OpenMode, type VectorHit } from './vector-index';
+
+/** One change to the index, as it travels through the log. Upserts take their vector from `OpBatch.vectors`. */
+export interface IndexOp {
+  kind: 'upsert' | 'delete';
+  namespace: string;
+  id: string;
+}
+
+/**
+ * An ordered list of changes. `vectors` holds one row (`dimensions` floats) per upsert, in the order
+ * the upserts appear in `ops`; deletes take no row. Applying a batch twice gives the same index.
+ */
+export interface OpBatch {
+  ops: IndexOp[];
+  vectors: Float32Array;
+}
+
+export interface ApplyResult {
+  upserted: number;
+  deleted: number;
+  rejected: { namespace: string; id: string; reason: string }[];
+  /** Vectors in the whole index after the batch. */
+  size: number;
+}
+
+export interface NamespacedHit extends VectorHit {
+  namespace: string;
+}
+
+/** Where each namespace's index file is inside a snapshot folder, and how many vectors it holds. */
+export type NamespaceFiles = Record<string, { file: string; count: number }>;
+
+/** The mapping file of a snapshot: every namespace's id ↔ key mapping. */
+export interface MappingFile {
+  format: 1;
+  namespaces: Record<string, IdMapping>;
+}
+
+export const MAPPING_FILE = 'mapping.json';
+
+export function namespaceFile(namespace: string): string {
+  return `ns-${namespace}.usearch`;
+}
+
+/**
+ * The index as a set of namespaces (`call_notes`, `messages`, `deals`, ...), one USearch index each.
+ *
+ * Why one index per namespace rather than one index with a namespace filter: this USearch binding
+ * has no filtered search, so a filter means over-fetching and post-filtering, which returns too few
+ * hits for a small namespace next to a big one. Separate graphs give exact-k results per namespace,
+ * and a query without a namespace searches each and merges by distance (comparable: same metric).
+ * Ids are unique per namespace.
+ */
+export class NamespacedIndex {
+  private readonly indexes = new Map<string, VectorIndex>();
+
+  constructor(readonly settings: CompiledIndexSettings, readonly readOnly = false) {}
+
+  /** Opens a snapshot folder's files (already verified against their checksums). */
+  static open(dir: string, settings: CompiledIndexSettings, namespaces: NamespaceFiles, mode: OpenMode, expansionSearch?: number): NamespacedIndex {
+    const mapping = JSON.parse(readFileSync(join(dir, MAPPING_FILE), 'utf8')) as MappingFile;
+    if (mapping?.format !== 1 || typeof mapping.namespaces !== 'object') throw new Error(`${MAPPING_FILE} in ${dir} is not a format-1 mapping`);
+    const set = new NamespacedIndex(settings, mode === 'view');
+    for (const [ns, { file }] of Object.entries(namespaces)) {
+      const m = mapping.namespaces[ns];
+      if (!m) throw new Error(`mapping has no entry for namespace ${ns}`);
+      set.indexes.set(ns, VectorIndex.open(settings, join(dir, file), m, mode, expansionSearch));
+    }
+    return set;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const index of this.indexes.values()) n += index.size;
+    return n;
+  }
+
+  namespaceSizes(): Record<string, number> {
+    return Object.fromEntries([...this.indexes].map(([ns, index]) => [ns, index.size]));
+  }
+
+  /**
+   * Applies a batch: only the last op per (namespace, id) matters, so the batch is reduced to that,
+   * then each namespace gets one `remove` and one batch `add`.
+   */
+  apply(batch: OpBatch): ApplyResult {
+    if (this.readOnly) throw new Error('this index is memory-mapped (view) and read-only');
+    const d = this.settings.dimensions;
+    const upserts = batch.ops.reduce((n, op) => n + (op.kind === 'upsert' ? 1 : 0), 0);
+    if (batch.vectors.length !== upserts * d) throw new RangeError(`batch has ${upserts} upserts but ${batch.vectors.length / d} vector rows`);
+
+    const rejected: ApplyResult['rejected'] = [];
+    const last = new Map<string, { op: IndexOp; row: number }>();
+    let row = 0;
+    for (const op of batch.ops) {
+      const r = op.kind === 'upsert' ? row++ : -1;
+      if (!isValidNamespace(op.namespace)) {
+        rejected.push({ namespace: String(op.namespace), id: String(op.id), reason: 'namespace must be 1-64 of A-Z a-z 0-9 _ . -' });
+        continue;
+      }
+      const key = `${op.namespace}\u0000${op.id}`;
+      last.delete(key);
+      last.set(key, { op, row: r });
+    }
+
+    const perNs = new Map<string, { deletes: string[]; ids: string[]; rows: number[] }>();
+    for (const { op, row: r } of last.values()) {
+      let g = perNs.get(op.namespace);
+      if (!g) perNs.set(op.namespace, (g = { deletes: [], ids: [], rows: [] }));
+      if (op.kind === 'delete') g.deletes.push(op.id);
+      else {
+        g.ids.push(op.id);
+        g.rows.push(r);
+      }
+    }
+
+    let upserted = 0;
+    let deleted = 0;
+    for (const [ns, g] of perNs) {
+      let index = this.indexes.get(ns);
+      if (g.deletes.length && index) deleted += index.deleteMany(g.deletes);
+      if (g.ids.length === 0) continue;
+      if (!index) this.indexes.set(ns, (index = new VectorIndex(this.settings)));
+      const rows = new Float32Array(g.ids.length * d);
+      g.rows.forEach((r, i) => rows.set(batch.vectors.subarray(r * d, r * d + d), i * d));
+      const res = index.upsertRows(g.ids, rows);
+      upserted += res.applied;
+      for (const x of res.rejected) rejected.push({ namespace: ns, ...x });
+    }
+    return { upserted, deleted, rejected, size: this.size };
+  }
+
+  /**
+   * The `k` nearest items in `namespace`, or across every namespace (each searched for `k`, then
+   * merged by distance) when it is omitted. An unknown namespace has no hits.
+   */
+  search(vector: Float32Array, k: number, namespace?: string): NamespacedHit[] {
+    if (namespace !== undefined) {
+      const index = this.indexes.get(namespace);
+      return index ? index.search(vector, k).map((h) => ({ ...h, namespace })) : [];
+    }
+    const all: NamespacedHit[] = [];
+    for (const [ns, index] of this.indexes) for (const h of index.search(vector, k)) all.push({ ...h, namespace: ns });
+    return all.sort((a, b) => a.distance - b.distance).slice(0, k);
+  }
+
+  /** Many queries (a flat `count × dimensions` matrix) against one namespace in one native call over `threads` threads (0 = all cores). */
+  searchMany(queries: Float32Array, k: number, namespace: string, threads = 1): NamespacedHit[][] {
+    const index = this.indexes.get(namespace);
+    if (!index) return Array.from({ length: Math.floor(queries.length / this.settings.dimensions) }, () => []);
+    return index.searchMany(queries, k, threads).map((hits) => hits.map((h) => ({ ...h, namespace })));
+  }
+
+  /** Writes one index file per namespace and the mapping file into `dir` (not fsynced: the snapshot store does that). */
+  save(dir: string): { namespaces: NamespaceFiles; count: number } {
+    const namespaces: NamespaceFiles = {};
+    const mapping: MappingFile = { format: 1, namespaces: {} };
+    for (const [ns, index] of this.indexes) {
+      const file = namespaceFile(ns);
+      mapping.namespaces[ns] = index.save(join(dir, file));
+      namespaces[ns] = { file, count: index.size };
+    }
+    writeFileSync(join(dir, MAPPING_FILE), JSON.stringify(mapping));
+    return { namespaces, count: this.size };
+  }
+}

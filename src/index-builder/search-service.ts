@@ -1,0 +1,319 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../telemetry/logger';
+import { IndexClosedError } from './errors/index-closed-error';
+import { IndexNotReadyError } from './errors/index-not-ready-error';
+import { IndexOptionError } from './errors/index-option-error';
+import { SafeEmitter } from './events';
+import { IndexThread } from './index-thread';
+import { snapshotChannel } from './log';
+import type { NamespacedHit } from './namespaced-index';
+import { integerIn, isValidNamespace, oneOf } from './settings';
+import { SnapshotStore, type SnapshotRef } from './snapshot-store';
+import type { OpenMode } from './vector-index';
+
+/** Options of `createSearchService`. Durations in ms. */
+export interface SearchServiceOptions {
+  /** Redis whose `duplicate()` subscribes to snapshot announcements. Required; not closed by the service. */
+  redis: Redis;
+  /** Same prefix as the builder. Required. */
+  prefix: string;
+  /** The builder's snapshot folder (a shared volume, or the same pod). Required. */
+  snapshotDir: string;
+  /**
+   * `view` (default) memory-maps the index files: opens in milliseconds, pages shared by all threads
+   * and with the page cache, read-only. `load` copies them into RAM (use it when the folder is on a
+   * network filesystem where mmap is unreliable).
+   */
+  mode?: OpenMode;
+  /** Overrides the snapshot's `expansionSearch` (ef) for this replica. Default: the snapshot's. 1–4096. */
+  expansionSearch?: number;
+  /** Index threads per loaded snapshot; queries go to the least busy. Default 1; 1–64. With `view` extra threads cost little memory. */
+  threads?: number;
+  /** Fallback check for a newer snapshot, for announcements missed while disconnected. Default 30 000; 0 disables; else 100–3 600 000. */
+  pollMs?: number;
+  /** Largest `k` accepted. Default 1 000; 1–10 000. */
+  maxK?: number;
+  /** How long a replaced snapshot waits for its in-flight queries before its threads stop anyway. Default 30 000; 0–600 000. */
+  drainTimeoutMs?: number;
+  logger?: Logger;
+}
+
+interface CompiledSearchOptions {
+  redis: Redis;
+  prefix: string;
+  snapshotDir: string;
+  mode: OpenMode;
+  expansionSearch?: number;
+  threads: number;
+  pollMs: number;
+  maxK: number;
+  drainTimeoutMs: number;
+  logger?: Logger;
+}
+
+/** Answer of `SearchService.search`. */
+export interface SearchResult {
+  /** Closest first. `score`: cosine similarity for `cos`. */
+  hits: NamespacedHit[];
+  /** Version of the snapshot that answered (all hits come from one snapshot). */
+  snapshotVersion: number;
+}
+
+export interface SearchServiceEvents extends Record<string, unknown> {
+  /** A newer snapshot is now serving. */
+  swapped: { from: number | null; to: number; loadMs: number };
+  /** A snapshot was refused (corrupt, partial) or failed to open; the current one keeps serving. */
+  refused: { version: number | null; error: Error };
+}
+
+function compile(opts: SearchServiceOptions): CompiledSearchOptions {
+  if (!opts || typeof opts !== 'object') throw new IndexOptionError('options', opts, 'an object');
+  if (!opts.redis || typeof (opts.redis as Partial<Redis>).duplicate !== 'function') throw new IndexOptionError('redis', typeof opts.redis, 'an ioredis client');
+  if (typeof opts.prefix !== 'string' || opts.prefix.length === 0) throw new IndexOptionError('prefix', opts.prefix, 'a non-empty string');
+  if (typeof opts.snapshotDir !== 'string' || opts.snapshotDir.length === 0) throw new IndexOptionError('snapshotDir', opts.snapshotDir, 'a folder path');
+  const pollMs = opts.pollMs ?? 30_000;
+  if (pollMs !== 0) integerIn('pollMs', pollMs, 100, 3_600_000);
+  return {
+    redis: opts.redis,
+    prefix: opts.prefix,
+    snapshotDir: opts.snapshotDir,
+    mode: oneOf('mode', opts.mode ?? 'view', ['view', 'load'] as const),
+    expansionSearch: opts.expansionSearch === undefined ? undefined : integerIn('expansionSearch', opts.expansionSearch, 1, 4096),
+    threads: integerIn('threads', opts.threads ?? 1, 1, 64),
+    pollMs,
+    maxK: integerIn('maxK', opts.maxK ?? 1_000, 1, 10_000),
+    drainTimeoutMs: integerIn('drainTimeoutMs', opts.drainTimeoutMs ?? 30_000, 0, 600_000),
+    logger: opts.logger,
+  };
+}
+
+/**
+ * One loaded snapshot: its threads, and how many queries are running on it. Retired when a newer one
+ * takes over; its threads stop when the last of its queries returns (or after the drain timeout).
+ */
+class Generation {
+  private inFlight = 0;
+  private retired = false;
+  private closing = false;
+  private drainTimer?: NodeJS.Timeout;
+  private markStopped!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
+
+  constructor(readonly snapshot: SnapshotRef, private readonly threads: IndexThread[]) {}
+
+  get version(): number {
+    return this.snapshot.version;
+  }
+
+  get dimensions(): number {
+    return this.snapshot.manifest.settings.dimensions;
+  }
+
+  async search(vector: Float32Array, k: number, namespace?: string): Promise<NamespacedHit[]> {
+    this.inFlight++;
+    try {
+      let thread = this.threads[0];
+      for (const t of this.threads) if (t.pending < thread.pending) thread = t;
+      return await thread.search(vector, k, namespace);
+    } finally {
+      this.inFlight--;
+      if (this.retired && this.inFlight === 0) void this.close();
+    }
+  }
+
+  /** Marks this generation replaced; resolves once its threads stopped (after its last query, or the drain timeout). */
+  retire(drainTimeoutMs: number): Promise<void> {
+    if (!this.retired) {
+      this.retired = true;
+      if (this.inFlight === 0) void this.close();
+      else {
+        this.drainTimer = setTimeout(() => void this.close(), drainTimeoutMs);
+        this.drainTimer.unref();
+      }
+    }
+    return this.stopped;
+  }
+
+  private close(): Promise<void> {
+    clearTimeout(this.drainTimer);
+    if (!this.closing) {
+      this.closing = true;
+      void Promise.allSettled(this.threads.map((t) => t.close())).then(() => this.markStopped());
+    }
+    return this.stopped;
+  }
+}
+
+/**
+ * Creates a search replica over the builder's snapshots. Nothing runs until `start()`.
+ *
+ * @example
+ *   const search = createSearchService({ redis, prefix: 'fleet', snapshotDir: '/var/lib/fleet/index' });
+ *   await search.start();
+ *   const { hits, snapshotVersion } = await search.search(queryVector, 10, 'call_notes');
+ */
+export function createSearchService(opts: SearchServiceOptions): SearchService {
+  return new SearchService(compile(opts));
+}
+
+/**
+ * Serves k-NN queries from the latest good snapshot, off the main thread, and hot-swaps to each new
+ * snapshot: the new one is verified (manifest, sizes, sha256) and opened in new threads while the
+ * current one keeps answering; then the reference is swapped in one assignment. Queries that started
+ * on the old snapshot finish on it; its threads stop once they have. No query fails or comes back
+ * empty because of a swap. A refused snapshot leaves the current one serving.
+ */
+export class SearchService {
+  readonly events: SafeEmitter<SearchServiceEvents>;
+  private readonly store: SnapshotStore;
+  private current?: Generation;
+  private subscriber?: Redis;
+  private pollTimer?: NodeJS.Timeout;
+  private refreshing?: Promise<boolean>;
+  private refreshAgain = false;
+  private readonly refused = new Set<number>();
+  private _lastError?: Error;
+  private starting?: Promise<void>;
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: CompiledSearchOptions) {
+    this.events = new SafeEmitter((event, err) => opts.logger?.error({ event, err }, 'search service listener failed'));
+    this.store = new SnapshotStore({ dir: opts.snapshotDir });
+  }
+
+  /** Version being served, or null before the first snapshot. */
+  get snapshotVersion(): number | null {
+    return this.current?.version ?? null;
+  }
+
+  /** True once a snapshot is serving (a readiness probe). */
+  get ready(): boolean {
+    return this.current !== undefined && !this.closing;
+  }
+
+  /** Why the last snapshot was refused or failed to open, if one was. */
+  get lastError(): Error | undefined {
+    return this._lastError;
+  }
+
+  /**
+   * Subscribes to announcements and loads the latest good snapshot. Resolves even when there is none
+   * yet (`ready` stays false and `search` throws `IndexNotReadyError` until one arrives). Idempotent.
+   */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      if (this.closing) throw new IndexClosedError('search service');
+      const sub = this.opts.redis.duplicate();
+      this.subscriber = sub;
+      sub.on('message', () => void this.refresh());
+      sub.on('error', (err) => this.opts.logger?.warn({ err }, 'snapshot subscription error'));
+      await sub.subscribe(snapshotChannel(this.opts.prefix));
+      await this.refresh();
+      if (this.opts.pollMs > 0) {
+        this.pollTimer = setInterval(() => void this.refresh(), this.opts.pollMs);
+        this.pollTimer.unref();
+      }
+    })();
+    return this.starting;
+  }
+
+  /**
+   * The `k` nearest items to `vector` in `namespace` (or across all namespaces), from one snapshot.
+   * Throws `IndexOptionError`-style `RangeError`s for bad input, `IndexNotReadyError` before a snapshot.
+   */
+  async search(vector: Float32Array | readonly number[], k: number, namespace?: string): Promise<SearchResult> {
+    if (this.closing) throw new IndexClosedError('search service');
+    const gen = this.current;
+    if (!gen) throw new IndexNotReadyError(this._lastError ? `no good snapshot (${this._lastError.message})` : 'no snapshot loaded yet');
+    if (!(vector instanceof Float32Array) && !Array.isArray(vector)) throw new RangeError('query vector must be a Float32Array or an array of numbers');
+    if (vector.length !== gen.dimensions) throw new RangeError(`query vector has ${vector.length} components, the index has ${gen.dimensions}`);
+    if (!Number.isInteger(k) || k < 1 || k > this.opts.maxK) throw new RangeError(`k must be an integer from 1 to ${this.opts.maxK}, got ${k}`);
+    if (namespace !== undefined && !isValidNamespace(namespace)) throw new RangeError(`namespace ${JSON.stringify(namespace)} is not valid`);
+    const v = vector instanceof Float32Array ? vector : Float32Array.from(vector);
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new RangeError(`query vector component ${i} is not a finite number`);
+    const hits = await gen.search(v, k, namespace);
+    return { hits, snapshotVersion: gen.version };
+  }
+
+  /**
+   * Loads a snapshot newer than the one serving, if a good one exists, and swaps to it. Concurrent
+   * calls share one run (and one more run follows if a call came in meanwhile). Resolves true on a swap.
+   */
+  refresh(): Promise<boolean> {
+    if (this.closing) return Promise.resolve(false);
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      let swapped = false;
+      do {
+        this.refreshAgain = false;
+        swapped = (await this.refreshOnce().catch((err) => {
+          this.opts.logger?.error({ err }, 'snapshot refresh failed');
+          return false;
+        })) || swapped;
+      } while (this.refreshAgain && !this.closing);
+      return swapped;
+    })().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async refreshOnce(): Promise<boolean> {
+    const { logger, mode, expansionSearch, threads: threadCount, drainTimeoutMs } = this.opts;
+    const { snapshot, skipped } = await this.store.loadLatest({ newerThan: this.current?.version ?? 0, exclude: this.refused });
+    for (const err of skipped) {
+      if (err.version !== undefined) this.refused.add(err.version); // a refused snapshot never heals: do not re-hash it
+      this._lastError = err;
+      logger?.warn({ err: err.message, serving: this.snapshotVersion }, 'snapshot refused; the current one keeps serving');
+      this.events.emit('refused', { version: err.version ?? null, error: err });
+    }
+    if (!snapshot || this.closing) return false;
+
+    const started = Date.now();
+    const opened = await Promise.allSettled(
+      Array.from({ length: threadCount }, (_, i) =>
+        IndexThread.open({ dir: snapshot.dir, settings: snapshot.manifest.settings, namespaces: snapshot.manifest.namespaces }, mode, { expansionSearch, name: `index-search-${snapshot.version}-${i}` }),
+      ),
+    );
+    const threads = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure || this.closing) {
+      await Promise.allSettled(threads.map((t) => t.close()));
+      if (!failure) return false;
+      const error = failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
+      this.refused.add(snapshot.version);
+      this._lastError = error;
+      logger?.error({ err: error, version: snapshot.version, serving: this.snapshotVersion }, 'snapshot failed to open; the current one keeps serving');
+      this.events.emit('refused', { version: snapshot.version, error });
+      return false;
+    }
+    const old = this.current;
+    this.current = new Generation(snapshot, threads); // the swap: later queries start on the new snapshot
+    void old?.retire(drainTimeoutMs);
+    const loadMs = Date.now() - started;
+    logger?.info({ from: old?.version ?? null, to: snapshot.version, count: snapshot.manifest.count, loadMs }, 'search index swapped');
+    this.events.emit('swapped', { from: old?.version ?? null, to: snapshot.version, loadMs });
+    return true;
+  }
+
+  /** Unsubscribes, stops polling, lets running queries finish (up to the drain timeout) and stops the threads. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.pollTimer);
+      const errors: unknown[] = [];
+      await this.starting?.catch(() => {});
+      try {
+        this.subscriber?.disconnect();
+      } catch (err) {
+        errors.push(err);
+      }
+      await this.refreshing?.catch(() => {});
+      const gen = this.current;
+      this.current = undefined;
+      if (gen) await gen.retire(this.opts.drainTimeoutMs);
+      if (errors.length) throw errors.length === 1 ? errors[0] : new AggregateError(errors, 'search service close failed');
+    })();
+    return this.closing;
+  }
+}

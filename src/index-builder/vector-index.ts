@@ -1,0 +1,268 @@
+import { Index, type BatchMatches, type MetricKind, type ScalarKind } from 'usearch';
+import { isValidId, type CompiledIndexSettings } from './settings';
+
+/** One search result. `score` is a similarity (higher is closer); `distance` is USearch's raw distance. */
+export interface VectorHit {
+  id: string;
+  /** `1 - distance` for `cos` (cosine similarity) and `ip` (inner product); `-distance` for `l2sq`. */
+  score: number;
+  distance: number;
+}
+
+/**
+ * The persistent id ↔ key mapping of one index. USearch keys are 64-bit integers; our ids are strings.
+ * Keys are handed out by a counter that only grows (a deleted id's key is never reused), so a key in
+ * a snapshot always means the same id. Saved beside the index file in every snapshot.
+ */
+export interface IdMapping {
+  /** The key the next new id gets. */
+  nextKey: number;
+  /** `ids[i]` has key `keys[i]`. Parallel arrays keep the JSON small (no per-entry object). */
+  ids: string[];
+  keys: number[];
+}
+
+/** What one upsert or delete batch did. Rejected items are reported, never thrown: one bad item never fails its batch. */
+export interface UpsertResult {
+  applied: number;
+  rejected: { id: string; reason: string }[];
+}
+
+export type OpenMode = 'load' | 'view';
+
+/**
+ * One USearch HNSW index with string ids. Synchronous and CPU-bound: call it only inside an index
+ * thread (`IndexThread`), never on a thread that serves BullMQ locks or HTTP.
+ *
+ * A re-upsert replaces the vector: the old node is removed and the new one added under the same key.
+ *
+ * @example
+ *   const index = new VectorIndex(compileIndexSettings({ dimensions: 3 }));
+ *   index.upsertMany([{ id: 'call-1', vector: [0.1, 0.2, 0.3] }]);
+ *   index.search(new Float32Array([0.1, 0.2, 0.3]), 5); // [{ id: 'call-1', score: 1, distance: 0 }]
+ */
+export class VectorIndex {
+  private readonly index: Index;
+  private readonly idToKey = new Map<string, number>();
+  private readonly keyToId = new Map<number, string>();
+  private nextKey = 1;
+  /** True for an index memory-mapped with `view`: searchable, not writable. */
+  readonly readOnly: boolean;
+
+  constructor(readonly settings: CompiledIndexSettings, opts: { expansionSearch?: number; readOnly?: boolean } = {}) {
+    this.index = new Index({
+      dimensions: settings.dimensions,
+      metric: settings.metric as MetricKind,
+      quantization: settings.dtype as ScalarKind,
+      connectivity: settings.connectivity,
+      expansion_add: settings.expansionAdd,
+      expansion_search: opts.expansionSearch ?? settings.expansionSearch,
+      multi: false,
+    });
+    this.readOnly = opts.readOnly ?? false;
+  }
+
+  /**
+   * Opens a saved index file with its mapping. `view` memory-maps the file (read-only, near-instant,
+   * pages shared between threads viewing the same file); `load` copies it into RAM (writable).
+   * `expansionSearch` overrides the saved setting: with `view` it can only be chosen here.
+   * The file must already be verified (size and sha256): USearch crashes on some truncated files.
+   */
+  static open(settings: CompiledIndexSettings, file: string, mapping: IdMapping, mode: OpenMode, expansionSearch?: number): VectorIndex {
+    const vi = new VectorIndex(settings, { expansionSearch, readOnly: mode === 'view' });
+    if (mode === 'view') vi.index.view(file);
+    else vi.index.load(file);
+    if (vi.index.dimensions() !== settings.dimensions) {
+      throw new Error(`index file ${file} has ${vi.index.dimensions()} dimensions, its manifest says ${settings.dimensions}`);
+    }
+    vi.importMapping(mapping, file);
+    return vi;
+  }
+
+  get size(): number {
+    return this.index.size();
+  }
+
+  get dimensions(): number {
+    return this.settings.dimensions;
+  }
+
+  has(id: string): boolean {
+    return this.idToKey.has(id);
+  }
+
+  /** Upserts `{ id, vector }` items (one batch `add`). A later item with the same id wins. */
+  upsertMany(items: readonly { id: string; vector: ArrayLike<number> }[]): UpsertResult {
+    const d = this.dimensions;
+    const flat = new Float32Array(items.length * d);
+    const ids: string[] = [];
+    const rejected: UpsertResult['rejected'] = [];
+    for (const item of items) {
+      if (item.vector?.length !== d) {
+        rejected.push({ id: String(item.id), reason: `vector has ${item.vector?.length} components, expected ${d}` });
+        continue;
+      }
+      flat.set(item.vector, ids.length * d);
+      ids.push(item.id);
+    }
+    const result = this.upsertRows(ids, ids.length === items.length ? flat : flat.slice(0, ids.length * d));
+    return { applied: result.applied, rejected: [...rejected, ...result.rejected] };
+  }
+
+  /**
+   * Upserts `ids[i]` with row `i` of the flattened `rows` (`ids.length × dimensions`). Rows are checked
+   * (finite; non-zero under `cos`); duplicates in one call keep the last valid row. All survivors go to
+   * USearch in one `add(keys, vectors)` call.
+   */
+  upsertRows(ids: readonly string[], rows: Float32Array): UpsertResult {
+    this.assertWritable();
+    const d = this.dimensions;
+    if (rows.length !== ids.length * d) throw new RangeError(`upsertRows: ${rows.length} values for ${ids.length} ids of ${d} dimensions`);
+    const rejected: UpsertResult['rejected'] = [];
+    const lastRow = new Map<string, number>();
+    for (let i = 0; i < ids.length; i++) {
+      const problem = isValidId(ids[i]) ? this.rowProblem(rows, i) : `id must be a string of 1-512 characters`;
+      if (problem) rejected.push({ id: String(ids[i]), reason: problem });
+      else {
+        lastRow.delete(ids[i]); // keep insertion order = order of the winning rows
+        lastRow.set(ids[i], i);
+      }
+    }
+    const n = lastRow.size;
+    if (n === 0) return { applied: 0, rejected };
+
+    const vectors = n === ids.length && rows.byteOffset === 0 ? rows : new Float32Array(n * d);
+    const keys = new BigUint64Array(n);
+    const replaced: bigint[] = [];
+    const added: { id: string; key: number }[] = [];
+    let j = 0;
+    for (const [id, row] of lastRow) {
+      if (vectors !== rows) vectors.set(rows.subarray(row * d, row * d + d), j * d);
+      let key = this.idToKey.get(id);
+      if (key === undefined) {
+        key = this.nextKey++;
+        added.push({ id, key });
+      } else replaced.push(BigInt(key));
+      keys[j++] = BigInt(key);
+    }
+    if (replaced.length) this.index.remove(BigUint64Array.from(replaced));
+    for (const { id, key } of added) this.bind(id, key);
+    try {
+      this.index.add(keys, vectors, this.settings.addThreads);
+    } catch (err) {
+      // Keep the mapping true to the index: forget every id whose node did not make it in.
+      const present = this.index.contains(keys) as boolean[];
+      keys.forEach((key, i) => {
+        if (!present[i]) this.unbind(Number(key));
+      });
+      throw err;
+    }
+    return { applied: n, rejected };
+  }
+
+  /** Removes the given ids; unknown ids are ignored. Returns how many were removed. */
+  deleteMany(ids: readonly string[]): number {
+    this.assertWritable();
+    const keys: bigint[] = [];
+    for (const id of new Set(ids)) {
+      const key = this.idToKey.get(id);
+      if (key !== undefined) keys.push(BigInt(key));
+    }
+    if (keys.length === 0) return 0;
+    this.index.remove(BigUint64Array.from(keys));
+    for (const key of keys) this.unbind(Number(key));
+    return keys.length;
+  }
+
+  /** The `k` nearest ids to `vector` (fewer if the index holds fewer), closest first. */
+  search(vector: Float32Array, k: number): VectorHit[] {
+    if (vector.length !== this.dimensions) throw new RangeError(`query has ${vector.length} components, expected ${this.dimensions}`);
+    if (this.index.size() === 0) return [];
+    const m = this.index.search(vector, k, 1);
+    const hits: VectorHit[] = [];
+    for (let i = 0; i < m.keys.length; i++) {
+      const id = this.keyToId.get(Number(m.keys[i]));
+      if (id !== undefined) hits.push({ id, distance: m.distances[i], score: this.score(m.distances[i]) });
+    }
+    return hits;
+  }
+
+  /**
+   * Many queries in one native call (`queries.length / dimensions` rows), spread over `threads`
+   * threads (0 = all cores). For throughput measurements and bulk jobs. More than one thread needs
+   * an index opened with `load`/`view` (they reserve a search context per core); an index grown by
+   * single-threaded adds has one, and USearch answers "Reserve capacity ahead of searches!".
+   */
+  searchMany(queries: Float32Array, k: number, threads = 1): VectorHit[][] {
+    const d = this.dimensions;
+    const count = queries.length / d;
+    if (!Number.isInteger(count)) throw new RangeError(`searchMany: ${queries.length} values is not a whole number of ${d}-d rows`);
+    if (count === 0 || this.index.size() === 0) return Array.from({ length: count }, () => []);
+    if (count === 1) return [this.search(queries, k)];
+    // One flat matrix: the binding returns BatchMatches for more than one row (its typings say Matches).
+    const m = this.index.search(queries, k, threads) as unknown as BatchMatches;
+    return Array.from({ length: count }, (_, q) => {
+      const r = m.get(q);
+      const hits: VectorHit[] = [];
+      for (let i = 0; i < r.keys.length; i++) {
+        const id = this.keyToId.get(Number(r.keys[i]));
+        if (id !== undefined) hits.push({ id, distance: r.distances[i], score: this.score(r.distances[i]) });
+      }
+      return hits;
+    });
+  }
+
+  /** Writes the USearch file (synchronously) and returns the mapping to persist beside it. */
+  save(file: string): IdMapping {
+    this.index.save(file);
+    return this.exportMapping();
+  }
+
+  exportMapping(): IdMapping {
+    return { nextKey: this.nextKey, ids: [...this.idToKey.keys()], keys: [...this.idToKey.values()] };
+  }
+
+  private importMapping(mapping: IdMapping, file: string): void {
+    const { ids, keys, nextKey } = mapping;
+    if (!Array.isArray(ids) || !Array.isArray(keys) || ids.length !== keys.length || !Number.isSafeInteger(nextKey)) {
+      throw new Error(`mapping for ${file} is malformed`);
+    }
+    if (ids.length !== this.index.size()) throw new Error(`mapping for ${file} has ${ids.length} ids but the index holds ${this.index.size()} vectors`);
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isSafeInteger(keys[i]) || keys[i] >= nextKey) throw new Error(`mapping for ${file}: key ${keys[i]} of ${ids[i]} is not below nextKey ${nextKey}`);
+      this.bind(ids[i], keys[i]);
+    }
+    this.nextKey = nextKey;
+  }
+
+  private bind(id: string, key: number): void {
+    this.idToKey.set(id, key);
+    this.keyToId.set(key, id);
+  }
+
+  private unbind(key: number): void {
+    const id = this.keyToId.get(key);
+    this.keyToId.delete(key);
+    if (id !== undefined) this.idToKey.delete(id);
+  }
+
+  private rowProblem(rows: Float32Array, row: number): string | undefined {
+    const d = this.dimensions;
+    let norm = 0;
+    for (let i = row * d, end = i + d; i < end; i++) {
+      const x = rows[i];
+      if (!Number.isFinite(x)) return `component ${i - row * d} is not a finite number`;
+      norm += x * x;
+    }
+    if (norm === 0 && this.settings.metric === 'cos') return 'zero vector has no direction under the cos metric';
+    return undefined;
+  }
+
+  private score(distance: number): number {
+    return this.settings.metric === 'l2sq' ? -distance : 1 - distance;
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new Error('this index is memory-mapped (view) and read-only; load it to modify it');
+  }
+}
