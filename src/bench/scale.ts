@@ -1,0 +1,215 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import IORedis from 'ioredis';
+import { startPrivateRedis, type PrivateRedis } from '../app/redis-server';
+import { createProducer } from '../producers';
+import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import type { BenchContext } from './index';
+import { round } from './stats';
+
+/** The `fleet` launcher: replicas run exactly as the image runs them (dist/ must be built). */
+const CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
+
+const WORDS = 'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(' ');
+
+/** Distinct texts, so nothing is de-duplicated away and every job costs a real embedding. */
+function texts(n: number, seed: string): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const w = (k: number) => WORDS[(i * 7 + k * 13 + k * k) % WORDS.length];
+    return `${seed} note ${i}: customer raised ${w(1)} and ${w(2)} concerns; next step ${w(3)} ${w(4)} with the ${w(5)} team`;
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is none. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), counted from the state field (3).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy fraction of all cores between two os.cpus() readings. */
+function busyFraction(before: os.CpuInfo[], after: os.CpuInfo[]): number {
+  let busy = 0;
+  let total = 0;
+  after.forEach((cpu, i) => {
+    const a = cpu.times;
+    const b = before[i].times;
+    const idle = a.idle - b.idle;
+    const all = a.user - b.user + (a.nice - b.nice) + (a.sys - b.sys) + (a.irq - b.irq) + idle;
+    busy += all - idle;
+    total += all;
+  });
+  return total > 0 ? busy / total : 0;
+}
+
+interface Replica {
+  child: ChildProcess;
+  exited: Promise<void>;
+  output: () => string;
+}
+
+function startReplica(env: Record<string, string>): Replica {
+  const child = spawn(process.execPath, [CLI, 'worker', '--role', 'embeddings'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, exited, output: () => out };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, replicas: Replica[]): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    const dead = replicas.find((r) => r.child.exitCode !== null);
+    if (dead) throw new Error(`a worker replica exited (code ${dead.child.exitCode}) while waiting for ${what}:\n${dead.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+interface RoundFigures {
+  workers: number;
+  seconds: number;
+  jobsPerS: number;
+  warehouseCalls: number;
+  meanBatch: number;
+  machineBusy: number;
+  workerCpuS: number;
+  warehouseCpuS: number;
+  redisCpuS: number;
+  loadAvg: number;
+}
+
+/**
+ * One round: the queue is paused and pre-filled, `workers` replicas start and warm their pools (every
+ * session logged in), then the queue is resumed and timed until every job has completed. Startup is not
+ * measured: a replica's start (loading modules, logging in) is paid once per pod, not per job.
+ */
+async function round1(ctx: BenchContext, redis: PrivateRedis, server: LocalWarehouse, workers: number, jobs: number, poolSize: number): Promise<RoundFigures> {
+  const redisUrl = redis.url;
+  const prefix = `bench-scale-${workers}`;
+  const connection = new IORedis(redisUrl, { maxRetriesPerRequest: null });
+  const producer = createProducer({ connection, prefix });
+  const queue = producer.queue('embeddings');
+  const replicas: Replica[] = [];
+  try {
+    await queue.pause();
+    const items = texts(jobs, `w${workers}`);
+    for (let i = 0; i < items.length; i += 1000) await producer.embed(items.slice(i, i + 1000));
+    ctx.log(`${workers} worker(s): ${jobs} jobs enqueued (queue paused); starting replicas`);
+    const loginsBefore = server.stats().logins;
+    for (let i = 0; i < workers; i++) {
+      replicas.push(
+        startReplica({
+          REDIS_URL: redisUrl,
+          FLEET_QUEUE_PREFIX: prefix,
+          SNOWFLAKE_ACCESS_URL: server.url,
+          POOL_MIN: String(poolSize),
+          POOL_MAX: String(poolSize),
+        }),
+      );
+    }
+    await waitFor(`${workers * poolSize} warehouse sessions`, () => server.stats().logins - loginsBefore >= workers * poolSize, 120_000, replicas);
+    await waitFor(`${workers} workers registered`, async () => (await queue.getWorkersCount()) >= workers, 60_000, replicas);
+
+    server.resetStats();
+    const cpuBefore = os.cpus();
+    const workerCpuBefore = replicas.map((r) => cpuSeconds(r.child.pid) ?? 0);
+    const ownCpuBefore = process.cpuUsage();
+    const redisCpuBefore = cpuSeconds(redis.process.pid) ?? 0;
+    const t = performance.now();
+    await queue.resume();
+    await waitFor(`${jobs} jobs completed`, async () => {
+      const c = await queue.getJobCounts('completed', 'failed');
+      if (c.failed > 0) throw new Error(`${c.failed} jobs failed`);
+      return c.completed >= jobs;
+    }, 15 * 60_000, replicas);
+    const seconds = (performance.now() - t) / 1000;
+    const own = process.cpuUsage(ownCpuBefore);
+    const workerCpuS = replicas.reduce((sum, r, i) => sum + ((cpuSeconds(r.child.pid) ?? 0) - workerCpuBefore[i]), 0);
+    const machineBusy = busyFraction(cpuBefore, os.cpus());
+    const redisCpuS = (cpuSeconds(redis.process.pid) ?? 0) - redisCpuBefore;
+    const stats = server.stats();
+    const figures: RoundFigures = {
+      workers,
+      seconds,
+      jobsPerS: jobs / seconds,
+      warehouseCalls: stats.queries,
+      meanBatch: stats.queriesByKind.embed > 0 ? stats.embeddedTexts / stats.queriesByKind.embed : 0,
+      machineBusy,
+      workerCpuS,
+      warehouseCpuS: (own.user + own.system) / 1e6,
+      redisCpuS,
+      loadAvg: os.loadavg()[0],
+    };
+    ctx.log(
+      `${workers} worker(s): ${round(figures.jobsPerS, 0)} jobs/s, ${figures.warehouseCalls} warehouse calls (mean batch ${round(figures.meanBatch, 0)}), machine ${round(machineBusy * 100, 0)}% busy`,
+    );
+    return figures;
+  } finally {
+    for (const r of replicas) r.child.kill('SIGTERM');
+    await Promise.all(replicas.map((r) => r.exited));
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await producer.close();
+    await connection.quit();
+  }
+}
+
+/**
+ * `fleet bench scale`: the coalesced embedding workload (20,000 jobs; quick: 2,000) drained by 1, 2 and 4
+ * worker replicas - `fleet worker --role embeddings` child processes, as Kubernetes would run them - against
+ * one private redis-server and one local warehouse in this process (round trip 100 ms). Reports jobs/s and
+ * warehouse calls per job per replica count, and how busy the machine was: on a 2-core machine the replicas,
+ * Redis and the local warehouse (which computes the stand-in embeddings on this process's CPU) share two
+ * cores, so the figures show where one machine stops scaling, not what a cluster would do.
+ */
+export async function runScaleBench(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const jobs = ctx.quick ? 2_000 : 20_000;
+  const workerCounts = [1, 2, 4];
+  const rttMs = 100;
+  const poolSize = 8;
+  const redis = await startPrivateRedis();
+  const server = await startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  try {
+    const rounds: RoundFigures[] = [];
+    for (const n of workerCounts) rounds.push(await round1(ctx, redis, server, n, jobs, poolSize));
+    const base = rounds[0].jobsPerS;
+    return {
+      bench: 'scale',
+      jobs,
+      warehouse_rtt_ms: rttMs,
+      pool_size_per_worker: poolSize,
+      workers: workerCounts,
+      jobs_per_s: rounds.map((r) => round(r.jobsPerS, 0)),
+      speedup_vs_1_worker: rounds.map((r) => round(r.jobsPerS / base, 2)),
+      warehouse_calls_per_job: rounds.map((r) => round(r.warehouseCalls / jobs, 4)),
+      mean_batch_size: rounds.map((r) => round(r.meanBatch, 0)),
+      seconds: rounds.map((r) => round(r.seconds, 2)),
+      machine_cpu_busy: rounds.map((r) => round(r.machineBusy, 2)),
+      worker_cpu_s_per_1000_jobs: rounds.map((r) => round((r.workerCpuS / jobs) * 1000, 2)),
+      warehouse_process_cpu_s_per_1000_jobs: rounds.map((r) => round((r.warehouseCpuS / jobs) * 1000, 2)),
+      redis_cpu_s_per_1000_jobs: rounds.map((r) => round((r.redisCpuS / jobs) * 1000, 2)),
+      load_average_1m: rounds.map((r) => round(r.loadAvg, 1)),
+      cpus: os.cpus().length,
+      note: `${os.cpus().length} cores shared by the worker replicas, Redis and the local warehouse (which computes the stand-in embeddings in this process): once the machine is busy, more replicas cannot add throughput here; in a cluster each replica brings its own cores and the warehouse is Snowflake's.`,
+    };
+  } finally {
+    await server.close();
+    await redis.stop();
+  }
+}
