@@ -1,10 +1,13 @@
+import type { Redis } from 'ioredis';
 import type { FleetConfig } from '../config';
+import type { SearchProcessor } from '../workers/search-processor';
 import type { Logger } from '../telemetry/logger';
 import type { LocalWarehouse } from '../warehouse/server';
 import { createRedis, ensureRedis } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
-import { createCaches, startRole, type WorkerRole } from './roles';
+import { createCaches, startRole, type FleetCaches, type RoleContext, type WorkerRole } from './roles';
+import type { PooledWarehouse, WarehousePool } from '../pool';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
 export interface FleetOptions {
@@ -16,6 +19,8 @@ export interface FleetOptions {
   embeddedRedis: boolean;
   /** Allow starting the local warehouse when no Snowflake account or access URL is configured. */
   embeddedWarehouse: boolean;
+  /** Build the caches even if no role needs them (e.g. `fleet index rebuild`). */
+  caches?: boolean;
   logger: Logger;
 }
 
@@ -25,6 +30,13 @@ export interface RunningFleet {
   warehouseUrl?: string;
   localWarehouse?: LocalWarehouse;
   releasers: Releasers;
+  /** The search role's processor, when this process runs it (for POST /v1/search). */
+  search?: SearchProcessor;
+  /** Creates a new connection to the fleet's Redis (the caller quits it). */
+  redis: () => Redis;
+  warehouse: PooledWarehouse;
+  pool: WarehousePool;
+  caches?: FleetCaches;
   /** Releases everything in reverse order of creation. Idempotent. */
   close(): Promise<void>;
 }
@@ -50,15 +62,22 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
     });
     const redis = () => createRedis(redisSettings);
-    const needsCache = opts.roles.some((r) => r === 'embeddings' || r === 'deals');
+    const needsCache = opts.caches || opts.roles.some((r) => r === 'embeddings' || r === 'deals' || r === 'search');
     const caches = needsCache ? createCaches(config, redis, releasers, logger) : undefined;
-    for (const role of opts.roles) startRole(role, { config, logger, redis, pool, warehouse, releasers, caches });
+    const ctx: RoleContext = { config, logger, redis, pool, warehouse, releasers, caches, pending: [] };
+    for (const role of opts.roles) startRole(role, ctx);
+    await Promise.all(ctx.pending);
     return {
       redisUrl: redisSettings.url,
       privateRedis,
       warehouseUrl: settings.accessUrl,
       localWarehouse: local,
       releasers,
+      search: ctx.search,
+      redis,
+      warehouse,
+      pool,
+      caches,
       close: () => releasers.releaseAll(logger),
     };
   } catch (err) {

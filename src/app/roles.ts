@@ -9,11 +9,14 @@ import type { Logger } from '../telemetry/logger';
 import type { BatchEvent } from '../workers/coalescer';
 import { createDealProcessor } from '../workers/deal-processor';
 import { createFlowProcessors } from '../workers/flow-processors';
-import { createEmbeddingProcessor } from '../workers/embedding-processor';
+import { createEmbeddingProcessor, createEmbeddingService } from '../workers/embedding-processor';
+import { createSearchProcessor, type SearchProcessor } from '../workers/search-processor';
+import { appendUpserts, createIndexBuilder, createSearchService } from '../index-builder';
+import { EMBEDDING_DIMS } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
 import type { Releasers } from './releasers';
 
-export const WORKER_ROLES = ['embeddings', 'deals', 'flows'] as const;
+export const WORKER_ROLES = ['embeddings', 'deals', 'flows', 'index', 'search'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 /** What a role needs, built once by the entry point. */
@@ -25,8 +28,12 @@ export interface RoleContext {
   pool: WarehousePool;
   warehouse: PooledWarehouse;
   releasers: Releasers;
+  /** Start-up work a role began (index load, snapshot open); the entry point awaits it. */
+  pending: Promise<unknown>[];
   /** The process's caches (absent when CACHE_ENABLED=false). */
   caches?: FleetCaches;
+  /** Set by the search role: the processor behind POST /v1/search and the `search` queue. */
+  search?: SearchProcessor;
 }
 
 export interface FleetCaches {
@@ -94,9 +101,12 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
   };
   if (role === 'embeddings') {
     const s = ctx.config.embeddings;
+    const indexConn = ctx.redis();
+    ctx.releasers.add('index log connection', () => indexConn.quit());
     const processor = createEmbeddingProcessor({
       warehouse: ctx.warehouse,
       cache: ctx.caches?.embeddings,
+      indexSink: (items) => appendUpserts(indexConn, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger),
     });
@@ -112,6 +122,37 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     });
     ctx.releasers.add('deal coalescer', () => processor.close());
     start(QUEUES.deals, processor.process, s.concurrency);
+  } else if (role === 'index') {
+    const i = ctx.config.index;
+    const connection = ctx.redis();
+    ctx.releasers.add('index builder connection', () => connection.quit());
+    const builder = createIndexBuilder({
+      redis: connection,
+      prefix: ctx.config.queuePrefix,
+      snapshotDir: i.snapshotDir,
+      snapshotEveryMs: i.snapshotEveryMs,
+      settings: { dimensions: EMBEDDING_DIMS, metric: i.metric, dtype: i.dtype, connectivity: i.connectivity, expansionAdd: i.expansionAdd, expansionSearch: i.expansionSearch },
+      logger: logger as never,
+    });
+    ctx.releasers.add('index builder (final snapshot)', () => builder.close());
+    ctx.pending.push(builder.start().then(() => logger.info({ snapshotDir: i.snapshotDir }, 'index builder started')));
+  } else if (role === 'search') {
+    const i = ctx.config.index;
+    const connection = ctx.redis();
+    ctx.releasers.add('search service connection', () => connection.quit());
+    const service = createSearchService({
+      redis: connection, prefix: ctx.config.queuePrefix, snapshotDir: i.snapshotDir, mode: i.searchMode, expansionSearch: i.expansionSearch, logger: logger as never,
+    });
+    ctx.releasers.add('search service', () => service.close());
+    ctx.pending.push(service.start().then(() => logger.info({ snapshotVersion: service.snapshotVersion, ready: service.ready }, 'search service started')));
+    const embeddings = createEmbeddingService({
+      warehouse: ctx.warehouse,
+      cache: ctx.caches?.embeddings,
+      batching: { maxBatchSize: ctx.config.embeddings.maxBatchSize, maxWaitMs: ctx.config.embeddings.maxWaitMs, maxConcurrentBatches },
+    });
+    ctx.releasers.add('search embeddings', () => embeddings.close());
+    ctx.search = createSearchProcessor({ index: service, embeddings });
+    start(QUEUES.search, ctx.search.process, i.searchConcurrency);
   } else {
     const s = ctx.config.flows;
     const processors = createFlowProcessors({

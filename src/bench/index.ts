@@ -1,7 +1,9 @@
+import { runAnnBench } from './ann';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
 import { runFlowBench } from './flow';
 import { runPoolBench } from './pool';
+import { runScaleBench } from './scale';
 
 export interface BenchContext {
   /** Smaller sizes for a smoke run (tests use it); figures are then not comparable to the README's. */
@@ -15,6 +17,8 @@ export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 /** `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. */
 export const BENCHMARKS: Record<string, Benchmark> = {
   pool: runPoolBench,
+  ann: (ctx) => runAnnBench({ n: ctx.quick ? 10_000 : 100_000, queries: ctx.quick ? 100 : 500, onProgress: (m: string) => ctx.log(m) }),
+  scale: runScaleBench,
   cache: runCacheBench,
   coalesce: runCoalesceBench,
   flow: runFlowBench,

@@ -8,6 +8,8 @@ import { createLogger } from '../telemetry/logger';
 import { BENCHMARKS, runBenchmark } from '../bench';
 import { enqueueCommand, workflowCommand } from './enqueue';
 import { startLocalWarehouse } from '../warehouse/server';
+import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
+import { createEmbeddingService } from '../workers/embedding-processor';
 
 function config(): FleetConfig {
   try {
@@ -121,6 +123,50 @@ program
     const cfg = config();
     const masked = JSON.stringify(cfg, (k, v) => (k === 'secrets' ? undefined : typeof v === 'string' && cfg.secrets.includes(v) ? '[secret]' : v), 2);
     process.stdout.write(`${masked}\n`);
+  });
+
+const index = program.command('index').description('Search index maintenance.');
+index
+  .command('rebuild')
+  .description('Full (re)build of one namespace from a warehouse table: streams rows in chunks, embeds what is not cached, appends upserts to the index log (the index builder applies them).')
+  .requiredOption('--source <source>', 'calls | messages | deals', (v: string) => {
+    if (!['calls', 'messages', 'deals'].includes(v)) throw new InvalidArgumentError('must be calls, messages or deals');
+    return v as 'calls' | 'messages' | 'deals';
+  })
+  .option('--chunk <rows>', 'rows per chunk', int('chunk', 1, 5000), 500)
+  .action(async (opts: { source: 'calls' | 'messages' | 'deals'; chunk: number }) => {
+    const cfg = config();
+    const logger = createLogger({ level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, secrets: cfg.secrets, name: 'fleet-index' });
+    const fleet = await startFleet(cfg, { roles: [], embeddedRedis: false, embeddedWarehouse: false, caches: true, logger });
+    const log = fleet.redis();
+    const service = createEmbeddingService({
+      warehouse: fleet.warehouse,
+      cache: fleet.caches?.embeddings,
+      batching: { maxBatchSize: cfg.embeddings.maxBatchSize, maxWaitMs: cfg.embeddings.maxWaitMs, maxConcurrentBatches: cfg.pool.max },
+    });
+    const tty = process.stderr.isTTY;
+    try {
+      const result = await rebuildFromWarehouse({
+        warehouse: fleet.warehouse,
+        source: opts.source,
+        chunkSize: opts.chunk,
+        embed: async (text) => {
+          const r = await service.embed('e5-base-v2', text);
+          return { value: r.value, cached: r.tier !== 'warehouse' };
+        },
+        append: (items) => appendUpserts(log, cfg.queuePrefix, items, { dimensions: 768 }),
+        onProgress: (p) => {
+          const pct = p.total ? Math.min(100, Math.round((100 * p.done) / p.total)) : 100;
+          const line = `${p.source}: ${p.done.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} rows (${pct}%), ${p.rowsPerS} rows/s, ${p.cached} from cache`;
+          process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+        },
+      });
+      process.stderr.write(`${tty ? '\n' : ''}appended ${result.done} upserts to namespace "${opts.source}"; the index builder (fleet worker --role index) applies them and snapshots.\n`);
+    } finally {
+      await service.close();
+      await log.quit();
+      await fleet.close();
+    }
   });
 
 const enqueue = program.command('enqueue').description('Enqueue a job and print its result (needs running workers, e.g. `fleet up`).');

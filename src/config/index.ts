@@ -76,6 +76,18 @@ export interface CacheSettings {
   readonly deals: { readonly l1TtlMs: number; readonly l2TtlMs: number; readonly graceMs: number };
 }
 
+export interface IndexConfig {
+  readonly snapshotDir: string;
+  readonly snapshotEveryMs: number;
+  readonly metric: 'cos' | 'ip' | 'l2sq';
+  readonly dtype: 'f32' | 'f16' | 'i8';
+  readonly connectivity: number;
+  readonly expansionAdd: number;
+  readonly expansionSearch: number;
+  readonly searchMode: 'view' | 'load';
+  readonly searchConcurrency: number;
+}
+
 /** The whole fleet configuration: read once from the environment, validated, frozen. */
 export interface FleetConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -88,6 +100,7 @@ export interface FleetConfig {
   readonly calls: CallPolicySettings;
   readonly jobs: JobSettings;
   readonly cache: CacheSettings;
+  readonly index: IndexConfig;
   readonly embeddings: BatchSettings;
   readonly deals: BatchSettings;
   readonly flows: { readonly concurrency: number; readonly maxWaitMs: number };
@@ -180,6 +193,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       retryBaseMs: n('WAREHOUSE_RETRY_BASE_MS'),
       breakerThreshold: n('WAREHOUSE_BREAKER_THRESHOLD'),
       breakerResetMs: n('WAREHOUSE_BREAKER_RESET_MS'),
+    },
+    index: {
+      snapshotDir: s('INDEX_SNAPSHOT_DIR'),
+      snapshotEveryMs: n('INDEX_SNAPSHOT_EVERY_MS'),
+      metric: s('INDEX_METRIC') as IndexConfig['metric'],
+      dtype: s('INDEX_DTYPE') as IndexConfig['dtype'],
+      connectivity: n('INDEX_CONNECTIVITY'),
+      expansionAdd: n('INDEX_EXPANSION_ADD'),
+      expansionSearch: n('INDEX_EXPANSION_SEARCH'),
+      searchMode: s('SEARCH_MODE') as IndexConfig['searchMode'],
+      searchConcurrency: n('SEARCH_WORKER_CONCURRENCY'),
     },
     cache: {
       enabled: raw.CACHE_ENABLED as boolean,

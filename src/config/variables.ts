@@ -108,6 +108,16 @@ export const VARIABLES = {
   CACHE_DEAL_L1_TTL_MS: { group: 'cache', default: '60000', schema: ms(1, 86_400_000), description: 'How long a deal row stays in process (deals change: keep it short).' },
   CACHE_DEAL_L2_TTL_MS: { group: 'cache', default: '300000', schema: ms(1, 86_400_000), description: 'How long a deal row stays in Redis.' },
   CACHE_DEAL_GRACE_MS: { group: 'cache', default: '600000', schema: ms(0, 86_400_000), description: 'Stale-while-revalidate for deal rows: past its TTL but within this grace a row is served at once and refreshed in the background.' },
+  // --- index and search ---------------------------------------------------------------------
+  INDEX_SNAPSHOT_DIR: { group: 'index', default: '.fleet/index', schema: z.string().min(1), description: 'Directory of index snapshots: written by the index builder, read by search replicas (a shared volume, or the same pod).' },
+  INDEX_SNAPSHOT_EVERY_MS: { group: 'index', default: '60000', schema: ms(1000, 86_400_000), description: 'How often the builder saves a snapshot (also on shutdown). Upserts after the last snapshot are replayed from the Redis log on restart.' },
+  INDEX_METRIC: { group: 'index', default: 'cos', schema: z.enum(['cos', 'ip', 'l2sq']), description: 'Distance metric (fixed for an index; a change needs `fleet index rebuild`). `cos` for embeddings.' },
+  INDEX_DTYPE: { group: 'index', default: 'f16', schema: z.enum(['f32', 'f16', 'i8']), description: 'Stored scalar type: f16 gave f32\'s recall at half the memory and ~1.7x faster search; i8 quarters memory but capped recall@10 near 0.92.' },
+  INDEX_CONNECTIVITY: { group: 'index', default: '16', schema: int(2, 256), description: 'HNSW links per node (M): more means better recall and more memory, slower adds.' },
+  INDEX_EXPANSION_ADD: { group: 'index', default: '128', schema: int(1, 4096), description: 'Candidate list while inserting (ef_construction): graph quality against build time.' },
+  INDEX_EXPANSION_SEARCH: { group: 'index', default: '192', schema: int(1, 4096), description: 'Candidate list while searching (ef): recall against latency. A replica can lower it without a rebuild.' },
+  SEARCH_MODE: { group: 'index', default: 'view', schema: z.enum(['view', 'load']), description: '`view` memory-maps the snapshot (instant, shared pages); `load` reads it into RAM (use on network filesystems).' },
+  SEARCH_WORKER_CONCURRENCY: { group: 'index', default: '50', schema: int(1, 10_000), description: 'Search jobs one search replica runs at once.' },
   // --- batching ------------------------------------------------------------------------------
   EMBED_BATCH_MAX_SIZE: { group: 'batching', default: '500', schema: int(1, 5000), description: 'Most texts in one EMBED_TEXT_768 call.' },
   EMBED_BATCH_MAX_WAIT_MS: { group: 'batching', default: '25', schema: ms(0, 10_000), description: 'Longest a text waits for its batch to fill.' },

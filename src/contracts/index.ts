@@ -2,6 +2,7 @@ export * from './deals';
 export * from './embedding';
 export * from './errors';
 export * from './queues';
+export * from './search';
 export * from './text';
 export * from './validate';
 export * from './vector-codec';

@@ -8,6 +8,8 @@ export const QUEUES = {
   collect: 'collect',
   /** Workflow analysers (`analyze-deals`, `analyze-calls`). */
   analyze: 'analyze',
+  /** Semantic search for callers that prefer jobs to HTTP. */
+  search: 'search',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -23,6 +25,7 @@ export const JOB_NAMES = {
   collectLinear: 'collect-linear',
   analyzeDeals: 'analyze-deals',
   analyzeCalls: 'analyze-calls',
+  search: 'search',
 } as const;
 
 export function isQueueName(name: string): name is QueueName {

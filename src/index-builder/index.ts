@@ -41,6 +41,7 @@ export {
 } from './settings';
 export type { IndexStats, SavedIndex } from './thread-protocol';
 export { startWorkerScript } from './worker-script';
+export { rebuildFromWarehouse, type RebuildOptions, type RebuildProgress } from './rebuild';
 export { BuilderLockError } from './errors/builder-lock-error';
 export { IndexClosedError } from './errors/index-closed-error';
 export { IndexNotReadyError } from './errors/index-not-ready-error';

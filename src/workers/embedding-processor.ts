@@ -24,7 +24,19 @@ export interface EmbeddingProcessorDeps {
   batching?: BatchingOptions;
   /** Two-tier cache in front of the warehouse (keys: `embeddingKey(model, text)`). Optional. */
   cache?: TieredCache<Float32Array>;
+  /**
+   * Appends index upserts to the index builder's durable log (e.g. `appendUpserts` bound to Redis). Jobs
+   * that carry `index` are coalesced into one append per batch; the job completes only after its upsert
+   * is acknowledged, and a re-run appends the same (id, vector) again, which the builder applies idempotently.
+   */
+  indexSink?: (items: IndexUpsertItem[]) => Promise<unknown>;
   onBatch?: (event: BatchEvent) => void;
+}
+
+export interface IndexUpsertItem {
+  namespace: string;
+  id: string;
+  vector: Float32Array;
 }
 
 /** Embeds one text through the cache (if any) and the coalescer; the processor and benchmarks share it. */
@@ -96,15 +108,40 @@ export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingS
 
 export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): EmbeddingProcessor {
   const service = createEmbeddingService(deps);
+  let seq = 0;
+  const upserts = deps.indexSink
+    ? new Coalescer<IndexUpsertItem & { seq: number }, true>({
+        name: 'index-upserts',
+        maxBatchSize: 1000,
+        maxWaitMs: 5,
+        maxConcurrentBatches: 4,
+        keyOf: (i) => String(i.seq), // never de-duplicated: two jobs may upsert one id with different vectors
+        loadBatch: async (items) => {
+          await deps.indexSink!(items.map(({ namespace, id, vector }) => ({ namespace, id, vector })));
+          return items.map(() => true as const);
+        },
+        onBatch: deps.onBatch,
+      })
+    : undefined;
   return {
     async process(job) {
       const data = parseJobData<EmbeddingJobData>(EmbeddingJobData, job);
       const { value, batch, tier } = await service.embed(data.model, data.text);
+      if (data.index) {
+        if (!upserts) throw new UnrecoverableError('this worker has no search index configured, but the job asks for an index upsert');
+        await upserts.load({ ...data.index, vector: value, seq: seq++ });
+      }
       // Awaited, not fire-and-forget: ioredis pipelines the log writes of one tick into one round trip.
       await job.log(batch ? `served by batch ${batch.batchId} (${batch.size} texts)` : `served from cache (${tier})`);
-      return { model: data.model, dims: EMBEDDING_DIMS, vector: encodeVector(value), ...(batch ? { batch } : {}), cached: tier !== 'warehouse', tier };
+      return {
+        model: data.model, dims: EMBEDDING_DIMS, vector: encodeVector(value), ...(batch ? { batch } : {}), cached: tier !== 'warehouse', tier,
+        ...(data.index ? { indexed: data.index } : {}),
+      };
     },
     coalescers: service.coalescers,
-    close: () => service.close(),
+    async close() {
+      await service.close();
+      await upserts?.close();
+    },
   };
 }

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import IORedis from 'ioredis';
+import { QUEUES } from '../src/contracts/queues';
+import { appendUpserts, createIndexBuilder, createSearchService } from '../src/index-builder';
+import { createProducer } from '../src/producers';
+import type { LocalWarehouse } from '../src/warehouse/server';
+import { createEmbeddingProcessor, createEmbeddingService } from '../src/workers/embedding-processor';
+import { runWorker } from '../src/workers/run-worker';
+import { createSearchProcessor } from '../src/workers/search-processor';
+import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { pooledClient, startTestWarehouse } from './helpers/warehouse';
+
+let server: LocalWarehouse;
+beforeAll(async () => {
+  server = await startTestWarehouse();
+});
+afterAll(() => server.close());
+
+describe('search end to end: embedding jobs feed the index, search answers by text', () => {
+  it('upserts coalesced into one log append per batch, then finds the nearest texts', async () => {
+    const prefix = uniquePrefix('search');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-search-'));
+    const redis = testRedis();
+    const logConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const workerConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const builderConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const searchConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const { pool, warehouse } = pooledClient(server);
+    let appends = 0;
+    const processor = createEmbeddingProcessor({
+      warehouse,
+      batching: { maxWaitMs: 30 },
+      indexSink: (items) => {
+        appends++;
+        return appendUpserts(logConn, prefix, items, { dimensions: 768 });
+      },
+    });
+    const worker = runWorker({ queue: QUEUES.embeddings, connection: workerConn, prefix, concurrency: 500, processor: processor.process });
+    const producer = createProducer({ connection: redis, prefix });
+    const builder = createIndexBuilder({ redis: builderConn, prefix, snapshotDir: dir, snapshotEveryMs: 60_000, settings: { dimensions: 768 } });
+    const service = createSearchService({ redis: searchConn, prefix, snapshotDir: dir, pollMs: 200 });
+    const embeddings = createEmbeddingService({ warehouse });
+    try {
+      await builder.start();
+      await service.start();
+      const texts = [
+        'customer worried about pricing and the renewal discount',
+        'security review blocked by SOC 2 questionnaire',
+        'champion left the company, deal at risk',
+        ...Array.from({ length: 197 }, (_, i) => `routine status update number ${i} about onboarding`),
+      ];
+      const handles = await producer.embed(texts, { index: texts.map((_, i) => ({ namespace: 'calls', id: `C-${i}` })) });
+      const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
+      expect(results[0].indexed).toEqual({ namespace: 'calls', id: 'C-0' });
+      expect(appends).toBeLessThanOrEqual(5);
+      // every acknowledged upsert is in the log; the builder applies and snapshots them
+      const deadline = Date.now() + 20_000;
+      while ((await builder.stats()).size < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await builder.snapshot();
+      while (!service.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const search = createSearchProcessor({ index: service, embeddings });
+      const answer = await search.run({ text: 'the champion has left the company', k: 3, namespace: 'calls' });
+      expect(answer.hits[0].id).toBe('C-2');
+      expect(answer.snapshotVersion).toBeGreaterThanOrEqual(1);
+      await expect(search.run({ k: 3 })).rejects.toThrow(/exactly one of text or vector/);
+    } finally {
+      await worker.close();
+      await processor.close();
+      await embeddings.close();
+      await service.close();
+      await builder.close();
+      await producer.close();
+      await pool.close();
+      await Promise.all([redis, logConn, workerConn, builderConn, searchConn].map((c) => c.quit()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
