@@ -42,8 +42,8 @@ const PENDING = {
   /** `fleet <command>` */
   commands: ['api'],
   /** `fleet worker --role <role>` */
-  roles: ['search', 'index'],
-  variables: ['PORT', 'FLEET_API_TOKENS', 'INDEX_SNAPSHOT_DIR'],
+  roles: [] as string[],
+  variables: ['PORT', 'FLEET_API_TOKENS'],
   /** `--option`s of existing commands (`fleet warehouse --host`: bind beyond 127.0.0.1 in a pod) */
   options: ['--host'],
 };
