@@ -133,3 +133,13 @@ describe('Coalescer after a failure', () => {
     await expect(slow).resolves.toMatchObject({ value: 'SLOW' });
   });
 });
+
+describe('Coalescer with a zero wait window', () => {
+  it('batches the loads of one event-loop turn without a timer clamp', async () => {
+    const calls: number[][] = [];
+    const c = new Coalescer<number, number>({ name: 'z', maxWaitMs: 0, loadBatch: async (keys) => { calls.push(keys); return keys; } });
+    await Promise.all([1, 2, 3].map((k) => c.load(k)));
+    await c.load(4);
+    expect(calls).toEqual([[1, 2, 3], [4]]);
+  });
+});

@@ -131,7 +131,7 @@ export async function runCacheBench(ctx: BenchContext): Promise<Record<string, u
       l1_get_p99_us: round(percentile(peeks, 99), 2),
       l2_get_p50_ms: round(percentile(cached.l2LatenciesMs, 50), 3),
       l2_get_p99_ms: round(percentile(cached.l2LatenciesMs, 99), 3),
-      l2_note: 'time from request to answer for requests answered by Redis, including the ~2 ms lookup window shared by concurrent requests',
+      l2_note: 'time from request to answer for requests answered by Redis: one MGET shared by the lookups of one event-loop turn',
       requests_per_s: round(requests / cached.seconds, 0),
       uncached_requests: uncachedRequests,
       uncached_requests_per_s: round(uncachedRequests / uncached.seconds, 0),

@@ -20,7 +20,7 @@ export interface CachedLoaderOptions<I, V> {
   keyOf: (item: I) => string;
   /** Loads one item through the warehouse coalescer. A rejection fails only this item. */
   loadFromWarehouse: (item: I) => Promise<Loaded<V>>;
-  /** L2 lookups wait at most this long to share one Redis round trip. Default 2 ms. */
+  /** L2 lookups wait at most this long to share one Redis round trip. Default 0: the lookups of one event-loop turn. */
   lookupWaitMs?: number;
   /** Most keys per L2 lookup batch. Default 1,000. */
   lookupBatchSize?: number;
@@ -33,7 +33,7 @@ export interface CachedLoaderOptions<I, V> {
  * The cache in front of a warehouse coalescer, in two stages:
  *
  * 1. `peek` answers L1 hits synchronously: they never wait for a batch window.
- * 2. The rest are gathered for a couple of milliseconds into one `cache.getMany` — one Redis round trip
+ * 2. The rest are gathered (those asked in one event-loop turn) into one `cache.getMany` — one Redis round trip
  *    for the whole lookup batch — and only the keys neither tier has go to the warehouse coalescer, so a
  *    cached item never occupies a warehouse call. What the warehouse computed is written back to L2 in one
  *    round trip by `getMany`.
@@ -48,7 +48,7 @@ export class CachedLoader<I, V> {
       name: opts.name,
       keyOf: opts.keyOf,
       maxBatchSize: opts.lookupBatchSize ?? 1_000,
-      maxWaitMs: opts.lookupWaitMs ?? 2,
+      maxWaitMs: opts.lookupWaitMs ?? 0,
       maxConcurrentBatches: opts.lookupConcurrency ?? 16,
       loadBatch: (items) => this.lookupBatch(items),
       onBatch: opts.onBatch,

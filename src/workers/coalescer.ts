@@ -36,7 +36,7 @@ export interface CoalescerOptions<K, V> {
   loadBatch: (keys: K[], batch: BatchInfo) => Promise<Array<V | Error>>;
   /** Most distinct keys in one call. Default 500. */
   maxBatchSize?: number;
-  /** Longest the first key of a batch waits for the batch to fill. Default 25 ms. */
+  /** Longest the first key of a batch waits for the batch to fill. Default 25 ms; 0 = the loads of one event-loop turn. */
   maxWaitMs?: number;
   /** Batch calls in flight at once; set it to the warehouse pool size. Default 8. */
   maxConcurrentBatches?: number;
@@ -102,7 +102,7 @@ export class Coalescer<K, V> {
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private scheduled = 0;
-  private timer?: NodeJS.Timeout;
+  private timer?: { cancel(): void };
   private closed = false;
   private readonly counters = { batches: 0, requested: 0, deduplicated: 0, splits: 0 };
 
@@ -166,13 +166,22 @@ export class Coalescer<K, V> {
       });
     }
     if (force) {
-      clearTimeout(this.timer);
+      this.timer?.cancel();
       this.timer = undefined;
     } else if (this.pending.size > this.scheduled * this.maxBatchSize && !this.timer) {
-      this.timer = setTimeout(() => {
+      const fire = () => {
         this.timer = undefined;
         this.schedule(true);
-      }, this.maxWaitMs);
+      };
+      // A zero window still gathers every load made in the same turn of the event loop (setImmediate
+      // runs after them); setTimeout(0) would add Node's 1 ms clamp.
+      if (this.maxWaitMs === 0) {
+        const h = setImmediate(fire);
+        this.timer = { cancel: () => clearImmediate(h) };
+      } else {
+        const h = setTimeout(fire, this.maxWaitMs);
+        this.timer = { cancel: () => clearTimeout(h) };
+      }
     }
   }
 
