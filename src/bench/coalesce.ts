@@ -6,7 +6,7 @@ import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
 import { embedTexts } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
-import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import { startWarehouseProcess, type WarehouseProcess } from './warehouse-process';
 import type { BenchContext } from './index';
 import { percentile, round } from './stats';
 
@@ -41,14 +41,14 @@ async function drain(
   redis: () => Redis,
   prefix: string,
   items: string[],
-  server: LocalWarehouse,
+  server: WarehouseProcess,
   start: (connection: Redis, prefix: string) => Worker,
 ): Promise<RunFigures> {
   const conn = redis();
   const queue = new Queue(QUEUES.embeddings, { connection: conn, prefix });
   await enqueue(queue, items);
   ctx.log(`${label}: ${items.length} jobs enqueued; draining`);
-  server.resetStats();
+  await server.resetStats();
   const latencies: number[] = [];
   let done = 0;
   const workerConn = redis();
@@ -62,7 +62,7 @@ async function drain(
     worker.on('failed', (job, err) => reject(new Error(`${label}: job ${job?.id} failed: ${err.message}`)));
   });
   const seconds = (performance.now() - t) / 1000;
-  const stats = server.stats();
+  const stats = await server.stats();
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
@@ -76,16 +76,16 @@ async function drain(
  * `fleet bench coalesce`: 20,000 embedding jobs, warehouse round trip 100 ms, pool of 8, in one run:
  * (a) a BullMQ no-op worker, the ceiling of this machine; (b) the naive worker, one warehouse call per
  * job through the same pool (cut to fewer jobs and extrapolated: at 100 ms per call it would take
- * minutes); (c) the coalescing worker.
+ * minutes); (c) the coalescing worker. The local warehouse runs in its own process, as a warehouse does.
  */
 export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string, unknown>> {
   const jobs = ctx.quick ? 2_000 : 20_000;
   const naiveJobs = ctx.quick ? 200 : 800;
   const rttMs = 100;
   const poolSize = 8;
-  const concurrency = 1_000;
+  const concurrency = 2_000;
   const redisServer = await startPrivateRedis();
-  const server = await startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  const server = await startWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });
   const warehouse = new PooledWarehouse({ pool });
