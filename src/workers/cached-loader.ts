@@ -22,73 +22,89 @@ export interface CachedLoaderOptions<I, V> {
   loadFromWarehouse: (item: I) => Promise<Loaded<V>>;
   /** L2 lookups wait at most this long to share one Redis round trip. Default 0: the lookups of one event-loop turn. */
   lookupWaitMs?: number;
-  /** Most keys per L2 lookup batch. Default 1,000. */
+  /** Most keys per L2 lookup or write-back batch. Default 1,000. */
   lookupBatchSize?: number;
   /** L2 lookup batches in flight. Default 16. */
   lookupConcurrency?: number;
   onBatch?: (event: BatchEvent) => void;
 }
 
+/** Marks a key neither tier had; never cached (an Error is not cached by `getMany`). */
+class Miss extends Error {
+  constructor() {
+    super('not cached');
+  }
+}
+
 /**
- * The cache in front of a warehouse coalescer, in two stages:
+ * The cache in front of a warehouse coalescer, in three steps:
  *
  * 1. `peek` answers L1 hits synchronously: they never wait for a batch window.
- * 2. The rest are gathered (those asked in one event-loop turn) into one `cache.getMany` — one Redis round trip
- *    for the whole lookup batch — and only the keys neither tier has go to the warehouse coalescer, so a
- *    cached item never occupies a warehouse call. What the warehouse computed is written back to L2 in one
- *    round trip by `getMany`.
+ * 2. The rest asked in the same event-loop turn share one `cache.getMany` — one Redis round trip — and an
+ *    L2 hit is answered as soon as that round trip returns, never held back by the batch's misses.
+ * 3. Only the keys neither tier has go to the warehouse coalescer, so a cached item never occupies a
+ *    warehouse call; what the warehouse computed is written back to L2 in one round trip per batch
+ *    (a write-back failure only costs a future miss: the cache degrades, the job does not fail).
  */
 export class CachedLoader<I, V> {
   private readonly opts: CachedLoaderOptions<I, V>;
-  private readonly lookups: Coalescer<I, TieredLoad<V>>;
+  private readonly lookups: Coalescer<I, V | Miss>;
+  private readonly writeBacks: Coalescer<string, true>;
+  private readonly toWrite = new Map<string, V>();
 
   constructor(opts: CachedLoaderOptions<I, V>) {
     this.opts = opts;
-    this.lookups = new Coalescer<I, TieredLoad<V>>({
+    const batchSize = opts.lookupBatchSize ?? 1_000;
+    this.lookups = new Coalescer<I, V | Miss>({
       name: opts.name,
       keyOf: opts.keyOf,
-      maxBatchSize: opts.lookupBatchSize ?? 1_000,
+      maxBatchSize: batchSize,
       maxWaitMs: opts.lookupWaitMs ?? 0,
       maxConcurrentBatches: opts.lookupConcurrency ?? 16,
-      loadBatch: (items) => this.lookupBatch(items),
+      loadBatch: async (items) => {
+        const keys = items.map(opts.keyOf);
+        const found = await opts.cache.getMany(keys, async (missing) => new Map(missing.map((k) => [k, new Miss()])));
+        return keys.map((k) => {
+          const v = found.get(k);
+          return v instanceof Miss || v === undefined ? new Miss() : v;
+        });
+      },
       onBatch: opts.onBatch,
     });
-  }
-
-  /** Loads one item: L1, else L2 (batched), else the warehouse (batched). */
-  load(item: I): Promise<TieredLoad<V>> {
-    const hit = this.opts.cache.peek(this.opts.keyOf(item));
-    if (hit !== undefined) return Promise.resolve({ value: hit, tier: 'l1' });
-    return this.lookups.load(item).then((loaded) => loaded.value);
-  }
-
-  close(): Promise<void> {
-    return this.lookups.close();
-  }
-
-  private async lookupBatch(items: I[]): Promise<Array<TieredLoad<V> | Error>> {
-    const byKey = new Map(items.map((i) => [this.opts.keyOf(i), i]));
-    const computed = new Map<string, BatchInfo>();
-    const values = await this.opts.cache.getMany([...byKey.keys()], async (missing) => {
-      const settled = await Promise.allSettled(missing.map((k) => this.opts.loadFromWarehouse(byKey.get(k)!)));
-      const out = new Map<string, V | Error>();
-      settled.forEach((s, i) => {
-        if (s.status === 'fulfilled') {
-          computed.set(missing[i], s.value.batch);
-          out.set(missing[i], s.value.value);
-        } else {
-          out.set(missing[i], s.reason instanceof Error ? s.reason : new Error(String(s.reason)));
-        }
-      });
-      return out;
+    this.writeBacks = new Coalescer<string, true>({
+      name: `${opts.name}-fill`,
+      maxBatchSize: batchSize,
+      maxWaitMs: 0,
+      maxConcurrentBatches: 4,
+      // getMany with a loader that hands over the computed values writes them to L2 in one pipeline,
+      // without the invalidation publish that `setMany` sends (a fill changes nothing other replicas hold).
+      loadBatch: async (keys) => {
+        const values = new Map(keys.map((k) => [k, this.toWrite.get(k)] as const));
+        for (const k of keys) this.toWrite.delete(k);
+        await opts.cache.getMany(keys, async (missing) => new Map(missing.map((k) => [k, values.get(k) ?? new Miss()])));
+        return keys.map(() => true as const);
+      },
     });
-    return items.map((item) => {
-      const key = this.opts.keyOf(item);
-      const v = values.get(key);
-      if (v instanceof Error) return v;
-      if (v === undefined) return new Error(`cache returned no value for ${key}`);
-      const batch = computed.get(key);
-      return batch ? { value: v, tier: 'warehouse', batch } : { value: v, tier: 'l2' };
-    });
+  }
+
+  /** Loads one item: L1, else L2 (one round trip per turn), else the warehouse (batched). */
+  async load(item: I): Promise<TieredLoad<V>> {
+    const key = this.opts.keyOf(item);
+    const hit = this.opts.cache.peek(key);
+    if (hit !== undefined) return { value: hit, tier: 'l1' };
+    const looked = await this.lookups.load(item).then(
+      (l) => l.value,
+      () => undefined, // L2 trouble is the cache's to report; the warehouse still answers
+    );
+    if (looked !== undefined && !(looked instanceof Miss)) return { value: looked, tier: 'l2' };
+    const { value, batch } = await this.opts.loadFromWarehouse(item);
+    this.toWrite.set(key, value);
+    this.writeBacks.load(key).catch(() => undefined);
+    return { value, tier: 'warehouse', batch };
+  }
+
+  async close(): Promise<void> {
+    await this.lookups.close();
+    await this.writeBacks.close();
   }
 }
