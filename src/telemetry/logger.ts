@@ -44,7 +44,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       level: opts.level ?? 'info',
       base: { pid: process.pid },
       redact: { paths: ['password', '*.password', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
-      hooks,
+      // pino crashes on `hooks: undefined` (it replaces its defaults), so the key is only set when needed.
+      ...(hooks ? { hooks } : {}),
       ...(opts.traceIds === false ? {} : { mixin: traceIdsMixin }),
     },
     opts.destination ?? pino.destination(1),

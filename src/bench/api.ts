@@ -1,0 +1,139 @@
+import { Worker } from 'node:worker_threads';
+import { startPrivateRedis } from '../app/redis-server';
+import { QUEUES } from '../contracts/queues';
+import { startApi } from '../http';
+import { createProducer } from '../producers';
+import { createMetricsRegistry } from '../telemetry/prometheus';
+import type { BenchContext } from './index';
+import { percentile, round } from './stats';
+
+const TOKEN = 'bench-token-0123456789abcdef';
+
+/**
+ * The load generator runs in a worker thread (inline source, node:http only) so that the clients'
+ * own CPU does not queue behind the server on one event loop: the figures are the API's, not the
+ * client's. It sends `count` requests from `concurrency` keep-alive connections and posts back the
+ * latency and status of each.
+ */
+const CLIENT_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const { port, token, count, concurrency, offset } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+const ms = new Float64Array(count);
+const status = new Int32Array(count);
+let next = 0;
+function post(i) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify({ text: 'bench note ' + (offset + i) + ': customer raised renewal and pricing concerns; next step a security review' });
+    const started = performance.now();
+    const req = http.request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/v1/embeddings',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: 'Bearer ' + token } }, (res) => {
+      res.resume();
+      res.on('end', () => { ms[i] = performance.now() - started; status[i] = res.statusCode; resolve(); });
+    });
+    req.on('error', () => { ms[i] = performance.now() - started; status[i] = 0; resolve(); });
+    req.end(body);
+  });
+}
+(async () => {
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < count) await post(next++); }));
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  parentPort.postMessage({ seconds, ms, status });
+})();
+`;
+
+interface ClientRun {
+  seconds: number;
+  ms: Float64Array;
+  status: Int32Array;
+}
+
+function runClients(port: number, count: number, concurrency: number, offset: number): Promise<ClientRun> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CLIENT_SOURCE, { eval: true, workerData: { port, token: TOKEN, count, concurrency, offset } });
+    worker.once('message', (m: ClientRun) => resolve(m));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`bench client thread exited with code ${code}`));
+    });
+  });
+}
+
+/**
+ * `fleet bench api`: enqueue requests (POST /v1/embeddings, one text each) over HTTP from concurrent
+ * keep-alive clients on loopback, against the real API, producer and a private redis-server. No workers:
+ * this measures the enqueue path (auth, validation, backlog check, one Redis round trip), not processing.
+ * The clients run in a worker thread, the API on the main thread, Redis in its own process; then one
+ * client alone sends requests one after another, which shows the latency of a request without queueing
+ * (at concurrency N, latency ≈ N / throughput).
+ */
+export async function runApiBench(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const requests = ctx.quick ? 1_000 : 10_000;
+  const concurrency = ctx.quick ? 20 : 50;
+  const warmup = ctx.quick ? 100 : 1_000;
+  const sequentialCount = ctx.quick ? 200 : 1_000;
+  const redis = await startPrivateRedis();
+  const producer = createProducer({ connection: redis.url, prefix: '{bench}' });
+  const registry = createMetricsRegistry();
+  try {
+    const api = await startApi({
+      port: 0,
+      host: '127.0.0.1',
+      producer,
+      queues: [producer.queue(QUEUES.embeddings), producer.queue(QUEUES.deals)],
+      tokens: [TOKEN],
+      board: false,
+      docs: false,
+      metrics: registry.metrics,
+      // Every request is admitted (the bound is above what the run enqueues) but still checked.
+      maxBacklog: warmup + requests + sequentialCount,
+    });
+    try {
+      ctx.log(`api bench: ${api.url}, redis ${redis.url}; warm-up ${warmup} requests`);
+      await runClients(api.port, warmup, concurrency, 0);
+      ctx.log(`api bench: ${requests} POST /v1/embeddings with ${concurrency} concurrent keep-alive clients (client thread)`);
+      const { seconds, ms, status } = await runClients(api.port, requests, concurrency, warmup);
+      const latencies = Array.from(ms);
+      const statuses: Record<string, number> = {};
+      for (const s of status) statuses[s] = (statuses[s] ?? 0) + 1;
+      const errors = status.filter((s) => s !== 202).length;
+      ctx.log(`api bench: ${sequentialCount} requests from one client, one at a time`);
+      const sequential = await runClients(api.port, sequentialCount, 1, warmup + requests);
+      const sequentialMs = Array.from(sequential.ms);
+      const enqueued = await producer.queue(QUEUES.embeddings).count();
+      const p99 = percentile(latencies, 99);
+      const result = {
+        requests,
+        concurrency,
+        seconds: round(seconds, 2),
+        rps: Math.round(requests / seconds),
+        p50_ms: round(percentile(latencies, 50)),
+        p90_ms: round(percentile(latencies, 90)),
+        p99_ms: round(p99),
+        max_ms: round(Math.max(...latencies)),
+        errors,
+        statuses,
+        sequential: {
+          requests: sequentialCount,
+          p50_ms: round(percentile(sequentialMs, 50)),
+          p99_ms: round(percentile(sequentialMs, 99)),
+          errors: Array.from(sequential.status).filter((x) => x !== 202).length,
+        },
+        jobs_enqueued: enqueued,
+        target_p99_ms: 10,
+        met_target: p99 < 10 && errors === 0,
+      };
+      ctx.log(`api bench: ${result.rps} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${errors} errors`);
+      return result;
+    } finally {
+      await api.close();
+    }
+  } finally {
+    await producer.close().catch(() => undefined);
+    await registry.shutdown().catch(() => undefined);
+    await redis.stop();
+  }
+}

@@ -1,0 +1,301 @@
+import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
+import type { SlowLog } from './slow';
+
+/**
+ * Instrument names as the Prometheus endpoint exposes them (the exporter adds `_total` to counters and
+ * `_bucket`/`_sum`/`_count` to histograms). ops/prometheus/alerts.yml and the dashboards use these.
+ */
+export const METRIC_NAMES = {
+  /** Gauge {queue, state}: jobs per BullMQ state, read with getJobCounts at scrape time. */
+  queueJobs: 'fleet_queue_jobs',
+  /** Histogram {queue}: enqueue (or end of delay) to start of processing, ms. */
+  jobWait: 'fleet_job_wait_ms',
+  /** Histogram {queue, outcome}: processing time of one job attempt, ms. */
+  jobDuration: 'fleet_job_duration_ms',
+  /** Histogram {coalescer, outcome}: distinct keys per batched warehouse call. */
+  batchSize: 'fleet_batch_size',
+  /** Histogram {coalescer, outcome}: duration of one batch call, ms. */
+  batchDuration: 'fleet_batch_duration_ms',
+  /** Histogram {operation, outcome}: one warehouse call (one attempt), ms. */
+  warehouseCallDuration: 'fleet_warehouse_call_duration_ms',
+  /** Counter {operation, code}: failed warehouse calls. */
+  warehouseErrors: 'fleet_warehouse_errors_total',
+  /** Gauges: warehouse sessions open, borrowed, idle, callers waiting, configured maximum. */
+  poolSize: 'fleet_pool_size',
+  poolBorrowed: 'fleet_pool_borrowed',
+  poolAvailable: 'fleet_pool_available',
+  poolPending: 'fleet_pool_pending',
+  poolMax: 'fleet_pool_max',
+  /** Counters {cache, tier}: lookups answered / not answered at that tier (every lookup starts at `l1`). */
+  cacheHits: 'fleet_cache_hits_total',
+  cacheMisses: 'fleet_cache_misses_total',
+  /** Gauge {cache, tier}: entries held. */
+  cacheEntries: 'fleet_cache_entries',
+  /** Gauges: vectors in the served search index and the version of its snapshot. */
+  indexVectors: 'fleet_index_vectors',
+  indexSnapshotVersion: 'fleet_index_snapshot_version',
+  /** Histogram {workflow, outcome}: a workflow from enqueue to its synthesis, ms. */
+  workflowDuration: 'fleet_workflow_duration_ms',
+  /** Histogram {method, route, status_code}: HTTP API response time, ms. */
+  httpRequestDuration: 'fleet_http_request_duration_ms',
+  /** Counter {queue}: enqueue requests refused with 429 because the queue's backlog was over its bound. */
+  backlogRejections: 'fleet_api_backlog_rejections_total',
+  /** Counter {kind}: operations over their slow threshold (also logged). */
+  slowOperations: 'fleet_slow_operations_total',
+} as const;
+
+export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];
+
+/** Every name above, for checks that alert rules and dashboards only use metrics the code exports. */
+export const ALL_METRIC_NAMES: readonly MetricName[] = Object.freeze(Object.values(METRIC_NAMES));
+
+/** BullMQ states reported by the queue depth gauge (BullMQ 6 keeps a paused queue's jobs in `waiting`). */
+export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children'] as const;
+
+/** Millisecond buckets with edges at the fleet's thresholds (100, 200, 500 ms). */
+const MS_BUCKETS = [1, 2, 5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10_000, 30_000, 60_000];
+const SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000];
+
+/** Anything with BullMQ's `name` and `getJobCounts` (a Queue). */
+export interface QueueCountsSource {
+  readonly name: string;
+  getJobCounts(...types: (typeof QUEUE_STATES)[number][]): Promise<Record<string, number>>;
+}
+
+/** The part of the pool's stats the gauges read (src/pool's PoolStats fits). */
+export interface PoolGaugeStats {
+  size: number;
+  borrowed: number;
+  available: number;
+  pending: number;
+  max: number;
+}
+
+/** Cumulative lookups of one cache tier since the process started. */
+export interface CacheTierStats {
+  /** Which cache (`embeddings`, `deals`), as label `cache`; several caches may report. */
+  cache?: string;
+  /** `l1` (in-process) or `l2` (Redis); lookups start at `l1`. */
+  tier: string;
+  hits: number;
+  misses: number;
+  entries?: number;
+}
+
+export interface IndexGaugeStats {
+  vectors: number;
+  snapshotVersion: number;
+}
+
+/**
+ * The fleet's instruments with typed record methods. Recording is cheap (no I/O); gauges that need
+ * I/O (queue depth) are read at scrape time only.
+ *
+ * @example
+ *   coalescer onBatch:  (e) => metrics.batch(e.batch.size, e.durationMs, e.ok, e.name)
+ *   pooled warehouse:   (e) => metrics.warehouseCall(e.label, e.durationMs, e.ok, e.error?.code)
+ *   entry point:        metrics.observePool(() => pool.stats())
+ */
+export interface FleetMetrics {
+  /**
+   * One job attempt finished: its wait before processing (negative: not recorded), its processing time
+   * and whether it succeeded. Logs a slow job with `fields` (e.g. the job id).
+   */
+  job(queue: string, waitMs: number, durationMs: number, ok: boolean, fields?: Record<string, unknown>): void;
+  /** One batched warehouse call served `size` keys. */
+  batch(size: number, durationMs: number, ok: boolean, coalescer?: string): void;
+  /** One warehouse call (attempt). Logs a slow query. */
+  warehouseCall(operation: string, durationMs: number, ok: boolean, errorCode?: string, fields?: Record<string, unknown>): void;
+  /** One workflow finished. */
+  workflow(durationMs: number, ok: boolean, workflow?: string): void;
+  /** One HTTP response; `route` is the route pattern (`/v1/jobs/:queue/:id`), never the raw URL. Logs a slow response. */
+  httpRequest(method: string, route: string, statusCode: number, durationMs: number): void;
+  /** An enqueue refused because the queue's backlog is over its bound. */
+  backlogRejected(queue: string): void;
+  /** Reports job counts per state of these queues at each scrape. Returns an unregister function. */
+  observeQueues(queues: readonly QueueCountsSource[], opts?: { timeoutMs?: number }): () => void;
+  /** Reports the pool's sessions at each scrape. */
+  observePool(stats: () => PoolGaugeStats): () => void;
+  /** Reports cumulative cache hits and misses per tier at each scrape. */
+  observeCache(stats: () => readonly CacheTierStats[]): () => void;
+  /** Reports the served index's size and snapshot version at each scrape (undefined: no index loaded yet). */
+  observeIndex(stats: () => IndexGaugeStats | undefined): () => void;
+}
+
+export interface FleetMetricsOptions {
+  /** Meter to create the instruments on (from a MeterProvider with the Prometheus reader). Required. */
+  meter: Meter;
+  /** Logs operations over their threshold; none when omitted. */
+  slow?: SlowLog;
+}
+
+const outcome = (ok: boolean) => (ok ? 'ok' : 'error');
+
+/** Registers a callback in a list and returns its remover; a list keeps one OTel callback per instrument. */
+function registry<T>() {
+  const items = new Set<T>();
+  return {
+    items,
+    add(item: T): () => void {
+      items.add(item);
+      return () => {
+        items.delete(item);
+      };
+    },
+  };
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Creates the fleet's instruments on `meter`. */
+export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
+  if (!opts?.meter) throw new TypeError('createFleetMetrics: option `meter` is required');
+  const { meter, slow } = opts;
+  const ms = (name: string, description: string) => meter.createHistogram(name, { description, unit: 'ms', advice: { explicitBucketBoundaries: MS_BUCKETS } });
+
+  const jobWait = ms(METRIC_NAMES.jobWait, 'Time from enqueue (or end of delay) to start of processing');
+  const jobDuration = ms(METRIC_NAMES.jobDuration, 'Processing time of one job attempt');
+  const batchSize = meter.createHistogram(METRIC_NAMES.batchSize, { description: 'Distinct keys per batched warehouse call', unit: '{key}', advice: { explicitBucketBoundaries: SIZE_BUCKETS } });
+  const batchDuration = ms(METRIC_NAMES.batchDuration, 'Duration of one batched warehouse call');
+  const warehouseDuration = ms(METRIC_NAMES.warehouseCallDuration, 'Duration of one warehouse call attempt');
+  const warehouseErrors = meter.createCounter(METRIC_NAMES.warehouseErrors.replace(/_total$/, ''), { description: 'Failed warehouse calls' });
+  const workflowDuration = ms(METRIC_NAMES.workflowDuration, 'Duration of a workflow from enqueue to synthesis');
+  const httpDuration = ms(METRIC_NAMES.httpRequestDuration, 'HTTP API response time');
+  const backlogRejections = meter.createCounter(METRIC_NAMES.backlogRejections.replace(/_total$/, ''), { description: 'Enqueues refused with 429 (backlog over its bound)' });
+  const slowOps = meter.createCounter(METRIC_NAMES.slowOperations.replace(/_total$/, ''), { description: 'Operations slower than their threshold' });
+
+  const checkSlow = (kind: Parameters<SlowLog['check']>[0], durationMs: number, fields: Record<string, unknown>) => {
+    if (slow?.check(kind, durationMs, fields)) slowOps.add(1, { kind });
+  };
+
+  // --- observables: one instrument each, callbacks from registries so several sources can report.
+  const queueSources = registry<{ queues: readonly QueueCountsSource[]; timeoutMs: number }>();
+  meter.createObservableGauge(METRIC_NAMES.queueJobs, { description: 'Jobs per queue and state (read at scrape time)', unit: '{job}' }).addCallback(async (result) => {
+    const reads: Promise<void>[] = [];
+    for (const { queues, timeoutMs } of queueSources.items) {
+      for (const q of queues) {
+        reads.push(
+          withDeadline(q.getJobCounts(...QUEUE_STATES), timeoutMs, `getJobCounts(${q.name})`).then(
+            (counts) => {
+              for (const state of QUEUE_STATES) result.observe(counts[state] ?? 0, { queue: q.name, state });
+            },
+            // A queue that does not answer is left out of this scrape (absent, not zero).
+            () => undefined,
+          ),
+        );
+      }
+    }
+    await Promise.all(reads);
+  });
+
+  const poolSources = registry<() => PoolGaugeStats>();
+  const poolGauge = (name: string, description: string, pick: (s: PoolGaugeStats) => number) =>
+    meter.createObservableGauge(name, { description, unit: '{session}' }).addCallback((result) => {
+      for (const read of poolSources.items) observeSafely(result, () => pick(read()));
+    });
+  poolGauge(METRIC_NAMES.poolSize, 'Warehouse sessions open (idle + borrowed)', (s) => s.size);
+  poolGauge(METRIC_NAMES.poolBorrowed, 'Warehouse sessions borrowed', (s) => s.borrowed);
+  poolGauge(METRIC_NAMES.poolAvailable, 'Warehouse sessions idle', (s) => s.available);
+  poolGauge(METRIC_NAMES.poolPending, 'Callers waiting for a warehouse session', (s) => s.pending);
+  poolGauge(METRIC_NAMES.poolMax, 'Most warehouse sessions allowed', (s) => s.max);
+
+  const cacheSources = registry<() => readonly CacheTierStats[]>();
+  const readCache = (): CacheTierStats[] => {
+    const out: CacheTierStats[] = [];
+    for (const read of cacheSources.items) {
+      try {
+        out.push(...read());
+      } catch {
+        // a failing stats callback must not break the scrape
+      }
+    }
+    return out;
+  };
+  meter.createObservableCounter(METRIC_NAMES.cacheHits.replace(/_total$/, ''), { description: 'Cache lookups answered at this tier' }).addCallback((result) => {
+    for (const s of readCache()) result.observe(s.hits, cacheAttrs(s));
+  });
+  meter.createObservableCounter(METRIC_NAMES.cacheMisses.replace(/_total$/, ''), { description: 'Cache lookups not answered at this tier' }).addCallback((result) => {
+    for (const s of readCache()) result.observe(s.misses, cacheAttrs(s));
+  });
+  meter.createObservableGauge(METRIC_NAMES.cacheEntries, { description: 'Entries held per cache tier', unit: '{entry}' }).addCallback((result) => {
+    for (const s of readCache()) if (s.entries !== undefined) result.observe(s.entries, cacheAttrs(s));
+  });
+
+  const indexSources = registry<() => IndexGaugeStats | undefined>();
+  const indexGauge = (name: string, description: string, pick: (s: IndexGaugeStats) => number) =>
+    meter.createObservableGauge(name, { description }).addCallback((result) => {
+      for (const read of indexSources.items) {
+        observeSafely(result, () => {
+          const s = read();
+          return s ? pick(s) : undefined;
+        });
+      }
+    });
+  indexGauge(METRIC_NAMES.indexVectors, 'Vectors in the served search index', (s) => s.vectors);
+  indexGauge(METRIC_NAMES.indexSnapshotVersion, 'Version of the served index snapshot', (s) => s.snapshotVersion);
+
+  return {
+    job(queue, waitMs, durationMs, ok, fields = {}) {
+      if (waitMs >= 0) jobWait.record(waitMs, { queue });
+      jobDuration.record(durationMs, { queue, outcome: outcome(ok) });
+      checkSlow('job', durationMs, { ...fields, queue });
+    },
+    batch(size, durationMs, ok, coalescer = 'default') {
+      const attrs: Attributes = { coalescer, outcome: outcome(ok) };
+      batchSize.record(size, attrs);
+      batchDuration.record(durationMs, attrs);
+    },
+    warehouseCall(operation, durationMs, ok, errorCode, fields = {}) {
+      warehouseDuration.record(durationMs, { operation, outcome: outcome(ok) });
+      if (!ok) warehouseErrors.add(1, { operation, code: errorCode ?? 'unknown' });
+      checkSlow('warehouse_query', durationMs, { ...fields, operation });
+    },
+    workflow(durationMs, ok, workflow = 'default') {
+      workflowDuration.record(durationMs, { workflow, outcome: outcome(ok) });
+    },
+    httpRequest(method, route, statusCode, durationMs) {
+      httpDuration.record(durationMs, { method, route, status_code: String(statusCode) });
+      checkSlow('api_response', durationMs, { method, route, statusCode });
+    },
+    backlogRejected(queue) {
+      backlogRejections.add(1, { queue });
+    },
+    observeQueues(queues, o = {}) {
+      return queueSources.add({ queues: [...queues], timeoutMs: o.timeoutMs ?? 2_000 });
+    },
+    observePool: (stats) => poolSources.add(stats),
+    observeCache: (stats) => cacheSources.add(stats),
+    observeIndex: (stats) => indexSources.add(stats),
+  };
+}
+
+const cacheAttrs = (s: CacheTierStats): Attributes => (s.cache ? { cache: s.cache, tier: s.tier } : { tier: s.tier });
+
+/**
+ * Per-tier figures from a two-tier cache's counters (src/cache's `stats()` fits): every lookup starts at
+ * L1; an L1 miss is an L2 lookup; an L2 miss goes to the loader.
+ *
+ * @example
+ *   metrics.observeCache(() => [...tieredCacheStats('embeddings', caches.embeddings.stats()), ...tieredCacheStats('deals', caches.deals.stats())])
+ */
+export function tieredCacheStats(cache: string, s: { l1Hits: number; l2Hits: number; misses: number; l1Entries?: number }): CacheTierStats[] {
+  return [
+    { cache, tier: 'l1', hits: s.l1Hits, misses: s.l2Hits + s.misses, entries: s.l1Entries },
+    { cache, tier: 'l2', hits: s.l2Hits, misses: s.misses },
+  ];
+}
+
+function observeSafely(result: ObservableResult, read: () => number | undefined): void {
+  try {
+    const v = read();
+    if (typeof v === 'number' && Number.isFinite(v)) result.observe(v);
+  } catch {
+    // a failing stats callback must not break the scrape
+  }
+}

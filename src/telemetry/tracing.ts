@@ -1,0 +1,187 @@
+import {
+  context,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type SpanContext,
+} from '@opentelemetry/api';
+
+/** Instrumentation scope of every span the fleet makes. */
+export const TRACER_NAME = 'warehouse-fleet';
+
+const tracer = () => trace.getTracer(TRACER_NAME);
+
+/**
+ * The part of a BullMQ Job the tracing helpers read. The job's `data.trace` carries the W3C headers
+ * (`traceparent`, `tracestate`) written by the producer.
+ */
+export interface TracedJob {
+  readonly id?: string;
+  readonly name: string;
+  readonly queueName: string;
+  readonly data: unknown;
+  readonly attemptsMade: number;
+}
+
+/**
+ * The current trace context as W3C headers (`traceparent`, plus `tracestate`/`baggage` when set),
+ * for a job's optional `trace` field. Empty when no span is active or telemetry is not started.
+ *
+ * @example
+ *   await producer.embed(text, { trace: injectTraceContext() });
+ */
+export function injectTraceContext(ctx: Context = context.active()): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+/** The context carried by headers (`traceparent`...): an HTTP request's or a job's `trace` field. */
+export function extractTraceContext(carrier: Record<string, unknown> | undefined | null): Context {
+  if (!carrier || typeof carrier !== 'object') return ROOT_CONTEXT;
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(carrier)) {
+    if (typeof v === 'string') clean[k.toLowerCase()] = v;
+    else if (Array.isArray(v) && typeof v[0] === 'string') clean[k.toLowerCase()] = v[0];
+  }
+  return propagation.extract(ROOT_CONTEXT, clean);
+}
+
+/** The active span's context when it is valid (a real trace), else undefined. Collect these as batch links. */
+export function currentSpanContext(): SpanContext | undefined {
+  const sc = trace.getSpanContext(context.active());
+  return sc && isSpanContextValid(sc) ? sc : undefined;
+}
+
+/** `{ traceId, spanId }` of the active span, for log lines; undefined outside a trace. */
+export function activeTraceIds(): { traceId: string; spanId: string } | undefined {
+  const sc = currentSpanContext();
+  return sc ? { traceId: sc.traceId, spanId: sc.spanId } : undefined;
+}
+
+/** Runs `fn` with `span` active; records an exception and error status if it throws; always ends the span. */
+export async function runInSpan<T>(span: Span, parent: Context, fn: (span: Span) => Promise<T> | T): Promise<T> {
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : new Error(String(err)));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+function jobTrace(job: TracedJob): Record<string, unknown> | undefined {
+  const data = job.data as { trace?: unknown } | null | undefined;
+  const t = data && typeof data === 'object' ? data.trace : undefined;
+  return t && typeof t === 'object' ? (t as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Runs a job's processing in a CONSUMER span that continues the producer's trace (from `job.data.trace`):
+ * the HTTP request or library call that enqueued it, the job and what the job calls are one trace.
+ *
+ * @example
+ *   processor: (job) => withJobSpan(job, () => embeddings.process(job))
+ */
+export function withJobSpan<T>(job: TracedJob, fn: (span: Span) => Promise<T> | T): Promise<T> {
+  const parent = extractTraceContext(jobTrace(job));
+  const span = tracer().startSpan(
+    `process ${job.queueName}`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.system': 'bullmq',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': job.queueName,
+        ...(job.id !== undefined ? { 'messaging.message.id': job.id } : {}),
+        'bullmq.job.name': job.name,
+        'bullmq.job.attempts_made': job.attemptsMade,
+      },
+    },
+    parent,
+  );
+  return runInSpan(span, parent, fn);
+}
+
+/**
+ * Runs an enqueue in a PRODUCER span (child of the active span, e.g. the HTTP request's) and hands
+ * `fn` the trace headers to store in the job, so the worker's span becomes its child.
+ *
+ * @example
+ *   const job = await withEnqueueSpan('embeddings', (trace) => producer.embed(text, { trace }));
+ */
+export function withEnqueueSpan<T>(queue: string, fn: (trace: Record<string, string>, span: Span) => Promise<T> | T, attrs: Attributes = {}): Promise<T> {
+  const parent = context.active();
+  const span = tracer().startSpan(
+    `publish ${queue}`,
+    { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'bullmq', 'messaging.operation.type': 'send', 'messaging.destination.name': queue, ...attrs } },
+    parent,
+  );
+  return runInSpan(span, parent, (s) => fn(injectTraceContext(trace.setSpan(parent, s)), s));
+}
+
+/**
+ * Runs one batched call in its own span that LINKS the spans of the jobs it served (a batch has many
+ * parents, so it is a new trace with links, as the messaging conventions prescribe for batch processing).
+ * It never becomes the child of whichever job happened to schedule the flush.
+ *
+ * @example
+ *   loadBatch: (keys, links) => withBatchSpan('emb batch', links, { 'fleet.batch.id': id, 'fleet.batch.size': keys.length }, () => embedTexts(...))
+ */
+export function withBatchSpan<T>(name: string, links: readonly (SpanContext | undefined)[], attrs: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> {
+  const seen = new Set<string>();
+  const spanLinks: Link[] = [];
+  for (const sc of links) {
+    if (!sc || !isSpanContextValid(sc) || seen.has(sc.spanId)) continue;
+    seen.add(sc.spanId);
+    spanLinks.push({ context: sc });
+  }
+  const span = tracer().startSpan(name, { kind: SpanKind.INTERNAL, root: true, links: spanLinks, attributes: { 'fleet.batch.links': spanLinks.length, ...attrs } });
+  return runInSpan(span, ROOT_CONTEXT, fn);
+}
+
+/**
+ * Runs one warehouse call in a CLIENT span (child of the active batch or job span).
+ *
+ * @example
+ *   query: (sql, binds, opts) => withWarehouseSpan(opts.label ?? 'query', () => pooled.query(sql, binds, opts))
+ */
+export function withWarehouseSpan<T>(label: string, fn: (span: Span) => Promise<T> | T, attrs: Attributes = {}): Promise<T> {
+  const parent = context.active();
+  const span = tracer().startSpan(
+    `warehouse ${label}`,
+    { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'snowflake', 'db.operation.name': label, ...attrs } },
+    parent,
+  );
+  return runInSpan(span, parent, fn);
+}
+
+/**
+ * Runs an incoming request's handling in a SERVER span that continues the caller's trace (`traceparent`
+ * header), so the jobs it enqueues belong to the caller's trace.
+ */
+export function withServerSpan<T>(name: string, headers: Record<string, unknown>, attrs: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> {
+  const parent = extractTraceContext(headers);
+  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes: attrs }, parent);
+  return runInSpan(span, parent, fn);
+}
+
+/**
+ * Starts a SERVER span for an incoming request (continuing the caller's `traceparent`) without running
+ * anything in it: for frameworks whose hooks start and end requests separately. Run the handler inside
+ * `context.with(started.context, ...)` and end the span when the response is sent.
+ */
+export function startServerSpan(name: string, headers: Record<string, unknown>, attrs: Attributes = {}): { span: Span; context: Context } {
+  const parent = extractTraceContext(headers);
+  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes: attrs }, parent);
+  return { span, context: trace.setSpan(parent, span) };
+}
