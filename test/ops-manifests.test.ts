@@ -31,6 +31,11 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   LOCAL_WAREHOUSE_QUERY_LATENCY_MS: 'only for `fleet warehouse` (dev overlay)',
   LOCAL_WAREHOUSE_SEED: 'only for `fleet warehouse` (dev overlay)',
   LOCAL_WAREHOUSE_DEALS: 'only for `fleet warehouse` (dev overlay)',
+  FLEET_BOARD_ADMIN_USER: 'operators reach Bull Board with an API token; add a Basic login from a Secret if browsers need one',
+  FLEET_BOARD_ADMIN_PASSWORD: 'see FLEET_BOARD_ADMIN_USER',
+  FLEET_BOARD_VIEWER_USER: 'no read-only Basic login by default; add one from a Secret for viewers',
+  FLEET_BOARD_VIEWER_PASSWORD: 'see FLEET_BOARD_VIEWER_USER',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'set it to your collector (e.g. http://otel-collector.monitoring:4318/v1/traces) when one exists',
 };
 /**
  * What the manifests run or set that the code does not have yet: roles, commands and settings of the issue
@@ -40,12 +45,12 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
  */
 const PENDING = {
   /** `fleet <command>` */
-  commands: ['api'],
+  commands: [] as string[],
   /** `fleet worker --role <role>` */
   roles: [] as string[],
-  variables: ['PORT', 'FLEET_API_TOKENS'],
+  variables: [] as string[],
   /** `--option`s of existing commands (`fleet warehouse --host`: bind beyond 127.0.0.1 in a pod) */
-  options: ['--host'],
+  options: [] as string[],
 };
 const CLI_SOURCE = readFileSync(path.join(__dirname, '..', 'src', 'cli', 'main.ts'), 'utf8');
 const CLI_COMMANDS = [...CLI_SOURCE.matchAll(/\.command\('([a-z-]+)/g)].map((m) => m[1]);
@@ -212,9 +217,9 @@ describe('environment variables match the config schema (src/config/variables.ts
           if (variables[k].secret) {
             // A secret only ever comes from a Secret, never from a ConfigMap or a literal.
             expect({ workload: w.metadata.name, variable: k, from: src.from }).toEqual({ workload: w.metadata.name, variable: k, from: 'secret' });
-            raw[k] = 'from-a-secret';
+            raw[k] = 'from-a-kubernetes-secret';
           } else if (src.from === 'secret') {
-            raw[k] = 'from-a-secret';
+            raw[k] = 'from-a-kubernetes-secret';
           } else {
             const parsed = variables[k].schema.safeParse(src.value === '' ? variables[k].default : src.value);
             expect({ workload: w.metadata.name, variable: k, value: src.value, ok: parsed.success }).toMatchObject({ ok: true });

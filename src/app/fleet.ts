@@ -8,6 +8,9 @@ import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
 import { createCaches, startRole, type FleetCaches, type RoleContext, type WorkerRole } from './roles';
 import type { PooledWarehouse, WarehousePool } from '../pool';
+import { readinessChecks, redisPing, startHealthServer } from '../http';
+import { startTelemetry, tieredCacheStats } from '../telemetry';
+import { startApiRole } from './api';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
 export interface FleetOptions {
@@ -21,6 +24,10 @@ export interface FleetOptions {
   embeddedWarehouse: boolean;
   /** Build the caches even if no role needs them (e.g. `fleet index rebuild`). */
   caches?: boolean;
+  /** Serve the HTTP API in this process (`fleet api`, `fleet up`). */
+  api?: { host?: string; generateToken?: boolean };
+  /** Serve /healthz, /readyz and /metrics on HEALTH_PORT (worker-only processes). */
+  health?: boolean;
   logger: Logger;
 }
 
@@ -30,6 +37,11 @@ export interface RunningFleet {
   warehouseUrl?: string;
   localWarehouse?: LocalWarehouse;
   releasers: Releasers;
+  /** The HTTP API's URL and accepted tokens, when this process serves it. */
+  apiUrl?: string;
+  apiTokens: readonly string[];
+  /** True when `fleet up` generated the token (FLEET_API_TOKENS unset). */
+  generatedToken: boolean;
   /** The search role's processor, when this process runs it (for POST /v1/search). */
   search?: SearchProcessor;
   /** Creates a new connection to the fleet's Redis (the caller quits it). */
@@ -57,16 +69,49 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     if (!opts.embeddedWarehouse && !config.snowflake.account && !config.snowflake.accessUrl) {
       throw new Error('no warehouse configured: set SNOWFLAKE_ACCOUNT (real Snowflake) or SNOWFLAKE_ACCESS_URL (e.g. a `fleet warehouse`), or use `fleet up` for the embedded local warehouse');
     }
+    const telemetry = startTelemetry({
+      role: opts.api ? ['api', ...opts.roles].join(',') : opts.roles.join(',') || 'cli',
+      otlpTracesUrl: config.telemetry.otlpTracesUrl,
+      sampleRatio: config.telemetry.sampleRatio,
+      slowThresholds: config.telemetry.slow,
+      logger,
+    });
+    releasers.add('telemetry (flushes spans)', () => telemetry.shutdown());
     const { settings, local } = await resolveWarehouse(config, logger, releasers);
     const { pool, warehouse } = createWarehouseClient(config, settings, releasers, (e) => {
+      telemetry.metrics.warehouseCall(e.label, e.durationMs, e.ok, e.error?.code);
       if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
+      else if (e.durationMs > config.telemetry.slow.warehouseQueryMs) logger.info({ label: e.label, ms: Math.round(e.durationMs), thresholdMs: config.telemetry.slow.warehouseQueryMs }, 'slow warehouse call');
     });
+    telemetry.metrics.observePool(() => pool.stats());
     const redis = () => createRedis(redisSettings);
     const needsCache = opts.caches || opts.roles.some((r) => r === 'embeddings' || r === 'deals' || r === 'search');
     const caches = needsCache ? createCaches(config, redis, releasers, logger) : undefined;
-    const ctx: RoleContext = { config, logger, redis, pool, warehouse, releasers, caches, pending: [] };
+    if (caches) {
+      telemetry.metrics.observeCache(() => [...tieredCacheStats('embeddings', caches.embeddings.stats()), ...tieredCacheStats('deals', caches.deals.stats())]);
+    }
+    const ctx: RoleContext = { config, logger, redis, pool, warehouse, releasers, caches, pending: [], metrics: telemetry.metrics };
     for (const role of opts.roles) startRole(role, ctx);
     await Promise.all(ctx.pending);
+
+    const probe = redis();
+    releasers.add('readiness redis connection', () => probe.quit());
+    const readiness = readinessChecks({
+      redis: redisPing(probe),
+      warehouse: () => warehouse.query('SELECT 1 AS X', [], { label: 'readiness', timeoutMs: 2_000 }),
+    });
+    let apiUrl: string | undefined;
+    let apiTokens: readonly string[] = [];
+    let generatedToken = false;
+    if (opts.api) {
+      const started = await startApiRole({ config, logger, redis, releasers, telemetry, readiness, search: ctx.search, ...opts.api });
+      apiUrl = started.api.url;
+      apiTokens = started.tokens;
+      generatedToken = started.generated;
+    } else if (opts.health) {
+      const health = await startHealthServer({ port: config.http.healthPort, readiness, metrics: telemetry.metricsEndpoint, logger });
+      releasers.add('health server', () => health.close());
+    }
     return {
       redisUrl: redisSettings.url,
       privateRedis,
@@ -74,6 +119,9 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       localWarehouse: local,
       releasers,
       search: ctx.search,
+      apiUrl,
+      apiTokens,
+      generatedToken,
       redis,
       warehouse,
       pool,

@@ -6,6 +6,7 @@ import type { FleetConfig } from '../config';
 import { QUEUES } from '../contracts/queues';
 import type { PooledWarehouse, WarehousePool } from '../pool';
 import type { Logger } from '../telemetry/logger';
+import { instrumentProcessor, type FleetMetrics } from '../telemetry';
 import type { BatchEvent } from '../workers/coalescer';
 import { createDealProcessor } from '../workers/deal-processor';
 import { createFlowProcessors } from '../workers/flow-processors';
@@ -28,6 +29,8 @@ export interface RoleContext {
   pool: WarehousePool;
   warehouse: PooledWarehouse;
   releasers: Releasers;
+  /** The process's metric instruments. */
+  metrics?: FleetMetrics;
   /** Start-up work a role began (index load, snapshot open); the entry point awaits it. */
   pending: Promise<unknown>[];
   /** The process's caches (absent when CACHE_ENABLED=false). */
@@ -64,8 +67,9 @@ export function createCaches(config: FleetConfig, redis: () => Redis, releasers:
   return { embeddings, deals };
 }
 
-function batchLogger(logger: Logger) {
+function batchLogger(logger: Logger, metrics?: FleetMetrics) {
   return (e: BatchEvent) => {
+    metrics?.batch(e.batch.size, e.durationMs, e.ok, e.name);
     if (!e.ok) logger.warn({ batch: e.batch, split: e.split, err: e.error }, 'batch call failed');
     else logger.debug({ batch: e.batch, ms: Math.round(e.durationMs) }, 'batch served');
   };
@@ -97,7 +101,8 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
   const start = (queue: (typeof QUEUES)[keyof typeof QUEUES], processor: (job: Job) => Promise<unknown>, concurrency: number) => {
     const connection = ctx.redis();
     ctx.releasers.add(`${queue} worker connection`, () => connection.quit());
-    started.push(runWorker({ queue, connection, processor, concurrency, ...workerCommon(ctx) }));
+    const instrumented = ctx.metrics ? instrumentProcessor(processor as never, { metrics: ctx.metrics, logger }) : processor;
+    started.push(runWorker({ queue, connection, processor: instrumented as (job: Job) => Promise<unknown>, concurrency, ...workerCommon(ctx) }));
   };
   if (role === 'embeddings') {
     const s = ctx.config.embeddings;
@@ -108,7 +113,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
       cache: ctx.caches?.embeddings,
       indexSink: (items) => appendUpserts(indexConn, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
-      onBatch: batchLogger(logger),
+      onBatch: batchLogger(logger, ctx.metrics),
     });
     ctx.releasers.add('embedding coalescers', () => processor.close());
     start(QUEUES.embeddings, processor.process, s.concurrency);
@@ -118,7 +123,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
       warehouse: ctx.warehouse,
       cache: ctx.caches?.deals,
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
-      onBatch: batchLogger(logger),
+      onBatch: batchLogger(logger, ctx.metrics),
     });
     ctx.releasers.add('deal coalescer', () => processor.close());
     start(QUEUES.deals, processor.process, s.concurrency);
@@ -158,7 +163,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     const processors = createFlowProcessors({
       warehouse: ctx.warehouse,
       batching: { maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
-      onBatch: batchLogger(logger),
+      onBatch: batchLogger(logger, ctx.metrics),
     });
     ctx.releasers.add('workflow coalescers', () => processors.close());
     start(QUEUES.collect, processors.collect, s.concurrency);

@@ -2,6 +2,7 @@ import { runAnnBench } from './ann';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
 import { runFlowBench } from './flow';
+import { runApiBench } from './api';
 import { runPoolBench } from './pool';
 import { runScaleBench } from './scale';
 
@@ -19,6 +20,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   pool: runPoolBench,
   ann: (ctx) => runAnnBench({ n: ctx.quick ? 10_000 : 100_000, queries: ctx.quick ? 100 : 500, onProgress: (m: string) => ctx.log(m) }),
   scale: runScaleBench,
+  api: runApiBench,
   cache: runCacheBench,
   coalesce: runCoalesceBench,
   flow: runFlowBench,

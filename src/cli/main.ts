@@ -39,7 +39,9 @@ program
   .action(async () => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets });
-    const fleet = await startFleet(cfg, { roles: WORKER_ROLES, embeddedRedis: true, embeddedWarehouse: true, logger });
+    const fleet = await startFleet(cfg, {
+      roles: WORKER_ROLES, embeddedRedis: true, embeddedWarehouse: true, logger, api: { host: '127.0.0.1', generateToken: true },
+    });
     handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
     const env = `REDIS_URL=${fleet.redisUrl}${cfg.queuePrefix !== '{fleet}' ? ` FLEET_QUEUE_PREFIX='${cfg.queuePrefix}'` : ''}`;
     process.stderr.write(
@@ -49,6 +51,12 @@ program
         `  redis      ${fleet.redisUrl}${fleet.privateRedis ? '  (private redis-server, temporary data)' : ''}`,
         `  warehouse  ${fleet.warehouseUrl ?? 'Snowflake account ' + cfg.snowflake.account}${fleet.localWarehouse ? '  (local warehouse: DuckDB + lexical stand-in for e5-base-v2)' : ''}`,
         `  workers    ${WORKER_ROLES.join(', ')}`,
+        `  http api   ${fleet.apiUrl}  (Bull Board: ${fleet.apiUrl}/admin/queues, OpenAPI: ${fleet.apiUrl}/docs, metrics: ${fleet.apiUrl}/metrics)`,
+        `  api token  ${fleet.generatedToken ? `${fleet.apiTokens[0]}  (generated for this run; set FLEET_API_TOKENS to choose your own)` : '(from FLEET_API_TOKENS)'}`,
+        '',
+        'enqueue over HTTP:',
+        `  curl -s -H "Authorization: Bearer ${fleet.generatedToken ? fleet.apiTokens[0] : '$TOKEN'}" -H 'Content-Type: application/json' \\`,
+        `       -d '{"text":"renewal is at risk"}' '${fleet.apiUrl}/v1/embeddings?waitMs=5000'`,
         '',
         'enqueue from another terminal:',
         `  ${env} npx fleet enqueue embed "renewal is at risk"`,
@@ -71,21 +79,34 @@ program
   .action(async (opts: { role: WorkerRole }) => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: `fleet-${opts.role}` });
-    const fleet = await startFleet(cfg, { roles: [opts.role], embeddedRedis: false, embeddedWarehouse: false, logger });
+    const fleet = await startFleet(cfg, { roles: [opts.role], embeddedRedis: false, embeddedWarehouse: false, logger, health: true });
     handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+  });
+
+program
+  .command('api')
+  .description('Run the HTTP API alone (enqueue, job lookup, search proxy when co-located, Bull Board, /metrics, /healthz, /readyz) on PORT.')
+  .action(async () => {
+    const cfg = config();
+    const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: 'fleet-api' });
+    const fleet = await startFleet(cfg, { roles: [], embeddedRedis: false, embeddedWarehouse: false, logger, api: {} });
+    handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+    logger.info({ url: fleet.apiUrl }, 'http api listening');
   });
 
 program
   .command('warehouse')
   .description('Run the local Snowflake-protocol server (DuckDB inside, seeded demo dataset) for the real snowflake-sdk driver.')
   .option('--port <port>', 'port to listen on (0 = any free port); default LOCAL_WAREHOUSE_PORT', int('port', 0, 65535))
-  .action(async (opts: { port?: number }) => {
+  .option('--host <host>', 'interface to bind (0.0.0.0 in a container, so a Service can reach it)', '127.0.0.1')
+  .action(async (opts: { port?: number; host: string }) => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: 'fleet-warehouse' });
     const lw = cfg.localWarehouse;
     const started = Date.now();
     const server = await startLocalWarehouse({
       port: opts.port ?? lw.port,
+      host: opts.host,
       user: cfg.snowflake.username,
       password: cfg.snowflake.password,
       loginLatencyMs: lw.loginLatencyMs,

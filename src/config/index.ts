@@ -88,6 +88,24 @@ export interface IndexConfig {
   readonly searchConcurrency: number;
 }
 
+export interface HttpConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly tokens: readonly string[];
+  readonly boardAdmin?: { readonly username: string; readonly password: string };
+  readonly boardViewer?: { readonly username: string; readonly password: string };
+  readonly bodyLimitBytes: number;
+  readonly maxBacklog: number;
+  readonly maxWaitMs: number;
+  readonly healthPort: number;
+}
+
+export interface TelemetryConfig {
+  readonly otlpTracesUrl?: string;
+  readonly sampleRatio: number;
+  readonly slow: { readonly warehouseQueryMs: number; readonly jobMs: number; readonly apiResponseMs: number };
+}
+
 /** The whole fleet configuration: read once from the environment, validated, frozen. */
 export interface FleetConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -100,6 +118,8 @@ export interface FleetConfig {
   readonly calls: CallPolicySettings;
   readonly jobs: JobSettings;
   readonly cache: CacheSettings;
+  readonly http: HttpConfig;
+  readonly telemetry: TelemetryConfig;
   readonly index: IndexConfig;
   readonly embeddings: BatchSettings;
   readonly deals: BatchSettings;
@@ -141,6 +161,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
   }
   if (problems.length === 0 && (raw.POOL_MIN as number) > (raw.POOL_MAX as number)) {
     problems.push(`POOL_MIN=${raw.POOL_MIN} is greater than POOL_MAX=${raw.POOL_MAX}`);
+  }
+  for (const who of ['ADMIN', 'VIEWER'] as const) {
+    const user = raw[`FLEET_BOARD_${who}_USER`];
+    const pass = raw[`FLEET_BOARD_${who}_PASSWORD`];
+    if ((user === undefined) !== (pass === undefined)) problems.push(`FLEET_BOARD_${who}_USER and FLEET_BOARD_${who}_PASSWORD must be set together`);
   }
   if (problems.length) throw new ConfigError(problems);
 
@@ -204,6 +229,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       expansionSearch: n('INDEX_EXPANSION_SEARCH'),
       searchMode: s('SEARCH_MODE') as IndexConfig['searchMode'],
       searchConcurrency: n('SEARCH_WORKER_CONCURRENCY'),
+    },
+    http: {
+      port: n('PORT'),
+      host: s('FLEET_API_HOST'),
+      tokens: o('FLEET_API_TOKENS')?.split(',') ?? [],
+      boardAdmin: o('FLEET_BOARD_ADMIN_USER') ? { username: s('FLEET_BOARD_ADMIN_USER'), password: s('FLEET_BOARD_ADMIN_PASSWORD') } : undefined,
+      boardViewer: o('FLEET_BOARD_VIEWER_USER') ? { username: s('FLEET_BOARD_VIEWER_USER'), password: s('FLEET_BOARD_VIEWER_PASSWORD') } : undefined,
+      bodyLimitBytes: n('FLEET_API_BODY_LIMIT_BYTES'),
+      maxBacklog: n('FLEET_API_MAX_BACKLOG'),
+      maxWaitMs: n('FLEET_API_MAX_WAIT_MS'),
+      healthPort: n('HEALTH_PORT'),
+    },
+    telemetry: {
+      otlpTracesUrl: o('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'),
+      sampleRatio: n('TRACE_SAMPLE_RATIO'),
+      slow: { warehouseQueryMs: n('SLOW_WAREHOUSE_QUERY_MS'), jobMs: n('SLOW_JOB_MS'), apiResponseMs: n('SLOW_API_RESPONSE_MS') },
     },
     cache: {
       enabled: raw.CACHE_ENABLED as boolean,

@@ -42,6 +42,27 @@ export const VARIABLES = {
     group: 'process', default: '25000', schema: ms(1000, 600_000),
     description: 'Graceful-close deadline after SIGTERM/SIGINT: in-flight jobs finish, then the process exits. Keep it below Kubernetes terminationGracePeriodSeconds. A second signal forces exit.',
   },
+  // --- http api and health -------------------------------------------------------------------
+  PORT: { group: 'http', default: '3000', schema: int(0, 65535), description: 'Port of the HTTP API (`fleet api`, `fleet up`).' },
+  FLEET_API_HOST: { group: 'http', default: '0.0.0.0', schema: z.string().min(1), description: 'Interface the API binds (`fleet up` binds 127.0.0.1).' },
+  FLEET_API_TOKENS: {
+    group: 'http', secret: true, schema: z.string().regex(/^[^\s,]{16,}(,[^\s,]{16,})*$/, 'comma-separated tokens of at least 16 characters, no spaces').optional(),
+    description: 'Bearer tokens accepted by the API and the Bull Board (compared in constant time). Required by `fleet api`; `fleet up` generates and prints one when unset.',
+  },
+  FLEET_BOARD_ADMIN_USER: { group: 'http', schema: optionalString, description: 'Bull Board admin login (HTTP Basic) for browsers; API tokens work too.' },
+  FLEET_BOARD_ADMIN_PASSWORD: { group: 'http', secret: true, schema: z.string().min(8, 'at least 8 characters').optional(), description: 'Password of the Bull Board admin login.' },
+  FLEET_BOARD_VIEWER_USER: { group: 'http', schema: optionalString, description: 'Read-only Bull Board login (sees /admin/queues-readonly; cannot retry, remove or promote jobs).' },
+  FLEET_BOARD_VIEWER_PASSWORD: { group: 'http', secret: true, schema: z.string().min(8, 'at least 8 characters').optional(), description: 'Password of the read-only Bull Board login.' },
+  FLEET_API_BODY_LIMIT_BYTES: { group: 'http', default: '1048576', schema: int(1024, 64 * 1024 * 1024), description: 'Largest request body; larger ones get 413.' },
+  FLEET_API_MAX_BACKLOG: { group: 'http', default: '100000', schema: int(1, 100_000_000), description: 'Per-queue backlog (waiting + prioritized jobs) above which enqueues get 429 with Retry-After.' },
+  FLEET_API_MAX_WAIT_MS: { group: 'http', default: '30000', schema: ms(0, 600_000), description: 'Largest `?waitMs=` a client may ask for (wait for the result in the request).' },
+  HEALTH_PORT: { group: 'http', default: '9464', schema: int(0, 65535), description: 'Worker-only processes serve /healthz, /readyz and /metrics on this port.' },
+  // --- telemetry ---------------------------------------------------------------------------
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { group: 'telemetry', schema: url(['http:', 'https:']).optional(), description: 'OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`); unset: spans get ids (in logs and jobs) but are not exported.' },
+  TRACE_SAMPLE_RATIO: { group: 'telemetry', default: '1', schema: z.coerce.number().min(0).max(1), description: 'Share of new traces sampled, 0-1.' },
+  SLOW_WAREHOUSE_QUERY_MS: { group: 'telemetry', default: '100', schema: ms(1, 600_000), description: 'A warehouse call slower than this is logged as slow (and alerted on).' },
+  SLOW_JOB_MS: { group: 'telemetry', default: '200', schema: ms(1, 600_000), description: 'A job (agent) slower than this is logged as slow.' },
+  SLOW_API_RESPONSE_MS: { group: 'telemetry', default: '500', schema: ms(1, 600_000), description: 'An API response slower than this is logged as slow.' },
   // --- redis ---------------------------------------------------------------------------------
   REDIS_URL: {
     group: 'redis', default: 'redis://127.0.0.1:6379', schema: url(['redis:', 'rediss:']),
