@@ -1,6 +1,7 @@
 import type snowflake from 'snowflake-sdk';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
 import type { BindValue, QueryOptions, Row, Warehouse } from '../warehouse/types';
+import { withWarehouseSpan } from '../telemetry/tracing';
 import { CircuitBreaker } from './circuit-breaker';
 import { isSessionBroken, toWarehouseError } from './snowflake-connector';
 import type { PooledConnection, WarehousePool } from './warehouse-pool';
@@ -65,7 +66,7 @@ export class PooledWarehouse implements Warehouse {
       this.breaker.before();
       const started = performance.now();
       try {
-        const rows = await this.attempt<R>(sql, binds, label, timeoutMs, opts.signal);
+        const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, label, timeoutMs, opts.signal), { 'fleet.attempt': attempt });
         this.breaker.success();
         this.report({ label, durationMs: performance.now() - started, ok: true, rows: rows.length, attempt });
         return rows;

@@ -8,6 +8,7 @@ import { JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { buildWorkflowFlow } from '../flows/build-flow';
+import { injectTraceContext } from '../telemetry/tracing';
 
 /** Retries and retention the fleet applies unless the caller overrides them. */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
@@ -75,6 +76,13 @@ export function idempotentJobId(queue: QueueName, key: string): string {
     throw new ValidationError([{ path: 'idempotencyKey', message: 'must be a string of 1-512 characters' }]);
   }
   return `idem-${createHash('sha256').update(`${queue}\u0000${key}`).digest('base64url').slice(0, 32)}`;
+}
+
+/** The caller's trace context travels in the job, so the worker's spans join the caller's trace. */
+function traceOf(opts: EnqueueOptions): Record<string, string> | undefined {
+  if (opts.trace) return opts.trace;
+  const injected = injectTraceContext();
+  return Object.keys(injected).length ? injected : undefined;
 }
 
 function checkPriority(priority: number | undefined): void {
@@ -171,7 +179,7 @@ export function createProducer(options: ProducerOptions): Producer {
     const issues: { path: string; message: string }[] = [];
     const payloads = texts.map((text, i) => {
       try {
-        return validate(EmbeddingJobData, { text, model: opts.model, index: targets?.[i], trace: opts.trace });
+        return validate(EmbeddingJobData, { text, model: opts.model, index: targets?.[i], trace: traceOf(opts) });
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
         for (const issue of err.issues) issues.push({ path: many ? `texts[${i}]${issue.path === 'text' ? '' : `.${issue.path}`}` : issue.path, message: issue.message });
@@ -191,12 +199,12 @@ export function createProducer(options: ProducerOptions): Producer {
   return {
     embed: embed as Producer['embed'],
     async dealInsights(dealIds, opts = {}) {
-      const data = validate(DealBatchJobData, { dealIds, trace: opts.trace });
+      const data = validate(DealBatchJobData, { dealIds, trace: traceOf(opts) });
       const job = await queue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOptions(QUEUES.deals, opts));
       return handle<DealInsightsResult>(QUEUES.deals, job);
     },
     async workflow(question, opts = {}) {
-      const data = validate(WorkflowJobData, { question, type: opts.type, requiredSources: opts.requiredSources, asOf: opts.asOf, trace: opts.trace });
+      const data = validate(WorkflowJobData, { question, type: opts.type, requiredSources: opts.requiredSources, asOf: opts.asOf, trace: traceOf(opts) });
       checkPriority(opts.priority);
       const workflowId = opts.idempotencyKey === undefined ? undefined : idempotentJobId(QUEUES.workflows, opts.idempotencyKey).replace(/^idem-/, 'wf-');
       if (workflowId) {

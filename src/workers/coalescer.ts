@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { SpanContext } from '@opentelemetry/api';
 import PQueue from 'p-queue';
+import { currentSpanContext, withBatchSpan } from '../telemetry/tracing';
 
 /** Identifies one batch call; jobs record it so an operator can see which call served them. */
 export interface BatchInfo {
@@ -67,6 +69,8 @@ export interface CoalescerStats {
 interface Waiter<V> {
   resolve: (loaded: Loaded<V>) => void;
   reject: (err: unknown) => void;
+  /** The caller's span (its job), linked from the batch span that serves it. */
+  span?: SpanContext;
 }
 
 interface Entry<K, V> {
@@ -128,14 +132,15 @@ export class Coalescer<K, V> {
     if (this.closed) return Promise.reject(new Error(`Coalescer ${this.name} is closed`));
     this.counters.requested++;
     const id = this.keyOf(key);
+    const span = currentSpanContext();
     return new Promise<Loaded<V>>((resolve, reject) => {
       const existing = this.pending.get(id) ?? this.inFlight.get(id);
       if (existing) {
         this.counters.deduplicated++;
-        existing.waiters.push({ resolve, reject });
+        existing.waiters.push({ resolve, reject, span });
         return;
       }
-      this.pending.set(id, { id, key, waiters: [{ resolve, reject }] });
+      this.pending.set(id, { id, key, waiters: [{ resolve, reject, span }] });
       this.schedule(false);
     });
   }
@@ -209,7 +214,11 @@ export class Coalescer<K, V> {
     const started = performance.now();
     let results: Array<V | Error>;
     try {
-      results = await this.loadBatch(entries.map((e) => e.key), batch);
+      // One span per batch call, linking the spans of the jobs it serves (a batch has many parents).
+      const links = entries.flatMap((e) => e.waiters.map((w) => w.span));
+      results = await withBatchSpan(`batch ${this.name}`, links, { 'fleet.batch.id': batchId, 'fleet.batch.size': entries.length, 'fleet.batch.split': split }, () =>
+        this.loadBatch(entries.map((e) => e.key), batch),
+      );
       if (!Array.isArray(results) || results.length !== entries.length) {
         throw new Error(`Coalescer ${this.name}: loadBatch returned ${Array.isArray(results) ? results.length : typeof results} results for ${entries.length} keys`);
       }
