@@ -77,16 +77,6 @@ describe('embedder (local lexical stand-in for e5-base-v2)', () => {
     expect(cosineSimilarity(v, embedText('drop table deals'))).toBeGreaterThan(0.9);
   });
 
-  it('embeds 500 short texts in a few milliseconds', () => {
-    const texts = Array.from({ length: 500 }, (_, i) => `Customer ${i} raised concerns about pricing and the renewal timeline`);
-    texts.forEach((t) => embedText(t)); // warm up the JIT
-    const started = performance.now();
-    texts.forEach((t) => embedText(t));
-    const ms = performance.now() - started;
-    // ~5 ms on an idle machine; the bound leaves room for a loaded CI box.
-    expect(ms).toBeLessThan(250);
-  });
-
   it('cosineSimilarity rejects vectors of different lengths', () => {
     expect(() => cosineSimilarity([1, 0], [1, 0, 0])).toThrow(/differ in length/);
   });

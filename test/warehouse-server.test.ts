@@ -263,9 +263,8 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
       expect(v).toHaveLength(768);
       expect(maxAbsDiff(v, embedText(texts[Number(row.I)]))).toBeLessThan(1e-6);
     }
-    // End to end through the driver, including 1,001 binds and ~2 MB of JSON; generous for loaded CI.
-    console.log(`500-text EMBED_TEXT_768 batch through the driver: ${elapsed.toFixed(0)} ms`);
-    expect(elapsed).toBeLessThan(5000);
+    // Speed is measured by `fleet bench coalesce`, not asserted here (shared machines are noisy).
+    void elapsed;
   });
 
   it('treats hostile texts as data: embedded as text, stored byte for byte, tables intact', async () => {
