@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { createLogger } from '../src/telemetry/logger';
 import path from 'node:path';
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from '../src/warehouse/server';
@@ -54,5 +56,17 @@ describe('security: configured secrets never appear in logs or job data', () => 
     expect(output).toMatch(/390100|Incorrect username or password|login/i); // the failure itself is logged
     expect(output).not.toContain(SECRET_PASSWORD);
     expect(output).not.toContain(SECRET_TOKEN);
+  });
+
+  it('the logger scrubs configured secret values from every line, wherever they appear', () => {
+    const lines: string[] = [];
+    const destination = new Writable({ write(chunk, _e, cb) { lines.push(chunk.toString()); cb(); } });
+    const logger = createLogger({ secrets: [SECRET_PASSWORD], destination });
+    logger.error({ err: new Error(`login failed for password ${SECRET_PASSWORD}`), url: `redis://:${SECRET_PASSWORD}@host:6379` }, `saw ${SECRET_PASSWORD}`);
+    logger.info({ password: 'hunter2-is-a-field' }, 'field redaction');
+    const out = lines.join('');
+    expect(out).not.toContain(SECRET_PASSWORD);
+    expect(out.match(/\[redacted\]/g)?.length).toBeGreaterThanOrEqual(4);
+    expect(out).not.toContain('hunter2-is-a-field');
   });
 });
