@@ -65,6 +65,18 @@ describe('search end to end: embedding jobs feed the index, search answers by te
       expect(answer.hits[0].id).toBe('C-2');
       expect(answer.snapshotVersion).toBeGreaterThanOrEqual(1);
       await expect(search.run({ k: 3 })).rejects.toThrow(/exactly one of text or vector/);
+      // the same search through the `search` queue, as the api Deployment asks the search replicas
+      const searchConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+      const searchWorker = runWorker({ queue: QUEUES.search, connection: searchConn, prefix, concurrency: 5, processor: search.process });
+      try {
+        const viaQueue = await (await producer.search({ text: 'the champion has left the company', k: 3, namespace: 'calls' })).result({ timeoutMs: 10_000 });
+        expect(viaQueue.hits[0].id).toBe('C-2');
+        expect(viaQueue.snapshotVersion).toBe(answer.snapshotVersion);
+        await expect(producer.search({ k: 0, text: 'x' })).rejects.toThrow(/k: must be at least 1/);
+      } finally {
+        await searchWorker.close();
+        await searchConn.quit();
+      }
     } finally {
       await worker.close();
       await processor.close();

@@ -7,7 +7,8 @@ import { WorkflowJobData } from '../contracts/workflows';
 import { validate } from '../contracts/validate';
 import { HttpError, startApi, type ReadinessCheck, type RunningApi } from '../http';
 import { IndexNotReadyError } from '../index-builder';
-import { createProducer } from '../producers';
+import { createProducer, type SearchRequestInput } from '../producers';
+import { JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import type { Telemetry } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
 import type { SearchProcessor } from '../workers/search-processor';
@@ -57,18 +58,22 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     metrics: w.telemetry.metrics,
     metricsEndpoint: w.telemetry.metricsEndpoint,
     logger: w.logger,
-    search: w.search
-      ? async (body) => {
+    // Co-located with the search role (`fleet up`): answer in-process. Otherwise (the api Deployment)
+    // hand the request to the search replicas through the `search` queue and wait for their answer.
+    search: async (body, ctx) => {
           try {
-            return await w.search!.run(body);
+            if (w.search) return await w.search.run(body);
+            const handle = await producer.search((body ?? {}) as SearchRequestInput, { trace: ctx.trace });
+            return await handle.result({ timeoutMs: w.config.http.maxWaitMs });
           } catch (err) {
             // No snapshot yet (a fresh fleet) or the service is swapping out: tell the caller to retry.
             if (err instanceof IndexNotReadyError) throw new HttpError(503, 'index_not_ready', err.message, undefined, { 'Retry-After': '5' });
             if (err instanceof RangeError) throw new HttpError(400, 'bad_request', err.message);
+            if (err instanceof ResultTimeoutError) throw new HttpError(503, 'search_timeout', `no search replica answered within ${w.config.http.maxWaitMs} ms`, undefined, { 'Retry-After': '5' });
+            if (err instanceof JobFailedError && /not ready/i.test(err.reason)) throw new HttpError(503, 'index_not_ready', err.reason, undefined, { 'Retry-After': '5' });
             throw err;
           }
-        }
-      : undefined,
+        },
     workflows: {
       async start(body, ctx) {
         const input = (body ?? {}) as Record<string, unknown>;

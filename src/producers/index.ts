@@ -1,1 +1,1 @@
-export { createProducer, idempotentJobId, type EmbedOptions, type EnqueueOptions, type JobHandle, type Producer, type ProducerOptions } from './producer';
+export { createProducer, idempotentJobId, type EmbedOptions, type EnqueueOptions, type JobHandle, type Producer, type ProducerOptions, type SearchRequestInput } from './producer';

@@ -6,6 +6,7 @@ import { EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type In
 import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
 import { JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { validate } from '../contracts/validate';
+import { SearchRequest, type SearchResponse } from '../contracts/search';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { buildWorkflowFlow } from '../flows/build-flow';
 import { injectTraceContext } from '../telemetry/tracing';
@@ -53,10 +54,15 @@ export interface JobHandle<R> {
   result(opts?: { timeoutMs?: number }): Promise<R>;
 }
 
+/** A search request as a caller writes it (`k` defaults to 10). */
+export type SearchRequestInput = Omit<import('zod').input<typeof SearchRequest>, 'trace'>;
+
 export interface Producer {
   embed(text: string, opts?: EmbedOptions): Promise<JobHandle<EmbeddingResult>>;
   embed(texts: string[], opts?: EmbedOptions): Promise<JobHandle<EmbeddingResult>[]>;
   dealInsights(dealIds: string[], opts?: EnqueueOptions): Promise<JobHandle<DealInsightsResult>>;
+  /** Enqueues a semantic search (text or vector) for the search replicas; the handle's result has the hits. */
+  search(request: SearchRequestInput, opts?: EnqueueOptions): Promise<JobHandle<SearchResponse>>;
   /**
    * Starts a workflow (a BullMQ flow: collectors in parallel → analysers → synthesis); the handle's
    * result is the report. With an idempotency key, a retried call returns the same workflow.
@@ -202,6 +208,17 @@ export function createProducer(options: ProducerOptions): Producer {
       const data = validate(DealBatchJobData, { dealIds, trace: traceOf(opts) });
       const job = await queue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOptions(QUEUES.deals, opts));
       return handle<DealInsightsResult>(QUEUES.deals, job);
+    },
+    async search(request, opts = {}) {
+      const data = validate(SearchRequest, { ...request, trace: traceOf(opts) });
+      const job = await queue(QUEUES.search).add(JOB_NAMES.search, data, {
+        ...jobOptions(QUEUES.search, opts),
+        // a search is answered in a request's time or not at all: no long retry ladder, short retention
+        attempts: 2,
+        backoff: { type: 'fixed', delay: 200 },
+        removeOnComplete: { age: 600, count: 10_000 },
+      });
+      return handle<SearchResponse>(QUEUES.search, job);
     },
     async workflow(question, opts = {}) {
       const data = validate(WorkflowJobData, { question, type: opts.type, requiredSources: opts.requiredSources, asOf: opts.asOf, trace: traceOf(opts) });
