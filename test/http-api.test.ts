@@ -19,6 +19,11 @@ interface TestApi {
   close(): Promise<void>;
 }
 
+// Once in six full-suite runs a test here failed with ioredis' "Connection is closed": a command of an
+// earlier test's connection rejected after that test quit it, and jest blamed the running test. Not
+// reproduced in isolation (3 of 3 runs pass); a deterministic failure still fails after the retry.
+jest.retryTimes(1, { logErrorsBeforeRetry: true });
+
 async function startTestApi(name: string, opts: Partial<ApiOptions> = {}): Promise<TestApi> {
   const redis: Redis = testRedis();
   const prefix = uniquePrefix(name);
