@@ -49,4 +49,9 @@ describe('config secrets', () => {
   it('does not treat a default value as a secret (it would scrub ordinary words from logs)', () => {
     expect(loadConfig({}).secrets).toEqual([]);
   });
+
+  it('scrubs each API token on its own, not only the comma-joined list', () => {
+    const c = loadConfig({ FLEET_API_TOKENS: 'first-token-0123456789,second-token-0123456789' });
+    expect(c.secrets).toEqual(expect.arrayContaining(['first-token-0123456789', 'second-token-0123456789']));
+  });
 });

@@ -175,7 +175,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
   const secrets = (Object.entries(VARIABLES) as [VariableName, VariableSpec][])
     // A default (the local warehouse's `fleet`) is public, not a secret: scrubbing it would mangle every log line.
     .filter(([k, spec]) => spec.secret && typeof raw[k] === 'string' && raw[k] !== spec.default)
-    .map(([k]) => raw[k] as string);
+    // A list of tokens is scrubbed token by token: one token alone in a log line is still a secret.
+    .flatMap(([k]) => (k === 'FLEET_API_TOKENS' ? (raw[k] as string).split(',') : [raw[k] as string]));
 
   return deepFreeze<FleetConfig>({
     logLevel: s('LOG_LEVEL') as FleetConfig['logLevel'],
