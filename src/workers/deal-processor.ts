@@ -8,7 +8,7 @@ import type { Warehouse } from '../warehouse/types';
 import { CachedLoader, type TieredLoad } from './cached-loader';
 import { Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
-import { parseJobData, type BatchingOptions } from './embedding-processor';
+import { parseJobData, type BatchingOptions } from './job-data';
 
 export interface DealProcessorDeps {
   warehouse: Warehouse;

@@ -1,7 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import { parseJobData, type BatchingOptions } from './job-data';
 import { EmbeddingJobData, type EmbeddingModel, type EmbeddingResult } from '../contracts/embedding';
-import { ValidationError } from '../contracts/errors';
-import { validate } from '../contracts/validate';
 import { encodeVector } from '../contracts/vector-codec';
 import { EMBEDDING_DIMS, embedTexts } from '../warehouse/queries/embed-texts';
 import type { Warehouse } from '../warehouse/types';
@@ -10,14 +9,6 @@ import { embeddingKey } from '../cache/keys';
 import { CachedLoader, type TieredLoad } from './cached-loader';
 import { Coalescer, type BatchEvent } from './coalescer';
 
-export interface BatchingOptions {
-  /** Most distinct keys per warehouse call. Default 500. */
-  maxBatchSize?: number;
-  /** Longest a key waits for its batch to fill. Default 25 ms. */
-  maxWaitMs?: number;
-  /** Batch calls in flight; the warehouse pool size. Default 8. */
-  maxConcurrentBatches?: number;
-}
 
 export interface EmbeddingProcessorDeps {
   warehouse: Warehouse;
@@ -52,16 +43,6 @@ export interface EmbeddingProcessor {
   /** Per-model coalescers (texts of different models never share a statement). */
   coalescers(): ReadonlyMap<EmbeddingModel, Coalescer<string, Float32Array>>;
   close(): Promise<void>;
-}
-
-/** Validates job data inside a worker; a payload that can never succeed fails without retries. */
-export function parseJobData<T>(schema: Parameters<typeof validate>[0], job: Job): T {
-  try {
-    return validate(schema, job.data) as T;
-  } catch (err) {
-    if (err instanceof ValidationError) throw new UnrecoverableError(err.message);
-    throw err;
-  }
 }
 
 export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingService {

@@ -10,7 +10,7 @@ import { collectSource } from '../warehouse/queries/collect-source';
 import type { Row, Warehouse } from '../warehouse/types';
 import { Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
-import { parseJobData, type BatchingOptions } from './embedding-processor';
+import { parseJobData, type BatchingOptions } from './job-data';
 
 export interface FlowProcessorDeps {
   warehouse: Warehouse;

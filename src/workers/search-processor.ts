@@ -5,7 +5,7 @@ import { SearchRequest, type SearchResponse } from '../contracts/search';
 import { validate } from '../contracts/validate';
 import { decodeVector } from '../contracts/vector-codec';
 import type { EmbeddingService } from './embedding-processor';
-import { parseJobData } from './embedding-processor';
+import { parseJobData } from './job-data';
 
 /** What the search role needs from the index: the search service of `src/index-builder`. */
 export interface VectorSearcher {
