@@ -94,22 +94,25 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     for (const role of opts.roles) startRole(role, ctx);
     await Promise.all(ctx.pending);
 
-    const probe = redis();
-    releasers.add('readiness redis connection', () => probe.quit());
-    const readiness = readinessChecks({
-      redis: redisPing(probe),
-      warehouse: () => warehouse.query('SELECT 1 AS X', [], { label: 'readiness', timeoutMs: 2_000 }),
-    });
+    // Readiness needs its own connection only where something serves /readyz (not `fleet index rebuild`).
+    const readiness = () => {
+      const probe = redis();
+      releasers.add('readiness redis connection', () => probe.quit());
+      return readinessChecks({
+        redis: redisPing(probe),
+        warehouse: () => warehouse.query('SELECT 1 AS X', [], { label: 'readiness', timeoutMs: 2_000 }),
+      });
+    };
     let apiUrl: string | undefined;
     let apiTokens: readonly string[] = [];
     let generatedToken = false;
     if (opts.api) {
-      const started = await startApiRole({ config, logger, redis, releasers, telemetry, readiness, search: ctx.search, ...opts.api });
+      const started = await startApiRole({ config, logger, redis, releasers, telemetry, readiness: readiness(), search: ctx.search, ...opts.api });
       apiUrl = started.api.url;
       apiTokens = started.tokens;
       generatedToken = started.generated;
     } else if (opts.health) {
-      const health = await startHealthServer({ port: config.http.healthPort, readiness, metrics: telemetry.metricsEndpoint, logger });
+      const health = await startHealthServer({ port: config.http.healthPort, readiness: readiness(), metrics: telemetry.metricsEndpoint, logger });
       releasers.add('health server', () => health.close());
     }
     return {

@@ -48,14 +48,15 @@ class Miss extends Error {
  */
 export class CachedLoader<I, V> {
   private readonly opts: CachedLoaderOptions<I, V>;
-  private readonly lookups: Coalescer<I, V | Miss>;
+  private readonly lookups: Coalescer<I, V>;
   private readonly writeBacks: Coalescer<string, true>;
   private readonly toWrite = new Map<string, V>();
 
   constructor(opts: CachedLoaderOptions<I, V>) {
     this.opts = opts;
     const batchSize = opts.lookupBatchSize ?? 1_000;
-    this.lookups = new Coalescer<I, V | Miss>({
+    // A key neither tier has comes back as a per-key Miss error: that caller goes to the warehouse.
+    this.lookups = new Coalescer<I, V>({
       name: opts.name,
       keyOf: opts.keyOf,
       maxBatchSize: batchSize,
@@ -94,9 +95,9 @@ export class CachedLoader<I, V> {
     if (hit !== undefined) return { value: hit, tier: 'l1' };
     const looked = await this.lookups.load(item).then(
       (l) => l.value,
-      () => undefined, // L2 trouble is the cache's to report; the warehouse still answers
+      () => undefined, // a Miss, or L2 trouble (the cache reports that itself): the warehouse answers
     );
-    if (looked !== undefined && !(looked instanceof Miss)) return { value: looked, tier: 'l2' };
+    if (looked !== undefined) return { value: looked, tier: 'l2' };
     const { value, batch } = await this.opts.loadFromWarehouse(item);
     this.toWrite.set(key, value);
     this.writeBacks.load(key).catch(() => undefined);
