@@ -3,7 +3,7 @@ import { createRedis } from '../app/redis';
 import type { FleetConfig } from '../config';
 import { ValidationError } from '../contracts/errors';
 import { decodeVector } from '../contracts/vector-codec';
-import { createProducer, type JobHandle } from '../producers';
+import { createProducer, MAX_RESULT_TIMEOUT_MS, type JobHandle } from '../producers';
 
 interface CommonOpts {
   wait: boolean;
@@ -23,16 +23,19 @@ async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typ
   }
 }
 
+/** Checked before anything is enqueued: a bad --timeout must not leave a job behind. */
 function timeoutMs(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new ValidationError([{ path: '--timeout', message: 'must be a positive number of milliseconds' }]);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 1 || n > MAX_RESULT_TIMEOUT_MS) {
+    throw new ValidationError([{ path: '--timeout', message: `must be a number of milliseconds from 1 to ${MAX_RESULT_TIMEOUT_MS}` }]);
+  }
   return n;
 }
 
-async function report<R>(handle: JobHandle<R>, opts: CommonOpts, show: (r: R) => unknown): Promise<void> {
+async function report<R>(handle: JobHandle<R>, opts: CommonOpts, timeout: number, show: (r: R) => unknown): Promise<void> {
   process.stderr.write(`enqueued ${handle.queue}/${handle.id}\n`);
   if (!opts.wait) return;
-  const result = await handle.result({ timeoutMs: timeoutMs(opts.timeout) });
+  const result = await handle.result({ timeoutMs: timeout });
   process.stdout.write(`${JSON.stringify(show(result), null, 2)}\n`);
 }
 
@@ -53,10 +56,11 @@ export function workflowCommand(program: Command, config: () => FleetConfig): vo
     .option('--timeout <ms>', 'how long to wait for the report', '60000')
     .action(async (words: string[], opts: { type: string; json?: boolean; idempotencyKey?: string; timeout: string }) => {
       try {
+        const timeout = timeoutMs(opts.timeout);
         await withProducer(config, async (p) => {
           const handle = await p.workflow(words.join(' '), { type: opts.type as 'deal-risk', idempotencyKey: opts.idempotencyKey });
           process.stderr.write(`workflow ${handle.id} started\n`);
-          const report = await handle.result({ timeoutMs: timeoutMs(opts.timeout) });
+          const report = await handle.result({ timeoutMs: timeout });
           process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : report.markdown}\n`);
         });
       } catch (err) {
@@ -78,6 +82,7 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
     .option('--timeout <ms>', 'how long to wait for the result', '30000')
     .action(async (words: string[], opts: CommonOpts & { model: string; index?: string }) => {
       try {
+        const timeout = timeoutMs(opts.timeout);
         const text = words.join(' ');
         const index = opts.index ? (() => {
           const slash = opts.index.indexOf('/');
@@ -86,7 +91,7 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
         })() : undefined;
         await withProducer(config, async (p) => {
           const handle = await p.embed(text, { model: opts.model as 'e5-base-v2', idempotencyKey: opts.idempotencyKey, index });
-          await report(handle, opts, (r) => {
+          await report(handle, opts, timeout, (r) => {
             const v = decodeVector(r.vector);
             return { model: r.model, dims: r.dims, cached: r.cached, batch: r.batch, indexed: r.indexed, head: Array.from(v.slice(0, 6), (x) => Number(x.toFixed(4))) };
           });
@@ -105,9 +110,10 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
     .option('--timeout <ms>', 'how long to wait for the result', '30000')
     .action(async (ids: string[], opts: CommonOpts) => {
       try {
+        const timeout = timeoutMs(opts.timeout);
         await withProducer(config, async (p) => {
           const handle = await p.dealInsights(ids, { idempotencyKey: opts.idempotencyKey });
-          await report(handle, opts, (r) => r);
+          await report(handle, opts, timeout, (r) => r);
         });
       } catch (err) {
         fail(err);

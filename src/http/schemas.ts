@@ -65,11 +65,16 @@ export type DealInsightsRequest = z.output<typeof DealInsightsRequest>;
 /** `?waitMs=` on enqueue routes: wait up to this long for the result. */
 export function waitQuery(maxWaitMs: number) {
   return z.strictObject({
-    waitMs: z.coerce
-      .number({ error: 'must be a number of milliseconds' })
-      .int('must be an integer number of milliseconds')
-      .min(0, `must be from 0 to ${maxWaitMs}`)
-      .max(maxWaitMs, `must be from 0 to ${maxWaitMs}`)
+    // An empty `?waitMs=` would coerce to 0 (no wait) without a word: refuse it like any non-number.
+    waitMs: z
+      .preprocess(
+        (v) => (typeof v === 'string' && v.trim() === '' ? Number.NaN : v),
+        z.coerce
+          .number({ error: 'must be a number of milliseconds' })
+          .int('must be an integer number of milliseconds')
+          .min(0, `must be from 0 to ${maxWaitMs}`)
+          .max(maxWaitMs, `must be from 0 to ${maxWaitMs}`),
+      )
       .optional()
       .meta({ description: `Wait up to this many ms (max ${maxWaitMs}) for the results: 200 with them if every job finished, else 202.` }),
   });

@@ -4,7 +4,7 @@ import IORedis, { type Redis } from 'ioredis';
 import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
 import { EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type IndexTarget } from '../contracts/embedding';
 import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
-import { JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
+import { isQueueName, JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { validate } from '../contracts/validate';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
@@ -91,6 +91,16 @@ function traceOf(opts: EnqueueOptions): Record<string, string> | undefined {
   return Object.keys(injected).length ? injected : undefined;
 }
 
+/** Longest timer Node honours; a longer (or Infinity) delay fires after 1 ms, with a warning. */
+export const MAX_RESULT_TIMEOUT_MS = 2_147_483_647;
+
+/** BullMQ waits forever on a NaN or 0 timeout and gives up at once on a negative or too large one. */
+function checkTimeout(timeoutMs: unknown): void {
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_RESULT_TIMEOUT_MS) {
+    throw new ValidationError([{ path: 'timeoutMs', message: `must be a number of milliseconds from 1 to ${MAX_RESULT_TIMEOUT_MS}` }]);
+  }
+}
+
 function checkPriority(priority: number | undefined): void {
   if (priority === undefined) return;
   if (!Number.isInteger(priority) || priority < 1 || priority > 2_097_152) {
@@ -127,6 +137,10 @@ export function createProducer(options: ProducerOptions): Producer {
 
   const queue = (name: QueueName) => {
     if (closed) throw new Error('producer is closed');
+    // A JavaScript caller can pass any string; BullMQ would open a queue nobody works on.
+    if (typeof name !== 'string' || !isQueueName(name)) {
+      throw new ValidationError([{ path: 'queue', message: `unknown queue ${JSON.stringify(name)}; known queues: ${Object.values(QUEUES).join(', ')}` }]);
+    }
     let q = queues.get(name);
     if (!q) {
       q = new Queue(name, { connection, prefix, defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions } });
@@ -152,6 +166,7 @@ export function createProducer(options: ProducerOptions): Producer {
     queue: name,
     id: job.id!,
     async result({ timeoutMs = 30_000 } = {}) {
+      checkTimeout(timeoutMs);
       const qe = await queueEvents(name);
       try {
         return (await job.waitUntilFinished(qe, timeoutMs)) as R;
