@@ -12,7 +12,7 @@ import { createDealProcessor } from '../workers/deal-processor';
 import { createFlowProcessors } from '../workers/flow-processors';
 import { createEmbeddingProcessor, createEmbeddingService } from '../workers/embedding-processor';
 import { createSearchProcessor, type SearchProcessor } from '../workers/search-processor';
-import { appendUpserts, createIndexBuilder, createSearchService } from '../index-builder';
+import { appendUpsertsOnce, createIndexBuilder, createSearchService } from '../index-builder';
 import { EMBEDDING_DIMS } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
 import type { Releasers } from './releasers';
@@ -102,7 +102,13 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     const connection = ctx.redis();
     ctx.releasers.add(`${queue} worker connection`, () => connection.quit());
     const instrumented = ctx.metrics ? instrumentProcessor(processor as never, { metrics: ctx.metrics, logger }) : processor;
-    started.push(runWorker({ queue, connection, processor: instrumented as (job: Job) => Promise<unknown>, concurrency, ...workerCommon(ctx) }));
+    let lastDeferLog = 0;
+    const onDeferred = (_job: Job, pauseMs: number) => {
+      if (Date.now() - lastDeferLog < 5_000) return; // one line per outage phase, not one per job
+      lastDeferLog = Date.now();
+      logger.warn({ queue, pauseMs }, 'warehouse circuit open: jobs go back to waiting without spending an attempt; fetching paused');
+    };
+    started.push(runWorker({ queue, connection, processor: instrumented as (job: Job) => Promise<unknown>, concurrency, onDeferred, ...workerCommon(ctx) }));
   };
   if (role === 'embeddings') {
     const s = ctx.config.embeddings;
@@ -111,7 +117,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     const processor = createEmbeddingProcessor({
       warehouse: ctx.warehouse,
       cache: ctx.caches?.embeddings,
-      indexSink: (items) => appendUpserts(indexConn, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
+      indexSink: (items) => appendUpsertsOnce(indexConn, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger, ctx.metrics),
     });

@@ -11,6 +11,9 @@ export { createSearchService, SearchService, type SearchResult, type SearchServi
 export {
   appendDeletes,
   appendUpserts,
+  appendUpsertsOnce,
+  INDEX_EFFECT_FIELD,
+  type JobUpsert,
   compareStreamIds,
   indexLogKey,
   MAX_APPEND_BATCH,

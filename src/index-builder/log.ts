@@ -13,6 +13,7 @@ import { DEFAULT_NAMESPACE, isValidId, isValidNamespace } from './settings';
  *   ns  namespace
  *   id  item id
  *   v   upserts only: the vector as raw little-endian float32 bytes (3 KB for 768-d; base64 would be 4 KB)
+ *   j   upserts written by `appendUpsertsOnce`: the id of the job whose effect the entry is
  *
  * Applying entries is idempotent: the final vector of an id depends only on its last entry.
  */
@@ -64,6 +65,65 @@ const LE = endianness() === 'LE';
  *   await appendUpserts(redis, 'fleet', [{ id: 'call-42', namespace: 'call_notes', vector }]);
  */
 export async function appendUpserts(redis: Redis, prefix: string, items: readonly IndexUpsert[], opts: AppendOptions = {}): Promise<string[]> {
+  validateUpserts(items, opts);
+  const key = indexLogKey(prefix);
+  const tx = redis.multi();
+  for (const item of items) tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector));
+  return execIds(await tx.exec());
+}
+
+/** An upsert that is the effect of one BullMQ job: appended at most once per job, however often the job runs. */
+export interface JobUpsert extends IndexUpsert {
+  /** The job's hash in Redis (`<prefix>:<queue>:<jobId>`, BullMQ's `job.queueQualifiedName + ':' + job.id`). */
+  jobKey: string;
+  jobId: string;
+}
+
+/** Job-hash field that records "this job's index upsert is in the log". */
+export const INDEX_EFFECT_FIELD = 'fleet:index-upsert';
+
+// One script call per batch: for each item, HSETNX a marker on the job's own hash and append only when the
+// marker is new. Marker and entry are written atomically, and the marker goes away with the job (BullMQ's
+// retention), so nothing needs a TTL. A job hash that no longer exists (removed while running) gets no
+// marker: its entry is appended, as without deduplication.
+const APPEND_ONCE_LUA = `
+local out = {}
+for i = 2, #KEYS do
+  local a = (i - 2) * 4
+  local fresh = 1
+  if redis.call('EXISTS', KEYS[i]) == 1 then fresh = redis.call('HSETNX', KEYS[i], '${INDEX_EFFECT_FIELD}', ARGV[a + 4]) end
+  if fresh == 1 then
+    out[i - 1] = redis.call('XADD', KEYS[1], '*', 'op', 'u', 'ns', ARGV[a + 1], 'id', ARGV[a + 2], 'v', ARGV[a + 3], 'j', ARGV[a + 4])
+  else
+    out[i - 1] = ''
+  end
+end
+return out`;
+
+/**
+ * Like {@link appendUpserts}, but exactly once per job: a job that runs again (lost lock, killed worker,
+ * Redis failover replay) finds its marker and appends nothing. Each entry carries the job id (field `j`).
+ * Returns the stream id of each appended item, or null where the job had already appended its upsert.
+ * Every job key must hash to the log's slot on Redis Cluster (a `{hash-tagged}` prefix does that).
+ */
+export async function appendUpsertsOnce(redis: Redis, prefix: string, items: readonly JobUpsert[], opts: AppendOptions = {}): Promise<(string | null)[]> {
+  validateUpserts(items, opts, (item, i, issues) => {
+    if (typeof item?.jobKey !== 'string' || item.jobKey.length === 0) issues.push({ path: `[${i}].jobKey`, message: 'must be the job\'s Redis key' });
+    if (typeof item?.jobId !== 'string' || item.jobId.length === 0) issues.push({ path: `[${i}].jobId`, message: 'must be the job id' });
+  });
+  const keys: string[] = [indexLogKey(prefix)];
+  const args: (string | Buffer)[] = [];
+  for (const item of items) {
+    keys.push(item.jobKey);
+    args.push(item.namespace ?? DEFAULT_NAMESPACE, item.id, vectorBytes(item.vector), item.jobId);
+  }
+  const reply = (await redis.eval(APPEND_ONCE_LUA, keys.length, ...keys, ...args)) as string[];
+  return reply.map((id) => (id === '' ? null : String(id)));
+}
+
+function validateUpserts<T extends IndexUpsert>(
+  items: readonly T[], opts: AppendOptions, extra?: (item: T, i: number, issues: { path: string; message: string }[]) => void,
+): void {
   const issues: { path: string; message: string }[] = [];
   checkBatch(items, issues);
   items.forEach?.((item, i) => {
@@ -80,12 +140,9 @@ export async function appendUpserts(redis: Redis, prefix: string, items: readonl
         }
       }
     }
+    extra?.(item, i, issues);
   });
   if (issues.length) throw new ValidationError(issues);
-  const key = indexLogKey(prefix);
-  const tx = redis.multi();
-  for (const item of items) tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector));
-  return execIds(await tx.exec());
 }
 
 /** Appends deletes to the index log (one MULTI/EXEC). Deleting an unknown id is a no-op when applied. */

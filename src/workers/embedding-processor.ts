@@ -16,9 +16,9 @@ export interface EmbeddingProcessorDeps {
   /** Two-tier cache in front of the warehouse (keys: `embeddingKey(model, text)`). Optional. */
   cache?: TieredCache<Float32Array>;
   /**
-   * Appends index upserts to the index builder's durable log (e.g. `appendUpserts` bound to Redis). Jobs
+   * Appends index upserts to the index builder's durable log (`appendUpsertsOnce` bound to Redis). Jobs
    * that carry `index` are coalesced into one append per batch; the job completes only after its upsert
-   * is acknowledged, and a re-run appends the same (id, vector) again, which the builder applies idempotently.
+   * is acknowledged. Each item names its job, so a job that runs twice (lost lock, killed worker) appends once.
    */
   indexSink?: (items: IndexUpsertItem[]) => Promise<unknown>;
   onBatch?: (event: BatchEvent) => void;
@@ -28,6 +28,9 @@ export interface IndexUpsertItem {
   namespace: string;
   id: string;
   vector: Float32Array;
+  /** The job whose effect this upsert is: its Redis hash key and id (the sink appends once per job). */
+  jobKey: string;
+  jobId: string;
 }
 
 /** Embeds one text through the cache (if any) and the coalescer; the processor and benchmarks share it. */
@@ -98,7 +101,7 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
         maxConcurrentBatches: 4,
         keyOf: (i) => String(i.seq), // never de-duplicated: two jobs may upsert one id with different vectors
         loadBatch: async (items) => {
-          await deps.indexSink!(items.map(({ namespace, id, vector }) => ({ namespace, id, vector })));
+          await deps.indexSink!(items.map(({ namespace, id, vector, jobKey, jobId }) => ({ namespace, id, vector, jobKey, jobId })));
           return items.map(() => true as const);
         },
         onBatch: deps.onBatch,
@@ -110,7 +113,7 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
       const { value, batch, tier } = await service.embed(data.model, data.text);
       if (data.index) {
         if (!upserts) throw new UnrecoverableError('this worker has no search index configured, but the job asks for an index upsert');
-        await upserts.load({ ...data.index, vector: value, seq: seq++ });
+        await upserts.load({ ...data.index, vector: value, jobKey: `${job.queueQualifiedName}:${job.id}`, jobId: String(job.id), seq: seq++ });
       }
       // Awaited, not fire-and-forget: ioredis pipelines the log writes of one tick into one round trip.
       await job.log(batch ? `served by batch ${batch.batchId} (${batch.size} texts)` : `served from cache (${tier})`);

@@ -1,4 +1,5 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { CircuitOpenError } from '../warehouse/errors';
 import type { QueueName } from '../contracts/queues';
 
 export interface RunWorkerOptions<R> {
@@ -21,17 +22,52 @@ export interface RunWorkerOptions<R> {
   keepFailed?: { age: number };
   /** Start fetching at once (default true). */
   autorun?: boolean;
+  /**
+   * Called when a job went back to waiting because the warehouse circuit is open (see `runWorker`), with
+   * the time this worker pauses fetching. For logs and metrics; called once per deferred job.
+   */
+  onDeferred?: (job: Job, pauseMs: number) => void;
+}
+
+/** Bounds of the fetch pause after a job met an open warehouse circuit. */
+export const DEFER_MIN_MS = 500;
+export const DEFER_MAX_MS = 30_000;
+
+/** The CircuitOpenError behind `err` (itself or along its `cause` chain), if any. */
+export function circuitOpenCause(err: unknown): CircuitOpenError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof CircuitOpenError || (e as { code?: unknown }).code === 'FLEET_CIRCUIT_OPEN') return e as CircuitOpenError;
+  }
+  return undefined;
 }
 
 /**
  * Wires a processor to a BullMQ Worker. The caller owns the returned worker and closes it
  * (`worker.close()` waits for active jobs; `close(true)` forces).
+ *
+ * A job that fails because the warehouse circuit is open (the warehouse is known to be down) does not
+ * spend an attempt: it goes back to waiting (BullMQ's manual rate limit) and this worker stops fetching
+ * until the circuit's next probe. So an outage longer than the job's whole retry budget fails nothing;
+ * attempts are spent only on calls that really went out and failed.
  */
 export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
     throw new RangeError(`runWorker: option \`concurrency\` must be an integer >= 1, got ${opts.concurrency}`);
   }
-  return new Worker(opts.queue, opts.processor, {
+  let worker: Worker | undefined = undefined;
+  const processor = async (job: Job): Promise<R> => {
+    try {
+      return await opts.processor(job);
+    } catch (err) {
+      const open = circuitOpenCause(err);
+      if (!open || !worker) throw err;
+      const pauseMs = Math.min(DEFER_MAX_MS, Math.max(DEFER_MIN_MS, open.retryAfterMs));
+      await worker.rateLimit(pauseMs);
+      opts.onDeferred?.(job, pauseMs);
+      throw Worker.RateLimitError();
+    }
+  };
+  worker = new Worker(opts.queue, processor, {
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,
@@ -42,4 +78,5 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
     removeOnComplete: opts.keepCompleted ?? { age: 86_400, count: 50_000 },
     removeOnFail: opts.keepFailed ?? { age: 7 * 86_400 },
   });
+  return worker;
 }
