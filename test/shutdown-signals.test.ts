@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { createProducer, type Producer } from '../src/producers';
 import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
+import { countIndexEffects, reportFault, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 
 /**
@@ -10,67 +9,9 @@ import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
  * within terminationGracePeriodSeconds, or an operator insists - a second signal or SIGKILL. The worker is
  * the real CLI in its own process (`fleet worker --role embeddings` from dist/, as the image runs it).
  */
-const CLI = path.join(__dirname, '..', 'bin', 'fleet.js');
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 /** Warehouse round trip: long enough that a batch is in flight when the test signals. */
 const QUERY_LATENCY_MS = 600;
-
-interface Replica {
-  child: ChildProcess;
-  /** Resolves with the exit code (or the signal's name) when the process ends. */
-  exited: Promise<number | string>;
-  /** Resolves when a log line contains `text`. */
-  logged(text: string, timeoutMs?: number): Promise<void>;
-  output(): string;
-}
-
-function startReplica(env: Record<string, string>): Replica {
-  const child = spawn(process.execPath, [CLI, 'worker', '--role', 'embeddings'], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) {
-      if (out.includes(w.text)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  return {
-    child,
-    exited,
-    output: () => out,
-    logged(text, timeoutMs = 30_000) {
-      if (out.includes(text)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`replica did not log ${JSON.stringify(text)} within ${timeoutMs} ms; output:\n${out.slice(-3000)}`)), timeoutMs);
-        waiters.push({ text, resolve: () => (clearTimeout(timer), resolve()) });
-        void exited.then(() => {
-          clearTimeout(timer);
-          if (!out.includes(text)) reject(new Error(`replica exited before logging ${JSON.stringify(text)}; output:\n${out.slice(-3000)}`));
-        });
-      });
-    },
-  };
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const stopped = (r: Replica) => r.child.exitCode !== null || r.child.signalCode !== null;
 
 describe('a worker replica and process signals', () => {
   let warehouse: LocalWarehouse;
@@ -85,7 +26,7 @@ describe('a worker replica and process signals', () => {
   afterEach(async () => {
     warehouse.setLatency({ queryMs: QUERY_LATENCY_MS });
     for (const r of replicas.splice(0)) {
-      if (!stopped(r)) r.child.kill('SIGKILL');
+      if (!r.stopped()) r.child.kill('SIGKILL');
       await r.exited;
     }
     for (const p of producers.splice(0)) await p.close();
@@ -116,7 +57,7 @@ describe('a worker replica and process signals', () => {
       replicas.push(r);
       return r;
     };
-    return { producer, queue: producer.queue('embeddings'), replica };
+    return { producer, queue: producer.queue('embeddings'), replica, prefix };
   }
 
   /** Waits until the replica holds jobs and its first batch call is at the warehouse. */
@@ -126,9 +67,9 @@ describe('a worker replica and process signals', () => {
   }
 
   it('SIGTERM mid-batch: in-flight jobs finish within the close deadline, nothing is left active, exit code 0', async () => {
-    const { producer, queue, replica } = setup('sigterm');
+    const { producer, queue, replica, prefix } = setup('sigterm');
     const texts = Array.from({ length: 400 }, (_, i) => `graceful shutdown note ${i}`);
-    const handles = await producer.embed(texts);
+    const handles = await producer.embed(texts, { index: texts.map((_, i) => ({ namespace: 'faults', id: `doc-${i}` })) });
     const queriesBefore = warehouse.stats().queries;
     const worker = replica();
     const inFlight = await midBatch(queue, queriesBefore);
@@ -149,12 +90,20 @@ describe('a worker replica and process signals', () => {
     expect(states.filter((s) => s !== 'completed')).toEqual([]);
     expect(counts.completed + counts.waiting).toBe(texts.length);
     expect(counts.waiting).toBeGreaterThan(0);
+    const finishedAfterSignal = inFlight.length;
 
     // Nothing is lost: the next replica takes the rest.
     replica();
     const results = await Promise.allSettled(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await queue.getJobCounts('completed', 'failed', 'active', 'waiting')).toEqual({ completed: texts.length, failed: 0, active: 0, waiting: 0 });
+    const final = await queue.getJobCounts('completed', 'failed', 'active', 'waiting');
+    expect(final).toEqual({ completed: texts.length, failed: 0, active: 0, waiting: 0 });
+    const effects = await countIndexEffects(redis, prefix);
+    expect({ jobs: effects.jobs, duplicated: effects.duplicated }).toEqual({ jobs: texts.length, duplicated: 0 });
+    reportFault({
+      fault: 'SIGTERM mid-batch', accepted: texts.length, completed: final.completed, failed: final.failed, duplicatedEffects: effects.duplicated,
+      detail: `${finishedAfterSignal} in-flight jobs finished after the signal; exit 0 in ${tookMs} ms (deadline ${SHUTDOWN_TIMEOUT_MS} ms); the rest ran on the next replica`,
+    });
   });
 
   it('a second signal forces exit; the jobs it held are recovered by another replica', async () => {

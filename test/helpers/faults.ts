@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { indexLogKey } from '../../src/index-builder/log';
+
+/**
+ * Shared pieces of the fault suite (test/faults-*.test.ts, test/shutdown-signals.test.ts): real worker
+ * replicas in their own processes (the CLI from dist/, as the image runs it), polling, effect counting and
+ * the one-row report each fault prints.
+ */
+export const CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
+const OUT = path.join(__dirname, '..', '..', 'test-output');
+
+export interface Replica {
+  child: ChildProcess;
+  /** Resolves with the exit code (or the signal's name) when the process ends. */
+  exited: Promise<number | string>;
+  /** Resolves when a log line contains `text`. */
+  logged(text: string, timeoutMs?: number): Promise<void>;
+  output(): string;
+  stopped(): boolean;
+}
+
+/** `fleet worker --role <role>` in its own process, its stdout and stderr collected. */
+export function startReplica(env: Record<string, string>, role = 'embeddings'): Replica {
+  const child = spawn(process.execPath, [CLI, 'worker', '--role', role], {
+    // HEALTH_PORT 0: an ephemeral port, so replicas of parallel test runs never collide on 9464.
+    env: { ...process.env, LOG_LEVEL: 'info', HEALTH_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 4_000_000) out = out.slice(-2_000_000); // a long run must not grow the test's memory
+    for (const w of [...waiters]) {
+      if (out.includes(w.text)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  return {
+    child,
+    exited,
+    output: () => out,
+    stopped: () => child.exitCode !== null || child.signalCode !== null,
+    logged(text, timeoutMs = 30_000) {
+      if (out.includes(text)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`replica did not log ${JSON.stringify(text)} within ${timeoutMs} ms; output:\n${out.slice(-3000)}`)), timeoutMs);
+        waiters.push({ text, resolve: () => (clearTimeout(timer), resolve()) });
+        void exited.then(() => {
+          clearTimeout(timer);
+          if (!out.includes(text)) reject(new Error(`replica exited before logging ${JSON.stringify(text)}; output:\n${out.slice(-3000)}`));
+        });
+      });
+    },
+  };
+}
+
+/** SIGKILLs (unless already stopped) and waits for the exit. */
+export async function killReplica(r: Replica, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (!r.stopped()) r.child.kill(signal);
+  await r.exited;
+}
+
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** What the index log holds, per job: the effects the fault suite checks are exactly-once. */
+export interface EffectCount {
+  /** Log entries written by jobs (field `j`). */
+  entries: number;
+  /** Distinct jobs with at least one entry. */
+  jobs: number;
+  /** Jobs with more than one entry: a duplicated effect each. */
+  duplicated: number;
+  perJob: Map<string, number>;
+}
+
+export async function countIndexEffects(redis: Redis, prefix: string): Promise<EffectCount> {
+  const perJob = new Map<string, number>();
+  let entries = 0;
+  let start = '-';
+  for (;;) {
+    const rows = await redis.xrange(indexLogKey(prefix), start, '+', 'COUNT', 2000);
+    for (const [, fields] of rows) {
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i] === 'j') {
+          perJob.set(fields[i + 1], (perJob.get(fields[i + 1]) ?? 0) + 1);
+          entries += 1;
+        }
+      }
+    }
+    if (rows.length < 2000) break;
+    start = `(${rows[rows.length - 1][0]}`;
+  }
+  let duplicated = 0;
+  for (const n of perJob.values()) if (n > 1) duplicated += 1;
+  return { entries, jobs: perJob.size, duplicated, perJob };
+}
+
+/** One row of the fault table (README, "Reliability"): printed to the test output and kept in test-output/faults.jsonl. */
+export interface FaultRow {
+  fault: string;
+  accepted: number;
+  completed: number;
+  failed: number;
+  /** Effects (index log entries) written more than once for one job. */
+  duplicatedEffects: number;
+  /** Anything else worth a column: runs of a job, retries, RSS, durations. */
+  detail?: string;
+}
+
+export function reportFault(row: FaultRow): void {
+  const line = `FAULT | ${row.fault} | accepted ${row.accepted} | completed ${row.completed} | failed ${row.failed} | duplicated effects ${row.duplicatedEffects}${row.detail ? ` | ${row.detail}` : ''}`;
+  process.stdout.write(`${line}\n`);
+  try {
+    mkdirSync(OUT, { recursive: true });
+    appendFileSync(path.join(OUT, 'faults.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), ...row })}\n`);
+  } catch {
+    // the report file is a convenience; the printed row is the record
+  }
+}
