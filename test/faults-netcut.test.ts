@@ -1,0 +1,99 @@
+import { createProducer } from '../src/producers';
+import type { LocalWarehouse } from '../src/warehouse/server';
+import { countIndexEffects, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy';
+import { startTestWarehouse } from './helpers/warehouse';
+
+/**
+ * Fault 4 of the reliability suite: the network between one worker replica and Redis is cut for longer
+ * than the job lock (a partition: nothing flows, nothing is reset). Another replica finds the cut one's
+ * jobs stalled and runs them again; when the network heals, the cut replica's late writes arrive. Every job
+ * must complete once, and every effect must happen once.
+ */
+const JOBS = 3_000;
+const LOCK_MS = 2_000;
+const CUT_MS = 6_000;
+
+let warehouse: LocalWarehouse;
+let proxy: TcpProxy;
+beforeAll(async () => {
+  warehouse = await startTestWarehouse({ queryLatencyMs: 150, deals: 100 });
+  const url = new URL(testRedisUrl());
+  proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+});
+afterAll(async () => {
+  await proxy.close();
+  await warehouse.close();
+});
+
+describe('fault: network cut between a worker and Redis, longer than the lock', () => {
+  it('the stalled jobs run on another replica; all complete; no effect is doubled; the cut replica carries on', async () => {
+    const prefix = uniquePrefix('fault-netcut');
+    const env = {
+      FLEET_QUEUE_PREFIX: prefix,
+      SNOWFLAKE_ACCESS_URL: warehouse.url,
+      LOG_LEVEL: 'warn',
+      WORKER_LOCK_DURATION_MS: String(LOCK_MS),
+      WORKER_STALLED_INTERVAL_MS: '1000',
+      POOL_MIN: '0',
+      POOL_MAX: '2',
+      EMBED_BATCH_MAX_SIZE: '100',
+      EMBED_BATCH_MAX_WAIT_MS: '20',
+      EMBED_WORKER_CONCURRENCY: '200',
+    };
+    const redis = testRedis();
+    const producer = createProducer({ connection: redis, prefix });
+    const queue = producer.queue('embeddings');
+    const replicas: Replica[] = [];
+    try {
+      const texts = Array.from({ length: JOBS }, (_, i) => `fault suite network cut note ${i}`);
+      await producer.embed(texts, { index: texts.map((_, i) => ({ namespace: 'faults', id: `doc-${i}` })) });
+
+      // The replica behind the proxy starts alone, so every active job at the cut is its.
+      const behindProxy = startReplica({ ...env, REDIS_URL: proxy.url });
+      replicas.push(behindProxy);
+      await until('the proxied replica to be mid-run', async () => {
+        const c = await queue.getJobCounts('completed', 'active');
+        return c.completed >= 200 && c.active > 0;
+      }, 60_000, 20);
+
+      proxy.cut();
+      const heldAtCut = (await queue.getActive()).map((j) => j.id!);
+      const direct = startReplica({ ...env, REDIS_URL: testRedisUrl() });
+      replicas.push(direct);
+      await sleep(CUT_MS);
+      const stalledDuringCut = (await Promise.all(heldAtCut.map((id) => queue.getJob(id)))).filter((j) => j && (j.stalledCounter > 0 || j.finishedOn)).length;
+      proxy.heal();
+
+      await until('every job to finish', async () => {
+        const c = await queue.getJobCounts('completed', 'failed');
+        return c.completed + c.failed >= JOBS;
+      }, 120_000, 100);
+      // Let the healed replica's late writes land before counting effects.
+      await sleep(1_000);
+      const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
+      const effects = await countIndexEffects(redis, prefix);
+      const held = await Promise.all(heldAtCut.map((id) => queue.getJob(id)));
+      const reRun = held.filter((j) => j && j.stalledCounter > 0).length;
+      reportFault({
+        fault: `network cut worker-Redis ${CUT_MS / 1000} s (lock ${LOCK_MS / 1000} s)`, accepted: JOBS, completed: counts.completed, failed: counts.failed,
+        duplicatedEffects: effects.duplicated,
+        detail: `${heldAtCut.length} jobs held by the cut replica, ${reRun} ran again elsewhere (${stalledDuringCut} recovered during the cut); index log entries ${effects.entries}`,
+      });
+
+      expect(heldAtCut.length).toBeGreaterThan(0);
+      expect(reRun).toBeGreaterThan(0);
+      expect(counts).toEqual({ completed: JOBS, failed: 0, active: 0, waiting: 0, delayed: 0 });
+      expect({ jobs: effects.jobs, entries: effects.entries, duplicated: effects.duplicated }).toEqual({ jobs: JOBS, entries: JOBS, duplicated: 0 });
+      // The cut replica survived the partition: still running, and it takes work again once healed.
+      expect(behindProxy.stopped()).toBe(false);
+      const more = await producer.embed(['after the cut, one more note'], { index: [{ namespace: 'faults', id: 'doc-after' }] });
+      await more[0].result({ timeoutMs: 30_000 });
+    } finally {
+      for (const r of replicas) await killReplica(r, 'SIGKILL');
+      await producer.close();
+      await redis.quit();
+    }
+  }, 240_000);
+});
