@@ -26,6 +26,27 @@ export interface ProducerOptions {
   prefix?: string;
   /** Defaults for every job (attempts, backoff, retention), merged over DEFAULT_JOB_OPTIONS. */
   defaultJobOptions?: JobsOptions;
+  /**
+   * Connection errors of the producer's queues (Redis restarting, a network cut). Commands wait for the
+   * reconnect, so these are informational. Default: one line on stderr at most every 10 s (BullMQ would
+   * otherwise print every reconnect attempt with its stack).
+   */
+  onError?: (err: Error) => void;
+}
+
+function throttledStderr(everyMs = 10_000): (err: Error) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < everyMs) {
+      suppressed += 1;
+      return;
+    }
+    process.stderr.write(`fleet producer: Redis connection error: ${err.message}${suppressed ? ` (${suppressed} more since the last line)` : ''}; commands wait for the reconnect\n`);
+    last = now;
+    suppressed = 0;
+  };
 }
 
 export interface EnqueueOptions {
@@ -134,6 +155,7 @@ export function createProducer(options: ProducerOptions): Producer {
   const events = new Map<QueueName, QueueEvents>();
   let flows: FlowProducer | undefined;
   let closed: Promise<void> | undefined;
+  const onError = options.onError ?? throttledStderr();
 
   const queue = (name: QueueName) => {
     if (closed) throw new Error('producer is closed');
@@ -144,6 +166,7 @@ export function createProducer(options: ProducerOptions): Producer {
     let q = queues.get(name);
     if (!q) {
       q = new Queue(name, { connection, prefix, defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions } });
+      q.on('error', onError);
       queues.set(name, q);
     }
     return q;
@@ -156,6 +179,7 @@ export function createProducer(options: ProducerOptions): Producer {
       const conn = connection instanceof IORedis ? connection.duplicate() : connection;
       if (conn instanceof IORedis) owned.push(conn);
       qe = new QueueEvents(name, { connection: conn, prefix });
+      qe.on('error', onError);
       events.set(name, qe);
     }
     await qe.waitUntilReady();
@@ -249,6 +273,7 @@ export function createProducer(options: ProducerOptions): Producer {
         flows = new FlowProducer({ connection, prefix });
         // every concurrent add() listens for 'closing' until it is done; hundreds at once are normal here
         flows.setMaxListeners(0);
+        flows.on('error', onError);
       }
       const tree = buildWorkflowFlow(data, { workflowId, jobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions, ...(opts.priority ? { priority: opts.priority } : {}) } });
       const node = await flows.add(tree);
