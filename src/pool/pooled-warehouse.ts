@@ -3,7 +3,7 @@ import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../ware
 import type { BindValue, QueryOptions, Row, Warehouse } from '../warehouse/types';
 import { withWarehouseSpan } from '../telemetry/tracing';
 import { CircuitBreaker } from './circuit-breaker';
-import { isSessionBroken, toWarehouseError } from './snowflake-connector';
+import { isSessionBroken, isSessionGone, toWarehouseError } from './snowflake-connector';
 import type { PooledConnection, WarehousePool } from './warehouse-pool';
 
 /** Reported after every warehouse call (one per attempt), for metrics and slow-query logs. */
@@ -62,7 +62,9 @@ export class PooledWarehouse implements Warehouse {
   async query<R extends Row = Row>(sql: string, binds: readonly BindValue[] = [], opts: QueryOptions = {}): Promise<R[]> {
     const label = opts.label ?? 'query';
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    for (let attempt = 0; ; attempt++) {
+    // `retried` counts the retries spent (WAREHOUSE_RETRIES); `freshSessions` the calls sent again because the
+    // borrowed session was gone, which spend none.
+    for (let attempt = 0, retried = 0, freshSessions = 0; ; attempt++) {
       this.breaker.before();
       const started = performance.now();
       try {
@@ -72,10 +74,19 @@ export class PooledWarehouse implements Warehouse {
         return rows;
       } catch (e) {
         const err = toWarehouseError(e, `warehouse call ${label} failed`);
-        this.breaker.failure(err, err.transient);
+        // A session from before a warehouse restart (or an expired one) says nothing about the warehouse, which
+        // answered: it must not open the circuit (a full pool of them would), nor spend a retry. The session was
+        // destroyed; go again at once on a new one - at most pool-max times, in case every new session is dropped.
+        const sessionGone = isSessionGone(err) && freshSessions < this.pool.stats().max && !opts.signal?.aborted;
+        this.breaker.failure(err, err.transient && !sessionGone);
         this.report({ label, durationMs: performance.now() - started, ok: false, rows: 0, attempt, error: err });
-        if (!err.transient || err instanceof CircuitOpenError || attempt >= this.retries || opts.signal?.aborted) throw err;
-        const backoff = this.retryBaseMs * 2 ** attempt * (0.5 + Math.random() / 2);
+        if (sessionGone) {
+          freshSessions++;
+          continue;
+        }
+        if (!err.transient || err instanceof CircuitOpenError || retried >= this.retries || opts.signal?.aborted) throw err;
+        const backoff = this.retryBaseMs * 2 ** retried * (0.5 + Math.random() / 2);
+        retried++;
         await sleep(backoff);
       }
     }

@@ -53,6 +53,15 @@ function isTransientCode(code: string | undefined, message: string): boolean {
   return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|Network error|network|timeout|Request to Snowflake failed|session (has )?(expired|gone|no longer exists)/i.test(message);
 }
 
+// The warehouse answered that it does not know the session (it restarted, or the session expired) - the
+// driver then reports its own 407002 - or the driver had already dropped it: a fresh session will do.
+const SESSION_GONE_CODES = new Set(['407002', '390111', '390114']);
+
+/** The session is gone, not the warehouse: the call can go again at once on a new session. */
+export function isSessionGone(err: WarehouseError): boolean {
+  return err.code !== undefined && SESSION_GONE_CODES.has(err.code);
+}
+
 /** Session-level failures after which a connection must not go back to the pool. */
 export function isSessionBroken(err: WarehouseError): boolean {
   return err.transient;
