@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { FleetConfig } from '../config';
+import { jobOptionsFrom, type FleetConfig } from '../config';
 import { QUEUES } from '../contracts/queues';
 import { WorkflowJobData } from '../contracts/workflows';
 import { validate } from '../contracts/validate';
@@ -40,7 +40,7 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
   }
   const connection = w.redis();
   w.releasers.add('api redis connection', () => connection.quit());
-  const producer = createProducer({ connection, prefix: w.config.queuePrefix });
+  const producer = createProducer({ connection, prefix: w.config.queuePrefix, defaultJobOptions: jobOptionsFrom(w.config.jobs) });
   w.releasers.add('api producer', () => producer.close());
   const queues: Queue[] = Object.values(QUEUES).map((name) => producer.queue(name));
   w.telemetry.metrics.observeQueues(queues);

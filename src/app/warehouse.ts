@@ -1,5 +1,5 @@
 import type { FleetConfig } from '../config';
-import { PooledWarehouse, WarehousePool, snowflakeConnector, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
+import { CircuitBreaker, PooledWarehouse, WarehousePool, snowflakeConnector, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
 import type { Logger } from '../telemetry/logger';
 import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
 import type { Releasers } from './releasers';
@@ -58,6 +58,7 @@ export function createWarehouseClient(
     timeoutMs: config.calls.timeoutMs,
     retries: config.calls.retries,
     retryBaseMs: config.calls.retryBaseMs,
+    breaker: new CircuitBreaker({ threshold: config.calls.breakerThreshold, resetMs: config.calls.breakerResetMs }),
     onCall,
   });
   return { pool, warehouse };

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createRedis } from '../app/redis';
-import type { FleetConfig } from '../config';
+import { jobOptionsFrom, type FleetConfig } from '../config';
 import { ValidationError } from '../contracts/errors';
 import { decodeVector } from '../contracts/vector-codec';
 import { createProducer, MAX_RESULT_TIMEOUT_MS, type JobHandle } from '../producers';
@@ -14,7 +14,7 @@ interface CommonOpts {
 async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typeof createProducer>) => Promise<T>): Promise<T> {
   const cfg = config();
   const connection = createRedis(cfg.redis, { retryStrategy: () => null, lazyConnect: false });
-  const producer = createProducer({ connection, prefix: cfg.queuePrefix });
+  const producer = createProducer({ connection, prefix: cfg.queuePrefix, defaultJobOptions: jobOptionsFrom(cfg.jobs) });
   try {
     return await fn(producer);
   } finally {

@@ -283,3 +283,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     secrets,
   });
 }
+
+/**
+ * BullMQ job options from the `jobs` settings, for the producers the fleet itself runs (HTTP API, CLI).
+ * BullMQ applies a job's own `removeOnComplete` before the worker's, so retention must be set here too.
+ */
+export function jobOptionsFrom(jobs: JobSettings): {
+  attempts: number;
+  backoff: { type: 'exponential'; delay: number };
+  removeOnComplete: { age: number; count: number };
+  removeOnFail: { age: number };
+} {
+  return {
+    attempts: jobs.attempts,
+    backoff: { type: 'exponential', delay: jobs.backoffMs },
+    removeOnComplete: { age: jobs.keepCompletedS, count: jobs.keepCompletedCount },
+    removeOnFail: { age: jobs.keepFailedS },
+  };
+}
