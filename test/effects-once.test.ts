@@ -127,3 +127,25 @@ describe('a job that meets an open warehouse circuit goes back to waiting withou
     }
   });
 });
+
+describe('an enqueue that reaches Redis twice creates one job', () => {
+  it('the producer chooses every job id, so a re-sent add (ioredis replays unanswered commands after a reconnect) is a no-op', async () => {
+    const { createProducer } = await import('../src/producers');
+    const redis = testRedis();
+    const prefix = uniquePrefix('resend');
+    const producer = createProducer({ connection: redis, prefix });
+    try {
+      const [a, b] = await producer.embed(['first note', 'second note']);
+      const single = await producer.embed('third note');
+      for (const h of [a, b, single]) expect(h.id).toMatch(/^j-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      const queue = producer.queue('embeddings');
+      // What a replay of the same command does: the same name, data and id.
+      const original = await queue.getJob(a.id);
+      await queue.add(original!.name, original!.data, { jobId: a.id });
+      expect(await queue.count()).toBe(3);
+    } finally {
+      await producer.close();
+      await redis.quit();
+    }
+  });
+});

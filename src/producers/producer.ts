@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, QueueEvents, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
@@ -205,7 +205,11 @@ export function createProducer(options: ProducerOptions): Producer {
   const jobOptions = (name: QueueName, opts: EnqueueOptions, keySuffix?: string): JobsOptions => {
     checkPriority(opts.priority);
     return {
-      ...(opts.idempotencyKey !== undefined ? { jobId: idempotentJobId(name, keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`) } : {}),
+      // Always a job id chosen here, never Redis's counter: when ioredis re-sends an add after a reconnect
+      // (the first one may have run before the connection dropped), BullMQ finds the id and adds nothing.
+      jobId: opts.idempotencyKey !== undefined
+        ? idempotentJobId(name, keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`)
+        : `j-${randomUUID()}`,
       ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
     };
   };
