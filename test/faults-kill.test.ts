@@ -1,6 +1,6 @@
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from '../src/warehouse/server';
-import { countIndexEffects, killReplica, reportFault, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, faultReplicaEnv, killReplica, reportFault, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
 
@@ -23,21 +23,11 @@ afterAll(() => warehouse.close());
 describe('fault: SIGKILL a worker mid-batch, ten times, during 5,000 jobs', () => {
   it('every job completes; every index upsert happens exactly once', async () => {
     const prefix = uniquePrefix('fault-kill');
-    const env = {
+    const env = faultReplicaEnv(prefix, warehouse.url, {
       REDIS_URL: testRedisUrl(),
-      FLEET_QUEUE_PREFIX: prefix,
-      SNOWFLAKE_ACCESS_URL: warehouse.url,
-      LOG_LEVEL: 'warn',
-      WORKER_LOCK_DURATION_MS: '2000',
-      WORKER_STALLED_INTERVAL_MS: '1000',
       // A job may be held by several of the killed replicas; ten kills must not fail it for stalling.
       WORKER_MAX_STALLED_COUNT: '20',
-      POOL_MIN: '0',
-      POOL_MAX: '2',
-      EMBED_BATCH_MAX_SIZE: '100',
-      EMBED_BATCH_MAX_WAIT_MS: '20',
-      EMBED_WORKER_CONCURRENCY: '200',
-    };
+    });
     const redis = testRedis();
     const producer = createProducer({ connection: redis, prefix });
     const queue = producer.queue('embeddings');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createProducer, type Producer } from '../src/producers';
 import type { LocalWarehouse } from '../src/warehouse/server';
-import { countIndexEffects, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, stopReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
 
@@ -48,13 +48,7 @@ describe('fault 6: memory over a long run of jobs', () => {
   let producer: Producer | undefined;
 
   afterAll(async () => {
-    if (replica && !replica.stopped()) {
-      replica.child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const done = await Promise.race([replica.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000)))]);
-      clearTimeout(timer);
-      if (!done) await killReplica(replica);
-    }
+    if (replica) await stopReplica(replica);
     await producer?.close().catch(() => undefined);
     await warehouse?.close().catch(() => undefined);
     await redis.quit();

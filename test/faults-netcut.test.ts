@@ -1,6 +1,6 @@
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from '../src/warehouse/server';
-import { countIndexEffects, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, faultReplicaEnv, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy';
 import { startTestWarehouse } from './helpers/warehouse';
@@ -30,18 +30,7 @@ afterAll(async () => {
 describe('fault: network cut between a worker and Redis, longer than the lock', () => {
   it('the stalled jobs run on another replica; all complete; no effect is doubled; the cut replica carries on', async () => {
     const prefix = uniquePrefix('fault-netcut');
-    const env = {
-      FLEET_QUEUE_PREFIX: prefix,
-      SNOWFLAKE_ACCESS_URL: warehouse.url,
-      LOG_LEVEL: 'warn',
-      WORKER_LOCK_DURATION_MS: String(LOCK_MS),
-      WORKER_STALLED_INTERVAL_MS: '1000',
-      POOL_MIN: '0',
-      POOL_MAX: '2',
-      EMBED_BATCH_MAX_SIZE: '100',
-      EMBED_BATCH_MAX_WAIT_MS: '20',
-      EMBED_WORKER_CONCURRENCY: '200',
-    };
+    const env = faultReplicaEnv(prefix, warehouse.url, { WORKER_LOCK_DURATION_MS: String(LOCK_MS) });
     const redis = testRedis();
     const producer = createProducer({ connection: redis, prefix });
     const queue = producer.queue('embeddings');

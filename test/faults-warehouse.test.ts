@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import { CircuitBreaker } from '../src/pool';
 import { createProducer, type Producer } from '../src/producers';
 import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
-import { countIndexEffects, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, stopReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient } from './helpers/warehouse';
 
@@ -93,13 +93,7 @@ describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then 
   let producer: Producer | undefined;
 
   afterAll(async () => {
-    if (replica && !replica.stopped()) {
-      replica.child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const done = await Promise.race([replica.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000)))]);
-      clearTimeout(timer);
-      if (!done) await killReplica(replica);
-    }
+    if (replica) await stopReplica(replica);
     await producer?.close().catch(() => undefined);
     for (const w of warehouses) await w.close().catch(() => undefined);
     await redis.quit();

@@ -69,6 +69,37 @@ export async function killReplica(r: Replica, signal: NodeJS.Signals = 'SIGKILL'
   await r.exited;
 }
 
+/** SIGTERM, as Kubernetes stops a pod; SIGKILL if the replica has not exited within `graceMs`. */
+export async function stopReplica(r: Replica, graceMs = 20_000): Promise<void> {
+  if (r.stopped()) return;
+  r.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([r.exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+  clearTimeout(timer);
+  if (!exited) await killReplica(r);
+}
+
+/**
+ * Environment of an embeddings replica in the fault tests: its own queue prefix, the test's warehouse, short
+ * locks so a dead replica's jobs run elsewhere within seconds, and batches small enough that several are in
+ * flight at any moment.
+ */
+export function faultReplicaEnv(prefix: string, warehouseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    FLEET_QUEUE_PREFIX: prefix,
+    SNOWFLAKE_ACCESS_URL: warehouseUrl,
+    LOG_LEVEL: 'warn',
+    WORKER_LOCK_DURATION_MS: '2000',
+    WORKER_STALLED_INTERVAL_MS: '1000',
+    POOL_MIN: '0',
+    POOL_MAX: '2',
+    EMBED_BATCH_MAX_SIZE: '100',
+    EMBED_BATCH_MAX_WAIT_MS: '20',
+    EMBED_WORKER_CONCURRENCY: '200',
+    ...extra,
+  };
+}
+
 export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
