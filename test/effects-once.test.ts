@@ -2,6 +2,8 @@ import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../src/contracts/errors';
 import { appendUpsertsOnce, INDEX_EFFECT_FIELD, indexLogKey } from '../src/index-builder/log';
+import { instrumentProcessor } from '../src/telemetry';
+import type { FleetMetrics } from '../src/telemetry/metrics';
 import { CircuitOpenError } from '../src/warehouse/errors';
 import { circuitOpenCause, runWorker } from '../src/workers/run-worker';
 import { testRedis, uniquePrefix } from './helpers/redis';
@@ -89,14 +91,17 @@ describe('a job that meets an open warehouse circuit goes back to waiting withou
     let outageCalls = 0;
     const deferred: number[] = [];
     const workerConnection = redis.duplicate();
+    // Metrics see a deferral as its own outcome, not as a failure.
+    const outcomes: unknown[] = [];
+    const metrics = { job: (_q: string, _w: number, _d: number, ok: unknown) => outcomes.push(ok) } as unknown as FleetMetrics;
     const worker = runWorker({
       queue: 'embeddings', connection: workerConnection, prefix, concurrency: 1,
-      processor: async (job: Job) => {
+      processor: instrumentProcessor(async (job: Job) => {
         if (job.data.mode === 'broken') throw new Error('a real failure');
         outageCalls += 1;
         if (outageCalls <= 3) throw new Error('batch failed', { cause: new CircuitOpenError(0) });
         return 'ok';
-      },
+      }, { metrics, isDeferral: (err) => circuitOpenCause(err) !== undefined }),
       onDeferred: (_job, pauseMs) => deferred.push(pauseMs),
     });
     const finished = new Map<string, { ok: boolean; attemptsMade: number }>();
@@ -118,6 +123,7 @@ describe('a job that meets an open warehouse circuit goes back to waiting withou
       await settled(broken.id!);
       expect(finished.get(broken.id!)).toEqual({ ok: false, attemptsMade: 1 });
       expect(deferred).toHaveLength(3);
+      expect(outcomes).toEqual(['deferred', 'deferred', 'deferred', true, false]);
     } finally {
       await worker.close();
       await workerConnection.quit();

@@ -44,6 +44,7 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       const m = registry.metrics;
       m.job('embeddings', 12, 80, true);
       m.job('embeddings', 5, 250, false);
+      m.job('embeddings', 5, 3, 'deferred');
       m.batch(500, 40, true, 'emb');
       m.warehouseCall('embed_texts', 42, true);
       m.warehouseCall('get_deals', 3000, false, 'TIMEOUT');
@@ -80,6 +81,8 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       expect(value(text, 'fleet_index_snapshot_version')).toBe(7);
       expect(value(text, 'fleet_warehouse_errors_total', 'operation="get_deals"', 'code="TIMEOUT"')).toBe(1);
       expect(value(text, 'fleet_job_duration_ms_count', 'queue="embeddings"', 'outcome="error"')).toBe(1);
+      // sent back to waiting while the warehouse circuit is open: not a failure
+      expect(value(text, 'fleet_job_duration_ms_count', 'queue="embeddings"', 'outcome="deferred"')).toBe(1);
       expect(value(text, 'fleet_batch_size_sum', 'coalescer="emb"')).toBe(500);
       expect(value(text, 'fleet_api_backlog_rejections_total', 'queue="embeddings"')).toBe(1);
       // bucket edges at the alert thresholds, so histogram_quantile is exact there

@@ -14,7 +14,7 @@ import { createEmbeddingProcessor, createEmbeddingService } from '../workers/emb
 import { createSearchProcessor, type SearchProcessor } from '../workers/search-processor';
 import { appendUpsertsOnce, createIndexBuilder, createSearchService } from '../index-builder';
 import { EMBEDDING_DIMS } from '../warehouse/queries/embed-texts';
-import { runWorker } from '../workers/run-worker';
+import { circuitOpenCause, runWorker } from '../workers/run-worker';
 import type { Releasers } from './releasers';
 
 export const WORKER_ROLES = ['embeddings', 'deals', 'flows', 'index', 'search'] as const;
@@ -101,7 +101,7 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
   const start = (queue: (typeof QUEUES)[keyof typeof QUEUES], processor: (job: Job) => Promise<unknown>, concurrency: number) => {
     const connection = ctx.redis();
     ctx.releasers.add(`${queue} worker connection`, () => connection.quit());
-    const instrumented = ctx.metrics ? instrumentProcessor(processor as never, { metrics: ctx.metrics, logger }) : processor;
+    const instrumented = ctx.metrics ? instrumentProcessor(processor as never, { metrics: ctx.metrics, logger, isDeferral: (err) => circuitOpenCause(err) !== undefined }) : processor;
     let lastDeferLog = 0;
     const onDeferred = (_job: Job, pauseMs: number) => {
       if (Date.now() - lastDeferLog < 5_000) return; // one line per outage phase, not one per job

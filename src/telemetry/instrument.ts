@@ -17,6 +17,8 @@ export interface InstrumentOptions {
   logger?: Logger;
   /** Wall clock for the wait time; default Date.now. */
   now?: () => number;
+  /** Errors after which the job goes back to waiting without spending an attempt (recorded as `deferred`). */
+  isDeferral?: (err: unknown) => boolean;
 }
 
 /**
@@ -33,12 +35,13 @@ export function instrumentProcessor<J extends InstrumentedJob, R>(processor: (jo
     withJobSpan(job, async () => {
       const startedAt = performance.now();
       const waitMs = job.attemptsMade === 0 ? (job.processedOn ?? now()) - job.timestamp - (job.opts?.delay ?? 0) : -1;
-      let ok = false;
+      let ok: boolean | 'deferred' = false;
       try {
         const result = await processor(job);
         ok = true;
         return result;
       } catch (err) {
+        if (opts.isDeferral?.(err)) ok = 'deferred';
         opts.logger?.debug({ queue: job.queueName, jobId: job.id, attempt: job.attemptsMade + 1, err: (err as Error)?.message, ...activeTraceIds() }, 'job attempt failed');
         throw err;
       } finally {

@@ -101,7 +101,11 @@ export interface FleetMetrics {
    * One job attempt finished: its wait before processing (negative: not recorded), its processing time
    * and whether it succeeded. Logs a slow job with `fields` (e.g. the job id).
    */
-  job(queue: string, waitMs: number, durationMs: number, ok: boolean, fields?: Record<string, unknown>): void;
+  /**
+   * One job attempt ended: `ok`, failed, or `'deferred'` (sent back to waiting without spending an attempt,
+   * e.g. while the warehouse circuit is open), recorded as outcome `ok` / `error` / `deferred`.
+   */
+  job(queue: string, waitMs: number, durationMs: number, ok: boolean | 'deferred', fields?: Record<string, unknown>): void;
   /** One batched warehouse call served `size` keys. */
   batch(size: number, durationMs: number, ok: boolean, coalescer?: string): void;
   /** One warehouse call (attempt). Logs a slow query. */
@@ -243,7 +247,7 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
   return {
     job(queue, waitMs, durationMs, ok, fields = {}) {
       if (waitMs >= 0) jobWait.record(waitMs, { queue });
-      jobDuration.record(durationMs, { queue, outcome: outcome(ok) });
+      jobDuration.record(durationMs, { queue, outcome: ok === 'deferred' ? 'deferred' : outcome(ok) });
       checkSlow('job', durationMs, { ...fields, queue });
     },
     batch(size, durationMs, ok, coalescer = 'default') {
