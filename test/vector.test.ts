@@ -19,4 +19,20 @@ describe('vectors', () => {
     expect(decodeVector(b64)).toEqual(v);
     expect(() => decodeVector('AAA=')).toThrow(/multiple of 4/);
   });
+
+  it('reads a VECTOR string into the same float32 values JSON.parse would give, in every number format', () => {
+    // deterministic pseudo-random components at several magnitudes, printed the ways a warehouse might
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    const formats: ((x: number) => string)[] = [(x) => x.toFixed(7), String, (x) => x.toExponential(6), (x) => String(Math.fround(x)), (x) => x.toPrecision(17)];
+    for (const [f, format] of formats.entries()) {
+      for (const scale of [1e-9, 1e-3, 0.3, 1e3]) {
+        const text = `[${Array.from({ length: 768 }, () => format(rand() * scale)).join(',')}]`;
+        expect({ f, scale, v: parseVector(text, 768) }).toEqual({ f, scale, v: Float32Array.from(JSON.parse(text)) });
+      }
+    }
+    // what the fast reader does not take goes through JSON.parse, with its errors
+    expect(Array.from(parseVector('[ 1, 2e0 ,-3 ]', 3))).toEqual([1, 2, -3]);
+    for (const bad of ['[1,,2]', '[NaN,1,2]', '[1,2,3,4]', '[1,2', '[-,1,2]', '[1e,1,2]']) expect(() => parseVector(bad, 3)).toThrow(WarehouseResultError);
+  });
 });
