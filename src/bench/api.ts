@@ -78,6 +78,17 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
   const redis = await startPrivateRedis();
   const producer = createProducer({ connection: redis.url, prefix: '{bench}' });
   const registry = createMetricsRegistry();
+  // Server-side time of each response (routing to reply sent), beside the client-observed latency: the gap
+  // is time a request or response spent queued on the two busy event loops, not in the API's own work.
+  const serverMs: number[] = [];
+  let recordServer = false;
+  const serverSide = {
+    ...registry.metrics,
+    httpRequest(method: string, route: string, status: number, durationMs: number) {
+      if (recordServer) serverMs.push(durationMs);
+      registry.metrics.httpRequest(method, route, status, durationMs);
+    },
+  };
   try {
     const api = await startApi({
       port: 0,
@@ -87,7 +98,7 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
       tokens: [TOKEN],
       board: false,
       docs: false,
-      metrics: registry.metrics,
+      metrics: serverSide,
       // Every request is admitted (the bound is above what the run enqueues) but still checked.
       maxBacklog: warmup + requests + sequentialCount,
     });
@@ -95,7 +106,9 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
       ctx.log(`api bench: ${api.url}, redis ${redis.url}; warm-up ${warmup} requests`);
       await runClients(api.port, warmup, concurrency, 0);
       ctx.log(`api bench: ${requests} POST /v1/embeddings with ${concurrency} concurrent keep-alive clients (client thread)`);
+      recordServer = true;
       const { seconds, ms, status } = await runClients(api.port, requests, concurrency, warmup);
+      recordServer = false;
       const latencies = Array.from(ms);
       const statuses: Record<string, number> = {};
       for (const s of status) statuses[s] = (statuses[s] ?? 0) + 1;
@@ -116,6 +129,8 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
         max_ms: round(Math.max(...latencies)),
         errors,
         statuses,
+        server_p50_ms: round(percentile(serverMs, 50)),
+        server_p99_ms: round(percentile(serverMs, 99)),
         sequential: {
           requests: sequentialCount,
           p50_ms: round(percentile(sequentialMs, 50)),
