@@ -167,6 +167,8 @@ export function createProducer(options: ProducerOptions): Producer {
     if (!q) {
       q = new Queue(name, { connection, prefix, defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions } });
       q.on('error', onError);
+      // each pending result() (job.waitUntilFinished) listens for the queue's 'closing'; hundreds at once are normal
+      q.setMaxListeners(0);
       queues.set(name, q);
     }
     return q;
