@@ -8,6 +8,16 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('fleet: dist/ is missing; run `npm run build` (npm ci does this for you)\n');
   process.exit(1);
 }
+// Benchmarks run under the V8 heap setting the worker Deployments set in NODE_OPTIONS (a 64 MB young
+// generation, ops/k8s/base/embeddings.yaml), so their figures are those of a worker as deployed. The flag
+// only takes effect at start-up, hence one child process; any flag the caller gave wins.
+const SEMI_SPACE = '--max-semi-space-size';
+if (process.argv[2] === 'bench' && ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))) {
+  const { spawnSync } = require('node:child_process');
+  const r = spawnSync(process.execPath, [...process.execArgv, `${SEMI_SPACE}=64`, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (r.error) throw r.error;
+  process.exit(r.status ?? 1);
+}
 // snowflake-sdk pulls in the AWS SDK, which warns on every start that its 2027 releases need Node 22.
 // The fleet pins versions that run on Node 20; keep every other warning.
 process.removeAllListeners('warning');

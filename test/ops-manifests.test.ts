@@ -43,6 +43,9 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
  * on a container running a pending command or role); "pending items are still pending" fails the moment one
  * lands, so that it is removed from here and the strict checks cover it (and a different name shows up).
  */
+/** Node.js's own variables a container may set (not fleet settings; the README's operations notes explain them). */
+const NODE_RUNTIME_VARIABLES = new Set(['NODE_OPTIONS']);
+
 const PENDING = {
   /** `fleet <command>` */
   commands: [] as string[],
@@ -208,11 +211,11 @@ describe('environment variables match the config schema (src/config/variables.ts
       for (const c of containersOf(w)) {
         const env = envOf(docs, c);
         const planned = (k: string) => PENDING.variables.includes(k) && runsPending(c);
-        const unknown = [...env.keys()].filter((k) => !(k in variables) && !planned(k));
+        const unknown = [...env.keys()].filter((k) => !(k in variables) && !planned(k) && !NODE_RUNTIME_VARIABLES.has(k));
         expect({ workload: w.metadata.name, unknown }).toEqual({ workload: w.metadata.name, unknown: [] });
         const raw: Record<string, string> = {};
         for (const [k, src] of env) {
-          if (!(k in variables)) continue; // planned, not a setting yet
+          if (!(k in variables)) continue; // planned, or Node's own
           expect({ variable: k, from: src.from }).not.toEqual({ variable: k, from: 'other' });
           if (variables[k].secret) {
             // A secret only ever comes from a Secret, never from a ConfigMap or a literal.

@@ -11,6 +11,7 @@ import type { BatchEvent } from '../workers/coalescer';
 import { createDealProcessor } from '../workers/deal-processor';
 import { createFlowProcessors } from '../workers/flow-processors';
 import { createEmbeddingProcessor, createEmbeddingService } from '../workers/embedding-processor';
+import { createJobLogWriter } from '../workers/job-logs';
 import { createSearchProcessor, type SearchProcessor } from '../workers/search-processor';
 import { appendUpsertsOnce, createIndexBuilder, createSearchService } from '../index-builder';
 import { EMBEDDING_DIMS } from '../warehouse/queries/embed-texts';
@@ -112,26 +113,39 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
   };
   if (role === 'embeddings') {
     const s = ctx.config.embeddings;
+    // Index upserts and job logs: small scripts, one per batch, on a connection of their own.
     const indexConn = ctx.redis();
     ctx.releasers.add('index log connection', () => indexConn.quit());
+    const logs = createJobLogWriter(indexConn);
     const processor = createEmbeddingProcessor({
+      logs,
       warehouse: ctx.warehouse,
       cache: ctx.caches?.embeddings,
       indexSink: (items) => appendUpsertsOnce(indexConn, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger, ctx.metrics),
     });
-    ctx.releasers.add('embedding coalescers', () => processor.close());
+    ctx.releasers.add('embedding coalescers', async () => {
+      await processor.close();
+      await logs.close();
+    });
     start(QUEUES.embeddings, processor.process, s.concurrency);
   } else if (role === 'deals') {
     const s = ctx.config.deals;
+    const logConn = ctx.redis();
+    ctx.releasers.add('job log connection', () => logConn.quit());
+    const logs = createJobLogWriter(logConn);
     const processor = createDealProcessor({
+      logs,
       warehouse: ctx.warehouse,
       cache: ctx.caches?.deals,
       batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger, ctx.metrics),
     });
-    ctx.releasers.add('deal coalescer', () => processor.close());
+    ctx.releasers.add('deal coalescer', async () => {
+      await processor.close();
+      await logs.close();
+    });
     start(QUEUES.deals, processor.process, s.concurrency);
   } else if (role === 'index') {
     const i = ctx.config.index;

@@ -4,6 +4,7 @@ import { startPrivateRedis } from '../app/redis-server';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
+import { createJobLogWriter } from '../workers/job-logs';
 import { embedTexts } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
 import { startWarehouseProcess, type WarehouseProcess } from './warehouse-process';
@@ -12,6 +13,8 @@ import { percentile, round } from './stats';
 
 interface RunFigures {
   jobs: number;
+  /** Commands the Redis served while the worker drained the queue (INFO commandstats), all kinds. */
+  redisCommands: number;
   seconds: number;
   jobsPerS: number;
   latencies: number[];
@@ -34,6 +37,13 @@ async function enqueue(queue: Queue, items: string[]): Promise<void> {
   }
 }
 
+/** Commands served so far by the Redis behind `redis` (every kind, from INFO commandstats). */
+async function redisCommands(redis: Redis): Promise<number> {
+  let calls = 0;
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
+}
+
 /** Pre-fills the queue, then starts a worker and measures how fast it drains. */
 async function drain(
   ctx: BenchContext,
@@ -49,6 +59,7 @@ async function drain(
   await enqueue(queue, items);
   ctx.log(`${label}: ${items.length} jobs enqueued; draining`);
   await server.resetStats();
+  const commandsBefore = await redisCommands(conn);
   const latencies: number[] = [];
   let done = 0;
   const workerConn = redis();
@@ -63,11 +74,12 @@ async function drain(
   });
   const seconds = (performance.now() - t) / 1000;
   const stats = await server.stats();
+  const commands = (await redisCommands(conn)) - commandsBefore;
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
   await Promise.all([conn.quit(), workerConn.quit()]);
-  const figures = { jobs: items.length, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries };
+  const figures = { jobs: items.length, redisCommands: commands, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries };
   ctx.log(`${label}: ${round(figures.jobsPerS, 0)} jobs/s, ${figures.warehouseCalls} warehouse calls`);
   return figures;
 }
@@ -107,11 +119,16 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       }),
     );
 
-    const processor = createEmbeddingProcessor({ warehouse, batching: { maxBatchSize: 500, maxWaitMs: 25, maxConcurrentBatches: poolSize } });
+    // As the embeddings role runs it: job logs ("served by batch …") written per batch on their own connection.
+    const logConnection = redis();
+    const logs = createJobLogWriter(logConnection);
+    const processor = createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize: 500, maxWaitMs: 25, maxConcurrentBatches: poolSize } });
     const coalesced = await drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), server, (connection, prefix) =>
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
     );
     await processor.close();
+    await logs.close();
+    await logConnection.quit();
 
     return {
       bench: 'coalesce',
@@ -129,6 +146,9 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       fraction_of_noop: round(coalesced.jobsPerS / noop.jobsPerS, 2),
       warehouse_calls: coalesced.warehouseCalls,
       warehouse_calls_per_job: round(coalesced.warehouseCalls / jobs, 4),
+      // Counted at the server, so including the commands inside BullMQ's Lua scripts (about 28 per job for a no-op worker).
+      redis_commands_per_job: round(coalesced.redisCommands / jobs, 2),
+      noop_redis_commands_per_job: round(noop.redisCommands / jobs, 2),
       naive_warehouse_calls_per_job: round(naive.warehouseCalls / naive.jobs, 2),
       p50_job_latency_ms: round(percentile(coalesced.latencies, 50), 1),
       p99_job_latency_ms: round(percentile(coalesced.latencies, 99), 1),

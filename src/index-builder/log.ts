@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../contracts/errors';
+import { defineScript } from '../redis/script';
 import type { IndexOp, OpBatch } from './namespaced-index';
 import { DEFAULT_NAMESPACE, isValidId, isValidNamespace } from './settings';
 
@@ -100,7 +100,7 @@ for i = 2, #KEYS do
   end
 end
 return out`;
-const APPEND_ONCE_SHA = createHash('sha1').update(APPEND_ONCE_LUA).digest('hex');
+const appendOnceScript = defineScript(APPEND_ONCE_LUA);
 
 /**
  * Like {@link appendUpserts}, but exactly once per job: a job that runs again (lost lock, killed worker,
@@ -119,11 +119,7 @@ export async function appendUpsertsOnce(redis: Redis, prefix: string, items: rea
     keys.push(item.jobKey);
     args.push(item.namespace ?? DEFAULT_NAMESPACE, item.id, vectorBytes(item.vector), item.jobId);
   }
-  // EVALSHA: the script's text travels only the first time a Redis sees it (or after SCRIPT FLUSH / a restart).
-  const reply = (await redis.evalsha(APPEND_ONCE_SHA, keys.length, ...keys, ...args).catch((err: Error) => {
-    if (!/NOSCRIPT/.test(err.message)) throw err;
-    return redis.eval(APPEND_ONCE_LUA, keys.length, ...keys, ...args);
-  })) as string[];
+  const reply = (await appendOnceScript(redis, keys, args)) as string[];
   return reply.map((id) => (id === '' ? null : String(id)));
 }
 

@@ -9,6 +9,7 @@ import { CachedLoader, type TieredLoad } from './cached-loader';
 import { Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './job-data';
+import { perJobLogs, type JobLogWriter } from './job-logs';
 
 export interface DealProcessorDeps {
   warehouse: Warehouse;
@@ -16,6 +17,8 @@ export interface DealProcessorDeps {
   /** Two-tier cache of deal rows (keys: `dealKey(id)`); figures are always derived at job time. Optional. */
   cache?: TieredCache<Deal>;
   onBatch?: (event: BatchEvent) => void;
+  /** Where each job's "served by batch …" row goes. Default `job.log`; the worker roles pass `createJobLogWriter`. */
+  logs?: JobLogWriter;
   /** Clock for derived figures; default `Date.now`. */
   now?: () => number;
 }
@@ -40,6 +43,7 @@ class DealNotFound extends Error {
  * With a cache, hot deals are answered from L1/L2 and only the rest reach the warehouse.
  */
 export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
+  const logs = deps.logs ?? perJobLogs;
   const now = deps.now ?? Date.now;
   const coalescer = new Coalescer<string, Deal | null>({
     name: 'deals',
@@ -89,7 +93,8 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
         return { id: l.value.id, found: true, deal: l.value, figures: dealFigures(l.value, at) };
       });
       const refs = [...batches.values()];
-      await job.log(
+      await logs.log(
+        job,
         `served by ${refs.length ? `batch${refs.length > 1 ? 'es' : ''} ${refs.map((b) => `${b.batchId} (${b.size} ids)`).join(', ')}` : 'no warehouse batch'}` +
           (cachedCount ? `; ${cachedCount} from cache` : ''),
       );

@@ -8,6 +8,7 @@ import type { TieredCache } from '../cache';
 import { embeddingKey } from '../cache/keys';
 import { CachedLoader, type TieredLoad } from './cached-loader';
 import { Coalescer, type BatchEvent } from './coalescer';
+import { perJobLogs, type JobLogWriter } from './job-logs';
 
 
 export interface EmbeddingProcessorDeps {
@@ -22,6 +23,8 @@ export interface EmbeddingProcessorDeps {
    */
   indexSink?: (items: IndexUpsertItem[]) => Promise<unknown>;
   onBatch?: (event: BatchEvent) => void;
+  /** Where each job's "served by batch …" row goes. Default `job.log` (one call per job); the worker roles pass `createJobLogWriter`. */
+  logs?: JobLogWriter;
 }
 
 export interface IndexUpsertItem {
@@ -92,6 +95,7 @@ export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingS
 
 export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): EmbeddingProcessor {
   const service = createEmbeddingService(deps);
+  const logs = deps.logs ?? perJobLogs;
   let seq = 0;
   const upserts = deps.indexSink
     ? new Coalescer<IndexUpsertItem & { seq: number }, true>({
@@ -115,8 +119,8 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
         if (!upserts) throw new UnrecoverableError('this worker has no search index configured, but the job asks for an index upsert');
         await upserts.load({ ...data.index, vector: value, jobKey: `${job.queueQualifiedName}:${job.id}`, jobId: String(job.id), seq: seq++ });
       }
-      // Awaited, not fire-and-forget: ioredis pipelines the log writes of one tick into one round trip.
-      await job.log(batch ? `served by batch ${batch.batchId} (${batch.size} texts)` : `served from cache (${tier})`);
+      // Awaited, not fire-and-forget: the job completes only once its log says which batch served it.
+      await logs.log(job, batch ? `served by batch ${batch.batchId} (${batch.size} texts)` : `served from cache (${tier})`);
       return {
         model: data.model, dims: EMBEDDING_DIMS, vector: encodeVector(value), ...(batch ? { batch } : {}), cached: tier !== 'warehouse', tier,
         ...(data.index ? { indexed: data.index } : {}),

@@ -5,6 +5,7 @@ import type { PooledWarehouse } from '../../src/pool';
 import { createDealProcessor } from '../../src/workers/deal-processor';
 import { createEmbeddingProcessor } from '../../src/workers/embedding-processor';
 import type { BatchingOptions } from '../../src/workers/job-data';
+import { createJobLogWriter, type JobLogWriter } from '../../src/workers/job-logs';
 import { runWorker } from '../../src/workers/run-worker';
 import { testRedisUrl } from './redis';
 
@@ -13,24 +14,28 @@ export interface InProcessWorker {
   close(): Promise<void>;
 }
 
-/** A real BullMQ worker running `processor` in this process, on the test Redis. */
-function startWorker(queue: QueueName, prefix: string, concurrency: number, processor: { process(job: Job): Promise<unknown>; close(): Promise<void> }): InProcessWorker {
+/** A real BullMQ worker running the processor in this process, on the test Redis, with job logs written as the roles write them. */
+function startWorker(queue: QueueName, prefix: string, concurrency: number, make: (logs: JobLogWriter) => { process(job: Job): Promise<unknown>; close(): Promise<void> }): InProcessWorker {
   const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const logs = createJobLogWriter(logConnection);
+  const processor = make(logs);
   const worker = runWorker({ queue, connection, prefix, concurrency, processor: processor.process });
   return {
     worker,
     async close() {
       await worker.close();
       await processor.close();
-      await connection.quit();
+      await logs.close();
+      await Promise.all([connection.quit(), logConnection.quit()]);
     },
   };
 }
 
 export function startEmbeddingWorker(warehouse: PooledWarehouse, prefix: string, batching: BatchingOptions = {}, concurrency = 1000): InProcessWorker {
-  return startWorker(QUEUES.embeddings, prefix, concurrency, createEmbeddingProcessor({ warehouse, batching: { maxBatchSize: 500, maxWaitMs: 30, ...batching } }));
+  return startWorker(QUEUES.embeddings, prefix, concurrency, (logs) => createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize: 500, maxWaitMs: 30, ...batching } }));
 }
 
 export function startDealWorker(warehouse: PooledWarehouse, prefix: string, batching: BatchingOptions = {}, concurrency = 50): InProcessWorker {
-  return startWorker(QUEUES.deals, prefix, concurrency, createDealProcessor({ warehouse, batching: { maxBatchSize: 1000, maxWaitMs: 20, ...batching } }));
+  return startWorker(QUEUES.deals, prefix, concurrency, (logs) => createDealProcessor({ warehouse, logs, batching: { maxBatchSize: 1000, maxWaitMs: 20, ...batching } }));
 }
