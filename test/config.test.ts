@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, VARIABLES } from '../src/config';
+import { ConfigError, jobOptionsFrom, loadConfig, VARIABLES } from '../src/config';
+import { DEFAULT_JOB_OPTIONS } from '../src/producers/producer';
 
 describe('config', () => {
   it('applies documented defaults when the environment is empty', () => {
@@ -8,6 +9,12 @@ describe('config', () => {
     expect(c.localWarehouse.loginLatencyMs).toBe(300);
     expect(c.queuePrefix).toBe('{fleet}');
     expect(Object.isFrozen(c) && Object.isFrozen(c.pool)).toBe(true);
+  });
+
+  it('gives jobs the same attempts, backoff and retention through the environment and the library', () => {
+    const fromEnv = jobOptionsFrom(loadConfig({}).jobs);
+    expect(fromEnv).toEqual(DEFAULT_JOB_OPTIONS);
+    expect(fromEnv).toMatchObject({ attempts: 5, backoff: { delay: 1000 }, removeOnComplete: { age: 86_400, count: 50_000 } });
   });
 
   it('reports every bad variable at once, naming it and the value received', () => {

@@ -1,6 +1,7 @@
 import { Queue, type Job, type Worker } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { startPrivateRedis } from '../app/redis-server';
+import { VARIABLES } from '../config/variables';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
@@ -95,7 +96,8 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
   const naiveJobs = ctx.quick ? 200 : 800;
   const rttMs = 100;
   const poolSize = 8;
-  const concurrency = 2_000;
+  // The embeddings role's default (EMBED_WORKER_CONCURRENCY): 2,000 gave the same throughput with twice the job latency.
+  const concurrency = Number(VARIABLES.EMBED_WORKER_CONCURRENCY.default);
   const redisServer = await startPrivateRedis();
   const server = await startWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JOB_DEFAULTS } from '../contracts/job-defaults';
 
 /**
  * Every environment variable the fleet reads, in one table. `loadConfig` is the only reader of the
@@ -110,11 +111,11 @@ export const VARIABLES = {
   WAREHOUSE_BREAKER_THRESHOLD: { group: 'warehouse calls', default: '5', schema: int(1, 1000), description: 'Consecutive transient failures that open the circuit breaker (calls then fail fast).' },
   WAREHOUSE_BREAKER_RESET_MS: { group: 'warehouse calls', default: '10000', schema: ms(100, 600_000), description: 'How long the circuit stays open before one probe call is let through.' },
   // --- jobs ----------------------------------------------------------------------------------
-  JOB_ATTEMPTS: { group: 'jobs', default: '5', schema: int(1, 100), description: 'Attempts per job before it fails for good (transient warehouse failures are retried this way). Applies to jobs enqueued through the HTTP API and CLI; library callers pass `defaultJobOptions` (default 5).' },
-  JOB_BACKOFF_MS: { group: 'jobs', default: '1000', schema: ms(0, 3600_000), description: 'First retry delay of a failed job; doubles per attempt (exponential).' },
-  JOB_KEEP_COMPLETED_S: { group: 'jobs', default: '86400', schema: int(0, 90 * 86400), description: 'Completed jobs (and their results) are kept this long. It is also the idempotency window: an enqueue with the same idempotency key within it returns the same job.' },
-  JOB_KEEP_COMPLETED_COUNT: { group: 'jobs', default: '50000', schema: int(0, 10_000_000), description: 'At most this many completed jobs are kept per queue. BullMQ honours a job\'s own retention first: the API and CLI set these on every job; library callers set theirs.' },
-  JOB_KEEP_FAILED_S: { group: 'jobs', default: '604800', schema: int(0, 365 * 86400), description: 'Failed jobs are kept this long for inspection in Bull Board.' },
+  JOB_ATTEMPTS: { group: 'jobs', default: String(JOB_DEFAULTS.attempts), schema: int(1, 100), description: 'Attempts per job before it fails for good (transient warehouse failures are retried this way). Applies to jobs enqueued through the HTTP API and CLI; library callers pass `defaultJobOptions` (same default).' },
+  JOB_BACKOFF_MS: { group: 'jobs', default: String(JOB_DEFAULTS.backoffMs), schema: ms(0, 3600_000), description: 'First retry delay of a failed job; doubles per attempt (exponential).' },
+  JOB_KEEP_COMPLETED_S: { group: 'jobs', default: String(JOB_DEFAULTS.keepCompletedS), schema: int(0, 90 * 86400), description: 'Completed jobs (and their results) are kept this long. It is also the idempotency window: an enqueue with the same idempotency key within it returns the same job.' },
+  JOB_KEEP_COMPLETED_COUNT: { group: 'jobs', default: String(JOB_DEFAULTS.keepCompletedCount), schema: int(0, 10_000_000), description: 'At most this many completed jobs are kept per queue. BullMQ honours a job\'s own retention first: the API and CLI set these on every job; library callers set theirs.' },
+  JOB_KEEP_FAILED_S: { group: 'jobs', default: String(JOB_DEFAULTS.keepFailedS), schema: int(0, 365 * 86400), description: 'Failed jobs are kept this long for inspection in Bull Board.' },
   WORKER_LOCK_DURATION_MS: { group: 'jobs', default: '30000', schema: ms(1000, 3600_000), description: 'BullMQ job lock; a worker that stops renewing it (killed, stuck) loses the job to stalled-job recovery.' },
   WORKER_STALLED_INTERVAL_MS: { group: 'jobs', default: '30000', schema: ms(500, 3600_000), description: 'How often workers look for stalled jobs (locks that expired) and move them back to waiting.' },
   WORKER_MAX_STALLED_COUNT: { group: 'jobs', default: '3', schema: int(0, 100), description: 'Times a job may stall (its worker died) before it fails instead of running again.' },

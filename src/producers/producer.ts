@@ -4,6 +4,7 @@ import IORedis, { type Redis } from 'ioredis';
 import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
 import { EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type IndexTarget } from '../contracts/embedding';
 import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
+import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { isQueueName, JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { validate } from '../contracts/validate';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
@@ -13,10 +14,10 @@ import { injectTraceContext } from '../telemetry/tracing';
 
 /** Retries and retention the fleet applies unless the caller overrides them. */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 86_400, count: 50_000 },
-  removeOnFail: { age: 7 * 86_400 },
+  attempts: JOB_DEFAULTS.attempts,
+  backoff: { type: 'exponential', delay: JOB_DEFAULTS.backoffMs },
+  removeOnComplete: { age: JOB_DEFAULTS.keepCompletedS, count: JOB_DEFAULTS.keepCompletedCount },
+  removeOnFail: { age: JOB_DEFAULTS.keepFailedS },
 };
 
 export interface ProducerOptions {

@@ -1,5 +1,6 @@
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { CircuitOpenError } from '../warehouse/errors';
+import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import type { QueueName } from '../contracts/queues';
 
 export interface RunWorkerOptions<R> {
@@ -55,6 +56,9 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
     throw new RangeError(`runWorker: option \`concurrency\` must be an integer >= 1, got ${opts.concurrency}`);
   }
   let worker: Worker | undefined = undefined;
+  // The deferral sets the queue's rate limit through a Queue handle (worker.rateLimit is deprecated for
+  // queue.rateLimit; both set the same limiter key). Made at the first deferral, on the worker's connection.
+  let limiter: Queue | undefined;
   const processor = async (job: Job): Promise<R> => {
     try {
       return await opts.processor(job);
@@ -62,7 +66,11 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
       const open = circuitOpenCause(err);
       if (!open || !worker) throw err;
       const pauseMs = Math.min(DEFER_MAX_MS, Math.max(DEFER_MIN_MS, open.retryAfterMs));
-      await worker.rateLimit(pauseMs);
+      if (!limiter) {
+        limiter = new Queue(opts.queue, { connection: opts.connection, prefix: opts.prefix });
+        limiter.on('error', (e) => worker?.emit('error', e));
+      }
+      await limiter.rateLimit(pauseMs);
       opts.onDeferred?.(job, pauseMs);
       throw Worker.RateLimitError();
     }
@@ -75,8 +83,11 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
     lockDuration: opts.lockDurationMs ?? 30_000,
     stalledInterval: opts.stalledIntervalMs ?? 30_000,
     maxStalledCount: opts.maxStalledCount ?? 3,
-    removeOnComplete: opts.keepCompleted ?? { age: 86_400, count: 50_000 },
-    removeOnFail: opts.keepFailed ?? { age: 7 * 86_400 },
+    removeOnComplete: opts.keepCompleted ?? { age: JOB_DEFAULTS.keepCompletedS, count: JOB_DEFAULTS.keepCompletedCount },
+    removeOnFail: opts.keepFailed ?? { age: JOB_DEFAULTS.keepFailedS },
+  });
+  worker.on('closed', () => {
+    void limiter?.close().catch(() => undefined);
   });
   return worker;
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -305,7 +306,10 @@ export async function startLocalWarehouse(options: LocalWarehouseOptions = {}): 
     await pool.close();
     throw new Error(`local warehouse could not listen on ${opts.host}:${opts.port}: ${(err as Error).message}`, { cause: err });
   }
-  const server = new LocalWarehouseServer(opts, http, pool, recorder, new AbortController(), dataset!);
+  // Every sleeping query (and slow login) listens on this one signal: dozens at once are normal, not a leak.
+  const closing = new AbortController();
+  setMaxListeners(0, closing.signal);
+  const server = new LocalWarehouseServer(opts, http, pool, recorder, closing, dataset!);
   opts.logger.info({ url: server.url, dataset, startupMs: Math.round(performance.now() - started) }, 'local warehouse listening');
   return server;
 }
