@@ -13,10 +13,16 @@ if (!fs.existsSync(entry)) {
 // only takes effect at start-up, hence one child process; any flag the caller gave wins.
 const SEMI_SPACE = '--max-semi-space-size';
 if (process.argv[2] === 'bench' && ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))) {
-  const { spawnSync } = require('node:child_process');
-  const r = spawnSync(process.execPath, [...process.execArgv, `${SEMI_SPACE}=64`, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
-  if (r.error) throw r.error;
-  process.exit(r.status ?? 1);
+  const { spawn } = require('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, `${SEMI_SPACE}=64`, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+  // A signal sent to this process alone (timeout(1), a supervisor) must stop the run, not orphan it.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+  child.on('error', (err) => {
+    process.stderr.write(`fleet: could not start the benchmark: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (require('node:os').constants.signals[signal] ?? 0) : 1)));
+  return;
 }
 // snowflake-sdk pulls in the AWS SDK, which warns on every start that its 2027 releases need Node 22.
 // The fleet pins versions that run on Node 20; keep every other warning.
