@@ -66,7 +66,7 @@ function connection() {
   await Promise.all(Array.from({ length: concurrency }, connection));
   const seconds = (performance.now() - started) / 1000;
   parentPort.postMessage({ seconds, ms, status });
-})().catch((err) => { throw err; });
+})();
 `;
 
 interface ClientRun {
