@@ -8,7 +8,7 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('fleet: dist/ is missing; run `npm run build` (npm ci does this for you)\n');
   process.exit(1);
 }
-// Benchmarks run under the V8 heap setting the worker Deployments set in NODE_OPTIONS (a 64 MB young
+// Benchmarks run under the V8 heap setting the embeddings Deployment sets in NODE_OPTIONS (a 64 MB young
 // generation, ops/k8s/base/embeddings.yaml), so their figures are those of a worker as deployed. The flag
 // only takes effect at start-up, hence one child process; any flag the caller gave wins.
 const SEMI_SPACE = '--max-semi-space-size';
