@@ -1,3 +1,4 @@
+import { loadConfig } from '../config';
 import { runAnnBench } from './ann';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
@@ -18,7 +19,16 @@ export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 /** `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. */
 export const BENCHMARKS: Record<string, Benchmark> = {
   pool: runPoolBench,
-  ann: (ctx) => runAnnBench({ n: ctx.quick ? 10_000 : 100_000, queries: ctx.quick ? 100 : 500, onProgress: (m: string) => ctx.log(m) }),
+  // The index as configured (INDEX_METRIC, INDEX_DTYPE, INDEX_CONNECTIVITY, INDEX_EXPANSION_*; defaults otherwise).
+  ann: (ctx) => {
+    const { metric, dtype, connectivity, expansionAdd, expansionSearch } = loadConfig(process.env).index;
+    return runAnnBench({
+      n: ctx.quick ? 10_000 : 100_000,
+      queries: ctx.quick ? 100 : 500,
+      settings: { metric, dtype, connectivity, expansionAdd, expansionSearch },
+      onProgress: (m: string) => ctx.log(m),
+    });
+  },
   scale: runScaleBench,
   api: runApiBench,
   cache: runCacheBench,
