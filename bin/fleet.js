@@ -8,11 +8,12 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('fleet: dist/ is missing; run `npm run build` (npm ci does this for you)\n');
   process.exit(1);
 }
-// Benchmarks run under the V8 heap setting the embeddings Deployment sets in NODE_OPTIONS (a 64 MB young
-// generation, ops/k8s/base/embeddings.yaml), so their figures are those of a worker as deployed. The flag
-// only takes effect at start-up, hence one child process; any flag the caller gave wins.
+// `bench coalesce` measures the embeddings worker, so it runs under the V8 heap setting the embeddings
+// Deployment sets in NODE_OPTIONS (a 64 MB young generation, ops/k8s/base/embeddings.yaml). The flag only
+// takes effect at start-up, hence one child process; any flag the caller gave wins. Other benchmarks
+// measure roles that keep V8's default.
 const SEMI_SPACE = '--max-semi-space-size';
-if (process.argv[2] === 'bench' && ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))) {
+if (process.argv[2] === 'bench' && process.argv[3] === 'coalesce' && ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))) {
   const { spawn } = require('node:child_process');
   const child = spawn(process.execPath, [...process.execArgv, `${SEMI_SPACE}=64`, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
   // A signal sent to this process alone (timeout(1), a supervisor) must stop the run, not orphan it.
