@@ -49,10 +49,18 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function sendJson(res: ServerResponse, body: string, status = 200): void {
+/** A JSON reply body: text, or its UTF-8 bytes (query replies, which are kept for replay, are bytes). */
+export type JsonBody = string | Buffer;
+
+/**
+ * Sends a JSON reply with its Content-Length. A string body is encoded to UTF-8 once here: passing the
+ * string to both `Buffer.byteLength` and `res.end` encodes a multi-MB embedding reply twice.
+ */
+export function sendJson(res: ServerResponse, body: JsonBody, status = 200): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': bytes.byteLength });
+  res.end(bytes);
 }
 
 /** The token in `Authorization: Snowflake Token="…"`. */

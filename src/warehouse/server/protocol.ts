@@ -1,4 +1,4 @@
-import type { EncodedResult } from './result-encoding';
+import type { EncodedResult, ResultCell } from './result-encoding';
 import type { Session } from './sessions';
 import { MASTER_TOKEN_VALIDITY_S, SESSION_TOKEN_VALIDITY_S } from './sessions';
 import type { SnowflakeError } from './snowflake-error';
@@ -100,12 +100,16 @@ export function renewReply(session: Session): string {
  * A query result, inline (no chunk files): `rowtype`, `rowset`, `total` and `returned` (without
  * `returned` the driver never completes), `queryResultFormat: 'json'`, the statement type id and the
  * session's current database objects.
+ *
+ * Returned as UTF-8 bytes, the form it is sent and kept for replay in. The rowset is written here rather
+ * than by `JSON.stringify`: an embedding reply is megabytes of vector text, which the result encoder
+ * already produced as ASCII bytes (see `ResultCell`); they are copied in once, where stringify would copy
+ * them into one large string that then has to be encoded to UTF-8 again.
  */
-export function queryReply(session: Session, queryId: string, result: EncodedResult, statementTypeId: number, numberOfBinds: number): string {
-  return okReply({
+export function encodeQueryReply(session: Session, queryId: string, result: EncodedResult, statementTypeId: number, numberOfBinds: number): Buffer {
+  const data = JSON.stringify({
     parameters: SESSION_PARAMETERS,
     rowtype: result.rowtype,
-    rowset: result.rowset,
     total: result.rowset.length,
     returned: result.rowset.length,
     queryId,
@@ -121,6 +125,34 @@ export function queryReply(session: Session, queryId: string, result: EncodedRes
     sendResultTime: Date.now(),
     queryResultFormat: 'json',
   });
+  // `data` is an object literal: drop its closing brace and append the rowset as its last member.
+  const parts: Buffer[] = [Buffer.from(`{"data":${data.slice(0, -1)},"rowset":`, 'utf8')];
+  writeRowset(result.rowset, parts);
+  parts.push(Buffer.from('},"code":null,"message":null,"success":true}', 'utf8'));
+  return Buffer.concat(parts);
+}
+
+const QUOTE = Buffer.from('"');
+
+/** Appends `[[cell,…],…]` to `parts`: string cells JSON-encoded in runs, byte cells quoted and copied as they are. */
+function writeRowset(rowset: readonly (readonly ResultCell[])[], parts: Buffer[]): void {
+  let text = '[';
+  for (let r = 0; r < rowset.length; r++) {
+    const row = rowset[r];
+    text += r === 0 ? '[' : ',[';
+    for (let c = 0; c < row.length; c++) {
+      if (c > 0) text += ',';
+      const cell = row[c];
+      if (cell === null) text += 'null';
+      else if (typeof cell === 'string') text += JSON.stringify(cell);
+      else {
+        parts.push(Buffer.from(text, 'utf8'), QUOTE, cell, QUOTE);
+        text = '';
+      }
+    }
+    text += ']';
+  }
+  parts.push(Buffer.from(`${text}]`, 'utf8'));
 }
 
 /** `/monitoring/queries/<id>` reply, read by `connection.getQueryStatus()`. */

@@ -6,7 +6,8 @@ import type { DuckPool } from './duck-pool';
 import { fromDuckDBError } from './duckdb-errors';
 import { describeStatement, executeStatement, STATEMENT_TYPE_ID, type Execution } from './executor';
 import type { CompiledFault, WarehouseLogger } from './options';
-import { errorReply, okReply, queryReply, queryStatusReply } from './protocol';
+import type { JsonBody } from './http-io';
+import { encodeQueryReply, errorReply, okReply, queryStatusReply } from './protocol';
 import { ReplayCache, type StoredReply } from './replay-cache';
 import { statusResult } from './result-encoding';
 import type { Session } from './sessions';
@@ -64,7 +65,7 @@ export class QueryService {
   constructor(private readonly ctx: QueryServiceContext) {}
 
   /** Handles one `POST /queries/v1/query-request`; resolves to the reply body. */
-  async query(session: Session, requestId: string | undefined, body: Record<string, unknown>): Promise<string> {
+  async query(session: Session, requestId: string | undefined, body: Record<string, unknown>): Promise<JsonBody> {
     const sqlText = body.sqlText;
     if (typeof sqlText !== 'string') {
       return errorReply(new SnowflakeError('000900', 'SQL compilation error:\nsqlText is missing or not a string.', '42000'));
@@ -97,7 +98,7 @@ export class QueryService {
       counters.rowsReturned += execution.result.rowset.length;
       this.setStatus(queryId, { status: 'SUCCESS' });
       const numberOfBinds = typeof body.bindings === 'object' && body.bindings ? Object.keys(body.bindings).length : 0;
-      return { reply: { queryId, body: queryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds) }, keep: true };
+      return { reply: { queryId, body: encodeQueryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds) }, keep: true };
     } catch (err) {
       counters.failedQueries++;
       const aborted = run.abort.signal.aborted || (err as Error)?.name === 'AbortError';
@@ -109,7 +110,7 @@ export class QueryService {
       this.setStatus(queryId, { status: aborted ? 'ABORTED' : 'FAILED_WITH_ERROR', error });
       // Injected faults and cancellations are not replayed: a retry after the fault clears must run.
       const keep = !aborted && error.data.injected !== true;
-      return { reply: { queryId, body: errorReply(error, { queryId }) }, keep };
+      return { reply: { queryId, body: Buffer.from(errorReply(error, { queryId }), 'utf8') }, keep };
     } finally {
       this.running.delete(queryId);
       if (this.runningByRequest.get(requestKey) === queryId) this.runningByRequest.delete(requestKey);
@@ -204,7 +205,7 @@ export class QueryService {
   }
 
   /** `GET /queries/<id>/result`: the stored reply, "in progress" while running, or not found. */
-  result(queryId: string): string {
+  result(queryId: string): JsonBody {
     const stored = this.replay.getByQueryId(queryId);
     if (stored) return stored.body;
     if (this.running.has(queryId)) {

@@ -1,6 +1,10 @@
-/** A finished query reply, kept serialised so a replay is byte-for-byte the original. */
+/**
+ * A finished query reply, kept as its UTF-8 bytes so a replay is byte-for-byte the original. Bytes, not
+ * a string: up to `maxBytes` of replies then live outside the V8 heap, where the garbage collector does
+ * not have to walk them, and the bound counts what is really held.
+ */
 export interface StoredReply {
-  readonly body: string;
+  readonly body: Buffer;
   readonly queryId: string;
 }
 
@@ -95,7 +99,7 @@ export class ReplayCache {
     this.entries.delete(key); // re-insert so Map order is age order
     this.entries.set(key, { reply, storedAt: this.now() });
     this.byQueryId.set(reply.queryId, key);
-    this.bytes += reply.body.length;
+    this.bytes += reply.body.byteLength;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.opts.maxEntries && this.bytes <= this.opts.maxBytes) break;
       if (e.reply && k !== key) this.remove(k);
@@ -107,7 +111,7 @@ export class ReplayCache {
     if (!e) return;
     this.entries.delete(key);
     if (e.reply) {
-      this.bytes -= e.reply.body.length;
+      this.bytes -= e.reply.body.byteLength;
       this.byQueryId.delete(e.reply.queryId);
     }
   }

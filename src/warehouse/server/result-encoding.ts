@@ -29,13 +29,20 @@ export interface RowTypeEntry {
   vectorDimension?: number;
 }
 
-/** A result in Snowflake's JSON result shape: every cell a string or null. */
+/**
+ * A cell of Snowflake's JSON result shape: a string, null, or — for VECTOR cells, the bulk of an
+ * embedding reply — the cell's text as ASCII bytes that need no JSON escaping, which the reply writer
+ * copies into the reply as they are (`encodeQueryReply`). On the wire all three are JSON strings or null.
+ */
+export type ResultCell = string | Buffer | null;
+
+/** A result in Snowflake's JSON result shape. */
 export interface EncodedResult {
   rowtype: RowTypeEntry[];
-  rowset: (string | null)[][];
+  rowset: ResultCell[][];
 }
 
-type CellEncoder = (value: DuckDBValue, json: () => Json) => string | null;
+type CellEncoder = (value: DuckDBValue, json: () => Json) => ResultCell;
 
 const TEXT_LENGTH = 16_777_216;
 const MICROS = 1_000_000n;
@@ -158,10 +165,10 @@ export function encodeResult(reader: DuckDBResultReader, columnName: (duckName: 
   const codecs = names.map((n, i) => codecFor(columnName(n), types[i]));
   const rows = reader.getRows();
   let jsonRows: Json[][] | undefined;
-  const rowset: (string | null)[][] = new Array(rows.length);
+  const rowset: ResultCell[][] = new Array(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
-    const cells: (string | null)[] = new Array(codecs.length);
+    const cells: ResultCell[] = new Array(codecs.length);
     for (let c = 0; c < codecs.length; c++) {
       const v = row[c];
       cells[c] =

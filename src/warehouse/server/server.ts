@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadDemoDataset, type DatasetCounts } from './dataset-load';
 import { DuckPool } from './duck-pool';
 import { registerCortexFunctions } from './functions';
-import { asObject, BadRequestError, bearerToken, readJsonBody, sendJson } from './http-io';
+import { asObject, BadRequestError, bearerToken, readJsonBody, sendJson, type JsonBody } from './http-io';
 import {
   compileFault,
   compileOptions,
@@ -187,7 +187,7 @@ class LocalWarehouseServer implements LocalWarehouse {
     }
   }
 
-  private async route(req: IncomingMessage, url: URL): Promise<string> {
+  private async route(req: IncomingMessage, url: URL): Promise<JsonBody> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (method === 'POST' && path === '/session/v1/login-request') return this.login(req, url);

@@ -1,5 +1,5 @@
 /**
- * Writes a numeric vector as Snowflake shows a VECTOR cell: `[0.0123457,-0.25,…]`.
+ * Writes a numeric vector as Snowflake shows a VECTOR cell, `[0.0123457,-0.25,…]`, as ASCII bytes.
  *
  * A 500-text embedding batch is 384,000 numbers; `Number#toString` on float32-widened values (17
  * significant digits each) costs ~100–300 ms and doubles the payload. Instead each component is written
@@ -7,6 +7,10 @@
  * buffer: an absolute error below 5e-8, finer than float32 resolution for unit-vector components, at a
  * few milliseconds per batch. Magnitudes of 1e9 and above (never produced by embeddings) and non-finite
  * values fall back to `String(v)`.
+ *
+ * The result is bytes, not a string, and never needs JSON escaping (digits, `-`, `.`, `,`, `[`, `]`,
+ * `e`, `+`, and the letters of `NaN`/`Infinity`): the reply writer copies it into the reply as it is,
+ * where a string would be copied into `JSON.stringify`'s output and encoded to UTF-8 once more.
  */
 export const VECTOR_DECIMALS = 7;
 
@@ -17,9 +21,13 @@ const isFiniteNumber = Number.isFinite;
 const FIXED_LIMIT = 1e9;
 const ZERO = 48;
 
-export function formatNumberVector(items: ArrayLike<number>): string {
+// Formatting goes through one scratch buffer, grown when a longer vector comes; the result is an exact-size copy.
+let scratch = Buffer.allocUnsafe(768 * 26 + 2);
+
+export function formatNumberVector(items: ArrayLike<number>): Buffer {
   // Fixed-point cells are at most 1 + 10 + 1 + 7 + 1 bytes; a String(v) fallback at most 24 + 1.
-  const buf = Buffer.allocUnsafe(items.length * 26 + 2);
+  if (scratch.length < items.length * 26 + 2) scratch = Buffer.allocUnsafe(items.length * 26 + 2);
+  const buf = scratch;
   let p = 0;
   buf[p++] = 91; // [
   for (let k = 0; k < items.length; k++) {
@@ -65,5 +73,7 @@ export function formatNumberVector(items: ArrayLike<number>): string {
     p += digits;
   }
   buf[p++] = 93; // ]
-  return buf.toString('latin1', 0, p);
+  const out = Buffer.allocUnsafe(p);
+  buf.copy(out, 0, 0, p);
+  return out;
 }
