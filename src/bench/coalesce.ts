@@ -1,7 +1,8 @@
-import { Queue, type Job, type Worker } from 'bullmq';
+import os from 'node:os';
+import { Queue, type Job, type JobsOptions, type Worker } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { startPrivateRedis } from '../app/redis-server';
-import { VARIABLES } from '../config/variables';
+import { jobOptionsFrom, loadConfig } from '../config';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
@@ -9,6 +10,7 @@ import { createJobLogWriter } from '../workers/job-logs';
 import { embedTexts } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
 import { startWarehouseProcess, type WarehouseProcess } from './warehouse-process';
+import { busyFraction, cpuSeconds } from './cpu';
 import type { BenchContext } from './index';
 import { percentile, round } from './stats';
 
@@ -20,6 +22,15 @@ interface RunFigures {
   jobsPerS: number;
   latencies: number[];
   warehouseCalls: number;
+  /** CPU seconds each process used while the queue drained (undefined where /proc is missing). */
+  cpuS: { worker: number; redis?: number; warehouse?: number };
+  machineBusy: number;
+}
+
+/** The processes whose CPU a run reports: this one (the worker), the private Redis and the local warehouse. */
+interface Pids {
+  redis?: number;
+  warehouse?: number;
 }
 
 const WORDS = 'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(' ');
@@ -32,9 +43,9 @@ function texts(n: number, seed: string): string[] {
   });
 }
 
-async function enqueue(queue: Queue, items: string[]): Promise<void> {
+async function enqueue(queue: Queue, items: string[], opts: JobsOptions): Promise<void> {
   for (let i = 0; i < items.length; i += 1000) {
-    await queue.addBulk(items.slice(i, i + 1000).map((text) => ({ name: JOB_NAMES.embed, data: { text, model: 'e5-base-v2' } })));
+    await queue.addBulk(items.slice(i, i + 1000).map((text) => ({ name: JOB_NAMES.embed, data: { text, model: 'e5-base-v2' }, opts })));
   }
 }
 
@@ -45,6 +56,8 @@ async function redisCommands(redis: Redis): Promise<number> {
   return calls;
 }
 
+const perJob = (cpuS: number | undefined, jobs: number) => (cpuS === undefined ? null : round((cpuS * 1e6) / jobs, 0));
+
 /** Pre-fills the queue, then starts a worker and measures how fast it drains. */
 async function drain(
   ctx: BenchContext,
@@ -52,18 +65,24 @@ async function drain(
   redis: () => Redis,
   prefix: string,
   items: string[],
+  jobOpts: JobsOptions,
   server: WarehouseProcess,
+  pids: Pids,
   start: (connection: Redis, prefix: string) => Worker,
 ): Promise<RunFigures> {
   const conn = redis();
   const queue = new Queue(QUEUES.embeddings, { connection: conn, prefix });
-  await enqueue(queue, items);
+  await enqueue(queue, items, jobOpts);
   ctx.log(`${label}: ${items.length} jobs enqueued; draining`);
   await server.resetStats();
   const commandsBefore = await redisCommands(conn);
   const latencies: number[] = [];
   let done = 0;
   const workerConn = redis();
+  const machineBefore = os.cpus();
+  const ownBefore = process.cpuUsage();
+  const redisBefore = cpuSeconds(pids.redis);
+  const warehouseBefore = cpuSeconds(pids.warehouse);
   const t = performance.now();
   const worker = start(workerConn, prefix);
   await new Promise<void>((resolve, reject) => {
@@ -74,13 +93,20 @@ async function drain(
     worker.on('failed', (job, err) => reject(new Error(`${label}: job ${job?.id} failed: ${err.message}`)));
   });
   const seconds = (performance.now() - t) / 1000;
+  const own = process.cpuUsage(ownBefore);
+  const since = (before: number | undefined, pid: number | undefined) => {
+    const now = cpuSeconds(pid);
+    return before === undefined || now === undefined ? undefined : now - before;
+  };
+  const cpuS = { worker: (own.user + own.system) / 1e6, redis: since(redisBefore, pids.redis), warehouse: since(warehouseBefore, pids.warehouse) };
+  const machineBusy = busyFraction(machineBefore, os.cpus());
   const stats = await server.stats();
   const commands = (await redisCommands(conn)) - commandsBefore;
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
   await Promise.all([conn.quit(), workerConn.quit()]);
-  const figures = { jobs: items.length, redisCommands: commands, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries };
+  const figures = { jobs: items.length, redisCommands: commands, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries, cpuS, machineBusy };
   ctx.log(`${label}: ${round(figures.jobsPerS, 0)} jobs/s, ${figures.warehouseCalls} warehouse calls`);
   return figures;
 }
@@ -90,16 +116,22 @@ async function drain(
  * (a) a BullMQ no-op worker, the ceiling of this machine; (b) the naive worker, one warehouse call per
  * job through the same pool (cut to fewer jobs and extrapolated: at 100 ms per call it would take
  * minutes); (c) the coalescing worker. The local warehouse runs in its own process, as a warehouse does.
+ *
+ * Jobs carry the attempts, backoff and retention the fleet's API and CLI give them (`JOB_*`), and the
+ * worker runs with the configured `EMBED_WORKER_CONCURRENCY`, `EMBED_BATCH_MAX_SIZE` and
+ * `EMBED_BATCH_MAX_WAIT_MS` (defaults otherwise), so an operator can measure a setting before rolling it out.
  */
 export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string, unknown>> {
   const jobs = ctx.quick ? 2_000 : 20_000;
   const naiveJobs = ctx.quick ? 200 : 800;
   const rttMs = 100;
   const poolSize = 8;
-  // The embeddings role's default (EMBED_WORKER_CONCURRENCY): 2,000 gave the same throughput with twice the job latency.
-  const concurrency = Number(VARIABLES.EMBED_WORKER_CONCURRENCY.default);
+  const config = loadConfig(process.env);
+  const { concurrency, maxBatchSize, maxWaitMs } = config.embeddings;
+  const jobOpts = jobOptionsFrom(config.jobs);
   const redisServer = await startPrivateRedis();
   const server = await startWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  const pids: Pids = { redis: redisServer.process.pid, warehouse: server.pid };
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });
   const warehouse = new PooledWarehouse({ pool });
@@ -107,11 +139,11 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
     // Warm the pool so no run pays logins.
     await Promise.all(Array.from({ length: poolSize }, () => warehouse.query('SELECT 1 AS X')));
 
-    const noop = await drain(ctx, 'no-op', redis, 'bench-noop', texts(jobs, 'noop'), server, (connection, prefix) =>
+    const noop = await drain(ctx, 'no-op', redis, 'bench-noop', texts(jobs, 'noop'), jobOpts, server, pids, (connection, prefix) =>
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: async () => ({}) }),
     );
 
-    const naive = await drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), server, (connection, prefix) =>
+    const naive = await drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
       runWorker({
         queue: QUEUES.embeddings, connection, prefix, concurrency: poolSize,
         processor: async (job) => {
@@ -124,8 +156,8 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
     // As the embeddings role runs it: job logs ("served by batch …") written per batch on their own connection.
     const logConnection = redis();
     const logs = createJobLogWriter(logConnection);
-    const processor = createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize: 500, maxWaitMs: 25, maxConcurrentBatches: poolSize } });
-    const coalesced = await drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), server, (connection, prefix) =>
+    const processor = createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize, maxWaitMs, maxConcurrentBatches: poolSize } });
+    const coalesced = await drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
     );
     await processor.close();
@@ -138,7 +170,8 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       warehouse_rtt_ms: rttMs,
       pool_size: poolSize,
       worker_concurrency: concurrency,
-      max_batch_size: 500,
+      max_batch_size: maxBatchSize,
+      max_wait_ms: maxWaitMs,
       noop_jobs_per_s: round(noop.jobsPerS, 0),
       naive_jobs_per_s: round(naive.jobsPerS, 1),
       naive_jobs_measured: naive.jobs,
@@ -155,6 +188,13 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       p50_job_latency_ms: round(percentile(coalesced.latencies, 50), 1),
       p99_job_latency_ms: round(percentile(coalesced.latencies, 99), 1),
       naive_p50_job_latency_ms: round(percentile(naive.latencies, 50), 1),
+      // CPU per job of each process during the coalesced phase: the worker's is the fleet's own cost; the local
+      // warehouse's is a simulator's, which a remote Snowflake would not take from this machine.
+      worker_cpu_us_per_job: perJob(coalesced.cpuS.worker, jobs),
+      redis_cpu_us_per_job: perJob(coalesced.cpuS.redis, jobs),
+      local_warehouse_cpu_us_per_job: perJob(coalesced.cpuS.warehouse, jobs),
+      machine_cpu_busy: round(coalesced.machineBusy, 2),
+      noop_worker_cpu_us_per_job: perJob(noop.cpuS.worker, jobs),
       latency_note: 'processedOn -> finishedOn per job, with the queue pre-filled (time in the worker, not time waiting in the backlog)',
     };
   } finally {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../app/redis-server';
 import { createProducer } from '../producers';
 import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import { busyFraction, cpuSeconds } from './cpu';
 import type { BenchContext } from './index';
 import { round } from './stats';
 
@@ -20,34 +20,6 @@ function texts(n: number, seed: string): string[] {
     const w = (k: number) => WORDS[(i * 7 + k * 13 + k * k) % WORDS.length];
     return `${seed} note ${i}: customer raised ${w(1)} and ${w(2)} concerns; next step ${w(3)} ${w(4)} with the ${w(5)} team`;
   });
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is none. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), counted from the state field (3).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Busy fraction of all cores between two os.cpus() readings. */
-function busyFraction(before: os.CpuInfo[], after: os.CpuInfo[]): number {
-  let busy = 0;
-  let total = 0;
-  after.forEach((cpu, i) => {
-    const a = cpu.times;
-    const b = before[i].times;
-    const idle = a.idle - b.idle;
-    const all = a.user - b.user + (a.nice - b.nice) + (a.sys - b.sys) + (a.irq - b.irq) + idle;
-    busy += all - idle;
-    total += all;
-  });
-  return total > 0 ? busy / total : 0;
 }
 
 interface Replica {

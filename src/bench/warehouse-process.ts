@@ -6,6 +6,8 @@ import type { WarehouseStats } from '../warehouse/server';
 /** A local warehouse in its own process, as a real warehouse is: its CPU is not the fleet's. */
 export interface WarehouseProcess {
   url: string;
+  /** The child's process id (its CPU is read from /proc by the benchmarks). */
+  pid: number | undefined;
   stats(): Promise<WarehouseStats>;
   resetStats(): Promise<void>;
   close(): Promise<void>;
@@ -49,6 +51,7 @@ export async function startWarehouseProcess(opts: { loginLatencyMs: number; quer
   }
   return {
     url,
+    pid: child.pid,
     stats: async () => (await (await fetch(`${url}/fleet/stats`)).json()) as WarehouseStats,
     resetStats: async () => {
       await fetch(`${url}/fleet/reset-stats`, { method: 'POST' });
