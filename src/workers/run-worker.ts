@@ -11,8 +11,9 @@ export interface RunWorkerOptions<R> {
   prefix: string;
   processor: (job: Job) => Promise<R>;
   /**
-   * Jobs held at once. For a coalescing processor this is what lets batches fill: it must be at least
-   * the batch size times the batch calls in flight (see README, "Sizing concurrency").
+   * Jobs held at once. For a coalescing processor this is what lets batches fill: jobs held = jobs/s x
+   * seconds each job is held (batch wait + warehouse call), up to the batch size times the batch calls in
+   * flight (see README, "Sizing concurrency").
    */
   concurrency: number;
   lockDurationMs?: number;
