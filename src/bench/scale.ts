@@ -30,7 +30,9 @@ interface Replica {
 
 function startReplica(env: Record<string, string>): Replica {
   const child = spawn(process.execPath, [CLI, 'worker', '--role', 'embeddings'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    // HEALTH_PORT 0: several replicas share this machine, so each health/metrics server takes a free port.
+    // NODE_OPTIONS as the embeddings Deployment sets it (ops/k8s/base/embeddings.yaml), unless the caller set one.
+    env: { ...process.env, LOG_LEVEL: 'warn', HEALTH_PORT: '0', NODE_OPTIONS: process.env.NODE_OPTIONS || '--max-semi-space-size=64', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
