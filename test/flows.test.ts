@@ -1,4 +1,4 @@
-import { FlowProducer } from 'bullmq';
+import { FlowProducer, Queue } from 'bullmq';
 import { buildWorkflowFlow } from '../src/flows/build-flow';
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from '../src/warehouse/server';
@@ -64,14 +64,27 @@ describe('workflows as BullMQ flows', () => {
       // the four collectors overlap in time
       const collect = new FlowProducer({ connection: s.redis, prefix: s.prefix });
       const flow = await collect.getFlow({ id: handle.id, queueName: 'workflows', prefix: s.prefix });
-      const collectors: { processedOn: number; finishedOn: number }[] = [];
+      const collectors: { id: string; processedOn: number; finishedOn: number }[] = [];
       const walk = (node: typeof flow) => {
-        if (node.job.name.startsWith('collect-')) collectors.push({ processedOn: node.job.processedOn!, finishedOn: node.job.finishedOn! });
+        if (node.job.name.startsWith('collect-')) collectors.push({ id: node.job.id!, processedOn: node.job.processedOn!, finishedOn: node.job.finishedOn! });
         node.children?.forEach(walk);
       };
       walk(flow);
       await collect.close();
       expect(collectors).toHaveLength(4);
+      // Bull Board's Logs tab: each collector names the batch that served it, the synthesis the sources it used.
+      const collectQueue = new Queue('collect', { connection: s.redis, prefix: s.prefix });
+      const workflowQueue = new Queue('workflows', { connection: s.redis, prefix: s.prefix });
+      try {
+        for (const c of collectors) {
+          const { logs } = await collectQueue.getJobLogs(c.id);
+          expect(logs).toEqual([expect.stringMatching(/^collected \d+ (hubspot|gong|slack|linear) rows in batch \S+ \(\d+ requests\)$/)]);
+        }
+        expect((await workflowQueue.getJobLogs(handle.id)).logs).toEqual(['report from hubspot, gong, slack, linear']);
+      } finally {
+        await collectQueue.close();
+        await workflowQueue.close();
+      }
       const latestStart = Math.max(...collectors.map((c) => c.processedOn));
       const earliestEnd = Math.min(...collectors.map((c) => c.finishedOn));
       expect(latestStart).toBeLessThan(earliestEnd);

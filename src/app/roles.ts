@@ -180,12 +180,19 @@ export function startRole(role: WorkerRole, ctx: RoleContext): Worker[] {
     start(QUEUES.search, ctx.search.process, i.searchConcurrency);
   } else {
     const s = ctx.config.flows;
+    const logConn = ctx.redis();
+    ctx.releasers.add('job log connection', () => logConn.quit());
+    const logs = createJobLogWriter(logConn);
     const processors = createFlowProcessors({
+      logs,
       warehouse: ctx.warehouse,
       batching: { maxWaitMs: s.maxWaitMs, maxConcurrentBatches },
       onBatch: batchLogger(logger, ctx.metrics),
     });
-    ctx.releasers.add('workflow coalescers', () => processors.close());
+    ctx.releasers.add('workflow coalescers', async () => {
+      await processors.close();
+      await logs.close();
+    });
     start(QUEUES.collect, processors.collect, s.concurrency);
     start(QUEUES.analyze, processors.analyze, s.concurrency);
     start(QUEUES.workflows, processors.synthesize, s.concurrency);

@@ -11,11 +11,18 @@ import type { Row, Warehouse } from '../warehouse/types';
 import { Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './job-data';
+import { perJobLogs, type JobLogWriter } from './job-logs';
 
 export interface FlowProcessorDeps {
   warehouse: Warehouse;
   batching?: BatchingOptions;
   onBatch?: (event: BatchEvent) => void;
+  /**
+   * Where collectors' "collected … in batch …" and synthesis's "report from …" rows go. Default `job.log`
+   * (one call per job); the flows role passes `createJobLogWriter`, so the collectors a batch serves, which
+   * finish together, log in one script call.
+   */
+  logs?: JobLogWriter;
 }
 
 /** Processors of the three workflow queues: `collect`, `analyze` and `workflows` (synthesis). */
@@ -63,6 +70,7 @@ function stepData(job: Job): StepData {
  */
 export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
   const batching = { maxBatchSize: 200, maxWaitMs: 20, maxConcurrentBatches: 8, ...deps.batching };
+  const logs = deps.logs ?? perJobLogs;
   const collectors = new Map<Source, Coalescer<CollectFilters, Row[]>>();
   for (const source of ['hubspot', 'gong', 'slack', 'linear'] as const) {
     collectors.set(
@@ -117,7 +125,7 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         batchId: batch.batchId,
       };
       if (source === 'hubspot') result.deals = rows.map((r) => toDeal(r as never));
-      await job.log(`collected ${rows.length} ${source} rows in batch ${batch.batchId} (${batch.size} requests)`);
+      await logs.log(job, `collected ${rows.length} ${source} rows in batch ${batch.batchId} (${batch.size} requests)`);
       return result;
     },
 
@@ -147,7 +155,7 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         reason: String(reason),
       }));
       const report = synthesizeReport({ ...data, asOf: data.asOf ?? new Date().toISOString() }, values, failures);
-      await job.log(`report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`);
+      await logs.log(job, `report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`);
       return report;
     },
 
