@@ -15,7 +15,8 @@ if (!fs.existsSync(entry)) {
 const SEMI_SPACE = '--max-semi-space-size';
 if (process.argv[2] === 'bench' && process.argv[3] === 'coalesce' && ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))) {
   const { spawn } = require('node:child_process');
-  const child = spawn(process.execPath, [...process.execArgv, `${SEMI_SPACE}=64`, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const { EMBEDDINGS_NODE_OPTIONS } = require(path.join(__dirname, '..', 'dist', 'config', 'node-options.js'));
+  const child = spawn(process.execPath, [...process.execArgv, EMBEDDINGS_NODE_OPTIONS, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
   // A signal sent to this process alone (timeout(1), a supervisor) must stop the run, not orphan it.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('error', (err) => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { WORKER_ROLES } from '../src/app/roles';
 import { loadConfig, VARIABLES, type VariableSpec } from '../src/config';
+import { EMBEDDINGS_NODE_OPTIONS } from '../src/config/node-options';
 import { QUEUES } from '../src/contracts/queues';
 import { ALL_METRIC_NAMES } from '../src/telemetry/metrics';
 import { containersOf, loadYamlDocuments, podSpecsOf, renderKustomization, type Resource } from '../ops/k8s/render';
@@ -201,6 +202,16 @@ describe('every role has a workload', () => {
     const claim = spec.volumeClaimTemplates[0].metadata.name;
     const mount = containersOf(index!)[0].volumeMounts.find((m: Obj) => m.name === claim);
     expect(mount).toBeDefined();
+  });
+});
+
+describe('the embeddings heap setting', () => {
+  it.each(OVERLAYS)('%s: the embeddings Deployment runs with EMBEDDINGS_NODE_OPTIONS, the flags its benchmarks use', (overlay) => {
+    const docs = rendered[overlay];
+    const embeddings = fleetWorkloads(docs).filter((w) => containersOf(w).some((c) => roleOf(c) === 'embeddings'));
+    expect(embeddings).toHaveLength(1);
+    const c = containersOf(embeddings[0]).find((x) => roleOf(x) === 'embeddings')!;
+    expect(envOf(docs, c).get('NODE_OPTIONS')).toMatchObject({ from: 'value', value: EMBEDDINGS_NODE_OPTIONS });
   });
 });
 

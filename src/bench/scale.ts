@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../app/redis-server';
+import { EMBEDDINGS_NODE_OPTIONS } from '../config/node-options';
 import { createProducer } from '../producers';
 import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
 import { busyFraction, cpuSeconds } from './cpu';
@@ -32,7 +33,7 @@ function startReplica(env: Record<string, string>): Replica {
   const child = spawn(process.execPath, [CLI, 'worker', '--role', 'embeddings'], {
     // HEALTH_PORT 0: several replicas share this machine, so each health/metrics server takes a free port.
     // NODE_OPTIONS as the embeddings Deployment sets it (ops/k8s/base/embeddings.yaml), unless the caller set one.
-    env: { ...process.env, LOG_LEVEL: 'warn', HEALTH_PORT: '0', NODE_OPTIONS: process.env.NODE_OPTIONS || '--max-semi-space-size=64', ...env },
+    env: { ...process.env, LOG_LEVEL: 'warn', HEALTH_PORT: '0', NODE_OPTIONS: process.env.NODE_OPTIONS || EMBEDDINGS_NODE_OPTIONS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
