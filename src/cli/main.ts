@@ -7,6 +7,7 @@ import { startFleet } from '../app/fleet';
 import { createLogger } from '../telemetry/logger';
 import { BENCHMARKS, runBenchmark } from '../bench';
 import { enqueueCommand, workflowCommand } from './enqueue';
+import { snowflakeCommand } from './snowflake';
 import { startLocalWarehouse } from '../warehouse/server';
 import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
 import { createEmbeddingService } from '../workers/embedding-processor';
@@ -189,6 +190,8 @@ index
       await fleet.close();
     }
   });
+
+snowflakeCommand(program, () => config().snowflake.username);
 
 const enqueue = program.command('enqueue').description('Enqueue a job and print its result (needs running workers, e.g. `fleet up`).');
 enqueueCommand(enqueue, config);

@@ -1,8 +1,10 @@
 import { ConfigError } from './errors';
-import { VARIABLES, type VariableName, type VariableSpec } from './variables';
+import { CORTEX_CREDITS_PER_MTOKENS, parseCortexPrices, WAREHOUSE_CREDITS_PER_HOUR, type WarehouseSize } from './prices';
+import { VARIABLES, type Authenticator, type VariableName, type VariableSpec } from './variables';
 
 export { ConfigError } from './errors';
-export { VARIABLES, type VariableName, type VariableSpec } from './variables';
+export { AUTHENTICATORS, VARIABLES, type Authenticator, type VariableName, type VariableSpec } from './variables';
+export { WAREHOUSE_CREDITS_PER_HOUR, CORTEX_CREDITS_PER_MTOKENS, type WarehouseSize } from './prices';
 
 type Raw = { [K in VariableName]: unknown };
 
@@ -14,16 +16,38 @@ export interface RedisSettings {
   readonly tlsCaFile?: string;
 }
 
+/**
+ * How the fleet logs in to Snowflake, one variant per authenticator. Secrets are given inline or as a
+ * file path; a file is read (and re-read when it changes) by src/pool, never here.
+ */
+export type SnowflakeAuthSettings =
+  | { readonly method: 'SNOWFLAKE'; readonly password: string }
+  | { readonly method: 'SNOWFLAKE_JWT'; readonly privateKeyFile?: string; readonly privateKey?: string; readonly passphrase?: string }
+  | { readonly method: 'PROGRAMMATIC_ACCESS_TOKEN' | 'OAUTH'; readonly token?: string; readonly tokenFile?: string }
+  | { readonly method: 'OAUTH_CLIENT_CREDENTIALS'; readonly clientId: string; readonly clientSecret: string; readonly tokenUrl?: string };
+
 export interface SnowflakeSettings {
   /** Undefined: no account configured, use the local warehouse. */
   readonly account?: string;
   readonly username: string;
+  /** The password (SNOWFLAKE_PASSWORD): the login of a local warehouse's admin user, and of `auth` when it is `SNOWFLAKE`. */
   readonly password: string;
+  readonly auth: SnowflakeAuthSettings;
   readonly accessUrl?: string;
   readonly warehouse?: string;
   readonly database?: string;
   readonly schema?: string;
   readonly role?: string;
+}
+
+/** Prices behind the cost figures (credits per 1,000 jobs). */
+export interface CostSettings {
+  readonly warehouseSize: WarehouseSize;
+  /** Credits per hour of the configured warehouse (its size's list figure unless overridden). */
+  readonly warehouseCreditsPerHour: number;
+  /** Cortex credits per million input tokens by `FUNCTION` or `FUNCTION:model`. */
+  readonly cortexCreditsPerMTokens: Readonly<Record<string, number>>;
+  readonly creditPriceUsd: number;
 }
 
 export interface LocalWarehouseSettings {
@@ -113,6 +137,7 @@ export interface FleetConfig {
   readonly queuePrefix: string;
   readonly redis: RedisSettings;
   readonly snowflake: SnowflakeSettings;
+  readonly cost: CostSettings;
   readonly localWarehouse: LocalWarehouseSettings;
   readonly pool: PoolSettings;
   readonly calls: CallPolicySettings;
@@ -167,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     const pass = raw[`FLEET_BOARD_${who}_PASSWORD`];
     if ((user === undefined) !== (pass === undefined)) problems.push(`FLEET_BOARD_${who}_USER and FLEET_BOARD_${who}_PASSWORD must be set together`);
   }
+  const auth = problems.length ? undefined : snowflakeAuth(raw, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const s = (k: VariableName) => raw[k] as string;
@@ -192,11 +218,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       account: o('SNOWFLAKE_ACCOUNT'),
       username: s('SNOWFLAKE_USERNAME'),
       password: s('SNOWFLAKE_PASSWORD'),
+      auth: auth!,
       accessUrl: o('SNOWFLAKE_ACCESS_URL'),
       warehouse: o('SNOWFLAKE_WAREHOUSE'),
       database: o('SNOWFLAKE_DATABASE'),
       schema: o('SNOWFLAKE_SCHEMA'),
       role: o('SNOWFLAKE_ROLE'),
+    },
+    cost: {
+      warehouseSize: s('SNOWFLAKE_WAREHOUSE_SIZE') as WarehouseSize,
+      warehouseCreditsPerHour: (raw.SNOWFLAKE_WAREHOUSE_CREDITS_PER_HOUR as number | undefined) ?? WAREHOUSE_CREDITS_PER_HOUR[s('SNOWFLAKE_WAREHOUSE_SIZE') as WarehouseSize],
+      cortexCreditsPerMTokens: { ...CORTEX_CREDITS_PER_MTOKENS, ...parseCortexPrices(o('SNOWFLAKE_CORTEX_CREDITS_PER_MTOKENS')) },
+      creditPriceUsd: n('SNOWFLAKE_CREDIT_PRICE_USD'),
     },
     localWarehouse: {
       port: n('LOCAL_WAREHOUSE_PORT'),
@@ -282,6 +315,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     flows: { concurrency: n('FLOW_WORKER_CONCURRENCY'), maxWaitMs: n('FLOW_BATCH_MAX_WAIT_MS') },
     secrets,
   });
+}
+
+/** The secret variables each login method reads; any other one that is set is a mistake worth naming. */
+const AUTH_VARIABLES: Record<Authenticator, readonly VariableName[]> = {
+  SNOWFLAKE: [],
+  SNOWFLAKE_JWT: ['SNOWFLAKE_PRIVATE_KEY_FILE', 'SNOWFLAKE_PRIVATE_KEY', 'SNOWFLAKE_PRIVATE_KEY_PASSPHRASE'],
+  PROGRAMMATIC_ACCESS_TOKEN: ['SNOWFLAKE_TOKEN', 'SNOWFLAKE_TOKEN_FILE'],
+  OAUTH: ['SNOWFLAKE_TOKEN', 'SNOWFLAKE_TOKEN_FILE'],
+  OAUTH_CLIENT_CREDENTIALS: ['SNOWFLAKE_OAUTH_CLIENT_ID', 'SNOWFLAKE_OAUTH_CLIENT_SECRET', 'SNOWFLAKE_OAUTH_TOKEN_URL'],
+};
+
+/**
+ * Picks the login method and checks that its secrets are given exactly once, naming the variables in
+ * every problem (the key's content is checked by src/pool before anything connects).
+ */
+function snowflakeAuth(raw: Raw, problems: string[]): SnowflakeSettings['auth'] | undefined {
+  const o = (k: VariableName) => raw[k] as string | undefined;
+  const hasKey = o('SNOWFLAKE_PRIVATE_KEY_FILE') !== undefined || o('SNOWFLAKE_PRIVATE_KEY') !== undefined;
+  const method = (o('SNOWFLAKE_AUTHENTICATOR') as Authenticator | undefined) ?? (hasKey ? 'SNOWFLAKE_JWT' : 'SNOWFLAKE');
+  const before = problems.length;
+  const stray = (Object.values(AUTH_VARIABLES).flat() as VariableName[]).filter((k, i, all) => all.indexOf(k) === i && o(k) !== undefined && !AUTH_VARIABLES[method].includes(k));
+  for (const k of stray) {
+    const users = (Object.keys(AUTH_VARIABLES) as Authenticator[]).filter((m) => AUTH_VARIABLES[m].includes(k));
+    problems.push(`${k} is set, but SNOWFLAKE_AUTHENTICATOR=${method} does not use it (it is for ${users.join(' or ')})`);
+  }
+  const exactlyOne = (a: VariableName, b: VariableName) => {
+    if (o(a) === undefined && o(b) === undefined) problems.push(`SNOWFLAKE_AUTHENTICATOR=${method} needs ${a} or ${b}`);
+    if (o(a) !== undefined && o(b) !== undefined) problems.push(`set only one of ${a} and ${b}`);
+  };
+  switch (method) {
+    case 'SNOWFLAKE':
+      return { method, password: raw.SNOWFLAKE_PASSWORD as string };
+    case 'SNOWFLAKE_JWT':
+      exactlyOne('SNOWFLAKE_PRIVATE_KEY_FILE', 'SNOWFLAKE_PRIVATE_KEY');
+      return problems.length > before ? undefined : { method, privateKeyFile: o('SNOWFLAKE_PRIVATE_KEY_FILE'), privateKey: o('SNOWFLAKE_PRIVATE_KEY'), passphrase: o('SNOWFLAKE_PRIVATE_KEY_PASSPHRASE') };
+    case 'PROGRAMMATIC_ACCESS_TOKEN':
+    case 'OAUTH':
+      exactlyOne('SNOWFLAKE_TOKEN', 'SNOWFLAKE_TOKEN_FILE');
+      return problems.length > before ? undefined : { method, token: o('SNOWFLAKE_TOKEN'), tokenFile: o('SNOWFLAKE_TOKEN_FILE') };
+    case 'OAUTH_CLIENT_CREDENTIALS':
+      for (const k of ['SNOWFLAKE_OAUTH_CLIENT_ID', 'SNOWFLAKE_OAUTH_CLIENT_SECRET'] as const) {
+        if (o(k) === undefined) problems.push(`SNOWFLAKE_AUTHENTICATOR=${method} needs ${k}`);
+      }
+      return problems.length > before ? undefined : { method, clientId: o('SNOWFLAKE_OAUTH_CLIENT_ID')!, clientSecret: o('SNOWFLAKE_OAUTH_CLIENT_SECRET')!, tokenUrl: o('SNOWFLAKE_OAUTH_TOKEN_URL') };
+  }
 }
 
 /**

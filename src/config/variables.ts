@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
+import { CORTEX_CREDITS_PER_MTOKENS, CORTEX_PRICE_LIST, WAREHOUSE_CREDITS_PER_HOUR, type WarehouseSize } from './prices';
+
+/** The login methods the fleet offers (snowflake-sdk 3.3 authenticator names). */
+export const AUTHENTICATORS = ['SNOWFLAKE', 'SNOWFLAKE_JWT', 'PROGRAMMATIC_ACCESS_TOKEN', 'OAUTH', 'OAUTH_CLIENT_CREDENTIALS'] as const;
+export type Authenticator = (typeof AUTHENTICATORS)[number];
 
 /**
  * Every environment variable the fleet reads, in one table. `loadConfig` is the only reader of the
@@ -82,7 +87,19 @@ export const VARIABLES = {
     description: 'Snowflake account identifier. When unset, `fleet up` starts the local warehouse and every role uses it.',
   },
   SNOWFLAKE_USERNAME: { group: 'snowflake', default: 'fleet', schema: z.string().min(1), description: 'Warehouse user (the local warehouse accepts `fleet`).' },
-  SNOWFLAKE_PASSWORD: { group: 'snowflake', default: 'fleet', secret: true, schema: z.string().min(1), description: 'Warehouse password (the local warehouse accepts `fleet`).' },
+  SNOWFLAKE_AUTHENTICATOR: {
+    group: 'snowflake', schema: z.enum(AUTHENTICATORS).optional(),
+    description: 'How the fleet logs in: `SNOWFLAKE_JWT` (key pair; recommended), `PROGRAMMATIC_ACCESS_TOKEN`, `OAUTH` (a token), `OAUTH_CLIENT_CREDENTIALS`, or `SNOWFLAKE` (password: the local warehouse and legacy accounts only; Snowflake refuses it for `TYPE = SERVICE` users). Unset: `SNOWFLAKE_JWT` when a private key is configured, else `SNOWFLAKE`.',
+  },
+  SNOWFLAKE_PASSWORD: { group: 'snowflake', default: 'fleet', secret: true, schema: z.string().min(1), description: 'Password, for `SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE` only (the local warehouse accepts `fleet`).' },
+  SNOWFLAKE_PRIVATE_KEY_FILE: { group: 'snowflake', schema: optionalString, description: 'Key pair: path of the PKCS#8 PEM private key (RSA, e.g. a mounted Secret; `fleet snowflake keygen` makes one). Re-read when the file changes, so a rotated key needs no restart.' },
+  SNOWFLAKE_PRIVATE_KEY: { group: 'snowflake', secret: true, schema: optionalString, description: 'Key pair: the PKCS#8 PEM private key itself (instead of SNOWFLAKE_PRIVATE_KEY_FILE).' },
+  SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: { group: 'snowflake', secret: true, schema: optionalString, description: 'Passphrase of an encrypted private key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`).' },
+  SNOWFLAKE_TOKEN: { group: 'snowflake', secret: true, schema: optionalString, description: 'Programmatic access token or OAuth access token (with `SNOWFLAKE_AUTHENTICATOR=PROGRAMMATIC_ACCESS_TOKEN` or `OAUTH`).' },
+  SNOWFLAKE_TOKEN_FILE: { group: 'snowflake', schema: optionalString, description: 'File holding that token (instead of SNOWFLAKE_TOKEN); re-read when it changes, so a rotated token needs no restart (new sessions use it; open sessions keep theirs).' },
+  SNOWFLAKE_OAUTH_CLIENT_ID: { group: 'snowflake', schema: optionalString, description: 'OAuth client id, for `SNOWFLAKE_AUTHENTICATOR=OAUTH_CLIENT_CREDENTIALS`.' },
+  SNOWFLAKE_OAUTH_CLIENT_SECRET: { group: 'snowflake', secret: true, schema: optionalString, description: 'OAuth client secret, for `OAUTH_CLIENT_CREDENTIALS`.' },
+  SNOWFLAKE_OAUTH_TOKEN_URL: { group: 'snowflake', schema: url(['https:', 'http:']).optional(), description: 'OAuth token endpoint of your identity provider, for `OAUTH_CLIENT_CREDENTIALS` (the driver\'s default is Snowflake\'s own).' },
   SNOWFLAKE_ACCESS_URL: {
     group: 'snowflake', schema: url(['http:', 'https:']).optional(),
     description: 'Explicit endpoint, e.g. `http://127.0.0.1:8085` for a local warehouse started with `fleet warehouse`. Unset for real Snowflake (the driver derives it from the account).',
@@ -91,6 +108,17 @@ export const VARIABLES = {
   SNOWFLAKE_DATABASE: { group: 'snowflake', schema: optionalString, description: 'Database holding DEALS, GONG_CALLS, SLACK_MESSAGES, LINEAR_ISSUES.' },
   SNOWFLAKE_SCHEMA: { group: 'snowflake', schema: optionalString, description: 'Schema of those tables.' },
   SNOWFLAKE_ROLE: { group: 'snowflake', schema: optionalString, description: 'Role to assume.' },
+  // --- cost ----------------------------------------------------------------------------------
+  SNOWFLAKE_WAREHOUSE_SIZE: {
+    group: 'cost', default: 'XSMALL', schema: z.enum(Object.keys(WAREHOUSE_CREDITS_PER_HOUR) as [WarehouseSize, ...WarehouseSize[]]),
+    description: 'Size of SNOWFLAKE_WAREHOUSE, for cost figures: credits per hour by Snowflake\'s published table (XSMALL 1, SMALL 2, MEDIUM 4 … X6LARGE 512).',
+  },
+  SNOWFLAKE_WAREHOUSE_CREDITS_PER_HOUR: { group: 'cost', schema: z.coerce.number().positive().max(100_000).optional(), description: 'Overrides the credits per hour of SNOWFLAKE_WAREHOUSE_SIZE (e.g. a Snowpark-optimized or multi-cluster warehouse).' },
+  SNOWFLAKE_CORTEX_CREDITS_PER_MTOKENS: {
+    group: 'cost', schema: z.string().regex(CORTEX_PRICE_LIST, '`FUNCTION[:model]=credits` pairs separated by commas, e.g. `EMBED_TEXT_768:e5-base-v2=0.03,SENTIMENT=0.08`').optional(),
+    description: `Cortex credits per million input tokens, overriding the defaults (${Object.entries(CORTEX_CREDITS_PER_MTOKENS).map(([k, v]) => `${k}=${v}`).join(', ')}).`,
+  },
+  SNOWFLAKE_CREDIT_PRICE_USD: { group: 'cost', default: '3', schema: z.coerce.number().positive().max(1000), description: 'Price of one credit in your contract (on-demand list price: Standard 2, Enterprise 3, Business Critical 4 USD in AWS US East).' },
   // --- local warehouse -----------------------------------------------------------------------
   LOCAL_WAREHOUSE_PORT: { group: 'local warehouse', default: '8085', schema: int(0, 65535), description: 'Port of `fleet warehouse` (0 = any free port). `fleet up` always picks a free port.' },
   LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: { group: 'local warehouse', default: '300', schema: ms(0, 60_000), description: 'Simulated login cost (Snowflake: 200-500 ms).' },

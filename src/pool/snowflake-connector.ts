@@ -1,12 +1,16 @@
 import snowflake from 'snowflake-sdk';
 import { WarehouseError } from '../warehouse/errors';
+import type { Credentials } from './credentials';
 
 /** What the pool needs to open one warehouse session. */
 export interface SnowflakeConnectionSettings {
   /** Account identifier; any string for the local warehouse (the access URL decides where it goes). */
   account: string;
   username: string;
-  password: string;
+  /** How to log in (key pair, token, OAuth, password); see `snowflakeCredentials`. Default: `password`. */
+  credentials?: Credentials;
+  /** Password login, when `credentials` is not given. */
+  password?: string;
   /** e.g. `http://127.0.0.1:8085` for the local warehouse; unset for real Snowflake. */
   accessUrl?: string;
   warehouse?: string;
@@ -44,8 +48,11 @@ export function toWarehouseError(err: unknown, fallback: string): WarehouseError
 
 // Snowflake session errors (expired/invalid token, session gone), the driver's "terminated connection"
 // (407002: this session object is dead, a new one will do) and its network codes.
-const TRANSIENT_CODES = new Set(['407002', '390111', '390112', '390113', '390114', '390318', '390144', '402001', '402002', '405501', '405502', '405503']);
-const NON_TRANSIENT_CODES = new Set(['390100', '390101', '390102', '390106', '390110', '390145']);
+const TRANSIENT_CODES = new Set(['407002', '390111', '390112', '390113', '390114', '390318', '402001', '402002', '405501', '405502', '405503']);
+// Wrong credentials (password, JWT signature or key fingerprint, OAuth token, access token): a retry
+// with the same credentials fails the same way. An expired OAuth token (390318) stays transient: the
+// next login reads a rotated SNOWFLAKE_TOKEN_FILE.
+const NON_TRANSIENT_CODES = new Set(['390100', '390101', '390102', '390106', '390110', '390145', '390144', '394304', '390303']);
 
 function isTransientCode(code: string | undefined, message: string): boolean {
   if (code && NON_TRANSIENT_CODES.has(code)) return false;
@@ -67,15 +74,27 @@ export function isSessionBroken(err: WarehouseError): boolean {
   return err.transient;
 }
 
+/** A refused login says which user and method failed and, for a key pair, which key was offered. */
+function loginError(err: unknown, settings: SnowflakeConnectionSettings): WarehouseError {
+  const e = toWarehouseError(err, 'login failed');
+  if (e.transient) return e;
+  const method = settings.credentials?.method ?? 'SNOWFLAKE';
+  const fp = settings.credentials?.fingerprint();
+  const hint = fp ? `; the key offered has fingerprint ${fp} (compare RSA_PUBLIC_KEY_FP and RSA_PUBLIC_KEY_2_FP in DESC USER ${settings.username})` : '';
+  return new WarehouseError(`login as ${settings.username} with ${method} refused: ${e.message}${hint}`, { code: e.code, sqlState: e.sqlState, transient: false, cause: err });
+}
+
 /** The production connector: the real snowflake-sdk driver. */
 export function snowflakeConnector(settings: SnowflakeConnectionSettings): Connector {
   configureDriverOnce();
+  if (!settings.credentials && settings.password === undefined) throw new TypeError('snowflakeConnector: give `credentials` or `password`');
   return {
     async open() {
+      const login = settings.credentials?.connectionOptions() ?? { password: settings.password };
       const conn = snowflake.createConnection({
         account: settings.account,
         username: settings.username,
-        password: settings.password,
+        ...login,
         accessUrl: settings.accessUrl,
         warehouse: settings.warehouse,
         database: settings.database,
@@ -87,7 +106,7 @@ export function snowflakeConnector(settings: SnowflakeConnectionSettings): Conne
         clientSessionKeepAlive: false,
       } as snowflake.ConnectionOptions);
       await new Promise<void>((resolve, reject) => {
-        conn.connect((err) => (err ? reject(toWarehouseError(err, 'login failed')) : resolve()));
+        conn.connect((err) => (err ? reject(loginError(err, settings)) : resolve()));
       });
       return conn;
     },
