@@ -17,7 +17,7 @@ describe('CachedLoader: cache in front of a warehouse coalescer', () => {
       loadFromWarehouse: async (t) => {
         warehouseCalls.push(t);
         await slowWarehouse;
-        return { value: new Float32Array([t.length, 0, 0, 1]), batch: { batchId: 'b-1', size: 1 } };
+        return { value: new Float32Array([t.length, 0, 0, 1]), batch: { batchId: 'b-1', size: 1, jobs: 1 } };
       },
     });
     try {

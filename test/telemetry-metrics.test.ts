@@ -56,6 +56,8 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       m.observeCache(() => tieredCacheStats('embeddings', { l1Hits: 70, l2Hits: 20, misses: 10, l1Entries: 1000 }));
       m.observeCache(() => tieredCacheStats('deals', { l1Hits: 1, l2Hits: 2, misses: 3 }));
       m.observeIndex(() => ({ vectors: 12_345, snapshotVersion: 7 }));
+      // One successful embeddings job so far (above): 0.002 credits over it = 2 credits per 1,000 jobs.
+      m.observeCost(() => new Map([['embeddings', { warehouseCredits: 0.0015, cortexCredits: 0.0005, cortexTokens: 16_000 }]]), 3);
 
       const text = await registry.endpoint.render();
       const names = new Set(samples(text).map(([n]) => n.replace(/_(bucket|sum|count)$/, '')));
@@ -78,6 +80,11 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       expect(value(text, 'fleet_cache_entries', 'cache="embeddings"', 'tier="l1"')).toBe(1000);
       expect(value(text, 'fleet_cache_misses_total', 'cache="deals"', 'tier="l2"')).toBe(3);
       expect(value(text, 'fleet_index_vectors')).toBe(12_345);
+      expect(value(text, 'fleet_warehouse_credits_total', 'queue="embeddings"', 'kind="warehouse"')).toBeCloseTo(0.0015);
+      expect(value(text, 'fleet_warehouse_credits_total', 'queue="embeddings"', 'kind="cortex"')).toBeCloseTo(0.0005);
+      expect(value(text, 'fleet_cortex_tokens_total', 'queue="embeddings"')).toBe(16_000);
+      expect(value(text, 'fleet_credits_per_1k_jobs', 'queue="embeddings"')).toBeCloseTo(2);
+      expect(value(text, 'fleet_usd_per_1k_jobs', 'queue="embeddings"')).toBeCloseTo(6);
       expect(value(text, 'fleet_index_snapshot_version')).toBe(7);
       expect(value(text, 'fleet_warehouse_errors_total', 'operation="get_deals"', 'code="TIMEOUT"')).toBe(1);
       expect(value(text, 'fleet_job_duration_ms_count', 'queue="embeddings"', 'outcome="error"')).toBe(1);

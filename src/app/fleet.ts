@@ -69,8 +69,9 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     if (!opts.embeddedWarehouse && !config.snowflake.account && !config.snowflake.accessUrl) {
       throw new Error('no warehouse configured: set SNOWFLAKE_ACCOUNT (real Snowflake) or SNOWFLAKE_ACCESS_URL (e.g. a `fleet warehouse`), or use `fleet up` for the embedded local warehouse');
     }
+    const processRole = opts.api ? ['api', ...opts.roles].join(',') : opts.roles.join(',') || 'cli';
     const telemetry = startTelemetry({
-      role: opts.api ? ['api', ...opts.roles].join(',') : opts.roles.join(',') || 'cli',
+      role: processRole,
       otlpTracesUrl: config.telemetry.otlpTracesUrl,
       sampleRatio: config.telemetry.sampleRatio,
       slowThresholds: config.telemetry.slow,
@@ -82,8 +83,9 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       telemetry.metrics.warehouseCall(e.label, e.durationMs, e.ok, e.error?.code);
       if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
       else if (e.durationMs > config.telemetry.slow.warehouseQueryMs) logger.info({ label: e.label, ms: Math.round(e.durationMs), thresholdMs: config.telemetry.slow.warehouseQueryMs }, 'slow warehouse call');
-    });
+    }, processRole);
     telemetry.metrics.observePool(() => pool.stats());
+    if (warehouse.cost) telemetry.metrics.observeCost(() => warehouse.cost!.totals(), config.cost.creditPriceUsd);
     const redis = () => createRedis(redisSettings);
     const needsCache = opts.caches || opts.roles.some((r) => r === 'embeddings' || r === 'deals' || r === 'search');
     const caches = needsCache ? createCaches(config, redis, releasers, logger) : undefined;

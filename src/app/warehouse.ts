@@ -1,5 +1,5 @@
 import type { FleetConfig } from '../config';
-import { CircuitBreaker, PooledWarehouse, WarehousePool, snowflakeConnector, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
+import { CircuitBreaker, CostMeter, PooledWarehouse, WarehousePool, snowflakeConnector, snowflakeCredentials, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
 import type { Logger } from '../telemetry/logger';
 import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
 import type { Releasers } from './releasers';
@@ -15,10 +15,13 @@ export async function resolveWarehouse(
 ): Promise<{ settings: SnowflakeConnectionSettings; local?: LocalWarehouse }> {
   const sf = config.snowflake;
   const base = {
-    username: sf.username, password: sf.password, warehouse: sf.warehouse, database: sf.database, schema: sf.schema, role: sf.role,
+    username: sf.username, warehouse: sf.warehouse, database: sf.database, schema: sf.schema, role: sf.role,
   };
   if (sf.account || sf.accessUrl) {
-    return { settings: { ...base, account: sf.account ?? 'local', accessUrl: sf.accessUrl } };
+    // Checked here, before anything connects: an unreadable key or a wrong passphrase stops the start.
+    const credentials = snowflakeCredentials(sf.auth);
+    logger.info({ user: sf.username, authenticator: credentials.method, keyFingerprint: credentials.fingerprint() }, 'warehouse login configured');
+    return { settings: { ...base, credentials, account: sf.account ?? 'local', accessUrl: sf.accessUrl } };
   }
   const lw = config.localWarehouse;
   const local = await startLocalWarehouse({
@@ -33,7 +36,7 @@ export async function resolveWarehouse(
   });
   releasers.add('local warehouse', () => local.close());
   logger.info({ url: local.url }, 'no SNOWFLAKE_ACCOUNT configured: started the local warehouse (DuckDB; EMBED_TEXT_768 is a local lexical stand-in for e5-base-v2)');
-  return { settings: { ...base, account: 'local', accessUrl: local.url }, local };
+  return { settings: { ...base, password: sf.password, account: 'local', accessUrl: local.url }, local };
 }
 
 /** The process's one pool and the pooled warehouse client over it, released on shutdown. */
@@ -42,6 +45,7 @@ export function createWarehouseClient(
   settings: SnowflakeConnectionSettings,
   releasers: Releasers,
   onCall?: (e: WarehouseCallEvent) => void,
+  role = 'fleet',
 ): { pool: WarehousePool; warehouse: PooledWarehouse } {
   const pool = new WarehousePool({
     connector: snowflakeConnector(settings),
@@ -60,6 +64,8 @@ export function createWarehouseClient(
     retryBaseMs: config.calls.retryBaseMs,
     breaker: new CircuitBreaker({ threshold: config.calls.breakerThreshold, resetMs: config.calls.breakerResetMs }),
     onCall,
+    role,
+    cost: new CostMeter({ warehouseCreditsPerHour: config.cost.warehouseCreditsPerHour, cortexCreditsPerMTokens: config.cost.cortexCreditsPerMTokens }),
   });
   return { pool, warehouse };
 }

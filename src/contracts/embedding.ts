@@ -30,6 +30,8 @@ export interface BatchRef {
   batchId: string;
   /** Distinct keys in that call. */
   size: number;
+  /** Jobs the call answered (identical texts share one key). */
+  jobs?: number;
 }
 
 /** Result of an `embeddings` job. Decode `vector` with `decodeVector`. */

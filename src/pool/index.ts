@@ -2,3 +2,5 @@ export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '.
 export { PooledWarehouse, type PooledWarehouseOptions, type WarehouseCallEvent } from './pooled-warehouse';
 export { snowflakeConnector, toWarehouseError, type Connector, type SnowflakeConnectionSettings } from './snowflake-connector';
 export { WarehousePool, type PoolStats, type PooledConnection, type WarehousePoolOptions } from './warehouse-pool';
+export { CostMeter, creditsOf, estimateTokens, type CostPrices, type CostTotals, type CortexUsage } from './cost';
+export { parsePrivateKey, publicKeyFingerprint, snowflakeCredentials, type Credentials } from './credentials';

@@ -1,8 +1,9 @@
 import type snowflake from 'snowflake-sdk';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
-import type { BindValue, QueryOptions, Row, Warehouse } from '../warehouse/types';
+import type { BindValue, QueryOptions, Row, StatementTag, Warehouse } from '../warehouse/types';
 import { withWarehouseSpan } from '../telemetry/tracing';
 import { CircuitBreaker } from './circuit-breaker';
+import type { CostMeter } from './cost';
 import { isSessionBroken, isSessionGone, toWarehouseError } from './snowflake-connector';
 import type { PooledConnection, WarehousePool } from './warehouse-pool';
 
@@ -28,14 +29,44 @@ export interface PooledWarehouseOptions {
   breaker?: CircuitBreaker;
   /** Called after every attempt. A throwing listener is ignored. */
   onCall?: (event: WarehouseCallEvent) => void;
+  /** The process's role, named in every statement's QUERY_TAG. Default `fleet`. */
+  role?: string;
+  /** Counts the credits of every statement, per queue; none when omitted. */
+  cost?: CostMeter;
 }
 
+/** Snowflake's limit on a QUERY_TAG. */
+export const QUERY_TAG_MAX_CHARS = 2000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The QUERY_TAG of a statement: JSON naming the fleet, role, operation, queue, batch and job count, so a
+ * Snowflake admin can group QUERY_HISTORY by the fleet's work (`TRY_PARSE_JSON(QUERY_TAG):queue`).
+ * Strings are cut so the tag stays within Snowflake's 2,000 characters.
+ */
+export function queryTag(role: string, label: string, tag: StatementTag | undefined, attempt: number): string {
+  const cut = (v: string | undefined) => (v === undefined ? undefined : v.slice(0, 200));
+  return JSON.stringify({
+    app: 'warehouse-fleet',
+    role: cut(role),
+    op: cut(label),
+    queue: cut(tag?.queue),
+    batch: cut(tag?.batchId),
+    jobs: tag?.jobs,
+    attempt: attempt > 0 ? attempt : undefined,
+  });
+}
 
 /**
  * The production `Warehouse`: each call borrows a session from the shared pool, runs one bound
  * statement under its own deadline, retries what is transient with backoff, and fails fast while the
  * circuit is open. A session that broke mid-call is destroyed, not returned.
+ *
+ * Results are streamed (`streamResult`): rows reach the caller as the driver has them, the inline part
+ * first and then each chunk file it downloads, so a large result is never held whole twice. Every
+ * statement carries a QUERY_TAG and a STATEMENT_TIMEOUT_IN_SECONDS that follows the call's deadline, so
+ * Snowflake itself stops a statement whose caller has died.
  */
 export class PooledWarehouse implements Warehouse {
   readonly breaker: CircuitBreaker;
@@ -44,6 +75,8 @@ export class PooledWarehouse implements Warehouse {
   private readonly retries: number;
   private readonly retryBaseMs: number;
   private readonly onCall?: (event: WarehouseCallEvent) => void;
+  private readonly role: string;
+  readonly cost?: CostMeter;
   /** Statements sent to the warehouse (attempts, including retries). */
   calls = 0;
 
@@ -55,11 +88,27 @@ export class PooledWarehouse implements Warehouse {
     this.retryBaseMs = opts.retryBaseMs ?? 200;
     this.breaker = opts.breaker ?? new CircuitBreaker();
     this.onCall = opts.onCall;
+    this.role = opts.role ?? 'fleet';
+    this.cost = opts.cost;
     if (!(this.timeoutMs > 0)) throw new RangeError(`PooledWarehouse: option \`timeoutMs\` must be > 0, got ${opts.timeoutMs}`);
     if (!Number.isInteger(this.retries) || this.retries < 0) throw new RangeError(`PooledWarehouse: option \`retries\` must be an integer >= 0, got ${opts.retries}`);
   }
 
   async query<R extends Row = Row>(sql: string, binds: readonly BindValue[] = [], opts: QueryOptions = {}): Promise<R[]> {
+    let rows: R[] = [];
+    // Each attempt starts a fresh array: a retried statement delivers its rows again.
+    await this.run<R>(sql, binds, opts, () => {
+      rows = [];
+      return (row) => rows.push(row);
+    });
+    return rows;
+  }
+
+  each<R extends Row = Row>(sql: string, binds: readonly BindValue[], onRow: (row: R) => void, opts: QueryOptions = {}): Promise<number> {
+    return this.run<R>(sql, binds, opts, () => onRow);
+  }
+
+  private async run<R>(sql: string, binds: readonly BindValue[], opts: QueryOptions, sinkForAttempt: () => (row: R) => void): Promise<number> {
     const label = opts.label ?? 'query';
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     // `retried` counts the retries spent (WAREHOUSE_RETRIES); `freshSessions` the calls sent again because the
@@ -68,9 +117,9 @@ export class PooledWarehouse implements Warehouse {
       this.breaker.before();
       const started = performance.now();
       try {
-        const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, label, timeoutMs, opts.signal), { 'fleet.attempt': attempt });
+        const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, opts, label, timeoutMs, attempt, sinkForAttempt()), { 'fleet.attempt': attempt });
         this.breaker.success();
-        this.report({ label, durationMs: performance.now() - started, ok: true, rows: rows.length, attempt });
+        this.report({ label, durationMs: performance.now() - started, ok: true, rows, attempt });
         return rows;
       } catch (e) {
         const err = toWarehouseError(e, `warehouse call ${label} failed`);
@@ -100,18 +149,42 @@ export class PooledWarehouse implements Warehouse {
     }
   }
 
-  private attempt<R>(sql: string, binds: readonly BindValue[], label: string, timeoutMs: number, signal?: AbortSignal): Promise<R[]> {
-    return new Promise<R[]>((resolve, reject) => {
+  private attempt<R>(
+    sql: string,
+    binds: readonly BindValue[],
+    opts: QueryOptions,
+    label: string,
+    timeoutMs: number,
+    attemptNo: number,
+    onRow: (row: R) => void,
+  ): Promise<number> {
+    const signal = opts.signal;
+    return new Promise<number>((resolve, reject) => {
       let settled = false;
       let pc: PooledConnection | undefined;
       let statement: snowflake.RowStatement | undefined;
-      const finish = (err: unknown, rows?: R[]) => {
+      let costToken: number | undefined;
+      /** Rows delivered so far, and the result's total once the statement has run (its chunks may still be coming). */
+      let delivered = 0;
+      let total: number | undefined;
+      const charsColumns = (opts.cortex ?? []).filter((c) => c.charsColumn !== undefined);
+      const chars = new Map<string, number>(charsColumns.map((c) => [c.charsColumn!, 0]));
+      const finish = (err: unknown) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        if (costToken !== undefined) {
+          const cortex = err ? [] : (opts.cortex ?? []).map((c) => ({ function: c.function, model: c.model, chars: c.inputChars ?? chars.get(c.charsColumn ?? '') ?? 0 }));
+          this.cost?.end(costToken, opts.tag?.queue ?? 'none', cortex);
+        }
         if (err) reject(err);
-        else resolve(rows ?? []);
+        else resolve(delivered);
+      };
+      const giveBack = (err?: WarehouseError) => {
+        const borrowed = pc;
+        pc = undefined;
+        if (borrowed) (err && isSessionBroken(err) ? this.pool.destroy(borrowed) : this.pool.release(borrowed));
       };
       const abandon = (err: WarehouseError) => {
         // The statement may still be running: cancel it and never hand this session out again.
@@ -124,7 +197,10 @@ export class PooledWarehouse implements Warehouse {
         pc = undefined;
         finish(err);
       };
-      const timer = setTimeout(() => abandon(new WarehouseTimeoutError(label, timeoutMs)), timeoutMs);
+      const timer = setTimeout(() => {
+        const detail = total === undefined ? undefined : `the statement ran; ${delivered} of ${total} rows received (result chunks still downloading)`;
+        abandon(new WarehouseTimeoutError(label, timeoutMs, detail));
+      }, timeoutMs);
       const onAbort = () => abandon(new WarehouseError(`warehouse call ${label} aborted`, { transient: false, code: 'FLEET_ABORTED' }));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -134,20 +210,51 @@ export class PooledWarehouse implements Warehouse {
           if (settled) return this.pool.release(conn); // deadline passed while waiting
           pc = conn;
           this.calls++;
+          costToken = this.cost?.begin();
           statement = conn.connection.execute({
             sqlText: sql,
             binds: binds as snowflake.Binds,
-            complete: (err, _stmt, rows) => {
-              const borrowed = pc;
-              pc = undefined;
+            streamResult: true,
+            parameters: {
+              QUERY_TAG: queryTag(this.role, label, opts.tag, attemptNo),
+              // Snowflake's own limit, so a statement stops even when this process died mid-call.
+              STATEMENT_TIMEOUT_IN_SECONDS: Math.max(1, Math.ceil(timeoutMs / 1000)),
+            },
+            complete: (err, stmt) => {
+              if (settled) return;
               if (err) {
                 const wErr = toWarehouseError(err, `warehouse call ${label} failed`);
-                if (borrowed) (isSessionBroken(wErr) ? this.pool.destroy(borrowed) : this.pool.release(borrowed));
-                finish(wErr);
-              } else {
-                if (borrowed) this.pool.release(borrowed);
-                finish(undefined, (rows ?? []) as R[]);
+                giveBack(wErr);
+                return finish(wErr);
               }
+              total = stmt.getNumRows();
+              const rows = stmt.streamRows();
+              rows.on('data', (row: R) => {
+                if (settled) return;
+                try {
+                  for (const [column, sum] of chars) chars.set(column, sum + Number((row as Record<string, unknown>)[column] ?? 0));
+                  onRow(row);
+                  delivered++;
+                } catch (rowErr) {
+                  rows.destroy();
+                  giveBack();
+                  finish(rowErr);
+                }
+              });
+              rows.on('error', (streamErr: unknown) => {
+                if (settled) return;
+                // A chunk the driver could not download (after its own retries): the session is fine.
+                const cause = toWarehouseError(streamErr, 'result download failed');
+                giveBack();
+                finish(new WarehouseError(`warehouse call ${label}: the statement ran, but its result could not be read (${delivered} of ${total} rows): ${cause.message}`, {
+                  code: cause.code, transient: true, queryId: stmt.getQueryId(), cause: streamErr,
+                }));
+              });
+              rows.on('end', () => {
+                if (settled) return;
+                giveBack();
+                finish(undefined);
+              });
             },
           }) as snowflake.RowStatement;
         },

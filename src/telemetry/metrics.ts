@@ -42,6 +42,14 @@ export const METRIC_NAMES = {
   backlogRejections: 'fleet_api_backlog_rejections_total',
   /** Counter {kind}: operations over their slow threshold (also logged). */
   slowOperations: 'fleet_slow_operations_total',
+  /** Counter {queue, kind=warehouse|cortex}: Snowflake credits the queue's statements used (src/pool/cost.ts). */
+  credits: 'fleet_warehouse_credits_total',
+  /** Counter {queue}: Cortex input tokens (estimated at four characters a token, as Snowflake documents). */
+  cortexTokens: 'fleet_cortex_tokens_total',
+  /** Gauge {queue}: credits per 1,000 successful jobs of the queue since the process started. */
+  creditsPer1kJobs: 'fleet_credits_per_1k_jobs',
+  /** Gauge {queue}: the same in USD at SNOWFLAKE_CREDIT_PRICE_USD. */
+  usdPer1kJobs: 'fleet_usd_per_1k_jobs',
 } as const;
 
 export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];
@@ -124,6 +132,18 @@ export interface FleetMetrics {
   observeCache(stats: () => readonly CacheTierStats[]): () => void;
   /** Reports the served index's size and snapshot version at each scrape (undefined: no index loaded yet). */
   observeIndex(stats: () => IndexGaugeStats | undefined): () => void;
+  /**
+   * Reports credits and Cortex tokens per queue at each scrape, and credits (and USD at `creditPriceUsd`)
+   * per 1,000 jobs the queue completed in this process.
+   */
+  observeCost(totals: () => ReadonlyMap<string, CostGaugeTotals>, creditPriceUsd: number): () => void;
+}
+
+/** Cumulative cost figures of one queue (src/pool's CostTotals fits). */
+export interface CostGaugeTotals {
+  warehouseCredits: number;
+  cortexCredits: number;
+  cortexTokens: number;
 }
 
 export interface FleetMetricsOptions {
@@ -244,8 +264,42 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
   indexGauge(METRIC_NAMES.indexVectors, 'Vectors in the served search index', (s) => s.vectors);
   indexGauge(METRIC_NAMES.indexSnapshotVersion, 'Version of the served index snapshot', (s) => s.snapshotVersion);
 
+  // Successful jobs per queue, the denominator of the per-1,000-jobs cost gauges.
+  const jobsOk = new Map<string, number>();
+  const costSources = registry<{ totals: () => ReadonlyMap<string, CostGaugeTotals>; price: number }>();
+  const readCost = (): Array<[string, CostGaugeTotals, number]> => {
+    const out: Array<[string, CostGaugeTotals, number]> = [];
+    for (const { totals, price } of costSources.items) {
+      try {
+        for (const [queue, t] of totals()) out.push([queue, t, price]);
+      } catch {
+        // a failing stats callback must not break the scrape
+      }
+    }
+    return out;
+  };
+  meter.createObservableCounter(METRIC_NAMES.credits.replace(/_total$/, ''), { description: 'Snowflake credits used by the queue\'s statements (warehouse time share, Cortex input)', unit: '{credit}' }).addCallback((result) => {
+    for (const [queue, t] of readCost()) {
+      result.observe(t.warehouseCredits, { queue, kind: 'warehouse' });
+      result.observe(t.cortexCredits, { queue, kind: 'cortex' });
+    }
+  });
+  meter.createObservableCounter(METRIC_NAMES.cortexTokens.replace(/_total$/, ''), { description: 'Cortex input tokens (estimated, four characters a token)', unit: '{token}' }).addCallback((result) => {
+    for (const [queue, t] of readCost()) result.observe(t.cortexTokens, { queue });
+  });
+  const perJobGauge = (name: string, description: string, scale: (credits: number, price: number) => number) =>
+    meter.createObservableGauge(name, { description }).addCallback((result) => {
+      for (const [queue, t, price] of readCost()) {
+        const jobs = jobsOk.get(queue) ?? 0;
+        if (jobs > 0) result.observe((1000 * scale(t.warehouseCredits + t.cortexCredits, price)) / jobs, { queue });
+      }
+    });
+  perJobGauge(METRIC_NAMES.creditsPer1kJobs, 'Credits per 1,000 successful jobs of the queue since start', (c) => c);
+  perJobGauge(METRIC_NAMES.usdPer1kJobs, 'USD per 1,000 successful jobs of the queue since start (SNOWFLAKE_CREDIT_PRICE_USD)', (c, price) => c * price);
+
   return {
     job(queue, waitMs, durationMs, ok, fields = {}) {
+      if (ok === true) jobsOk.set(queue, (jobsOk.get(queue) ?? 0) + 1);
       if (waitMs >= 0) jobWait.record(waitMs, { queue });
       jobDuration.record(durationMs, { queue, outcome: ok === 'deferred' ? 'deferred' : outcome(ok) });
       checkSlow('job', durationMs, { ...fields, queue });
@@ -276,6 +330,7 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
     observePool: (stats) => poolSources.add(stats),
     observeCache: (stats) => cacheSources.add(stats),
     observeIndex: (stats) => indexSources.add(stats),
+    observeCost: (totals, creditPriceUsd) => costSources.add({ totals, price: creditPriceUsd }),
   };
 }
 

@@ -22,8 +22,8 @@ export class WarehouseError extends Error {
 
 /** A call did not finish within its own deadline. Usually means the warehouse is slow or unreachable. */
 export class WarehouseTimeoutError extends WarehouseError {
-  constructor(label: string, timeoutMs: number) {
-    super(`warehouse call ${label} did not finish within ${timeoutMs} ms`, { transient: true, code: 'FLEET_TIMEOUT' });
+  constructor(label: string, timeoutMs: number, detail?: string) {
+    super(`warehouse call ${label} did not finish within ${timeoutMs} ms${detail ? `: ${detail}` : ''}`, { transient: true, code: 'FLEET_TIMEOUT' });
     this.name = 'WarehouseTimeoutError';
   }
 }

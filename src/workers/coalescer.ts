@@ -8,6 +8,13 @@ export interface BatchInfo {
   batchId: string;
   /** Distinct keys in the call. */
   size: number;
+  /** Loads (jobs) the call answers: `size` plus the identical keys that joined them. */
+  jobs: number;
+}
+
+/** The QUERY_TAG fields of a batch's statement: which queue, which batch, how many jobs. */
+export function batchTag(queue: string, batch: BatchInfo): { queue: string; batchId: string; jobs: number } {
+  return { queue, batchId: batch.batchId, jobs: batch.jobs };
 }
 
 /** A value and the batch that produced it. */
@@ -209,7 +216,7 @@ export class Coalescer<K, V> {
   }
 
   private async runEntries(entries: Entry<K, V>[], batchId: string, split: boolean): Promise<void> {
-    const batch: BatchInfo = { batchId, size: entries.length };
+    const batch: BatchInfo = { batchId, size: entries.length, jobs: entries.reduce((n, e) => n + e.waiters.length, 0) };
     this.counters.batches++;
     const started = performance.now();
     let results: Array<V | Error>;

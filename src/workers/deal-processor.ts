@@ -6,7 +6,8 @@ import type { BatchRef } from '../contracts/embedding';
 import { getDeals } from '../warehouse/queries/get-deals';
 import type { Warehouse } from '../warehouse/types';
 import { CachedLoader, type TieredLoad } from './cached-loader';
-import { Coalescer, type BatchEvent } from './coalescer';
+import { QUEUES } from '../contracts/queues';
+import { batchTag, Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './job-data';
 import { perJobLogs, type JobLogWriter } from './job-logs';
@@ -50,8 +51,8 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
     maxBatchSize: deps.batching?.maxBatchSize ?? 1000,
     maxWaitMs: deps.batching?.maxWaitMs ?? 10,
     maxConcurrentBatches: deps.batching?.maxConcurrentBatches ?? 8,
-    loadBatch: async (ids) => {
-      const rows = await getDeals(deps.warehouse, ids);
+    loadBatch: async (ids, batch) => {
+      const rows = await getDeals(deps.warehouse, ids, { tag: batchTag(QUEUES.deals, batch) });
       return ids.map((id) => {
         const row = rows.get(id);
         return row ? toDeal(row) : null;

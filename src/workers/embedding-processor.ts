@@ -7,7 +7,8 @@ import type { Warehouse } from '../warehouse/types';
 import type { TieredCache } from '../cache';
 import { embeddingKey } from '../cache/keys';
 import { CachedLoader, type TieredLoad } from './cached-loader';
-import { Coalescer, type BatchEvent } from './coalescer';
+import { QUEUES } from '../contracts/queues';
+import { batchTag, Coalescer, type BatchEvent } from './coalescer';
 import { perJobLogs, type JobLogWriter } from './job-logs';
 
 
@@ -25,6 +26,8 @@ export interface EmbeddingProcessorDeps {
   onBatch?: (event: BatchEvent) => void;
   /** Where each job's "served by batch …" row goes. Default `job.log` (one call per job); the worker roles pass `createJobLogWriter`. */
   logs?: JobLogWriter;
+  /** The queue whose jobs this serves, named in each statement's QUERY_TAG and cost figures. Default `embeddings`. */
+  queue?: string;
 }
 
 export interface IndexUpsertItem {
@@ -61,7 +64,7 @@ export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingS
         maxBatchSize: deps.batching?.maxBatchSize ?? 500,
         maxWaitMs: deps.batching?.maxWaitMs ?? 25,
         maxConcurrentBatches: deps.batching?.maxConcurrentBatches ?? 8,
-        loadBatch: (texts) => embedTexts(deps.warehouse, texts, model),
+        loadBatch: (texts, batch) => embedTexts(deps.warehouse, texts, model, { tag: batchTag(deps.queue ?? QUEUES.embeddings, batch) }),
         onBatch: deps.onBatch,
       });
       byModel.set(model, c);

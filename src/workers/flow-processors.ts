@@ -8,7 +8,8 @@ import { synthesizeReport, type ChildValue } from '../flows/report';
 import { analyzeTexts, type TextAnalysis } from '../warehouse/queries/analyze-texts';
 import { collectSource } from '../warehouse/queries/collect-source';
 import type { Row, Warehouse } from '../warehouse/types';
-import { Coalescer, type BatchEvent } from './coalescer';
+import { QUEUES } from '../contracts/queues';
+import { batchTag, Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './job-data';
 import { perJobLogs, type JobLogWriter } from './job-logs';
@@ -79,7 +80,7 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         name: `collect-${source}`,
         ...batching,
         keyOf: (f) => filterKey(source, f),
-        loadBatch: (requests) => collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit))),
+        loadBatch: (requests, batch) => collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit)), { tag: batchTag(QUEUES.collect, batch) }),
         onBatch: deps.onBatch,
       }),
     );
@@ -87,16 +88,16 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
   const analysers = {
     deals: new Coalescer<string, TextAnalysis | null>({
       name: 'analyze-deals', ...batching, maxBatchSize: 1000,
-      loadBatch: async (ids) => {
-        const m = await analyzeTexts(deps.warehouse, 'deals', ids);
+      loadBatch: async (ids, batch) => {
+        const m = await analyzeTexts(deps.warehouse, 'deals', ids, { tag: batchTag(QUEUES.analyze, batch) });
         return ids.map((id) => m.get(id) ?? null);
       },
       onBatch: deps.onBatch,
     }),
     calls: new Coalescer<string, TextAnalysis | null>({
       name: 'analyze-calls', ...batching, maxBatchSize: 1000,
-      loadBatch: async (ids) => {
-        const m = await analyzeTexts(deps.warehouse, 'calls', ids);
+      loadBatch: async (ids, batch) => {
+        const m = await analyzeTexts(deps.warehouse, 'calls', ids, { tag: batchTag(QUEUES.analyze, batch) });
         return ids.map((id) => m.get(id) ?? null);
       },
       onBatch: deps.onBatch,

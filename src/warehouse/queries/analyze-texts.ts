@@ -25,8 +25,13 @@ export async function analyzeTexts(
   if (unique.length === 0) return new Map();
   const { table, text } = TABLES[kind];
   const sql =
-    `SELECT ID, SNOWFLAKE.CORTEX.SENTIMENT(${text}) AS SENTIMENT, SNOWFLAKE.CORTEX.SUMMARIZE(${text}) AS SUMMARY ` +
+    `SELECT ID, SNOWFLAKE.CORTEX.SENTIMENT(${text}) AS SENTIMENT, SNOWFLAKE.CORTEX.SUMMARIZE(${text}) AS SUMMARY, LENGTH(${text}) AS INPUT_CHARS ` +
     `FROM ${table} WHERE ID IN (${placeholders(unique.length)})`;
-  const rows = await warehouse.query<{ ID: unknown; SENTIMENT: unknown; SUMMARY: unknown }>(sql, unique, { label: `analyze_${kind}`, ...opts });
+  // The texts stay in the warehouse: their lengths come back so the Cortex input can be costed.
+  const cortex = [
+    { function: 'SENTIMENT', charsColumn: 'INPUT_CHARS' },
+    { function: 'SUMMARIZE', charsColumn: 'INPUT_CHARS' },
+  ];
+  const rows = await warehouse.query<{ ID: unknown; SENTIMENT: unknown; SUMMARY: unknown }>(sql, unique, { label: `analyze_${kind}`, cortex, ...opts });
   return new Map(rows.map((r) => [String(r.ID), { sentiment: Number(r.SENTIMENT), summary: String(r.SUMMARY ?? '') }]));
 }

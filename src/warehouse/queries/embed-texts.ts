@@ -24,13 +24,20 @@ export async function embedTexts(
   const sql =
     `SELECT t.I AS I, SNOWFLAKE.CORTEX.EMBED_TEXT_768(?, t.TXT) AS V ` +
     `FROM (VALUES ${placeholders(texts.length, '(?, ?)')}) AS t(I, TXT)`;
-  const rows = await warehouse.query<{ I: unknown; V: unknown }>(sql, binds, { label: 'embed_texts', ...opts });
+  const inputChars = texts.reduce((n, t) => n + t.length, 0);
   const out = new Array<Float32Array | undefined>(texts.length);
-  for (const row of rows) {
-    const i = Number(row.I);
-    if (!Number.isInteger(i) || i < 0 || i >= texts.length) throw new WarehouseResultError(`embed_texts returned row index ${String(row.I)}`);
-    out[i] = parseVector(row.V, EMBEDDING_DIMS);
-  }
+  // Each vector is parsed as its row arrives (a 500-text result is several MB of text, in chunks), and
+  // stored by position, so a retried attempt that delivers rows again overwrites rather than duplicates.
+  await warehouse.each<{ I: unknown; V: unknown }>(
+    sql,
+    binds,
+    (row) => {
+      const i = Number(row.I);
+      if (!Number.isInteger(i) || i < 0 || i >= texts.length) throw new WarehouseResultError(`embed_texts returned row index ${String(row.I)}`);
+      out[i] = parseVector(row.V, EMBEDDING_DIMS);
+    },
+    { label: 'embed_texts', cortex: [{ function: 'EMBED_TEXT_768', model, inputChars }], ...opts },
+  );
   const missing = out.findIndex((v) => v === undefined);
   if (missing >= 0) throw new WarehouseResultError(`embed_texts returned no vector for text #${missing}`);
   return out as Float32Array[];
