@@ -6,9 +6,9 @@ import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
 
 /**
- * Fault 6 (README, "Reliability"): memory. A long run of jobs keeps the worker's RSS flat.
+ * Fault 6 (docs/reliability.md): memory. A long run of jobs keeps the worker's RSS flat.
  *
- * The README's figure is a run of 1,000,000 jobs (`FLEET_FAULT_MEMORY_JOBS=1000000`, by hand: several
+ * The figure in docs/reliability.md is a run of 1,000,000 jobs (`FLEET_FAULT_MEMORY_JOBS=1000000`, by hand: several
  * minutes); CI runs FLEET_FAULT_MEMORY_JOBS (default below). The producer streams jobs in chunks and keeps
  * the backlog bounded, so Redis holds at most ~BACKLOG_MAX waiting jobs plus the retained completed ones;
  * texts are drawn from a pool of DISTINCT_TEXTS, so after the first few thousand the cache answers (fast

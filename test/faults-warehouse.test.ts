@@ -8,7 +8,7 @@ import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient } from './helpers/warehouse';
 
 /**
- * Fault 3 (README, "Reliability"): the warehouse goes away for 30 s - the local warehouse process is
+ * Fault 3 (docs/reliability.md): the warehouse goes away for 30 s - the local warehouse process is
  * stopped (10 s), then a new one on the same port answers every query with an internal error (10 s), then
  * it answers slower than the worker's per-attempt deadline (10 s) - and then recovers.
  *

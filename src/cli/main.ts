@@ -136,7 +136,7 @@ program
 program
   .command('config')
   .description('Print the effective configuration (secrets masked), or with --markdown the table of every variable.')
-  .option('--markdown', 'print the README configuration table')
+  .option('--markdown', 'print the configuration table (docs/configuration.md)')
   .action((opts: { markdown?: boolean }) => {
     if (opts.markdown) {
       process.stdout.write(`${configTableMarkdown()}\n`);

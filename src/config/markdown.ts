@@ -1,6 +1,6 @@
 import { VARIABLES, type VariableSpec } from './variables';
 
-/** The README's configuration table, generated from the variable list (`fleet config --markdown`). */
+/** The configuration table (docs/configuration.md), generated from the variable list (`fleet config --markdown`). */
 export function configTableMarkdown(): string {
   const rows = (Object.entries(VARIABLES) as [string, VariableSpec][]).map(
     ([name, spec]) =>

@@ -8,11 +8,11 @@ export type Authenticator = (typeof AUTHENTICATORS)[number];
 
 /**
  * Every environment variable the fleet reads, in one table. `loadConfig` is the only reader of the
- * environment; the README's configuration table and the Kubernetes manifest checks are derived from
+ * environment; the configuration table (docs/configuration.md) and the Kubernetes manifest checks are derived from
  * this list, so a variable that is not here does not exist.
  */
 export interface VariableSpec {
-  /** Which part of the fleet the variable configures (groups the README table). */
+  /** Which part of the fleet the variable configures (groups the configuration table). */
   readonly group: string;
   /** Default as the user would write it in the environment; undefined = no default (optional or required). */
   readonly default?: string;
@@ -173,7 +173,7 @@ export const VARIABLES = {
   EMBED_BATCH_MAX_WAIT_MS: { group: 'batching', default: '25', schema: ms(0, 10_000), description: 'Longest a text waits for its batch to fill.' },
   DEALS_BATCH_MAX_SIZE: { group: 'batching', default: '1000', schema: int(1, 16_384), description: 'Most deal ids in one `WHERE id IN (...)` call.' },
   DEALS_BATCH_MAX_WAIT_MS: { group: 'batching', default: '10', schema: ms(0, 10_000), description: 'Longest a deal id waits for its batch to fill.' },
-  EMBED_WORKER_CONCURRENCY: { group: 'batching', default: '2000', schema: int(1, 10_000), description: 'Embedding jobs one worker process holds at once. Jobs held = jobs/s x seconds each is held (batch wait + warehouse call), so a slower warehouse needs more; beyond EMBED_BATCH_MAX_SIZE x POOL_MAX (plus one batch forming) jobs only wait for a connection (see README: sizing).' },
+  EMBED_WORKER_CONCURRENCY: { group: 'batching', default: '2000', schema: int(1, 10_000), description: 'Embedding jobs one worker process holds at once. Jobs held = jobs/s x seconds each is held (batch wait + warehouse call), so a slower warehouse needs more; beyond EMBED_BATCH_MAX_SIZE x POOL_MAX (plus one batch forming) jobs only wait for a connection (see docs/operations.md, sizing).' },
   DEALS_WORKER_CONCURRENCY: { group: 'batching', default: '50', schema: int(1, 10_000), description: 'Deal-batch jobs one worker process holds at once (each job already carries up to 1,000 ids).' },
   FLOW_WORKER_CONCURRENCY: { group: 'batching', default: '1000', schema: int(1, 10_000), description: 'Workflow steps (collect, analyze, synthesize) one process holds at once per queue. Collectors coalesce across workflows, so it must exceed the workflows started together (200 workflows = 800 collector jobs).' },
   FLOW_BATCH_MAX_WAIT_MS: { group: 'batching', default: '20', schema: ms(0, 10_000), description: 'Longest a collector or analyser request waits for others to share its warehouse statement.' },

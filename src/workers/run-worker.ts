@@ -13,7 +13,7 @@ export interface RunWorkerOptions<R> {
   /**
    * Jobs held at once. For a coalescing processor this is what lets batches fill: jobs held = jobs/s x
    * seconds each job is held (batch wait + warehouse call), up to the batch size times the batch calls in
-   * flight (see README, "Sizing concurrency").
+   * flight (see docs/operations.md, "Sizing concurrency").
    */
   concurrency: number;
   lockDurationMs?: number;

@@ -144,7 +144,7 @@ export async function countIndexEffects(redis: Redis, prefix: string): Promise<E
   return { entries, jobs: perJob.size, duplicated, perJob };
 }
 
-/** One row of the fault table (README, "Reliability"): printed to the test output and kept in test-output/faults.jsonl. */
+/** One row of the fault table (docs/reliability.md): printed to the test output and kept in test-output/faults.jsonl. */
 export interface FaultRow {
   fault: string;
   accepted: number;
