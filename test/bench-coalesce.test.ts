@@ -29,6 +29,14 @@ describe('fleet bench coalesce (smoke run, counts only)', () => {
     expect(r.naive_warehouse_calls_per_job).toBe(1);
     expect(r.warehouse_calls_per_job as number).toBeLessThanOrEqual(0.01);
     expect(r.warehouse_calls as number).toBeGreaterThanOrEqual(Math.ceil(2_000 / 400));
+    // Cost: the same texts need the same Cortex tokens either way; the naive worker holds the warehouse
+    // for one round trip per job, so its warehouse share per job is larger.
+    const credits = r.credits_per_1k_jobs as { naive: number; coalesced: number };
+    const cortex = r.cortex_credits_per_1k_jobs as { naive: number; coalesced: number };
+    expect(cortex.coalesced).toBeGreaterThan(0);
+    expect(cortex.naive / cortex.coalesced).toBeGreaterThan(0.9);
+    expect(cortex.naive / cortex.coalesced).toBeLessThan(1.1);
+    expect(credits.naive).toBeGreaterThan(credits.coalesced);
     // Linux: the other processes' CPU is read from /proc.
     if (process.platform === 'linux') {
       expect(typeof r.redis_cpu_us_per_job).toBe('number');

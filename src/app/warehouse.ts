@@ -1,5 +1,5 @@
 import type { FleetConfig } from '../config';
-import { CircuitBreaker, CostMeter, PooledWarehouse, WarehousePool, snowflakeConnector, snowflakeCredentials, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
+import { CircuitBreaker, CostMeter, PooledWarehouse, WarehousePool, snowflakeConnector, snowflakeCredentials, type Credentials, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
 import type { Logger } from '../telemetry/logger';
 import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
 import type { Releasers } from './releasers';
@@ -36,7 +36,21 @@ export async function resolveWarehouse(
   });
   releasers.add('local warehouse', () => local.close());
   logger.info({ url: local.url }, 'no SNOWFLAKE_ACCOUNT configured: started the local warehouse (DuckDB; EMBED_TEXT_768 is a local lexical stand-in for e5-base-v2)');
+  // With a key pair configured, the local warehouse registers its public key for the user and the fleet
+  // logs in with it, so the same configuration runs against it and against Snowflake. Tokens are issued
+  // by an account, so with a token configured the local warehouse is reached with the password.
+  if (sf.auth.method === 'SNOWFLAKE_JWT') {
+    const credentials = snowflakeCredentials(sf.auth);
+    registerKeyPair(local, sf.username, credentials);
+    return { settings: { ...base, credentials, account: 'local', accessUrl: local.url }, local };
+  }
   return { settings: { ...base, password: sf.password, account: 'local', accessUrl: local.url }, local };
+}
+
+/** Registers the configured key's public half for `user` in a local warehouse (as `ALTER USER … SET RSA_PUBLIC_KEY`). */
+export function registerKeyPair(local: LocalWarehouse, user: string, credentials: Credentials): void {
+  const publicKey = credentials.publicKey();
+  if (publicKey) local.alterUser(user, { set: { rsaPublicKey: publicKey } });
 }
 
 /** The process's one pool and the pooled warehouse client over it, released on shutdown. */

@@ -4,7 +4,7 @@ import IORedis, { type Redis } from 'ioredis';
 import { startPrivateRedis } from '../app/redis-server';
 import { jobOptionsFrom, loadConfig } from '../config';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
-import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
+import { CostMeter, creditsOf, PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
 import { createJobLogWriter } from '../workers/job-logs';
 import { embedTexts } from '../warehouse/queries/embed-texts';
@@ -134,7 +134,16 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
   const pids: Pids = { redis: redisServer.process.pid, warehouse: server.pid };
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });
-  const warehouse = new PooledWarehouse({ pool });
+  // Credits as the fleet counts them in production (src/pool/cost.ts), at the configured prices.
+  const cost = new CostMeter({ warehouseCreditsPerHour: config.cost.warehouseCreditsPerHour, cortexCreditsPerMTokens: config.cost.cortexCreditsPerMTokens });
+  const warehouse = new PooledWarehouse({ pool, cost, role: 'bench' });
+  const creditsSoFar = () => [...cost.totals().values()].reduce((sum, t) => sum + creditsOf(t), 0);
+  const cortexSoFar = () => [...cost.totals().values()].reduce((sum, t) => sum + t.cortexCredits, 0);
+  const creditsPer1k = async (jobs: number, run: () => Promise<RunFigures>) => {
+    const [c0, x0] = [creditsSoFar(), cortexSoFar()];
+    const figures = await run();
+    return { figures, per1k: (1000 * (creditsSoFar() - c0)) / jobs, cortexPer1k: (1000 * (cortexSoFar() - x0)) / jobs };
+  };
   try {
     // Warm the pool so no run pays logins.
     await Promise.all(Array.from({ length: poolSize }, () => warehouse.query('SELECT 1 AS X')));
@@ -143,23 +152,25 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: async () => ({}) }),
     );
 
-    const naive = await drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
+    const naiveRun = await creditsPer1k(naiveJobs, () => drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
       runWorker({
         queue: QUEUES.embeddings, connection, prefix, concurrency: poolSize,
         processor: async (job) => {
-          const [v] = await embedTexts(warehouse, [job.data.text], job.data.model);
+          const [v] = await embedTexts(warehouse, [job.data.text], job.data.model, { tag: { queue: QUEUES.embeddings, jobs: 1 } });
           return { dims: v.length };
         },
       }),
-    );
+    ));
+    const naive = naiveRun.figures;
 
     // As the embeddings role runs it: job logs ("served by batch …") written per batch on their own connection.
     const logConnection = redis();
     const logs = createJobLogWriter(logConnection);
     const processor = createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize, maxWaitMs, maxConcurrentBatches: poolSize } });
-    const coalesced = await drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
+    const coalescedRun = await creditsPer1k(jobs, () => drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
-    );
+    ));
+    const coalesced = coalescedRun.figures;
     await processor.close();
     await logs.close();
     await logConnection.quit();
@@ -195,6 +206,11 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       local_warehouse_cpu_us_per_job: perJob(coalesced.cpuS.warehouse, jobs),
       machine_cpu_busy: round(coalesced.machineBusy, 2),
       noop_worker_cpu_us_per_job: perJob(noop.cpuS.worker, jobs),
+      // Snowflake credits per 1,000 jobs at the configured prices (warehouse: the share of busy time; Cortex: input tokens).
+      credits_per_1k_jobs: { naive: round(naiveRun.per1k, 7), coalesced: round(coalescedRun.per1k, 7) },
+      cortex_credits_per_1k_jobs: { naive: round(naiveRun.cortexPer1k, 7), coalesced: round(coalescedRun.cortexPer1k, 7) },
+      warehouse_size: config.cost.warehouseSize,
+      warehouse_credits_per_hour: config.cost.warehouseCreditsPerHour,
       latency_note: 'processedOn -> finishedOn per job, with the queue pre-filled (time in the worker, not time waiting in the backlog)',
     };
   } finally {

@@ -8,6 +8,8 @@ import { createLogger } from '../telemetry/logger';
 import { BENCHMARKS, runBenchmark } from '../bench';
 import { enqueueCommand, workflowCommand } from './enqueue';
 import { snowflakeCommand } from './snowflake';
+import { registerKeyPair } from '../app/warehouse';
+import { snowflakeCredentials } from '../pool/credentials';
 import { startLocalWarehouse } from '../warehouse/server';
 import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
 import { createEmbeddingService } from '../workers/embedding-processor';
@@ -116,6 +118,10 @@ program
       deals: lw.deals,
       logger,
     });
+    // The fleet's key pair, when one is configured, is registered for its user: the same configuration
+    // logs in here as against Snowflake.
+    const keyed = cfg.snowflake.auth.method === 'SNOWFLAKE_JWT' ? snowflakeCredentials(cfg.snowflake.auth) : undefined;
+    if (keyed) registerKeyPair(server, cfg.snowflake.username, keyed);
     handleSignals(() => server.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
     process.stderr.write(
       [
@@ -123,6 +129,7 @@ program
         `local warehouse listening on ${server.url} (ready in ${Date.now() - started} ms; login latency ${lw.loginLatencyMs} ms, query latency ${lw.queryLatencyMs} ms)`,
         `  tables: DEALS, GONG_CALLS, SLACK_MESSAGES, LINEAR_ISSUES (seed ${lw.seed}, ${lw.deals} deals)`,
         '  SNOWFLAKE.CORTEX.EMBED_TEXT_768 is a deterministic lexical stand-in for e5-base-v2, not the real model.',
+        ...(keyed ? [`  user ${cfg.snowflake.username} logs in with its password or the key pair ${keyed.fingerprint()} (SNOWFLAKE_PRIVATE_KEY_FILE)`] : []),
         '',
         'connect the fleet to it:',
         `  SNOWFLAKE_ACCESS_URL=${server.url} npx fleet worker --role embeddings`,

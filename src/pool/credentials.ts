@@ -13,6 +13,8 @@ export interface Credentials {
   readonly method: SnowflakeAuthSettings['method'];
   /** Key pair only: `SHA256:<base64>` of the public key, as `DESC USER` shows RSA_PUBLIC_KEY_FP. */
   fingerprint(): string | undefined;
+  /** Key pair only: the public key (SPKI PEM), what `ALTER USER … SET RSA_PUBLIC_KEY` registers. */
+  publicKey(): string | undefined;
   /** Options to spread into `snowflake.createConnection` for the next login. */
   connectionOptions(): Partial<snowflake.ConnectionOptions>;
 }
@@ -61,6 +63,8 @@ interface ParsedKey {
   /** Unencrypted PKCS#8 PEM, what the driver signs with. */
   pem: string;
   fingerprint: string;
+  /** SPKI PEM of the public half. */
+  publicPem: string;
 }
 
 /**
@@ -90,7 +94,11 @@ export function parsePrivateKey(text: string, where: string, passphrase: string 
   if (key.asymmetricKeyType !== 'rsa') throw new ConfigError([`${where}: a ${key.asymmetricKeyType} key; Snowflake key-pair authentication needs RSA (2048 bits or more)`]);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < 2048) throw new ConfigError([`${where}: an RSA key of ${bits} bits; Snowflake needs at least 2048`]);
-  return { pem: key.export({ format: 'pem', type: 'pkcs8' }) as string, fingerprint: publicKeyFingerprint(key) };
+  return {
+    pem: key.export({ format: 'pem', type: 'pkcs8' }) as string,
+    fingerprint: publicKeyFingerprint(key),
+    publicPem: createPublicKey(key).export({ format: 'pem', type: 'spki' }) as string,
+  };
 }
 
 /** `SHA256:<base64 of the SHA-256 of the public key's DER (SPKI)>`, as Snowflake's RSA_PUBLIC_KEY_FP. */
@@ -118,7 +126,7 @@ function parseToken(text: string, where: string): string {
 export function snowflakeCredentials(auth: SnowflakeAuthSettings): Credentials {
   switch (auth.method) {
     case 'SNOWFLAKE':
-      return { method: auth.method, fingerprint: () => undefined, connectionOptions: () => ({ authenticator: 'SNOWFLAKE', password: auth.password }) };
+      return { method: auth.method, fingerprint: () => undefined, publicKey: () => undefined, connectionOptions: () => ({ authenticator: 'SNOWFLAKE', password: auth.password }) };
     case 'SNOWFLAKE_JWT': {
       const read = auth.privateKeyFile
         ? (() => {
@@ -131,19 +139,25 @@ export function snowflakeCredentials(auth: SnowflakeAuthSettings): Credentials {
           })();
       read();
       // The driver gets the decrypted PKCS#8 key: it then never needs the passphrase itself.
-      return { method: auth.method, fingerprint: () => read().fingerprint, connectionOptions: () => ({ authenticator: 'SNOWFLAKE_JWT', privateKey: read().pem }) };
+      return {
+        method: auth.method,
+        fingerprint: () => read().fingerprint,
+        publicKey: () => read().publicPem,
+        connectionOptions: () => ({ authenticator: 'SNOWFLAKE_JWT', privateKey: read().pem }),
+      };
     }
     case 'PROGRAMMATIC_ACCESS_TOKEN':
     case 'OAUTH': {
       const file = auth.tokenFile ? new SecretFile('SNOWFLAKE_TOKEN_FILE', auth.tokenFile, parseToken) : undefined;
       const token = () => file?.get() ?? auth.token!;
       token();
-      return { method: auth.method, fingerprint: () => undefined, connectionOptions: () => ({ authenticator: auth.method, token: token() }) };
+      return { method: auth.method, fingerprint: () => undefined, publicKey: () => undefined, connectionOptions: () => ({ authenticator: auth.method, token: token() }) };
     }
     case 'OAUTH_CLIENT_CREDENTIALS':
       return {
         method: auth.method,
         fingerprint: () => undefined,
+        publicKey: () => undefined,
         connectionOptions: () =>
           ({ authenticator: 'OAUTH_CLIENT_CREDENTIALS', oauthClientId: auth.clientId, oauthClientSecret: auth.clientSecret, oauthTokenRequestUrl: auth.tokenUrl }) as Partial<snowflake.ConnectionOptions>,
       };

@@ -52,7 +52,7 @@ const TRANSIENT_CODES = new Set(['407002', '390111', '390112', '390113', '390114
 // Wrong credentials (password, JWT signature or key fingerprint, OAuth token, access token): a retry
 // with the same credentials fails the same way. An expired OAuth token (390318) stays transient: the
 // next login reads a rotated SNOWFLAKE_TOKEN_FILE.
-const NON_TRANSIENT_CODES = new Set(['390100', '390101', '390102', '390106', '390110', '390145', '390144', '394304', '390303']);
+const NON_TRANSIENT_CODES = new Set(['390100', '390101', '390102', '390106', '390110', '390145', '390144', '394304', '390303', '390309', '394400']);
 
 function isTransientCode(code: string | undefined, message: string): boolean {
   if (code && NON_TRANSIENT_CODES.has(code)) return false;
