@@ -194,7 +194,8 @@ describe('ops/dockerignore (proposed .dockerignore for the repository root)', ()
   const patterns = existsSync(DOCKERIGNORE) ? readFileSync(DOCKERIGNORE, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) : [];
 
   it('keeps secrets, VCS data, local builds and dependencies out of the build context', () => {
-    for (const p of ['.env', '.git', 'node_modules', 'dist']) expect(patterns).toContain(p);
+    // *.p8: the Snowflake private key `fleet snowflake keygen` writes (rsa_key.p8).
+    for (const p of ['.env', '.git', 'node_modules', 'dist', '*.pem', '*.p8']) expect(patterns).toContain(p);
     expect(patterns.some((p) => /^\.env\.?\*/.test(p) || p === '**/.env*')).toBe(true);
   });
 

@@ -45,16 +45,46 @@ spec:
             - containerPort: 8080
 `;
 
+const STATEFULSET = `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+        - name: app
+          image: example/db:1.0
+          volumeMounts:
+            - {name: tmp, mountPath: /tmp}
+            - {name: key, mountPath: /var/run/secrets/key, readOnly: true}
+      volumes:
+        - name: tmp
+          emptyDir: {}
+        - name: key
+          secret:
+            secretName: creds
+            items: [{key: key.pem, path: key.pem}]
+            defaultMode: 288
+`;
+
 /** A base and an overlay using every feature the renderer implements. */
 const FIXTURE: Record<string, string> = {
   'base/kustomization.yaml': `
-resources: [web.yaml]
+resources: [web.yaml, db.yaml]
 configMapGenerator:
   - name: settings
     envs: [settings.env]
 `,
   'base/settings.env': '# comment\nX=1\nY=a=b\n',
   'base/web.yaml': DEPLOYMENT,
+  'base/db.yaml': STATEFULSET,
   'overlay/kustomization.yaml': `
 namespace: team
 labels:
@@ -91,6 +121,23 @@ spec:
               value: "2"
             - name: A
               $patch: delete
+---
+# A second document: applied to the resource it names.
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          volumeMounts:
+            - mountPath: /var/run/secrets/key
+              $patch: delete
+      volumes:
+        - name: key
+          $patch: delete
 `,
 };
 
@@ -125,6 +172,10 @@ describe('ops/k8s/render.ts (the kustomize subset ops/k8s uses)', () => {
     expect(c.env.map((e: any) => e.name)).toEqual(['B', 'PASSWORD']); // kustomize's order: patch items first
     expect(c.env[1].valueFrom.secretKeyRef.name).toBe(secret.metadata.name);
     expect(c.ports).toEqual([{ containerPort: 8080 }]);
+    // The patch file's second document went to the StatefulSet it names.
+    const db = find(docs, 'StatefulSet', 'db');
+    expect(container(db).volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect((db.spec as any).template.spec.volumes).toEqual([{ name: 'tmp', emptyDir: {} }]);
   });
 
   it('changes the generated name when the content changes, and not otherwise', () => {
@@ -150,8 +201,10 @@ describe('ops/k8s/render.ts (the kustomize subset ops/k8s uses)', () => {
     ['a patch of a missing resource', 'patches:\n  - patch: |\n      kind: Deployment\n      metadata: {name: nope}\n', /no Deployment named nope/],
     ['a bare env key (read from the environment)', 'configMapGenerator:\n  - name: c\n    literals: [HOME]\n', /not KEY=VALUE/],
     ['a duplicate resource', 'resources: [web.yaml, web.yaml]\n', /already registered/],
+    ['several patch documents with one target', 'resources: [web.yaml]\npatches:\n  - target: {kind: Deployment, name: web}\n    patch: |\n      kind: Deployment\n      metadata: {name: web}\n      ---\n      kind: Deployment\n      metadata: {name: web}\n', /cannot share one target/],
+    ['a number kubectl reads as octal (0440)', 'resources: [mode.yaml]\n', /octal to kubectl.*288/],
   ])('refuses %s instead of rendering it wrongly', (_what, kustomization, message) => {
-    const dir = make({ 'kustomization.yaml': kustomization, 'web.yaml': DEPLOYMENT });
+    const dir = make({ 'kustomization.yaml': kustomization, 'web.yaml': DEPLOYMENT, 'mode.yaml': STATEFULSET.replace('defaultMode: 288', 'defaultMode: 0440') });
     expect(() => renderKustomization(dir)).toThrow(KustomizeRenderError);
     expect(() => renderKustomization(dir)).toThrow(message);
   });

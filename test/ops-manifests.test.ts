@@ -14,10 +14,20 @@ const KUSTOMIZATIONS = ['base', 'autoscaling', 'overlays/dev', 'overlays/product
 const OVERLAYS = ['dev', 'production'] as const;
 /** The image every fleet role runs (ops/Dockerfile); other containers (dev Redis) are not fleet processes. */
 const FLEET_IMAGE = /(^|\/)warehouse-fleet(:|@|$)/;
-/** Secrets production expects to exist (created outside git, ops/README.md), with the keys read from them. */
-const PRODUCTION_SECRETS: Record<string, string[]> = { 'fleet-snowflake': ['password'], 'fleet-redis': ['password'], 'fleet-api': ['tokens'] };
-/** Secret-typed variables and where production must take them from. */
-const PRODUCTION_SECRET_VARIABLES: Partial<Record<string, string>> = { SNOWFLAKE_PASSWORD: 'fleet-snowflake', REDIS_PASSWORD: 'fleet-redis', FLEET_API_TOKENS: 'fleet-api' };
+/**
+ * Secrets production expects to exist (created outside git, ops/README.md), with the keys read from them
+ * and whether a key may be absent (then every reference to it says `optional: true`).
+ */
+const PRODUCTION_SECRETS: Record<string, Record<string, 'required' | 'optional'>> = {
+  // The Snowflake private key (PKCS#8 PEM, mounted as a file) and, for an encrypted key, its passphrase.
+  'fleet-snowflake': { 'rsa_key.p8': 'required', passphrase: 'optional' },
+  'fleet-redis': { password: 'required' },
+  'fleet-api': { tokens: 'required' },
+};
+/** Secret-typed variables and where production must take them from (the Snowflake key itself is a file). */
+const PRODUCTION_SECRET_VARIABLES: Partial<Record<string, string>> = { SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'fleet-snowflake', REDIS_PASSWORD: 'fleet-redis', FLEET_API_TOKENS: 'fleet-api' };
+/** Where production's Snowflake private key comes from: this Secret and key, as a file in a mounted directory. */
+const SNOWFLAKE_KEY = { secret: 'fleet-snowflake', key: 'rsa_key.p8' };
 /**
  * Variables production deliberately leaves unset, and why. Every other variable in
  * src/config/variables.ts must be set by the production manifests: a new setting is a decision to make
@@ -37,6 +47,17 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   FLEET_BOARD_VIEWER_USER: 'no read-only Basic login by default; add one from a Secret for viewers',
   FLEET_BOARD_VIEWER_PASSWORD: 'see FLEET_BOARD_VIEWER_USER',
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'set it to your collector (e.g. http://otel-collector.monitoring:4318/v1/traces) when one exists',
+  // Snowflake login: production uses a key pair (SNOWFLAKE_JWT, the key a file from the Secret fleet-snowflake).
+  SNOWFLAKE_PASSWORD: 'Snowflake refuses password login for TYPE = SERVICE users; production logs in with a key pair (dev uses the password)',
+  SNOWFLAKE_PRIVATE_KEY: 'the key is a mounted file (SNOWFLAKE_PRIVATE_KEY_FILE), re-read when the Secret is rotated; a variable would need a restart',
+  SNOWFLAKE_TOKEN: 'programmatic access / OAuth tokens are alternatives to the key pair',
+  SNOWFLAKE_TOKEN_FILE: 'see SNOWFLAKE_TOKEN',
+  SNOWFLAKE_OAUTH_CLIENT_ID: 'OAuth client credentials are an alternative to the key pair',
+  SNOWFLAKE_OAUTH_CLIENT_SECRET: 'see SNOWFLAKE_OAUTH_CLIENT_ID',
+  SNOWFLAKE_OAUTH_TOKEN_URL: 'see SNOWFLAKE_OAUTH_CLIENT_ID',
+  // Cost: production.env sets the warehouse size and the credit price; the rest are Snowflake's list prices.
+  SNOWFLAKE_WAREHOUSE_CREDITS_PER_HOUR: 'the list credits per hour of SNOWFLAKE_WAREHOUSE_SIZE apply unless the contract differs',
+  SNOWFLAKE_CORTEX_CREDITS_PER_MTOKENS: 'the list Cortex prices apply unless the contract differs',
 };
 /**
  * What the manifests run or set that the code does not have yet: roles, commands and settings of the issue
@@ -116,8 +137,11 @@ interface EnvSource {
   name: string;
   from: 'configmap' | 'value' | 'secret' | 'other';
   value?: string;
-  secret?: { name: string; key: string };
+  secret?: { name: string; key: string; optional?: boolean };
 }
+
+/** A generated name without its content-hash suffix (`fleet-snowflake-7cdmkgh29k` → `fleet-snowflake`). */
+const unhashed = (name: string) => name.replace(/-[a-z0-9]{10}$/, '');
 
 /** Every environment variable a container gets, in the order Kubernetes applies them (env wins). */
 function envOf(docs: Resource[], c: Obj): Map<string, EnvSource> {
@@ -256,8 +280,10 @@ describe('environment variables match the config schema (src/config/variables.ts
             const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === name);
             expect({ secret: name, key, present: !!secret && key in ((secret.data as Obj) ?? {}) }).toEqual({ secret: name, key, present: true });
           } else {
-            const base = name.replace(/-[a-z0-9]{10}$/, '');
-            expect({ secret: name, key, documented: (PRODUCTION_SECRETS[base] ?? []).includes(key) }).toEqual({ secret: name, key, documented: true });
+            const documented = PRODUCTION_SECRETS[unhashed(name)]?.[key];
+            expect({ secret: name, key, documented: !!documented }).toEqual({ secret: name, key, documented: true });
+            // A key that may be absent is referenced as optional (else the pod would not start without it), and only such a key.
+            expect({ secret: name, key, optional: src.secret!.optional === true }).toEqual({ secret: name, key, optional: documented === 'optional' });
           }
         }
       }
@@ -274,7 +300,6 @@ describe('environment variables match the config schema (src/config/variables.ts
         for (const [variable, secretName] of Object.entries(PRODUCTION_SECRET_VARIABLES)) {
           if (!(variable in variables) && !PENDING.variables.includes(variable)) continue;
           if (variable === 'FLEET_API_TOKENS' && role !== 'api') continue;
-          if (variable === 'SNOWFLAKE_PASSWORD' && role === 'api' && !env.has(variable)) continue; // the API may not talk to the warehouse
           expect({ role, variable, secret: env.get(variable)?.secret?.name }).toEqual({ role, variable, secret: secretName });
         }
       }
@@ -305,6 +330,150 @@ describe('environment variables match the config schema (src/config/variables.ts
     expect(undecided).toEqual([]);
     // The list of exceptions only names real variables that are really left unset.
     expect(Object.keys(NOT_SET_IN_PRODUCTION).filter((k) => !(k in variables) || setSomewhere.has(k))).toEqual([]);
+  });
+});
+
+/**
+ * Can the container's process read a file of a Secret volume with this mode? The kubelet writes Secret
+ * files owned by root; with a pod `fsGroup` it gives them that group and adds group read (0440; kubelet
+ * SetVolumeOwnership for read-only volumes), without one their group is root. Capabilities are dropped,
+ * so not even uid 0 reads past the mode bits.
+ */
+function secretFileAccess(pod: Obj, c: Obj, mode: number): { mode: number; readableByFleet: boolean; readableByOthers: boolean } {
+  const uid = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
+  const gid = c.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup;
+  const fsGroup: number | undefined = pod.securityContext?.fsGroup;
+  const groups = [gid, fsGroup, ...(pod.securityContext?.supplementalGroups ?? [])].filter((g) => g !== undefined);
+  const effective = fsGroup === undefined ? mode : mode | 0o440;
+  const fileGroup = fsGroup ?? 0;
+  const readableByFleet = (uid === 0 && (effective & 0o400) !== 0) || (groups.includes(fileGroup) && (effective & 0o040) !== 0) || (effective & 0o004) !== 0;
+  return { mode: effective, readableByFleet, readableByOthers: (effective & 0o004) !== 0 };
+}
+
+/**
+ * What is wrong with how a production fleet container gets its Snowflake private key (empty when right):
+ * key-pair login with SNOWFLAKE_PRIVATE_KEY_FILE, that file in a directory mount (never a subPath, which
+ * never sees an updated Secret) of the Secret fleet-snowflake's key rsa_key.p8, read-only, readable by the
+ * container's user and by nobody else, and the key never in an environment variable.
+ */
+function snowflakeKeyProblems(docs: Resource[], w: Resource, c: Obj): string[] {
+  const problems: string[] = [];
+  const [pod] = podSpecsOf(w) as Obj[];
+  const env = envOf(docs, c);
+  if (env.get('SNOWFLAKE_AUTHENTICATOR')?.value !== 'SNOWFLAKE_JWT') problems.push(`SNOWFLAKE_AUTHENTICATOR is ${env.get('SNOWFLAKE_AUTHENTICATOR')?.value}, not SNOWFLAKE_JWT`);
+  for (const k of ['SNOWFLAKE_PRIVATE_KEY', 'SNOWFLAKE_PASSWORD']) if (env.has(k)) problems.push(`${k} is set: the key is a file, and service users have no password`);
+  const file = env.get('SNOWFLAKE_PRIVATE_KEY_FILE');
+  if (file?.from !== 'value' || !file.value?.startsWith('/')) return [...problems, 'SNOWFLAKE_PRIVATE_KEY_FILE is not an absolute path set on the container'];
+  const dir = path.posix.dirname(file.value);
+  const name = path.posix.basename(file.value);
+  const mounts = ((c.volumeMounts ?? []) as Obj[]).filter((m) => m.mountPath === dir || m.mountPath === file.value);
+  if (mounts.length !== 1) return [...problems, `${mounts.length} volume mounts at ${dir}, expected one`];
+  const [mount] = mounts;
+  if (mount.subPath !== undefined || mount.subPathExpr !== undefined) problems.push(`the key is mounted with a subPath (${mount.mountPath}): it would never see a rotated Secret`);
+  else if (mount.mountPath !== dir) problems.push(`the volume is mounted at ${mount.mountPath}, not at the key file's directory ${dir}`);
+  if (mount.readOnly !== true) problems.push(`${dir} is not mounted readOnly`);
+  const volume = ((pod.volumes ?? []) as Obj[]).find((v) => v.name === mount.name);
+  const secret = volume?.secret;
+  if (!secret || unhashed(secret.secretName) !== SNOWFLAKE_KEY.secret) return [...problems, `${dir} is not the Secret ${SNOWFLAKE_KEY.secret} (volume ${mount.name}: ${JSON.stringify(volume)})`];
+  if (secret.optional === true) problems.push('the key volume is optional: a pod would start without a key');
+  const item = secret.items ? (secret.items as Obj[]).find((i) => i.path === name) : { key: name };
+  if (item?.key !== SNOWFLAKE_KEY.key) problems.push(`${file.value} is not the key ${SNOWFLAKE_KEY.key} of the Secret (item ${JSON.stringify(item)})`);
+  const access = secretFileAccess(pod, c, item?.mode ?? secret.defaultMode ?? 0o644);
+  if (!access.readableByFleet) problems.push(`mode 0${access.mode.toString(8)}: the key is not readable by uid ${c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser} (fsGroup ${pod.securityContext?.fsGroup})`);
+  if (access.readableByOthers) problems.push(`mode 0${access.mode.toString(8)}: the key is readable by every user`);
+  return problems;
+}
+
+describe('Snowflake login: a key pair from a mounted Secret in production, the local password in dev', () => {
+  const fleetContainers = (docs: Resource[]) =>
+    fleetWorkloads(docs).flatMap((w) => containersOf(w).filter((c) => FLEET_IMAGE.test(c.image)).map((c) => ({ w, c, role: roleOf(c) })));
+
+  it('production: every fleet role reads the key as a file of a directory mount of fleet-snowflake, readable by its user only', () => {
+    const docs = rendered.production;
+    const checked = fleetContainers(docs).map(({ w, c, role }) => ({ role, problems: snowflakeKeyProblems(docs, w, c) }));
+    expect(new Set(checked.map((x) => x.role))).toEqual(new Set([...WORKER_ROLES, ...PENDING.roles, 'api']));
+    expect(checked.filter((x) => x.problems.length)).toEqual([]);
+  });
+
+  it('the key check fails for a subPath mount, a missing fsGroup, a world-readable mode, another Secret, or the key in a variable', () => {
+    const docs = rendered.production;
+    const w0 = fleetWorkloads(docs).find((w) => containersOf(w).some((c) => roleOf(c) === 'deals'))!;
+    /** The deals workload's key check after `change` (on copies of its pod, container, key mount and key volume). */
+    const broken = (change: (x: { pod: Obj; c: Obj; mount: Obj; volume: Obj }) => void) => {
+      const w = structuredClone(w0);
+      const [pod] = podSpecsOf(w) as Obj[];
+      const c = containersOf(w)[0];
+      const mount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === path.posix.dirname(envOf(docs, c).get('SNOWFLAKE_PRIVATE_KEY_FILE')!.value!))!;
+      change({ pod, c, mount, volume: (pod.volumes as Obj[]).find((v) => v.name === mount.name)! });
+      return snowflakeKeyProblems(docs, w, c).join('\n');
+    };
+    expect(broken(() => undefined)).toBe('');
+    expect(broken(({ mount }) => Object.assign(mount, { mountPath: `${mount.mountPath}/rsa_key.p8`, subPath: 'rsa_key.p8' }))).toMatch(/subPath/);
+    expect(broken(({ mount }) => delete mount.readOnly)).toMatch(/not mounted readOnly/);
+    expect(broken(({ pod }) => delete pod.securityContext.fsGroup)).toMatch(/not readable by uid 1000/);
+    expect(broken(({ volume }) => (volume.secret.defaultMode = 0o644))).toMatch(/readable by every user/);
+    expect(broken(({ volume }) => (volume.secret.secretName = 'fleet-redis'))).toMatch(/is not the Secret fleet-snowflake/);
+    expect(broken(({ volume }) => (volume.secret.items[0].key = 'passphrase'))).toMatch(/is not the key rsa_key.p8/);
+    expect(broken(({ c }) => c.env.push({ name: 'SNOWFLAKE_PRIVATE_KEY', valueFrom: { secretKeyRef: { name: 'fleet-snowflake', key: 'rsa_key.p8' } } }))).toMatch(/SNOWFLAKE_PRIVATE_KEY is set/);
+  });
+
+  it.each(OVERLAYS)('%s: every volume a container mounts exists, and every Secret volume names keys that exist (dev) or are documented (production)', (overlay) => {
+    const docs = rendered[overlay];
+    for (const w of workloads(docs)) {
+      const [pod] = podSpecsOf(w) as Obj[];
+      const id = w.metadata.name;
+      const names = new Set([...((pod.volumes ?? []) as Obj[]).map((v) => v.name), ...(((w.spec as Obj).volumeClaimTemplates ?? []) as Obj[]).map((t) => t.metadata.name)]);
+      const dangling = containersOf(w).flatMap((c) => ((c.volumeMounts ?? []) as Obj[]).filter((m) => !names.has(m.name)).map((m) => `${m.mountPath} (volume ${m.name})`));
+      expect({ id, dangling }).toEqual({ id, dangling: [] });
+      for (const v of ((pod.volumes ?? []) as Obj[]).filter((x) => x.secret)) {
+        const secretName: string = v.secret.secretName;
+        const keys = ((v.secret.items ?? []) as Obj[]).map((i) => i.key as string);
+        let problems: string[];
+        if (overlay === 'dev') {
+          const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === secretName);
+          problems = secret ? keys.filter((k) => !(k in ((secret.data as Obj) ?? {}))).map((k) => `no key ${k}`) : ['no such Secret'];
+        } else {
+          // A volume that is not optional keeps the pod from starting without its keys: only required keys belong in it.
+          const documented = PRODUCTION_SECRETS[secretName];
+          problems = documented ? keys.filter((k) => !documented[k] || (documented[k] === 'optional' && !v.secret.optional)).map((k) => `key ${k} is ${documented[k] ?? 'undocumented'}`) : ['not a documented Secret'];
+        }
+        expect({ id, volume: v.name, secret: secretName, problems }).toEqual({ id, volume: v.name, secret: secretName, problems: [] });
+      }
+    }
+  });
+
+  it('production: every documented Secret key is read by some workload (the documentation matches the manifests)', () => {
+    const docs = rendered.production;
+    const read = new Set<string>();
+    for (const w of workloads(docs)) {
+      const [pod] = podSpecsOf(w) as Obj[];
+      for (const c of containersOf(w)) for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) read.add(`${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`);
+      for (const v of ((pod.volumes ?? []) as Obj[]).filter((x) => x.secret)) {
+        const keys = v.secret.items ? (v.secret.items as Obj[]).map((i) => i.key) : Object.keys(PRODUCTION_SECRETS[v.secret.secretName] ?? {});
+        for (const k of keys) read.add(`${v.secret.secretName}/${k}`);
+      }
+    }
+    const documented = Object.entries(PRODUCTION_SECRETS).flatMap(([name, keys]) => Object.keys(keys).map((k) => `${name}/${k}`));
+    expect(documented.filter((k) => !read.has(k))).toEqual([]);
+  });
+
+  it('dev: every fleet container, the local warehouse included, logs in with the password the local warehouse accepts, and has no key', () => {
+    const docs = rendered.dev;
+    const containers = fleetContainers(docs);
+    const warehouse = containers.find((x) => x.role === 'warehouse');
+    expect(warehouse).toBeDefined();
+    const accepted = envOf(docs, warehouse!.c).get('SNOWFLAKE_PASSWORD')?.secret;
+    expect(accepted).toMatchObject({ key: 'password' });
+    for (const { w, c, role } of containers) {
+      const env = envOf(docs, c);
+      expect({
+        role,
+        authenticator: env.get('SNOWFLAKE_AUTHENTICATOR')?.value,
+        password: env.get('SNOWFLAKE_PASSWORD')?.secret,
+        keyVariables: [...env.keys()].filter((k) => /^SNOWFLAKE_(PRIVATE_KEY|TOKEN|OAUTH)/.test(k)),
+        keyVolumes: ((podSpecsOf(w)[0].volumes ?? []) as Obj[]).filter((v) => v.secret && unhashed(v.secret.secretName) === SNOWFLAKE_KEY.secret).map((v) => v.name),
+      }).toEqual({ role, authenticator: 'SNOWFLAKE', password: accepted, keyVariables: [], keyVolumes: [] });
+    }
   });
 });
 

@@ -10,12 +10,13 @@
  * | `labels` | `pairs` added to every resource's `metadata.labels`, and with `includeTemplates` to pod templates; `includeSelectors: true` is refused |
  * | `configMapGenerator`, `secretGenerator` | `literals` and `envs` files; `behavior` create, merge, replace; a content-hash name suffix unless disabled; references from pod specs rewritten to the suffixed name |
  * | `generatorOptions` | `disableNameSuffixHash` |
- * | `patches` | strategic-merge patches (`path` or inline `patch`), target from `target.kind/name` or the patch's own kind and name; `$patch: delete` of a whole resource or of a keyed list item |
+ * | `patches` | strategic-merge patches (`path` or inline `patch`), target from `target.kind/name` or the patch's own kind and name; several documents in one patch (no `target`), each applied to the resource it names; `$patch: delete` of a whole resource or of a keyed list item |
  * | `images` | `name` → `newName`, `newTag`, `digest` in containers and init containers |
  *
  * The name suffix is a content hash in kustomize's alphabet, but not byte-identical to kustomize's own;
  * test/ops-kustomize.test.ts compares this renderer with `kubectl kustomize` (when kubectl is on PATH)
- * modulo that suffix.
+ * modulo that suffix. YAML is read as 1.2 (kustomize reads 1.1), so a plain number with a leading zero,
+ * which the two read differently (`0440`: octal 288 or decimal 440), is refused rather than guessed.
  *
  * @example
  *   const docs = renderKustomization('ops/k8s/overlays/production');
@@ -24,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, visit, type Document } from 'yaml';
 
 /** A Kubernetes object as parsed from YAML. */
 export interface Resource {
@@ -66,12 +67,36 @@ function fail(dir: string, message: string): never {
   throw new KustomizeRenderError(`${dir}: ${message}`);
 }
 
+/**
+ * Refuses a plain number with a leading zero (`defaultMode: 0440`): kubectl and kustomize read YAML 1.1,
+ * where it is octal (288), and this renderer YAML 1.2, where it is decimal (440); a file mode would
+ * silently differ. Write it in decimal, as the Kubernetes API stores it.
+ */
+function refuseLeadingZeroNumbers(doc: Document.Parsed, where: string): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (node.type === 'PLAIN' && typeof node.source === 'string' && /^[-+]?0[0-9]+$/.test(node.source)) {
+        throw new KustomizeRenderError(`${where}: ${node.source} is octal to kubectl (YAML 1.1) but decimal here (YAML 1.2); write it in decimal (${parseInt(node.source, 8)} for octal ${node.source}) or quote it`);
+      }
+    },
+  });
+}
+
+/** Every document of YAML text; a parse error or an ambiguous number throws naming `where`. */
+function parseYaml(text: string, where: string): Document.Parsed[] {
+  const docs = parseAllDocuments(text);
+  for (const doc of docs) {
+    if (doc.errors.length) throw new KustomizeRenderError(`${where}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    refuseLeadingZeroNumbers(doc, where);
+  }
+  return docs;
+}
+
 /** Parses every document of a YAML file, skipping empty ones; a parse error throws with the file name. */
 export function loadYamlDocuments(file: string): Resource[] {
-  const docs = parseAllDocuments(readFileSync(file, 'utf8'));
+  const docs = parseYaml(readFileSync(file, 'utf8'), file);
   const out: Resource[] = [];
   for (const doc of docs) {
-    if (doc.errors.length) throw new KustomizeRenderError(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
     const value = doc.toJS() as unknown;
     if (value === null || value === undefined) continue;
     if (!isObj(value) || typeof value.kind !== 'string' || !isObj(value.metadata) || typeof value.metadata.name !== 'string') {
@@ -259,22 +284,28 @@ function generate(dir: string, kind: 'ConfigMap' | 'Secret', gen: Obj, hashByDef
 function applyPatch(dir: string, p: Obj, acc: Rendered): void {
   for (const key of Object.keys(p)) if (!['path', 'patch', 'target'].includes(key)) fail(dir, `patches[].${key} is not supported`);
   let docs: unknown[];
-  if (typeof p.path === 'string') docs = parseAllDocuments(readFileSync(path.resolve(dir, p.path), 'utf8')).map((d) => d.toJS());
-  else if (typeof p.patch === 'string') docs = parseAllDocuments(p.patch).map((d) => d.toJS());
+  if (typeof p.path === 'string') docs = parseYaml(readFileSync(path.resolve(dir, p.path), 'utf8'), path.join(dir, p.path)).map((d) => d.toJS());
+  else if (typeof p.patch === 'string') docs = parseYaml(p.patch, `${dir}: inline patch`).map((d) => d.toJS());
   else fail(dir, 'a patch needs `path` or `patch`');
   docs = docs.filter((d) => d !== null && d !== undefined);
   const where = typeof p.path === 'string' ? p.path : 'inline patch';
-  if (docs.length !== 1) fail(dir, `${where}: one strategic-merge document per patch`);
-  const patch = docs[0];
+  if (docs.length === 0) fail(dir, `${where}: an empty patch`);
+  // kustomize applies each document of a multi-document patch to the resource that document names; with
+  // a `target` it refuses several documents, and so does this renderer.
+  if (docs.length > 1 && p.target !== undefined) fail(dir, `${where}: several strategic-merge documents cannot share one target`);
+  for (const patch of docs) applyPatchDocument(dir, where, patch, p.target, acc);
+}
+
+function applyPatchDocument(dir: string, where: string, patch: unknown, target: Json | undefined, acc: Rendered): void {
   if (!isObj(patch)) fail(dir, `${where}: only strategic-merge patches (a map) are supported, not JSON 6902 operation lists`);
 
   let kind: string | undefined;
   let name: string | undefined;
-  if (p.target !== undefined) {
-    if (!isObj(p.target)) fail(dir, `${where}: target must be a map`);
-    for (const key of Object.keys(p.target)) if (!['kind', 'name'].includes(key)) fail(dir, `${where}: target.${key} is not supported (only kind and name)`);
-    kind = p.target.kind as string;
-    name = p.target.name as string;
+  if (target !== undefined) {
+    if (!isObj(target)) fail(dir, `${where}: target must be a map`);
+    for (const key of Object.keys(target)) if (!['kind', 'name'].includes(key)) fail(dir, `${where}: target.${key} is not supported (only kind and name)`);
+    kind = target.kind as string;
+    name = target.name as string;
   } else {
     kind = patch.kind as string | undefined;
     name = isObj(patch.metadata) ? (patch.metadata.name as string | undefined) : undefined;
