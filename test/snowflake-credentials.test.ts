@@ -108,7 +108,8 @@ describe('snowflake login configuration: the key and token, checked before anyth
 
   it('re-reads a token file when it changes, and keeps the last good token while the file is half-written', () => {
     const tokenFile = file('token', 'first-token\n');
-    const creds = snowflakeCredentials(loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth);
+    const reloads: unknown[] = [];
+    const creds = snowflakeCredentials(loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth, (e) => reloads.push(e));
     expect(creds.connectionOptions()).toEqual({ authenticator: 'PROGRAMMATIC_ACCESS_TOKEN', token: 'first-token' });
     writeFileSync(tokenFile, 'second-token-rotated\n');
     utimesSync(tokenFile, new Date(), new Date(Date.now() + 5_000)); // a new mtime even on coarse clocks
@@ -116,6 +117,11 @@ describe('snowflake login configuration: the key and token, checked before anyth
     writeFileSync(tokenFile, '');
     utimesSync(tokenFile, new Date(), new Date(Date.now() + 10_000));
     expect(creds.connectionOptions()).toEqual({ authenticator: 'PROGRAMMATIC_ACCESS_TOKEN', token: 'second-token-rotated' });
+    // Each change is reported once: taken, then refused (the operator learns the Secret is broken).
+    expect(reloads).toEqual([
+      { variable: 'SNOWFLAKE_TOKEN_FILE', path: tokenFile, ok: true },
+      { variable: 'SNOWFLAKE_TOKEN_FILE', path: tokenFile, ok: false, reason: expect.stringMatching(/the file is empty/) },
+    ]);
   });
 
   it('refuses an empty token file at start', () => {

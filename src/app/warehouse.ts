@@ -19,7 +19,11 @@ export async function resolveWarehouse(
   };
   if (sf.account || sf.accessUrl) {
     // Checked here, before anything connects: an unreadable key or a wrong passphrase stops the start.
-    const credentials = snowflakeCredentials(sf.auth);
+    const credentials = snowflakeCredentials(sf.auth, (e) => {
+      // A rotated Secret is seen at the next login: say which key is now in use, or why the new file was refused.
+      if (e.ok) logger.info({ variable: e.variable, keyFingerprint: credentials.fingerprint() }, 'warehouse credentials file changed: new sessions use it');
+      else logger.error({ variable: e.variable, reason: e.reason }, 'warehouse credentials file changed but cannot be used: new sessions keep the previous one');
+    });
     logger.info({ user: sf.username, authenticator: credentials.method, keyFingerprint: credentials.fingerprint() }, 'warehouse login configured');
     return { settings: { ...base, credentials, account: sf.account ?? 'local', accessUrl: sf.accessUrl } };
   }

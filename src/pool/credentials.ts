@@ -20,6 +20,15 @@ export interface Credentials {
 }
 
 /** A secret given inline or as a file that is re-read when its modification time or size changes. */
+/** A key or token file was read again after it changed: taken, or refused (the last good one stays in use). */
+export interface SecretReloadEvent {
+  variable: string;
+  path: string;
+  ok: boolean;
+  /** Why a changed file was refused (never its content). */
+  reason?: string;
+}
+
 class SecretFile<T> {
   private seen?: { mtimeMs: number; size: number; value: T };
 
@@ -27,7 +36,16 @@ class SecretFile<T> {
     private readonly variable: string,
     private readonly path: string,
     private readonly parse: (text: string, variable: string) => T,
+    private readonly onReload?: (event: SecretReloadEvent) => void,
   ) {}
+
+  private report(event: Omit<SecretReloadEvent, 'variable' | 'path'>): void {
+    try {
+      this.onReload?.({ variable: this.variable, path: this.path, ...event });
+    } catch {
+      // a listener must never break a login
+    }
+  }
 
   get(): T {
     let st;
@@ -51,9 +69,13 @@ class SecretFile<T> {
       value = this.parse(text, `${this.variable}=${this.path}`);
     } catch (err) {
       // A half-written file during rotation: go on with the last good value and look again next login.
-      if (this.seen) return this.seen.value;
+      if (this.seen) {
+        this.report({ ok: false, reason: err instanceof ConfigError ? err.problems.join('; ') : (err as Error).message });
+        return this.seen.value;
+      }
       throw err;
     }
+    if (this.seen) this.report({ ok: true });
     this.seen = { mtimeMs: st.mtimeMs, size: st.size, value };
     return value;
   }
@@ -123,14 +145,14 @@ function parseToken(text: string, where: string): string {
  *   const credentials = snowflakeCredentials(config.snowflake.auth);   // at start
  *   snowflakeConnector({ account, username, credentials, ... });
  */
-export function snowflakeCredentials(auth: SnowflakeAuthSettings): Credentials {
+export function snowflakeCredentials(auth: SnowflakeAuthSettings, onReload?: (event: SecretReloadEvent) => void): Credentials {
   switch (auth.method) {
     case 'SNOWFLAKE':
       return { method: auth.method, fingerprint: () => undefined, publicKey: () => undefined, connectionOptions: () => ({ authenticator: 'SNOWFLAKE', password: auth.password }) };
     case 'SNOWFLAKE_JWT': {
       const read = auth.privateKeyFile
         ? (() => {
-            const file = new SecretFile('SNOWFLAKE_PRIVATE_KEY_FILE', auth.privateKeyFile, (text, where) => parsePrivateKey(text, where, auth.passphrase));
+            const file = new SecretFile('SNOWFLAKE_PRIVATE_KEY_FILE', auth.privateKeyFile, (text, where) => parsePrivateKey(text, where, auth.passphrase), onReload);
             return () => file.get();
           })()
         : (() => {
@@ -148,7 +170,7 @@ export function snowflakeCredentials(auth: SnowflakeAuthSettings): Credentials {
     }
     case 'PROGRAMMATIC_ACCESS_TOKEN':
     case 'OAUTH': {
-      const file = auth.tokenFile ? new SecretFile('SNOWFLAKE_TOKEN_FILE', auth.tokenFile, parseToken) : undefined;
+      const file = auth.tokenFile ? new SecretFile('SNOWFLAKE_TOKEN_FILE', auth.tokenFile, parseToken, onReload) : undefined;
       const token = () => file?.get() ?? auth.token!;
       token();
       return { method: auth.method, fingerprint: () => undefined, publicKey: () => undefined, connectionOptions: () => ({ authenticator: auth.method, token: token() }) };

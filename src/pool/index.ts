@@ -3,4 +3,4 @@ export { PooledWarehouse, type PooledWarehouseOptions, type WarehouseCallEvent }
 export { snowflakeConnector, toWarehouseError, type Connector, type SnowflakeConnectionSettings } from './snowflake-connector';
 export { WarehousePool, type PoolStats, type PooledConnection, type WarehousePoolOptions } from './warehouse-pool';
 export { CostMeter, creditsOf, estimateTokens, type CostPrices, type CostTotals, type CortexUsage } from './cost';
-export { parsePrivateKey, publicKeyFingerprint, snowflakeCredentials, type Credentials } from './credentials';
+export { parsePrivateKey, publicKeyFingerprint, snowflakeCredentials, type Credentials, type SecretReloadEvent } from './credentials';
