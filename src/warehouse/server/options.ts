@@ -15,9 +15,13 @@ export interface LocalWarehouseOptions {
   port?: number;
   /** Interface to bind. Default `'127.0.0.1'` (never exposed beyond the machine unless asked). */
   host?: string;
-  /** The one user that may log in (compared case-insensitively, like Snowflake login names). Default `'fleet'`. */
+  /**
+   * The admin user: a PERSON user with this password, the only one that may run user DDL (CREATE/ALTER/
+   * DROP USER, tokens). Other users come from that DDL or `LocalWarehouse.createUser`. Login names are
+   * compared case-insensitively, like Snowflake's. Default `'fleet'`.
+   */
   user?: string;
-  /** That user's password. Default `'fleet'`. */
+  /** The admin user's password. Default `'fleet'`. */
   password?: string;
   /** Delay before each login reply, standing in for Snowflake's 200–500 ms session setup. Default `300`. */
   loginLatencyMs?: number;
@@ -43,6 +47,27 @@ export interface LocalWarehouseOptions {
   dbPath?: string;
   /** DuckDB connections serving queries in parallel; more queries wait their turn. Default `4`. */
   connections?: number;
+  /**
+   * Size in bytes of the part of a query result sent inline in the reply (`data.rowset`). A larger result
+   * comes back the way Snowflake returns large JSON results: the first rows inline, the rest as gzip
+   * chunk files (`data.chunks` plus a `qrmk` key) that the driver downloads from this server itself at
+   * `GET /chunks/<queryId>/<n>`. Parts are cut at row boundaries by their encoded size (a single larger
+   * row makes a part of its own); the chunk files double in size from twice this value up to 16 MiB
+   * (or this value, if larger), as Snowflake's grow from small first chunks.
+   * `Infinity` sends every result inline (no chunking).
+   *
+   * Default `100_000`. What it is based on, from what Snowflake returns (its server decides; a client
+   * can only cap chunk files with CLIENT_RESULT_CHUNK_SIZE): the inline part and first chunks are small
+   * and chunks then grow geometrically, e.g. 105 → 198 → … → 27,695 rows per chunk for a 100k-row
+   * result, capped by CLIENT_RESULT_CHUNK_SIZE (default 160 MB; lightdash/lightdash#25681); 500 rows of a wide table came back with 0 rows inline
+   * and two chunk files (fixer-m/snowflake-db-net-client#13); a 500k-row query carried ~12,288 rows
+   * inline (arrisdb/arris#65); chunk files of one 80-chunk result ranged from 27,045 to 16,874,671
+   * bytes (snowflakedb/snowflake-connector-net#71); with the default setting the largest chunks measure
+   * ~16 MiB compressed (snowflakedb/snowflake-connector-nodejs#790). So ~100 KB inline: an embedding
+   * batch of a dozen 768-d vectors or a few thousand narrow rows fits inline; anything bigger is chunked,
+   * as it would be in Snowflake.
+   */
+  resultChunkBytes?: number;
   /** Where request and lifecycle logs go. Default: none. */
   logger?: WarehouseLogger;
 }
@@ -61,6 +86,8 @@ export interface CompiledWarehouseOptions {
   readonly anchorMs: number;
   readonly dbPath: string;
   readonly connections: number;
+  /** Inline part of a result, in bytes; `Infinity` when results are never chunked. */
+  readonly resultChunkBytes: number;
   readonly logger: WarehouseLogger;
 }
 
@@ -75,8 +102,12 @@ export interface WarehouseFault {
    * - `'poison'`: query-requests with a bound value containing `pattern` fail with a SQL error
    *   (code `100132`, SQLSTATE `22000`); the same statement without that value succeeds, so a worker
    *   that splits a failed batch can isolate the one bad item.
+   * - `'chunk-error'`: downloads of result chunk files (`GET /chunks/…`) fail with HTTP `status`, the
+   *   next `times` of them or all; everything else works. The driver retries 5xx, 403, 408 and 429
+   *   itself (up to 10 times, sleeping 1–16 s between tries); any other status fails the result's row
+   *   stream at once with driver error 402002.
    */
-  mode: 'none' | 'error' | 'slow' | 'down' | 'poison';
+  mode: 'none' | 'error' | 'slow' | 'down' | 'poison' | 'chunk-error';
   /** Extra delay in `'slow'` mode. Default `1000`. */
   slowMs?: number;
   /**
@@ -86,6 +117,10 @@ export interface WarehouseFault {
   sqlPattern?: string;
   /** The text that makes a bound value poisonous in `'poison'` mode. Required there. */
   pattern?: string;
+  /** HTTP status of a failed chunk download in `'chunk-error'` mode (400–599). Default `503`. */
+  status?: number;
+  /** How many chunk downloads fail in `'chunk-error'` mode before they succeed again. Default: all. */
+  times?: number;
 }
 
 /** A validated fault, with its pattern compiled. */
@@ -94,10 +129,15 @@ export interface CompiledFault {
   readonly slowMs: number;
   readonly sqlPattern?: RegExp;
   readonly pattern?: string;
+  /** `'chunk-error'` only: the status sent and how many downloads fail (`Infinity`: all). */
+  readonly status: number;
+  readonly times: number;
 }
 
 const MAX_LATENCY_MS = 10 * 60_000;
 const MAX_DEALS = 1_000_000;
+const MAX_RESULT_CHUNK_BYTES = 1024 * 1024 * 1024;
+const FAULT_MODES: ReadonlyArray<WarehouseFault['mode']> = ['none', 'error', 'slow', 'down', 'poison', 'chunk-error'];
 
 const silentLogger: WarehouseLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -139,6 +179,7 @@ export function compileOptions(opts: LocalWarehouseOptions = {}): CompiledWareho
     deals: 10_000,
     dbPath: ':memory:',
     connections: 4,
+    resultChunkBytes: 100_000,
     ...stripUndefined(opts),
   };
   const logger = o.logger ?? silentLogger;
@@ -157,15 +198,24 @@ export function compileOptions(opts: LocalWarehouseOptions = {}): CompiledWareho
     anchorMs: anchorDay(o.anchorDate ?? new Date()),
     dbPath: nonEmptyString('dbPath', o.dbPath),
     connections: integerIn('connections', o.connections, 1, 64),
+    resultChunkBytes: resultChunkBytes(o.resultChunkBytes),
     logger,
   });
+}
+
+function resultChunkBytes(value: unknown): number {
+  if (value === Infinity) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_RESULT_CHUNK_BYTES) {
+    fail('resultChunkBytes', `an integer from 1 to ${MAX_RESULT_CHUNK_BYTES} (bytes), or Infinity for no chunking`, value);
+  }
+  return value;
 }
 
 /** Validates a fault, fills in `slowMs` and compiles `sqlPattern`. */
 export function compileFault(f: WarehouseFault): CompiledFault {
   if (typeof f !== 'object' || f === null) fail('fault', "an object like { mode: 'none' }", f);
-  if (!['none', 'error', 'slow', 'down', 'poison'].includes(f.mode)) {
-    fail('fault.mode', "one of 'none', 'error', 'slow', 'down', 'poison'", f.mode);
+  if (!FAULT_MODES.includes(f.mode)) {
+    fail('fault.mode', `one of ${FAULT_MODES.map((m) => `'${m}'`).join(', ')}`, f.mode);
   }
   const slowMs = f.slowMs === undefined ? 1000 : validLatency('fault.slowMs', f.slowMs);
   let sqlPattern: RegExp | undefined;
@@ -180,7 +230,9 @@ export function compileFault(f: WarehouseFault): CompiledFault {
   if (f.mode === 'poison' && (typeof f.pattern !== 'string' || f.pattern === '')) {
     fail('fault.pattern', "a non-empty string in 'poison' mode", f.pattern);
   }
-  return Object.freeze({ mode: f.mode, slowMs, sqlPattern, pattern: f.pattern });
+  const status = f.status === undefined ? 503 : integerIn('fault.status', f.status, 400, 599);
+  const times = f.times === undefined ? Infinity : integerIn('fault.times', f.times, 1, Number.MAX_SAFE_INTEGER);
+  return Object.freeze({ mode: f.mode, slowMs, sqlPattern, pattern: f.pattern, status, times });
 }
 
 function anchorDay(value: unknown): number {

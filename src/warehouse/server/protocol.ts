@@ -1,4 +1,7 @@
-import type { EncodedResult, ResultCell } from './result-encoding';
+import type { LoginRefusedError } from './login-refused-error';
+import type { ResultChunks } from './result-chunks';
+import type { EncodedResult } from './result-encoding';
+import { writeRowsetSegments, type RowsetSegment } from './rowset-segments';
 import type { Session } from './sessions';
 import { MASTER_TOKEN_VALIDITY_S, SESSION_TOKEN_VALIDITY_S } from './sessions';
 import type { SnowflakeError } from './snowflake-error';
@@ -45,12 +48,17 @@ export function errorReply(err: SnowflakeError, extra: Record<string, unknown> =
   });
 }
 
-/** Snowflake's answer to wrong credentials: code 390100, `nextAction: RETRY_LOGIN`. */
-export function wrongPasswordReply(loginName: string): string {
+/**
+ * Snowflake's answer to a refused login (wrong password, bad JWT, invalid token…): HTTP 200,
+ * `success: false`, the error's code and message, `nextAction: RETRY_LOGIN` and the authentication
+ * method, as in the replies drivers' own tests replay (e.g. gosnowflake's PAT and snowflake-sdk's OAuth
+ * wiremock mappings).
+ */
+export function loginRefusedReply(err: LoginRefusedError, loginName: string): string {
   return JSON.stringify({
-    data: { nextAction: 'RETRY_LOGIN', authnMethod: 'USERNAME_PASSWORD', loginName: loginName.toUpperCase(), errorCode: '390100' },
-    code: '390100',
-    message: 'Incorrect username or password was specified.',
+    data: { nextAction: 'RETRY_LOGIN', authnMethod: err.authnMethod, loginName: loginName.toUpperCase(), errorCode: err.code, signInOptions: {} },
+    code: err.code,
+    message: err.message,
     success: false,
     headers: null,
   });
@@ -96,17 +104,32 @@ export function renewReply(session: Session): string {
   });
 }
 
+/** How a reply's rows travel: the inline segment, and the chunk files holding the rest, if any. */
+export interface ReplyRowLayout {
+  readonly inline: RowsetSegment;
+  readonly chunks?: ResultChunks;
+}
+
 /**
- * A query result, inline (no chunk files): `rowtype`, `rowset`, `total` and `returned` (without
- * `returned` the driver never completes), `queryResultFormat: 'json'`, the statement type id and the
- * session's current database objects.
+ * A query result: `rowtype`, `rowset`, `total` and `returned` (without `returned` the driver never
+ * completes), `queryResultFormat: 'json'`, the statement type id and the session's current database
+ * objects. A large result (see `layout`) carries only its first rows in `rowset` and lists the rest in
+ * `chunks` with the `qrmk` the driver sends back as `x-amz-server-side-encryption-customer-key` when it
+ * downloads them; `total` and `returned` count every row.
  *
  * Returned as UTF-8 bytes, the form it is sent and kept for replay in. The rowset is written here rather
  * than by `JSON.stringify`: an embedding reply is megabytes of vector text, which the result encoder
  * already produced as ASCII bytes (see `ResultCell`); they are copied in once, where stringify would copy
  * them into one large string that then has to be encoded to UTF-8 again.
  */
-export function encodeQueryReply(session: Session, queryId: string, result: EncodedResult, statementTypeId: number, numberOfBinds: number): Buffer {
+export function encodeQueryReply(
+  session: Session,
+  queryId: string,
+  result: EncodedResult,
+  statementTypeId: number,
+  numberOfBinds: number,
+  layout: ReplyRowLayout = { inline: writeRowsetSegments(result.rowset)[0] },
+): Buffer {
   const data = JSON.stringify({
     parameters: SESSION_PARAMETERS,
     rowtype: result.rowtype,
@@ -124,35 +147,14 @@ export function encodeQueryReply(session: Session, queryId: string, result: Enco
     version: 1,
     sendResultTime: Date.now(),
     queryResultFormat: 'json',
+    ...(layout.chunks ? { chunks: layout.chunks.descriptors, qrmk: layout.chunks.qrmk } : {}),
   });
   // `data` is an object literal: drop its closing brace and append the rowset as its last member.
-  const parts: Buffer[] = [Buffer.from(`{"data":${data.slice(0, -1)},"rowset":`, 'utf8')];
-  writeRowset(result.rowset, parts);
-  parts.push(Buffer.from('},"code":null,"message":null,"success":true}', 'utf8'));
-  return Buffer.concat(parts);
-}
-
-const QUOTE = Buffer.from('"');
-
-/** Appends `[[cell,…],…]` to `parts`: string cells JSON-encoded in runs, byte cells quoted and copied as they are. */
-function writeRowset(rowset: readonly (readonly ResultCell[])[], parts: Buffer[]): void {
-  let text = '[';
-  for (let r = 0; r < rowset.length; r++) {
-    const row = rowset[r];
-    text += r === 0 ? '[' : ',[';
-    for (let c = 0; c < row.length; c++) {
-      if (c > 0) text += ',';
-      const cell = row[c];
-      if (cell === null) text += 'null';
-      else if (typeof cell === 'string') text += JSON.stringify(cell);
-      else {
-        parts.push(Buffer.from(text, 'utf8'), QUOTE, cell, QUOTE);
-        text = '';
-      }
-    }
-    text += ']';
-  }
-  parts.push(Buffer.from(`${text}]`, 'utf8'));
+  return Buffer.concat([
+    Buffer.from(`{"data":${data.slice(0, -1)},"rowset":[`, 'utf8'),
+    ...layout.inline.parts,
+    Buffer.from(']},"code":null,"message":null,"success":true}', 'utf8'),
+  ]);
 }
 
 /** `/monitoring/queries/<id>` reply, read by `connection.getQueryStatus()`. */

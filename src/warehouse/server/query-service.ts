@@ -8,12 +8,17 @@ import { describeStatement, executeStatement, STATEMENT_TYPE_ID, type Execution 
 import type { CompiledFault, WarehouseLogger } from './options';
 import type { JsonBody } from './http-io';
 import { encodeQueryReply, errorReply, okReply, queryStatusReply } from './protocol';
+import { QueryHistory, type QueryHistoryEntry, type QueryHistoryFilter } from './query-history';
 import { ReplayCache, type StoredReply } from './replay-cache';
+import { chunkLimits, packResultChunks, type ResultChunks } from './result-chunks';
 import { statusResult } from './result-encoding';
+import { writeRowsetSegments } from './rowset-segments';
 import type { Session } from './sessions';
 import { SnowflakeError } from './snowflake-error';
 import { rewriteSql } from './sql-rewrite';
+import { applySessionChange, effectiveParameters, parseAlterSession, readStatementParameters } from './statement-parameters';
 import { classifyQuery, type StatsRecorder } from './stats';
+import { isUserStatement, type UserStatements, redactUserStatementSecrets } from './user-statements';
 
 /** What the query service needs from the server; read on every request so changes apply at once. */
 export interface QueryServiceContext {
@@ -26,6 +31,10 @@ export interface QueryServiceContext {
   fault(): CompiledFault;
   /** Aborted when the server closes, to cut every pending delay short. */
   readonly closing: AbortSignal;
+  /** Bytes of a result sent inline; larger results are chunked (`Infinity`: never). */
+  readonly resultChunkBytes: number;
+  /** CREATE/ALTER/DROP/DESC USER, which never reach DuckDB. */
+  readonly userStatements: UserStatements;
 }
 
 interface RunningQuery {
@@ -33,6 +42,8 @@ interface RunningQuery {
   readonly requestKey: string;
   readonly abort: AbortController;
   conn?: DuckDBConnection;
+  /** Set when the statement timeout, not the client, canceled it. */
+  timedOutAfterS?: number;
 }
 
 type QueryStatus = { status: 'RUNNING' | 'SUCCESS' | 'FAILED_WITH_ERROR' | 'ABORTED'; error?: SnowflakeError };
@@ -46,6 +57,13 @@ const injectedFailure = () =>
     injected: true,
   });
 
+// Snowflake's answer to a statement that outran STATEMENT_TIMEOUT_IN_SECONDS (e.g. "000630 (57014):
+// Statement reached its statement or warehouse timeout of 120 second(s) and was canceled.").
+const statementTimeout = (seconds: number) =>
+  new SnowflakeError('000630', `Statement reached its statement or warehouse timeout of ${seconds} second(s) and was canceled.`, '57014');
+
+const abortError = () => Object.assign(new Error('statement canceled'), { name: 'AbortError' });
+
 const poisonFailure = (pattern: string) =>
   new SnowflakeError('100132', `SQL execution error:\nInvalid input: a bound value contains the poison pattern '${pattern}'.`, '22000', {
     injected: true,
@@ -53,19 +71,24 @@ const poisonFailure = (pattern: string) =>
 
 /**
  * `query-request` and everything around it: replay by request id, latency, the Snowflake statements
- * DuckDB does not know (session commands, transactions pinned to one connection), execution, result
- * retrieval by query id, status and cancellation.
+ * DuckDB does not know (session commands, transactions pinned to one connection), statement parameters
+ * (QUERY_TAG, STATEMENT_TIMEOUT_IN_SECONDS), execution, large results cut into chunk files, result
+ * retrieval by query id, status, cancellation and the query history.
  */
 export class QueryService {
   private readonly replay = new ReplayCache({ maxEntries: 2000, maxBytes: 128 * 1024 * 1024, ttlMs: 10 * 60_000 });
   private readonly running = new Map<string, RunningQuery>();
   private readonly runningByRequest = new Map<string, string>();
   private readonly statuses = new Map<string, QueryStatus>();
+  private readonly history = new QueryHistory();
 
   constructor(private readonly ctx: QueryServiceContext) {}
 
-  /** Handles one `POST /queries/v1/query-request`; resolves to the reply body. */
-  async query(session: Session, requestId: string | undefined, body: Record<string, unknown>): Promise<JsonBody> {
+  /**
+   * Handles one `POST /queries/v1/query-request`; resolves to the reply body. `origin` (e.g.
+   * `http://127.0.0.1:54321`) is where the client reached this server: chunk URLs point there.
+   */
+  async query(session: Session, requestId: string | undefined, body: Record<string, unknown>, origin: string): Promise<JsonBody> {
     const sqlText = body.sqlText;
     if (typeof sqlText !== 'string') {
       return errorReply(new SnowflakeError('000900', 'SQL compilation error:\nsqlText is missing or not a string.', '42000'));
@@ -73,12 +96,18 @@ export class QueryService {
     // Request ids are remembered per user, so a worker that resubmits a batch id on another pooled
     // connection is deduplicated too.
     const requestKey = requestId ? `${session.user}\u0000${requestId}` : `once\u0000${randomUUID()}`;
-    const { reply, replayed } = await this.replay.run(requestKey, () => this.execute(session, requestKey, sqlText, body));
+    const { reply, replayed } = await this.replay.run(requestKey, () => this.execute(session, requestKey, sqlText, body, origin));
     if (replayed) this.ctx.stats.counters.replayedRequests++;
     return reply.body;
   }
 
-  private async execute(session: Session, requestKey: string, sqlText: string, body: Record<string, unknown>): Promise<{ reply: StoredReply; keep: boolean }> {
+  private async execute(
+    session: Session,
+    requestKey: string,
+    sqlText: string,
+    body: Record<string, unknown>,
+    origin: string,
+  ): Promise<{ reply: StoredReply; keep: boolean }> {
     const queryId = randomUUID();
     const counters = this.ctx.stats.counters;
     counters.queries++;
@@ -87,7 +116,27 @@ export class QueryService {
     this.running.set(queryId, run);
     this.runningByRequest.set(requestKey, queryId);
     this.setStatus(queryId, { status: 'RUNNING' });
+    const sessionLevel = effectiveParameters(session.parameters, {});
+    const entry = this.history.start({
+      queryId,
+      sessionId: session.id,
+      user: session.user,
+      // CREATE/ALTER USER … PASSWORD = '…' must not be kept (and served over HTTP) as written.
+      queryText: redactUserStatementSecrets(sqlText),
+      queryTag: sessionLevel.queryTag,
+      statementTimeoutS: sessionLevel.statementTimeoutS,
+    });
+    let timeout: NodeJS.Timeout | undefined;
     try {
+      const params = effectiveParameters(session.parameters, readStatementParameters(body.parameters));
+      entry.queryTag = params.queryTag;
+      entry.statementTimeoutS = params.statementTimeoutS;
+      // The limit counts from arrival, covers latency and injected slowness too, and holds whether or
+      // not the client is still waiting.
+      if (params.statementTimeoutS > 0) {
+        timeout = setTimeout(() => this.timeOut(run, params.statementTimeoutS), params.statementTimeoutS * 1000);
+        timeout.unref();
+      }
       const fault = this.ctx.fault();
       const targeted = !fault.sqlPattern || fault.sqlPattern.test(sqlText);
       const delay = this.ctx.queryLatencyMs() + (fault.mode === 'slow' && targeted ? fault.slowMs : 0);
@@ -95,26 +144,68 @@ export class QueryService {
       if (fault.mode === 'error' && targeted) throw injectedFailure();
       if (fault.mode === 'poison' && bindingsContain(body.bindings, fault.pattern!)) throw poisonFailure(fault.pattern!);
       const execution = await this.runStatement(session, run, sqlText, body);
+      const numberOfBinds = typeof body.bindings === 'object' && body.bindings ? Object.keys(body.bindings).length : 0;
+      const reply = await this.encodeReply(session, queryId, execution, numberOfBinds, origin);
       counters.rowsReturned += execution.result.rowset.length;
       this.setStatus(queryId, { status: 'SUCCESS' });
-      const numberOfBinds = typeof body.bindings === 'object' && body.bindings ? Object.keys(body.bindings).length : 0;
-      return { reply: { queryId, body: encodeQueryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds) }, keep: true };
+      this.history.finish(entry, {
+        status: 'SUCCESS',
+        rowsProduced: execution.result.rowset.length,
+        bytesInline: reply.body.length,
+        chunkCount: reply.chunks?.files.length ?? 0,
+        bytesInChunks: reply.chunks?.descriptors.reduce((n, d) => n + d.uncompressedSize, 0) ?? 0,
+        bytesInChunksCompressed: reply.chunks?.descriptors.reduce((n, d) => n + d.compressedSize, 0) ?? 0,
+      });
+      return { reply, keep: true };
     } catch (err) {
       counters.failedQueries++;
       const aborted = run.abort.signal.aborted || (err as Error)?.name === 'AbortError';
-      const error = aborted ? new SnowflakeError('000604', 'SQL execution canceled', '57014') : fromDuckDBError(err);
+      const error =
+        run.timedOutAfterS !== undefined
+          ? statementTimeout(run.timedOutAfterS)
+          : aborted
+            ? new SnowflakeError('000604', 'SQL execution canceled', '57014')
+            : fromDuckDBError(err);
+      if (run.timedOutAfterS !== undefined) counters.statementTimeouts++;
       // SQL mistakes are the caller's business; anything that is not a DuckDB or Snowflake error is ours.
       const expected = aborted || err instanceof SnowflakeError || /^[A-Za-z ]+ Error:/.test(String((err as Error)?.message));
       if (expected) this.ctx.logger.debug({ queryId, code: error.code }, 'local warehouse query failed');
       else this.ctx.logger.warn({ err, queryId }, 'local warehouse query failed unexpectedly');
-      this.setStatus(queryId, { status: aborted ? 'ABORTED' : 'FAILED_WITH_ERROR', error });
+      const status = aborted ? 'ABORTED' : 'FAILED_WITH_ERROR';
+      this.setStatus(queryId, { status, error });
+      const replyBody = Buffer.from(errorReply(error, { queryId }), 'utf8');
+      this.history.finish(entry, { status, errorCode: error.code, errorMessage: error.message, bytesInline: replyBody.length });
       // Injected faults and cancellations are not replayed: a retry after the fault clears must run.
       const keep = !aborted && error.data.injected !== true;
-      return { reply: { queryId, body: Buffer.from(errorReply(error, { queryId }), 'utf8') }, keep };
+      return { reply: { queryId, body: replyBody }, keep };
     } finally {
+      clearTimeout(timeout);
       this.running.delete(queryId);
       if (this.runningByRequest.get(requestKey) === queryId) this.runningByRequest.delete(requestKey);
     }
+  }
+
+  /** Cancels a statement that reached its STATEMENT_TIMEOUT_IN_SECONDS, as `abort` cancels one on request. */
+  private timeOut(run: RunningQuery, seconds: number): void {
+    if (!this.running.has(run.queryId)) return;
+    run.timedOutAfterS = seconds;
+    run.abort.abort();
+    run.conn?.interrupt();
+  }
+
+  /**
+   * The reply bytes: the whole rowset inline, or for a result larger than `resultChunkBytes` its first
+   * rows inline and the rest in chunk files kept with the reply.
+   */
+  private async encodeReply(session: Session, queryId: string, execution: Execution, numberOfBinds: number, origin: string): Promise<StoredReply> {
+    const segments = writeRowsetSegments(execution.result.rowset, chunkLimits(this.ctx.resultChunkBytes));
+    let chunks: ResultChunks | undefined;
+    if (segments.length > 1) {
+      chunks = await packResultChunks(queryId, origin, segments.slice(1));
+      this.ctx.stats.counters.chunkedResults++;
+    }
+    const body = encodeQueryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds, { inline: segments[0], chunks });
+    return { queryId, body, chunks };
   }
 
   private async runStatement(session: Session, run: RunningQuery, sqlText: string, body: Record<string, unknown>): Promise<Execution> {
@@ -128,15 +219,23 @@ export class QueryService {
       );
     }
     const [w1, w2] = rewritten.leadingWords;
-    if ((w1 === 'ALTER' && w2 === 'SESSION') || w1 === 'USE') {
-      // Session settings (QUERY_TAG, TIMEZONE…) and USE WAREHOUSE/ROLE/DATABASE have nothing to change here.
+    if (w1 === 'ALTER' && w2 === 'SESSION') {
+      // QUERY_TAG and STATEMENT_TIMEOUT_IN_SECONDS are kept on the session; other settings (TIMEZONE…) are accepted and ignored.
+      session.parameters = applySessionChange(session.parameters, parseAlterSession(sqlText, body.bindings));
       return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.session };
     }
+    if (w1 === 'USE') {
+      // USE WAREHOUSE/ROLE/DATABASE have nothing to change here.
+      return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.session };
+    }
+    if (isUserStatement(sqlText)) return this.ctx.userStatements.execute(session, sqlText);
     if (w1 === 'BEGIN' || (w1 === 'START' && w2 === 'TRANSACTION')) return this.begin(session);
     if (w1 === 'COMMIT' || w1 === 'ROLLBACK') return this.end(session, w1);
 
     const columnName = (name: string) => (sqlText.includes(`"${name}"`) ? name : name.toUpperCase());
     const work = async (conn: DuckDBConnection, inTransaction: boolean) => {
+      // Canceled (or timed out) while waiting for a connection: do not start.
+      if (run.abort.signal.aborted) throw abortError();
       run.conn = conn;
       try {
         if (body.describeOnly === true) return await describeStatement(conn, rewritten.sql, columnName);
@@ -202,6 +301,16 @@ export class QueryService {
     } finally {
       lease.release();
     }
+  }
+
+  /** The chunk files of a stored result, while its reply is kept (see `ReplayCache`). */
+  chunks(queryId: string): ResultChunks | undefined {
+    return this.replay.getByQueryId(queryId)?.chunks;
+  }
+
+  /** Executed statements, newest first (see {@link QueryHistory}). */
+  queryHistory(filter?: QueryHistoryFilter): QueryHistoryEntry[] {
+    return this.history.list(filter);
   }
 
   /** `GET /queries/<id>/result`: the stored reply, "in progress" while running, or not found. */

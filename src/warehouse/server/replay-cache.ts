@@ -1,3 +1,5 @@
+import { chunkBytes, type ResultChunks } from './result-chunks';
+
 /**
  * A finished query reply, kept as its UTF-8 bytes so a replay is byte-for-byte the original. Bytes, not
  * a string: up to `maxBytes` of replies then live outside the V8 heap, where the garbage collector does
@@ -6,12 +8,19 @@
 export interface StoredReply {
   readonly body: Buffer;
   readonly queryId: string;
+  /** The chunk files a large result's reply points at; downloadable while the reply is kept. */
+  readonly chunks?: ResultChunks;
+}
+
+/** Bytes a stored reply holds: its body and its chunk files. */
+function replyBytes(reply: StoredReply): number {
+  return reply.body.byteLength + chunkBytes(reply.chunks);
 }
 
 export interface ReplayCacheOptions {
   /** Most replies kept. */
   readonly maxEntries: number;
-  /** Most bytes of reply bodies kept (an embedding batch of 500 texts is ~4 MB). */
+  /** Most bytes of reply bodies and chunk files kept (an embedding batch of 500 texts is ~4 MB, ~1.7 MB chunked). */
   readonly maxBytes: number;
   /** How long a reply can be replayed. */
   readonly ttlMs: number;
@@ -31,7 +40,8 @@ interface Entry {
  * arrives while the first execution is still running waits for it.
  *
  * Bounded in entries, bytes and age: after eviction a request id executes again (Snowflake, too, only
- * remembers request ids for a while). Also indexes replies by query id for `GET /queries/<id>/result`.
+ * remembers request ids for a while). Also indexes replies by query id for `GET /queries/<id>/result`
+ * and for the chunk files of large results, which therefore expire with the reply that lists them.
  */
 export class ReplayCache {
   private readonly entries = new Map<string, Entry>();
@@ -99,7 +109,7 @@ export class ReplayCache {
     this.entries.delete(key); // re-insert so Map order is age order
     this.entries.set(key, { reply, storedAt: this.now() });
     this.byQueryId.set(reply.queryId, key);
-    this.bytes += reply.body.byteLength;
+    this.bytes += replyBytes(reply);
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.opts.maxEntries && this.bytes <= this.opts.maxBytes) break;
       if (e.reply && k !== key) this.remove(k);
@@ -111,7 +121,7 @@ export class ReplayCache {
     if (!e) return;
     this.entries.delete(key);
     if (e.reply) {
-      this.bytes -= e.reply.body.byteLength;
+      this.bytes -= replyBytes(e.reply);
       this.byQueryId.delete(e.reply.queryId);
     }
   }

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadDemoDataset, type DatasetCounts } from './dataset-load';
 import { DuckPool } from './duck-pool';
 import { registerCortexFunctions } from './functions';
+import { CHUNK_PATH, ChunkDownloads } from './chunk-downloads';
 import { asObject, BadRequestError, bearerToken, readJsonBody, sendJson, type JsonBody } from './http-io';
 import {
   compileFault,
@@ -15,11 +16,26 @@ import {
   type LocalWarehouseOptions,
   type WarehouseFault,
 } from './options';
-import { errorReply, loginReply, okReply, renewReply, wrongPasswordReply } from './protocol';
+import { LoginVerifier, readLoginRequest, type LoginIdentity } from './login';
+import { LoginRefusedError } from './login-refused-error';
+import { errorReply, loginReply, loginRefusedReply, okReply, renewReply } from './protocol';
+import type { QueryExecutionStatus, QueryHistoryEntry, QueryHistoryFilter } from './query-history';
 import { QueryService } from './query-service';
 import { SessionStore, type Session } from './sessions';
 import { SnowflakeError } from './snowflake-error';
 import { StatsRecorder, type WarehouseStats } from './stats';
+import { UserStatements } from './user-statements';
+import {
+  DAY_MS,
+  DEFAULT_OAUTH_TTL_MS,
+  DEFAULT_TOKEN_DAYS,
+  UserRegistry,
+  userErrors,
+  userName,
+  validTokenOptions,
+  type UserProperties,
+  type UserProperty,
+} from './users';
 
 /** A running local warehouse. */
 export interface LocalWarehouse {
@@ -42,6 +58,56 @@ export interface LocalWarehouse {
   forgetSessions(): void;
   /** Injects (or clears, with `{ mode: 'none' }`) a failure mode; see {@link WarehouseFault}. */
   setFault(fault: WarehouseFault): void;
+
+  // Users and credentials. The same as the user statements the admin user can run over the driver
+  // (CREATE/ALTER/DROP USER, ALTER USER … ADD/REMOVE PROGRAMMATIC ACCESS TOKEN), for tests and tools.
+  // Names are read like SQL identifiers: `svc` is `SVC`, a name that could not be unquoted is kept as
+  // written. Refusals throw the `SnowflakeError` the statement would return (e.g. `002002` when the user
+  // exists, `001008` for a SERVICE user with a password or a value that is no RSA public key).
+
+  /**
+   * Creates a user, as `CREATE [OR REPLACE] USER` does.
+   *
+   * @example
+   *   wh.createUser('svc_loader', { type: 'SERVICE', rsaPublicKey: publicKeyPem, defaultRole: 'LOADER' });
+   */
+  createUser(name: string, properties?: UserProperties, options?: { orReplace?: boolean }): void;
+  /**
+   * Changes a user, as `ALTER USER … SET` / `UNSET` does; e.g. key rotation: set `rsaPublicKey2`, move the
+   * clients to the new key, then unset `rsaPublicKey`.
+   */
+  alterUser(name: string, change: { set?: UserProperties; unset?: UserProperty[] }): void;
+  /** Drops a user (not the admin), as `DROP USER` does; its tokens stop working. */
+  dropUser(name: string): void;
+  /**
+   * Adds a programmatic access token to a user and returns its secret (the only time it is shown), as
+   * `ALTER USER … ADD PROGRAMMATIC ACCESS TOKEN` does. `ttlMs` is the local equivalent of
+   * `DAYS_TO_EXPIRY` (default 15 days, at most 365), so a test can make a token that expires in a second.
+   * `roleRestriction` is required for SERVICE users, as in Snowflake.
+   *
+   * @example
+   *   const secret = wh.issueProgrammaticAccessToken('svc_loader', 'ci', { roleRestriction: 'LOADER', ttlMs: 1000 });
+   *   snowflake.createConnection({ …, username: 'svc_loader', authenticator: 'PROGRAMMATIC_ACCESS_TOKEN', token: secret });
+   */
+  issueProgrammaticAccessToken(user: string, tokenName: string, options?: { ttlMs?: number; roleRestriction?: string }): string;
+  /** Revokes a programmatic access token, as `ALTER USER … REMOVE PROGRAMMATIC ACCESS TOKEN` does. */
+  revokeProgrammaticAccessToken(user: string, tokenName: string): void;
+  /**
+   * Issues an OAuth access token for a user, standing in for an external OAuth server (Snowflake's
+   * default lifetime: `ttlMs` 10 minutes). Log in with `authenticator: 'OAUTH', token`; an expired token
+   * gets Snowflake's 390318, an unknown one 390303.
+   */
+  issueOAuthToken(user: string, options?: { ttlMs?: number; role?: string }): string;
+  /**
+   * The most recent 10,000 statements executed (replays are not executions), newest first: query id,
+   * session, user, the first 1,000 characters of the SQL, the QUERY_TAG and STATEMENT_TIMEOUT_IN_SECONDS
+   * in effect, times, status, error code, rows and bytes inline and in chunk files. Also served as JSON
+   * at `GET /fleet/query-history?queryTag=…&sessionId=…&user=…&status=…&limit=…`.
+   *
+   * @example
+   *   const [last] = wh.queryHistory({ queryTag: 'nightly-load', limit: 1 });
+   */
+  queryHistory(filter?: QueryHistoryFilter): QueryHistoryEntry[];
   /** Stops listening, ends open connections and closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -63,7 +129,10 @@ class LocalWarehouseServer implements LocalWarehouse {
   private queryMs: number;
   private fault: CompiledFault = compileFault({ mode: 'none' });
   private readonly sessions = new SessionStore();
+  private readonly users: UserRegistry;
+  private readonly logins: LoginVerifier;
   private readonly queries: QueryService;
+  private readonly chunkDownloads: ChunkDownloads;
   private readonly sweeper: NodeJS.Timeout;
   private closePromise?: Promise<void>;
 
@@ -80,6 +149,8 @@ class LocalWarehouseServer implements LocalWarehouse {
     this.url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${this.port}`;
     this.loginMs = opts.loginLatencyMs;
     this.queryMs = opts.queryLatencyMs;
+    this.users = new UserRegistry({ name: opts.user, password: opts.password });
+    this.logins = new LoginVerifier(this.users);
     this.queries = new QueryService({
       pool,
       stats: recorder,
@@ -87,7 +158,10 @@ class LocalWarehouseServer implements LocalWarehouse {
       queryLatencyMs: () => this.queryMs,
       fault: () => this.fault,
       closing: closing.signal,
+      resultChunkBytes: opts.resultChunkBytes,
+      userStatements: new UserStatements(this.users),
     });
+    this.chunkDownloads = new ChunkDownloads((queryId) => this.queries.chunks(queryId), recorder);
     this.sweeper = setInterval(() => {
       for (const s of this.sessions.sweepExpired()) void this.queries.releaseSession(s);
     }, SWEEP_INTERVAL_MS);
@@ -121,7 +195,38 @@ class LocalWarehouseServer implements LocalWarehouse {
 
   setFault(fault: WarehouseFault): void {
     this.fault = compileFault(fault);
+    this.chunkDownloads.setFault(this.fault);
     this.opts.logger.info({ fault: fault.mode, sqlPattern: fault.sqlPattern, pattern: fault.pattern }, 'local warehouse fault set');
+  }
+
+  queryHistory(filter?: QueryHistoryFilter): QueryHistoryEntry[] {
+    return this.queries.queryHistory(filter);
+  }
+
+  createUser(name: string, properties: UserProperties = {}, options: { orReplace?: boolean } = {}): void {
+    this.users.create(userName(name), properties, { orReplace: options.orReplace === true });
+  }
+
+  alterUser(name: string, change: { set?: UserProperties; unset?: UserProperty[] }): void {
+    if (!this.users.alter(userName(name), change)) throw userErrors.noSuchUser(userName(name));
+  }
+
+  dropUser(name: string): void {
+    if (!this.users.drop(userName(name))) throw userErrors.noSuchUser(userName(name));
+  }
+
+  issueProgrammaticAccessToken(user: string, tokenName: string, options: { ttlMs?: number; roleRestriction?: string } = {}): string {
+    const { ttlMs, role } = validTokenOptions('issueProgrammaticAccessToken', options.ttlMs, options.roleRestriction, DEFAULT_TOKEN_DAYS * DAY_MS);
+    return this.users.addToken(userName(user), userName(tokenName), { ttlMs, roleRestriction: role })!;
+  }
+
+  revokeProgrammaticAccessToken(user: string, tokenName: string): void {
+    this.users.removeToken(userName(user), userName(tokenName));
+  }
+
+  issueOAuthToken(user: string, options: { ttlMs?: number; role?: string } = {}): string {
+    const { ttlMs, role } = validTokenOptions('issueOAuthToken', options.ttlMs, options.role, DEFAULT_OAUTH_TTL_MS);
+    return this.users.issueOAuthToken(userName(user), ttlMs, role);
   }
 
   close(): Promise<void> {
@@ -153,6 +258,15 @@ class LocalWarehouseServer implements LocalWarehouse {
     this.opts.logger.info({ url: this.url }, 'local warehouse closed');
   }
 
+  /**
+   * Where the client reached this server (its `Host` header), so the chunk URLs in a reply work from
+   * wherever the client is (another pod, a port-forward); the listening address otherwise.
+   */
+  private origin(req: IncomingMessage): string {
+    const host = req.headers.host;
+    return host && /^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host) ? `http://${host}` : this.url;
+  }
+
   /** Injected slowness for requests other than queries (which get theirs in QueryService). */
   private slowMs(): number {
     return this.fault.mode === 'slow' && !this.fault.sqlPattern ? this.fault.slowMs : 0;
@@ -171,6 +285,8 @@ class LocalWarehouseServer implements LocalWarehouse {
       if (this.slowMs() > 0 && path !== '/session/v1/login-request' && path !== '/queries/v1/query-request') {
         await sleep(this.slowMs(), undefined, { signal: this.closing.signal });
       }
+      const chunk = req.method === 'GET' ? CHUNK_PATH.exec(path) : null;
+      if (chunk) return this.chunkDownloads.serve(req, res, chunk[1], Number(chunk[2]));
       sendJson(res, await this.route(req, url));
     } catch (err) {
       if (err instanceof BadRequestError) {
@@ -205,7 +321,7 @@ class LocalWarehouseServer implements LocalWarehouse {
     const session = this.sessions.authenticate(bearerToken(req));
     if (method === 'POST' && path === '/queries/v1/query-request') {
       const body = asObject(await readJsonBody(req), 'query-request');
-      return this.queries.query(session, url.searchParams.get('requestId') ?? undefined, body);
+      return this.queries.query(session, url.searchParams.get('requestId') ?? undefined, body, this.origin(req));
     }
     if (method === 'GET' && QUERY_RESULT_PATH.test(path)) return this.queries.result(QUERY_RESULT_PATH.exec(path)![1]);
     if (method === 'POST' && path === '/session/heartbeat') {
@@ -230,32 +346,49 @@ class LocalWarehouseServer implements LocalWarehouse {
     throw new BadRequestError(404, `the local warehouse does not serve ${method} ${path}`);
   }
 
+  /**
+   * `POST /session/v1/login-request`: a password, key-pair JWT, programmatic access token or OAuth token
+   * checked against the user registry (see `LoginVerifier`). A refusal is a Snowflake login error reply,
+   * logged with its reason and incident id, never with the credential.
+   */
   private async login(req: IncomingMessage, url: URL): Promise<string> {
     const body = asObject(await readJsonBody(req), 'login-request');
     const data = (typeof body.data === 'object' && body.data !== null ? body.data : {}) as Record<string, unknown>;
-    const loginName = typeof data.LOGIN_NAME === 'string' ? data.LOGIN_NAME : '';
-    const password = typeof data.PASSWORD === 'string' ? data.PASSWORD : '';
+    const request = readLoginRequest(data);
     const delay = this.loginMs + this.slowMs();
     if (delay > 0) await sleep(delay, undefined, { signal: this.closing.signal });
-    if (loginName.toUpperCase() !== this.opts.user.toUpperCase() || password !== this.opts.password) {
-      this.recorder.counters.failedLogins++;
-      return wrongPasswordReply(loginName);
+    let identity: LoginIdentity;
+    try {
+      identity = this.logins.verify(request);
+    } catch (err) {
+      if (!(err instanceof LoginRefusedError)) throw err;
+      this.recorder.countFailedLogin(err.reason);
+      this.opts.logger.info(
+        { loginName: request.loginName, authenticator: request.authenticator, code: err.code, reason: err.reason, incident: err.incident },
+        'local warehouse refused a login',
+      );
+      return loginRefusedReply(err, request.loginName);
     }
+    const { user } = identity;
     const param = (name: string, fallback: string) => (url.searchParams.get(name) || fallback).toUpperCase();
     const session: Session = this.sessions.create({
-      user: this.opts.user.toUpperCase(),
+      user: user.name,
       database: param('databaseName', 'FLEET'),
       schema: param('schemaName', 'PUBLIC'),
-      warehouse: param('warehouse', 'LOCAL_WH'),
-      role: param('roleName', 'PUBLIC'),
+      warehouse: param('warehouse', user.defaultWarehouse ?? 'LOCAL_WH'),
+      // A token's role restriction is the session's role, whatever the client asked for.
+      role: identity.role?.toUpperCase() ?? param('roleName', user.defaultRole ?? 'PUBLIC'),
     });
-    this.recorder.counters.logins++;
+    this.recorder.countLogin(identity.authenticator);
     return loginReply(session);
   }
 
   private async handleFleet(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     try {
       if (req.method === 'GET' && path === '/fleet/stats') return sendJson(res, JSON.stringify(this.stats()));
+      if (req.method === 'GET' && path === '/fleet/query-history') {
+        return sendJson(res, JSON.stringify(this.queryHistory(historyFilter(new URL(req.url ?? '/', 'http://local').searchParams))));
+      }
       if (req.method === 'POST' && path === '/fleet/reset-stats') {
         this.resetStats();
         return sendJson(res, JSON.stringify({ ok: true }));
@@ -269,6 +402,28 @@ class LocalWarehouseServer implements LocalWarehouse {
       sendJson(res, JSON.stringify({ error: (err as Error).message }), 400);
     }
   }
+}
+
+/** The filter of `GET /fleet/query-history` from its query string; a bad value is a 400. */
+function historyFilter(params: URLSearchParams): QueryHistoryFilter {
+  const filter: QueryHistoryFilter = {};
+  const integer = (name: string) => {
+    const text = params.get(name);
+    if (text === null) return undefined;
+    if (!/^\d+$/.test(text)) throw new Error(`query-history \`${name}\` must be a non-negative integer, got ${JSON.stringify(text)}`);
+    return Number(text);
+  };
+  if (params.has('queryTag')) filter.queryTag = params.get('queryTag')!;
+  if (params.has('user')) filter.user = params.get('user')!;
+  filter.sessionId = integer('sessionId');
+  filter.limit = integer('limit');
+  const status = params.get('status');
+  if (status !== null) {
+    const statuses: QueryExecutionStatus[] = ['RUNNING', 'SUCCESS', 'FAILED_WITH_ERROR', 'ABORTED'];
+    if (!statuses.includes(status as QueryExecutionStatus)) throw new Error(`query-history \`status\` must be one of ${statuses.join(', ')}, got ${JSON.stringify(status)}`);
+    filter.status = status as QueryExecutionStatus;
+  }
+  return filter;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckLease } from './duck-pool';
 import { SnowflakeError } from './snowflake-error';
+import type { StatementParameters } from './statement-parameters';
 
 /** Snowflake's defaults: a session token lives an hour, the master token (used to renew it) four. */
 export const SESSION_TOKEN_VALIDITY_S = 3600;
@@ -22,6 +23,8 @@ export interface Session {
   tx?: DuckLease;
   /** Serialises this session's statements while a transaction pins one connection. */
   txQueue: Promise<unknown>;
+  /** QUERY_TAG and STATEMENT_TIMEOUT_IN_SECONDS as set by `ALTER SESSION` (absent: never set, or unset). */
+  parameters?: StatementParameters;
 }
 
 // The Snowflake error codes the driver's session state machine reacts to (lib/constants/gs_errors.js).

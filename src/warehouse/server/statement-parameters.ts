@@ -1,0 +1,243 @@
+import { SnowflakeError } from './snowflake-error';
+
+/** Snowflake's limit on a QUERY_TAG, in characters. */
+export const QUERY_TAG_MAX_CHARS = 2000;
+/** STATEMENT_TIMEOUT_IN_SECONDS: Snowflake's default (two days) and largest value (seven days, also what `0` means). */
+export const STATEMENT_TIMEOUT_DEFAULT_S = 172_800;
+export const STATEMENT_TIMEOUT_MAX_S = 604_800;
+
+/**
+ * The session parameters the local warehouse acts on, as set at one level (session or statement); a
+ * field is absent when that level leaves it alone. Every other parameter is accepted and ignored.
+ */
+export interface StatementParameters {
+  queryTag?: string;
+  statementTimeoutS?: number;
+}
+
+/** What applies to one statement: statement level first, then session, then Snowflake's defaults. */
+export interface EffectiveParameters {
+  readonly queryTag: string;
+  /** Seconds; `0` is no limit here (Snowflake reads it as its seven-day maximum). */
+  readonly statementTimeoutS: number;
+}
+
+type ParameterName = 'QUERY_TAG' | 'STATEMENT_TIMEOUT_IN_SECONDS';
+const FIELD: Record<ParameterName, keyof StatementParameters> = {
+  QUERY_TAG: 'queryTag',
+  STATEMENT_TIMEOUT_IN_SECONDS: 'statementTimeoutS',
+};
+
+/** Snowflake's refusal of a parameter value, e.g. `invalid value ['abc'] for parameter 'STATEMENT_TIMEOUT_IN_SECONDS'`. */
+function invalidValue(name: ParameterName, value: unknown): SnowflakeError {
+  const shown = typeof value === 'string' ? `'${value}'` : String(value);
+  return new SnowflakeError('001008', `SQL compilation error:\ninvalid value [${shown}] for parameter '${name}'`, '22023');
+}
+
+/** A parameter value from SQL (a literal or a bind) or from a request's `parameters`. */
+interface RawValue {
+  readonly value: unknown;
+  /** Numeric text counts as a number (binds and JSON carry numbers as text); a SQL string literal does not. */
+  readonly numericText: boolean;
+}
+
+function validated(name: ParameterName, raw: RawValue): string | number {
+  const { value } = raw;
+  if (name === 'QUERY_TAG') {
+    if (typeof value !== 'string' || value.length > QUERY_TAG_MAX_CHARS) throw invalidValue(name, value);
+    return value;
+  }
+  const n = typeof value === 'number' ? value : raw.numericText && typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > STATEMENT_TIMEOUT_MAX_S) throw invalidValue(name, value);
+  return n;
+}
+
+function parameterName(name: string): ParameterName | undefined {
+  const upper = name.toUpperCase();
+  return upper === 'QUERY_TAG' || upper === 'STATEMENT_TIMEOUT_IN_SECONDS' ? upper : undefined;
+}
+
+/**
+ * Reads the `parameters` object a query-request carries (`connection.execute({ parameters })`, e.g.
+ * `{ QUERY_TAG: '…', STATEMENT_TIMEOUT_IN_SECONDS: 30 }`); names are case-insensitive. A bad value of
+ * one of ours fails the statement with Snowflake's `001008`.
+ */
+export function readStatementParameters(raw: unknown): StatementParameters {
+  const out: StatementParameters = {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return out;
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    const name = parameterName(key);
+    if (name && value !== undefined && value !== null) {
+      (out as Record<string, unknown>)[FIELD[name]] = validated(name, { value, numericText: true });
+    }
+  }
+  return out;
+}
+
+/** The values that apply to a statement: statement level wins over session level. */
+export function effectiveParameters(session: StatementParameters | undefined, statement: StatementParameters): EffectiveParameters {
+  return {
+    queryTag: statement.queryTag ?? session?.queryTag ?? '',
+    statementTimeoutS: statement.statementTimeoutS ?? session?.statementTimeoutS ?? STATEMENT_TIMEOUT_DEFAULT_S,
+  };
+}
+
+// --- ALTER SESSION -------------------------------------------------------------------------------
+
+type Token =
+  | { kind: 'word'; text: string; pos: number }
+  | { kind: 'string'; value: string; text: string; pos: number }
+  | { kind: 'number'; text: string; pos: number }
+  | { kind: 'bind'; index: number; text: string; pos: number }
+  | { kind: 'punct'; text: string; pos: number };
+
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', '0': '\0' };
+
+function syntaxError(sql: string, pos: number, found: string): SnowflakeError {
+  const before = sql.slice(0, pos).split('\n');
+  return new SnowflakeError(
+    '001003',
+    `SQL compilation error:\nsyntax error line ${before.length} at position ${before[before.length - 1].length} unexpected '${found}'.`,
+    '42000',
+  );
+}
+
+function tokenize(sql: string): Token[] {
+  const out: Token[] = [];
+  let positional = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i];
+    if (/\s/.test(ch)) {
+      i++;
+    } else if (sql.startsWith('--', i) || sql.startsWith('//', i)) {
+      const nl = sql.indexOf('\n', i);
+      i = nl < 0 ? sql.length : nl + 1;
+    } else if (sql.startsWith('/*', i)) {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 2;
+    } else if (ch === "'") {
+      let j = i + 1;
+      let value = '';
+      for (;;) {
+        if (j >= sql.length) throw syntaxError(sql, sql.length, '<EOF>');
+        const c = sql[j];
+        if (c === '\\' && j + 1 < sql.length) {
+          value += ESCAPES[sql[j + 1]] ?? sql[j + 1];
+          j += 2;
+        } else if (c === "'" && sql[j + 1] === "'") {
+          value += "'";
+          j += 2;
+        } else if (c === "'") {
+          j++;
+          break;
+        } else {
+          value += c;
+          j++;
+        }
+      }
+      out.push({ kind: 'string', value, text: sql.slice(i, j), pos: i });
+      i = j;
+    } else if (sql.startsWith('$$', i)) {
+      const end = sql.indexOf('$$', i + 2);
+      if (end < 0) throw syntaxError(sql, sql.length, '<EOF>');
+      out.push({ kind: 'string', value: sql.slice(i + 2, end), text: sql.slice(i, end + 2), pos: i });
+      i = end + 2;
+    } else if (ch === '"') {
+      const end = sql.indexOf('"', i + 1);
+      if (end < 0) throw syntaxError(sql, sql.length, '<EOF>');
+      out.push({ kind: 'word', text: sql.slice(i + 1, end), pos: i });
+      i = end + 1;
+    } else if (ch === '?') {
+      out.push({ kind: 'bind', index: ++positional, text: '?', pos: i });
+      i++;
+    } else {
+      const rest = sql.slice(i);
+      const m =
+        /^[A-Za-z_][A-Za-z0-9_$]*/.exec(rest) ?? /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(rest) ?? /^:\d+/.exec(rest);
+      if (m && /^[A-Za-z_]/.test(m[0])) out.push({ kind: 'word', text: m[0].toUpperCase(), pos: i });
+      else if (m && m[0].startsWith(':')) out.push({ kind: 'bind', index: Number(m[0].slice(1)), text: m[0], pos: i });
+      else if (m) out.push({ kind: 'number', text: m[0], pos: i });
+      else if ('=,;'.includes(ch)) out.push({ kind: 'punct', text: ch, pos: i });
+      else throw syntaxError(sql, i, ch);
+      i += m ? m[0].length : 1;
+    }
+  }
+  return out;
+}
+
+function bindValue(bindings: unknown, index: number): unknown {
+  const bind = typeof bindings === 'object' && bindings !== null ? (bindings as Record<string, { value?: unknown }>)[String(index)] : undefined;
+  if (!bind || typeof bind !== 'object') throw new SnowflakeError('002049', `SQL compilation error:\nBind variable :${index} not set.`, '42601');
+  return bind.value;
+}
+
+/** What one `ALTER SESSION` statement does to the parameters this server acts on. */
+export interface SessionParameterChange {
+  readonly set: StatementParameters;
+  readonly unset: ReadonlyArray<keyof StatementParameters>;
+}
+
+/**
+ * Reads `ALTER SESSION SET name = value [[,] name = value …]` or `ALTER SESSION UNSET name [[,] name …]`
+ * (values are literals or binds). Other parameters are accepted and ignored; a statement that is not of
+ * this shape is a syntax error (`001003`), a bad value of ours is `001008`, as in Snowflake.
+ */
+export function parseAlterSession(sql: string, bindings: unknown): SessionParameterChange {
+  const tokens = tokenize(sql);
+  let t = 0;
+  const peek = () => tokens[t];
+  const unexpected = () => {
+    const tok = peek();
+    return syntaxError(sql, tok ? tok.pos : sql.length, tok ? tok.text : '<EOF>');
+  };
+  const expectWord = (...words: string[]) => {
+    const tok = peek();
+    if (tok?.kind !== 'word' || !words.includes(tok.text)) throw unexpected();
+    t++;
+    return tok.text;
+  };
+  const atEnd = () => t >= tokens.length || (peek().kind === 'punct' && peek().text === ';' && t === tokens.length - 1);
+
+  expectWord('ALTER');
+  expectWord('SESSION');
+  const verb = expectWord('SET', 'UNSET');
+  const set: StatementParameters = {};
+  const unset: Array<keyof StatementParameters> = [];
+  let first = true;
+  while (first || !atEnd()) {
+    if (!first && peek().kind === 'punct' && peek().text === ',') t++;
+    first = false;
+    const nameTok = peek();
+    if (nameTok?.kind !== 'word') throw unexpected();
+    t++;
+    const name = parameterName(nameTok.text);
+    if (verb === 'UNSET') {
+      if (name) unset.push(FIELD[name]);
+      continue;
+    }
+    if (peek()?.kind !== 'punct' || peek().text !== '=') throw unexpected();
+    t++;
+    const valueTok = peek();
+    if (!valueTok || valueTok.kind === 'punct') throw unexpected();
+    t++;
+    if (!name) continue;
+    const raw: RawValue =
+      valueTok.kind === 'string'
+        ? { value: valueTok.value, numericText: false }
+        : valueTok.kind === 'number'
+          ? { value: Number(valueTok.text), numericText: false }
+          : valueTok.kind === 'bind'
+            ? { value: bindValue(bindings, valueTok.index), numericText: true }
+            : { value: valueTok.text, numericText: false };
+    (set as Record<string, unknown>)[FIELD[name]] = validated(name, raw);
+  }
+  return { set, unset };
+}
+
+/** The session's parameters after an `ALTER SESSION`. */
+export function applySessionChange(current: StatementParameters | undefined, change: SessionParameterChange): StatementParameters {
+  const next: StatementParameters = { ...current, ...change.set };
+  for (const field of change.unset) delete next[field];
+  return next;
+}
