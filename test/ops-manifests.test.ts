@@ -42,6 +42,7 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   LOCAL_WAREHOUSE_QUERY_LATENCY_MS: 'only for `fleet warehouse` (dev overlay)',
   LOCAL_WAREHOUSE_SEED: 'only for `fleet warehouse` (dev overlay)',
   LOCAL_WAREHOUSE_DEALS: 'only for `fleet warehouse` (dev overlay)',
+  LOCAL_WAREHOUSE_RESULT_CHUNK_BYTES: 'only for `fleet warehouse` (dev overlay)',
   FLEET_BOARD_ADMIN_USER: 'operators reach Bull Board with an API token; add a Basic login from a Secret if browsers need one',
   FLEET_BOARD_ADMIN_PASSWORD: 'see FLEET_BOARD_ADMIN_USER',
   FLEET_BOARD_VIEWER_USER: 'no read-only Basic login by default; add one from a Secret for viewers',

@@ -36,6 +36,7 @@ export async function resolveWarehouse(
     queryLatencyMs: lw.queryLatencyMs,
     seed: lw.seed,
     deals: lw.deals,
+    resultChunkBytes: lw.resultChunkBytes,
     logger: logger.child({ component: 'local-warehouse' }),
   });
   releasers.add('local warehouse', () => local.close());

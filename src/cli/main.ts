@@ -116,6 +116,7 @@ program
       queryLatencyMs: lw.queryLatencyMs,
       seed: lw.seed,
       deals: lw.deals,
+      resultChunkBytes: lw.resultChunkBytes,
       logger,
     });
     // The fleet's key pair, when one is configured, is registered for its user: the same configuration

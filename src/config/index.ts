@@ -56,6 +56,8 @@ export interface LocalWarehouseSettings {
   readonly queryLatencyMs: number;
   readonly seed: number;
   readonly deals: number;
+  /** Inline part of a result before the rest goes to chunk files; Infinity = never chunk. */
+  readonly resultChunkBytes: number;
 }
 
 export interface PoolSettings {
@@ -237,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
       queryLatencyMs: n('LOCAL_WAREHOUSE_QUERY_LATENCY_MS'),
       seed: n('LOCAL_WAREHOUSE_SEED'),
       deals: n('LOCAL_WAREHOUSE_DEALS'),
+      resultChunkBytes: raw.LOCAL_WAREHOUSE_RESULT_CHUNK_BYTES === 'off' ? Infinity : n('LOCAL_WAREHOUSE_RESULT_CHUNK_BYTES'),
     },
     pool: {
       min: n('POOL_MIN'),

@@ -124,6 +124,10 @@ export const VARIABLES = {
   LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: { group: 'local warehouse', default: '300', schema: ms(0, 60_000), description: 'Simulated login cost (Snowflake: 200-500 ms).' },
   LOCAL_WAREHOUSE_QUERY_LATENCY_MS: { group: 'local warehouse', default: '0', schema: ms(0, 60_000), description: 'Simulated round trip per query (network + warehouse).' },
   LOCAL_WAREHOUSE_SEED: { group: 'local warehouse', default: '42', schema: int(0, 2 ** 31 - 1), description: 'Seed of the deterministic demo dataset.' },
+  LOCAL_WAREHOUSE_RESULT_CHUNK_BYTES: {
+    group: 'local warehouse', default: '100000', schema: z.union([z.literal('off'), int(1, 1024 ** 3)]),
+    description: 'Results larger than this come back as Snowflake does: this much inline, the rest as gzip chunk files the driver downloads (doubling in size up to 16 MiB). `off`: everything inline.',
+  },
   LOCAL_WAREHOUSE_DEALS: { group: 'local warehouse', default: '10000', schema: int(10, 1_000_000), description: 'Number of demo deals (calls, messages and issues scale with it).' },
   // --- pool ----------------------------------------------------------------------------------
   POOL_MIN: { group: 'pool', default: '1', schema: int(0, 256), description: 'Connections kept open when idle.' },

@@ -48,7 +48,8 @@ export function toWarehouseError(err: unknown, fallback: string): WarehouseError
 
 // Snowflake session errors (expired/invalid token, session gone), the driver's "terminated connection"
 // (407002: this session object is dead, a new one will do) and its network codes.
-const TRANSIENT_CODES = new Set(['407002', '390111', '390112', '390113', '390114', '390318', '402001', '402002', '405501', '405502', '405503']);
+// 000630: the warehouse stopped the statement at its STATEMENT_TIMEOUT_IN_SECONDS, as our own deadline would.
+const TRANSIENT_CODES = new Set(['000630', '407002', '390111', '390112', '390113', '390114', '390318', '402001', '402002', '405501', '405502', '405503']);
 // Wrong credentials (password, JWT signature or key fingerprint, OAuth token, access token): a retry
 // with the same credentials fails the same way. An expired OAuth token (390318) stays transient: the
 // next login reads a rotated SNOWFLAKE_TOKEN_FILE.
