@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -127,5 +128,20 @@ describe('snowflake login configuration: the key and token, checked before anyth
   it('refuses an empty token file at start', () => {
     const env = { SNOWFLAKE_AUTHENTICATOR: 'OAUTH', SNOWFLAKE_TOKEN_FILE: file('empty', '\n') };
     expect(problemsOf(() => snowflakeCredentials(loadConfig(env).snowflake.auth))).toMatch(/SNOWFLAKE_TOKEN_FILE=.*: the file is empty/);
+  });
+});
+
+describe('fleet config', () => {
+  it('prints the login method and file paths, never a key, passphrase or token', () => {
+    const env = { ...process.env, SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED, SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: PASSPHRASE };
+    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'fleet.js'), 'config'], { env, encoding: 'utf8' });
+    expect(JSON.parse(out).snowflake.auth).toEqual({ method: 'SNOWFLAKE_JWT', privateKey: '[secret]', passphrase: '[secret]' });
+    expect(out).not.toContain(PASSPHRASE);
+    expect(out).not.toContain(PKCS8_ENCRYPTED.split('\n')[1]);
+    const tokenOut = execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'fleet.js'), 'config'], {
+      env: { ...process.env, SNOWFLAKE_AUTHENTICATOR: 'OAUTH', SNOWFLAKE_TOKEN: 'oauth-access-token-123456' },
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(tokenOut).snowflake.auth).toEqual({ method: 'OAUTH', token: '[secret]' });
   });
 });

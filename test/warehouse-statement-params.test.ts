@@ -214,7 +214,9 @@ describe('local warehouse statement parameters and query history (over the real 
 
     // A driver connection destroyed (logged out) while its statement runs.
     const doomed = await connect(wh);
-    doomed.execute({ sqlText: 'SELECT 1 AS ABANDONED_DRIVER', parameters: { STATEMENT_TIMEOUT_IN_SECONDS: 1 }, complete: () => undefined });
+    const doomedDone = new Promise<void>((resolve) => {
+      doomed.execute({ sqlText: 'SELECT 1 AS ABANDONED_DRIVER', parameters: { STATEMENT_TIMEOUT_IN_SECONDS: 1 }, complete: () => resolve() });
+    });
     await new Promise((r) => setTimeout(r, 200));
     await destroy(doomed);
 
@@ -229,6 +231,8 @@ describe('local warehouse statement parameters and query history (over the real 
       expect(entry.durationMs!).toBeGreaterThanOrEqual(950);
       expect(entry.durationMs!).toBeLessThan(2000);
     }
+    // The driver's own call ends too (with the cancellation), so nothing of it outlives the test.
+    await doomedDone;
     const statuses = await (await fetch(`${wh.url}/fleet/query-history?status=ABORTED`)).json();
     expect(statuses).toEqual(expect.arrayContaining([expect.objectContaining({ queryText: 'SELECT 1 AS ABANDONED_RAW', errorCode: '000630' })]));
   });

@@ -106,6 +106,9 @@ program
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: 'fleet-warehouse' });
     const lw = cfg.localWarehouse;
+    // The fleet's key pair, when one is configured, is registered for its user: the same configuration
+    // logs in here as against Snowflake. Checked before the server starts.
+    const keyed = cfg.snowflake.auth.method === 'SNOWFLAKE_JWT' ? snowflakeCredentials(cfg.snowflake.auth) : undefined;
     const started = Date.now();
     const server = await startLocalWarehouse({
       port: opts.port ?? lw.port,
@@ -119,9 +122,6 @@ program
       resultChunkBytes: lw.resultChunkBytes,
       logger,
     });
-    // The fleet's key pair, when one is configured, is registered for its user: the same configuration
-    // logs in here as against Snowflake.
-    const keyed = cfg.snowflake.auth.method === 'SNOWFLAKE_JWT' ? snowflakeCredentials(cfg.snowflake.auth) : undefined;
     if (keyed) registerKeyPair(server, cfg.snowflake.username, keyed);
     handleSignals(() => server.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
     process.stderr.write(

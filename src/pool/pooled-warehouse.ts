@@ -35,15 +35,12 @@ export interface PooledWarehouseOptions {
   cost?: CostMeter;
 }
 
-/** Snowflake's limit on a QUERY_TAG. */
-export const QUERY_TAG_MAX_CHARS = 2000;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The QUERY_TAG of a statement: JSON naming the fleet, role, operation, queue, batch and job count, so a
  * Snowflake admin can group QUERY_HISTORY by the fleet's work (`TRY_PARSE_JSON(QUERY_TAG):queue`).
- * Strings are cut so the tag stays within Snowflake's 2,000 characters.
+ * Each string is cut to 200 characters, so the tag stays well within Snowflake's limit of 2,000.
  */
 export function queryTag(role: string, label: string, tag: StatementTag | undefined, attempt: number): string {
   const cut = (v: string | undefined) => (v === undefined ? undefined : v.slice(0, 200));
