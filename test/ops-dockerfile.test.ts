@@ -98,6 +98,13 @@ describe('ops/Dockerfile: what linters miss', () => {
     }
   });
 
+  it('builds on the Node release the project runs and tests on (.node-version, the one place it is written)', () => {
+    const nodeVersion = readFileSync(path.join(ROOT, '.node-version'), 'utf8').trim();
+    for (const s of built) expect(resolve(s.from.args.split(/\s+/)[0])).toBe(`node:${nodeVersion}-bookworm-slim`);
+    const engines = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(engines).toMatch(new RegExp(`^>=${nodeVersion.split('.')[0]}\\.`));
+  });
+
   it('runs as a non-root user, by number (so Kubernetes runAsNonRoot can check it)', () => {
     const users = final.body.filter((i) => i.keyword === 'USER');
     expect(users.length).toBeGreaterThan(0);

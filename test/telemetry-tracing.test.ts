@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { SpanKind, type SpanContext } from '@opentelemetry/api';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Worker, type Job } from 'bullmq';
 import { QUEUES } from '../src/contracts/queues';
 import { buildApi } from '../src/http';
@@ -40,7 +40,7 @@ describe('telemetry tracing: a job is one trace from the HTTP request through th
   const producer = createProducer({ connection: redis, prefix, defaultJobOptions: { attempts: 1 } });
 
   beforeAll(() => {
-    telemetry = startTelemetry({ role: 'api', serviceVersion: 'test', spanProcessors: [new SimpleSpanProcessor(exporter)], logger });
+    telemetry = startTelemetry({ role: 'api', serviceVersion: 'test', spanProcessors: [new SimpleSpanProcessor({ exporter })], logger });
   });
   afterAll(async () => {
     await producer.close();

@@ -1,5 +1,5 @@
 import { SpanKind, context, trace } from '@opentelemetry/api';
-import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import IORedis from 'ioredis';
 import { QUEUES } from '../src/contracts/queues';
 import { createProducer } from '../src/producers';
@@ -15,7 +15,7 @@ describe('a job is traced from the producer through the worker and its batch to 
   let telemetry: Telemetry;
   let server: LocalWarehouse;
   beforeAll(async () => {
-    telemetry = startTelemetry({ role: 'test', spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    telemetry = startTelemetry({ role: 'test', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
     server = await startTestWarehouse();
   });
   afterAll(async () => {

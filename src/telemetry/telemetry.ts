@@ -1,6 +1,7 @@
 import { context, metrics as metricsApi, propagation, trace } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { core, NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
   NoopSpanProcessor,
@@ -8,7 +9,7 @@ import {
   TraceIdRatioBasedSampler,
   type SpanExporter,
   type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FleetMetrics } from './metrics';
@@ -104,7 +105,7 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     const exporter = opts.traceExporter ?? (opts.otlpTracesUrl ? otlpExporter(opts.otlpTracesUrl, opts.otlpHeaders) : undefined);
     // With no exporter a tracer provider is still registered: spans get real ids, so logs carry trace ids
     // and jobs carry traceparent to processes that do export.
-    return [exporter ? new BatchSpanProcessor(exporter) : new NoopSpanProcessor()];
+    return [exporter ? new BatchSpanProcessor({ exporter }) : new NoopSpanProcessor()];
   })();
 
   const sdk = new NodeSDK({
@@ -112,7 +113,7 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     autoDetectResources: false,
     spanProcessors,
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
-    textMapPropagator: new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+    textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
     // Metrics are registered below (our MeterProvider with the Prometheus reader); an empty list keeps
     // the SDK from adding its default OTLP metric and log exporters.
     metricReaders: [],
