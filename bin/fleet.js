@@ -26,11 +26,4 @@ if (process.argv[2] === 'bench' && process.argv[3] === 'coalesce' && ![...proces
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (require('node:os').constants.signals[signal] ?? 0) : 1)));
   return;
 }
-// snowflake-sdk pulls in the AWS SDK, which warns on every start that its 2027 releases need Node 22.
-// The fleet pins versions that run on Node 20; keep every other warning.
-process.removeAllListeners('warning');
-process.on('warning', (w) => {
-  if (w && (w.name === 'NodeVersionSupportWarning' || String(w.message).includes('NodeVersionSupportWarning'))) return;
-  process.stderr.write(`${w && w.stack ? w.stack : w}\n`);
-});
 require(entry);
