@@ -1,13 +1,27 @@
-/** Integration tests run against a private redis-server and the local warehouse (see test/global-setup.ts). */
+/**
+ * `npm test` runs two projects: the fleet's tests (test/: against a private redis-server, see
+ * test/global-setup.ts, and the local warehouse) and the local-snowflake package's own tests.
+ */
 module.exports = {
-  testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
-  transform: {
-    '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
-  },
-  globalSetup: '<rootDir>/test/global-setup.ts',
-  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  projects: [
+    {
+      displayName: 'fleet',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.test.ts'],
+      transform: {
+        '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
+      },
+      // In-process tests run the package's sources, as they run the fleet's: no rebuild after an edit.
+      moduleNameMapper: {
+        '^local-snowflake$': '<rootDir>/packages/local-snowflake/src',
+      },
+      globalSetup: '<rootDir>/test/global-setup.ts',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
+      slowTestThreshold: 20,
+    },
+    '<rootDir>/packages/local-snowflake',
+  ],
+  // A run-wide option in jest 29 (a project's own is ignored).
   testTimeout: 60_000,
-  slowTestThreshold: 20,
 };

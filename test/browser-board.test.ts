@@ -4,7 +4,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { QUEUES } from '../src/contracts/queues';
 import { startApi, type RunningApi } from '../src/http';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { testRedis, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startEmbeddingWorker } from './helpers/workers';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createProducer, type Producer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { countIndexEffects, stopReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';

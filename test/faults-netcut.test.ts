@@ -1,5 +1,5 @@
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { countIndexEffects, faultReplicaEnv, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy';

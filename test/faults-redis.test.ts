@@ -4,7 +4,7 @@ import path from 'node:path';
 import IORedis from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../src/app/redis-server';
 import { createProducer, type JobHandle } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { countIndexEffects, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Job } from 'bullmq';
 import { CircuitBreaker } from '../src/pool';
 import { createProducer, type Producer } from '../src/producers';
-import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
+import { startLocalWarehouse, type LocalWarehouse } from 'local-snowflake';
 import { countIndexEffects, stopReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient } from './helpers/warehouse';

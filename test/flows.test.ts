@@ -1,7 +1,7 @@
 import { FlowProducer, Queue } from 'bullmq';
 import { buildWorkflowFlow } from '../src/flows/build-flow';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { WorkflowJobData } from '../src/contracts/workflows';
 import { startFlowWorkers } from './helpers/flow-workers';
 import { testRedis, uniquePrefix } from './helpers/redis';

@@ -21,7 +21,7 @@ import { decodeVector } from '../src/contracts/vector-codec';
 import { buildApi } from '../src/http';
 import { createProducer, idempotentJobId, type JobHandle, type Producer, type SearchRequestInput } from '../src/producers';
 import type { WarehousePool, PooledWarehouse } from '../src/pool';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startDealWorker, startEmbeddingWorker, type InProcessWorker } from './helpers/workers';

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { importsOf, packageName, sourceFiles } from './helpers/imports';
 
 const ROOT = path.join(__dirname, '..');
 const DOCKERFILE = path.join(ROOT, 'ops', 'Dockerfile');
@@ -83,12 +84,60 @@ describe('ops/Dockerfile: what linters miss', () => {
     expect(final.body.some((i) => i.keyword === 'COPY' && /^bin\s/.test(i.args.replace(/--\S+\s+/g, '')))).toBe(true);
   });
 
+  it('installs and builds the workspace package local-snowflake in the build stage (the fleet compiles against its types); the runtime stage has none of it', () => {
+    const build = built.find((s) => s.body.some((i) => i.keyword === 'RUN' && /npm run build/.test(i.args)))!;
+    const at = (pred: (i: Instruction) => boolean) => build.body.findIndex(pred);
+    const install = at((i) => i.keyword === 'RUN' && /npm ci\b/.test(i.args));
+    // Its manifest before `npm ci` (so the workspace is linked and its dependencies installed), its sources before the build.
+    const manifest = at((i) => i.keyword === 'COPY' && /^packages\/local-snowflake\/package\.json\s/.test(i.args));
+    const sources = at((i) => i.keyword === 'COPY' && /^packages\/?\s+\S*packages\/?$/.test(i.args));
+    expect(manifest).toBeGreaterThanOrEqual(0);
+    expect(manifest).toBeLessThan(install);
+    expect(sources).toBeGreaterThan(install);
+    expect(sources).toBeLessThan(at((i) => i.keyword === 'RUN' && /npm run build/.test(i.args)));
+    // Nothing of packages/ reaches the runtime stage.
+    expect(final.body.filter((i) => i.keyword === 'COPY' && /\bpackages\b/.test(i.args))).toEqual([]);
+  });
+
+  it('has a `dev` target, the fleet plus local-snowflake, for the dev overlay\'s `fleet warehouse`; the default (last) target is the production image', () => {
+    expect(final.name).toBe('runtime');
+    const dev = built.find((s) => s.name === 'dev');
+    expect(dev).toBeDefined();
+    const body = dev!.body;
+    const install = body.findIndex((i) => i.keyword === 'RUN' && /npm ci\b/.test(i.args));
+    expect(body[install].args).toMatch(/--omit=dev/);
+    expect(body[install].args).not.toMatch(/--workspaces=false|--no-workspaces/); // the workspace package is the point
+    expect(body.findIndex((i) => i.keyword === 'COPY' && /^packages\/local-snowflake\/package\.json\s/.test(i.args))).toBeLessThan(install);
+    const copies = body.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    for (const wanted of [/--from=build\s+\/app\/packages\/local-snowflake\/dist\s/, /packages\/local-snowflake\/bin\s/, /--from=build\s+\/app\/dist\s/, /^bin\s/]) {
+      expect({ wanted: String(wanted), found: copies.some((c) => wanted.test(c)) }).toEqual({ wanted: String(wanted), found: true });
+    }
+    const user = body.filter((i) => i.keyword === 'USER').pop();
+    expect(user?.args.split(':')[0]).toMatch(/^[1-9]\d*$/);
+    expect(execForm(body.filter((i) => i.keyword === 'ENTRYPOINT').pop()!.args)).toEqual(['node', 'bin/fleet.js']);
+
+    // The dev overlay's warehouse runs that image; every other workload the production one.
+    const { parseAllDocuments } = require('yaml') as typeof import('yaml');
+    const images = (file: string) =>
+      parseAllDocuments(readFileSync(path.join(ROOT, 'ops', 'k8s', file), 'utf8'))
+        .map((d) => d.toJSON() as { kind?: string; spec?: { template?: { spec?: { containers?: { image: string; args?: string[] }[] } } } })
+        .flatMap((d) => d?.spec?.template?.spec?.containers ?? []);
+    const warehouse = images('overlays/dev/warehouse.yaml').filter((c) => c.args?.[0] === 'warehouse');
+    expect(warehouse.map((c) => c.image)).toEqual(['warehouse-fleet:0.1.0-dev']);
+    for (const file of ['base/api.yaml', 'base/embeddings.yaml', 'base/deals.yaml', 'base/flows.yaml', 'base/index.yaml', 'base/search.yaml']) {
+      for (const c of images(file)) expect({ file, image: c.image }).toEqual({ file, image: expect.not.stringMatching(/-dev$/) });
+    }
+  });
+
   it('installs production dependencies only in the runtime stage, without install scripts (no `prepare` build there)', () => {
     const installs = final.body.filter((i) => i.keyword === 'RUN' && /npm (ci|install)\b/.test(i.args));
     expect(installs).toHaveLength(1);
     expect(installs[0].args).toMatch(/npm ci\b/);
     expect(installs[0].args).toMatch(/--omit=dev/);
     expect(installs[0].args).toMatch(/--ignore-scripts/);
+    // npm installs workspace packages (local-snowflake and its DuckDB) even under --omit=dev when their
+    // folder exists; --workspaces=false leaves them out (test/production-tree.test.ts runs this command).
+    expect(installs[0].args).toMatch(/--workspaces=false/);
   });
 
   it('pins its base images (a version tag, never latest)', () => {
@@ -159,41 +208,62 @@ describe('ops/Dockerfile: what linters miss', () => {
   });
 });
 
-describe('the runtime stage has what dist/ needs', () => {
-  // What `npm ci --omit=dev` installs: every package of the lock file not marked dev-only.
-  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-  const installed = (name: string) => {
-    const entry = lock.packages[`node_modules/${name}`];
-    return !!entry && !entry.dev;
+describe('the runtime stage has what dist/ needs, and no more', () => {
+  // What `npm ci --omit=dev --workspaces=false` installs, read from the lock file: the root's
+  // dependencies and optionalDependencies and, transitively, theirs (peers too, unless optional),
+  // resolved as node does through nested node_modules. Workspace links are not installed.
+  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { link?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> }>;
   };
+  const production = (() => {
+    const names = new Set<string>();
+    const seen = new Set<string>();
+    const locate = (from: string, name: string): string | undefined => {
+      for (let base = from; ; ) {
+        const candidate = `${base ? `${base}/` : ''}node_modules/${name}`;
+        if (lock.packages[candidate]) return candidate;
+        if (!base) return undefined;
+        const i = base.lastIndexOf('/node_modules/');
+        base = i === -1 ? '' : base.slice(0, i);
+      }
+    };
+    const visit = (location: string) => {
+      if (seen.has(location)) return;
+      seen.add(location);
+      const entry = lock.packages[location];
+      if (location) {
+        if (entry.link) return;
+        names.add(location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length));
+      }
+      const peers = location ? Object.keys(entry.peerDependencies ?? {}).filter((p) => !entry.peerDependenciesMeta?.[p]?.optional) : [];
+      for (const name of [...Object.keys(entry.dependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {}), ...peers]) {
+        const found = locate(location, name);
+        if (found) visit(found);
+      }
+    };
+    visit('');
+    return names;
+  })();
   const builtins = new Set(require('node:module').builtinModules as string[]);
 
-  function sources(dir: string): string[] {
-    const { readdirSync, statSync } = require('node:fs') as typeof import('node:fs');
-    return readdirSync(dir).flatMap((f) => {
-      const p = path.join(dir, f);
-      return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
-    });
-  }
-
-  it('every package src/ loads at run time is installed by `npm ci --omit=dev` (the runtime stage)', () => {
+  it('every package src/ loads at run time is installed by the runtime stage (benchmarks and the local warehouse excepted: development only)', () => {
     const missing: string[] = [];
-    for (const file of sources(path.join(ROOT, 'src'))) {
-      const code = readFileSync(file, 'utf8');
-      // Value imports only: `import type` and `import { type X }`-only lines are erased by tsc.
-      const specifiers = [
-        ...[...code.matchAll(/^import\s+(?!type\b)[^'";]*?from\s+'([^']+)'/gm)].filter((m) => !/^import\s+\{\s*(type\s+\w+\s*,?\s*)+\}/.test(m[0])).map((m) => m[1]),
-        ...[...code.matchAll(/^import\s+'([^']+)'/gm)].map((m) => m[1]),
-        ...[...code.matchAll(/\brequire\('([^']+)'\)/g)].map((m) => m[1]),
-        ...[...code.matchAll(/(?<!typeof )\bimport\('([^']+)'\)/g)].map((m) => m[1]),
-      ];
-      for (const spec of specifiers) {
-        if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec.split('/')[0])) continue;
-        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
-        if (!installed(name)) missing.push(`${path.relative(ROOT, file)}: ${name}`);
+    for (const file of sourceFiles(path.join(ROOT, 'src'))) {
+      // src/bench runs only under `fleet bench`, in development (test/dev-only-imports.test.ts).
+      if (file.startsWith(path.join(ROOT, 'src', 'bench') + path.sep)) continue;
+      for (const ref of importsOf(readFileSync(file, 'utf8'))) {
+        const name = packageName(ref.specifier, builtins);
+        // Type-only references are erased; local-snowflake is loaded lazily and is absent on purpose.
+        if (!name || ref.kind === 'type' || name === 'local-snowflake') continue;
+        if (!production.has(name)) missing.push(`${path.relative(ROOT, file)}: ${name}`);
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it('installs neither the local warehouse (local-snowflake) nor DuckDB', () => {
+    expect(production.size).toBeGreaterThan(50);
+    expect([...production].filter((n) => n === 'local-snowflake' || n.startsWith('@duckdb/'))).toEqual([]);
   });
 });
 

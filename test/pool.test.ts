@@ -2,7 +2,7 @@ import { CircuitBreaker } from '../src/pool';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import { getDeals } from '../src/warehouse/queries/get-deals';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { connectorFor, pooledClient, startTestWarehouse } from './helpers/warehouse';
 
 let server: LocalWarehouse;

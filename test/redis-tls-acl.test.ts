@@ -6,7 +6,7 @@ import { canConnect, freePort } from '../src/app/redis-server';
 import { createRedis } from '../src/app/redis';
 import { loadConfig } from '../src/config';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { killReplica, startReplica, until } from './helpers/faults';
 import { uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';

@@ -5,7 +5,7 @@ import IORedis from 'ioredis';
 import { QUEUES } from '../src/contracts/queues';
 import { appendUpserts, createIndexBuilder, createSearchService } from '../src/index-builder';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { createEmbeddingProcessor, createEmbeddingService } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
 import { createSearchProcessor } from '../src/workers/search-processor';

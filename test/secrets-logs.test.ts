@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../src/telemetry/logger';
 import path from 'node:path';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
 

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { createProducer, type Producer } from '../src/producers';
-import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
+import { startLocalWarehouse, type LocalWarehouse } from 'local-snowflake';
 import { countIndexEffects, reportFault, startReplica, until, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 

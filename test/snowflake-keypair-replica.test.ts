@@ -7,7 +7,7 @@ import type snowflake from 'snowflake-sdk';
 import { loadConfig } from '../src/config';
 import { createProducer } from '../src/producers';
 import { snowflakeConnector, snowflakeCredentials } from '../src/pool';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { CLI, startReplica, stopReplica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { connectorFor, startTestWarehouse } from './helpers/warehouse';

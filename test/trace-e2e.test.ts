@@ -4,7 +4,7 @@ import IORedis from 'ioredis';
 import { QUEUES } from '../src/contracts/queues';
 import { createProducer } from '../src/producers';
 import { instrumentProcessor, startTelemetry, type Telemetry } from '../src/telemetry';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { createEmbeddingProcessor } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';

@@ -4,7 +4,7 @@ import IORedis from 'ioredis';
 import { createProducer } from '../src/producers';
 import { WarehouseError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { indexLogKey } from '../src/index-builder/log';
 import { CLI } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';

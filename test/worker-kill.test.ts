@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from '../src/warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
 

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { FleetConfig } from '../config';
 import type { SearchProcessor } from '../workers/search-processor';
 import type { Logger } from '../telemetry/logger';
-import type { LocalWarehouse } from '../warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
+import { loadLocalSnowflake } from './local-snowflake';
 import { createRedis, ensureRedis } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
@@ -58,6 +59,13 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
   const releasers = new Releasers();
   const { logger } = opts;
   try {
+    if (!config.snowflake.account && !config.snowflake.accessUrl) {
+      if (!opts.embeddedWarehouse) {
+        throw new Error('no warehouse configured: set SNOWFLAKE_ACCOUNT (real Snowflake) or SNOWFLAKE_ACCESS_URL (e.g. a `fleet warehouse`), or use `fleet up` for the embedded local warehouse');
+      }
+      // The embedded warehouse is a development dependency: say so before anything starts.
+      loadLocalSnowflake();
+    }
     let redisSettings = config.redis;
     let privateRedis: PrivateRedis | undefined;
     if (opts.embeddedRedis) {
@@ -65,9 +73,6 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       redisSettings = ensured.settings;
       privateRedis = ensured.started;
       if (privateRedis) releasers.add('private redis-server', () => privateRedis!.stop());
-    }
-    if (!opts.embeddedWarehouse && !config.snowflake.account && !config.snowflake.accessUrl) {
-      throw new Error('no warehouse configured: set SNOWFLAKE_ACCOUNT (real Snowflake) or SNOWFLAKE_ACCESS_URL (e.g. a `fleet warehouse`), or use `fleet up` for the embedded local warehouse');
     }
     const processRole = opts.api ? ['api', ...opts.roles].join(',') : opts.roles.join(',') || 'cli';
     const telemetry = startTelemetry({

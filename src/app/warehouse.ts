@@ -1,12 +1,14 @@
 import type { FleetConfig } from '../config';
 import { CircuitBreaker, CostMeter, PooledWarehouse, WarehousePool, snowflakeConnector, snowflakeCredentials, type Credentials, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
 import type { Logger } from '../telemetry/logger';
-import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
+import { loadLocalSnowflake } from './local-snowflake';
 import type { Releasers } from './releasers';
 
 /**
  * Where the warehouse is: the configured Snowflake account, an explicit access URL (e.g. a
- * `fleet warehouse` started separately), or — with neither — a local warehouse started in-process.
+ * `fleet warehouse` started separately), or — with neither — a local warehouse started in-process
+ * (the `local-snowflake` development dependency, loaded only then).
  */
 export async function resolveWarehouse(
   config: FleetConfig,
@@ -28,7 +30,7 @@ export async function resolveWarehouse(
     return { settings: { ...base, credentials, account: sf.account ?? 'local', accessUrl: sf.accessUrl } };
   }
   const lw = config.localWarehouse;
-  const local = await startLocalWarehouse({
+  const local = await loadLocalSnowflake().startLocalWarehouse({
     port: 0,
     user: sf.username,
     password: sf.password,

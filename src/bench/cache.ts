@@ -1,8 +1,8 @@
 import IORedis from 'ioredis';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { startPrivateRedis } from '../app/redis-server';
 import { createEmbeddingCache } from '../cache';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
-import { startWarehouseProcess } from './warehouse-process';
 import { createEmbeddingService, type EmbeddingService } from '../workers/embedding-processor';
 import type { BenchContext } from './index';
 import { percentile, round } from './stats';
@@ -80,7 +80,7 @@ export async function runCacheBench(ctx: BenchContext): Promise<Record<string, u
   const uncachedRequests = ctx.quick ? 5_000 : 20_000;
   const inFlight = 1_000;
   const redisServer = await startPrivateRedis();
-  const server = await startWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: 20, deals: 1_000 });
+  const server = await loadLocalSnowflake().startLocalWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: 20, deals: 1_000 });
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: 8, max: 8 });
   const warehouse = new PooledWarehouse({ pool });
   const redis = new IORedis(redisServer.url);

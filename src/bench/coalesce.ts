@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { Queue, type Job, type JobsOptions, type Worker } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
+import type { LocalWarehouseProcess } from 'local-snowflake';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { startPrivateRedis } from '../app/redis-server';
 import { jobOptionsFrom, loadConfig } from '../config';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
@@ -9,7 +11,6 @@ import { createEmbeddingProcessor } from '../workers/embedding-processor';
 import { createJobLogWriter } from '../workers/job-logs';
 import { embedTexts } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
-import { startWarehouseProcess, type WarehouseProcess } from './warehouse-process';
 import { busyFraction, cpuSeconds } from './cpu';
 import type { BenchContext } from './index';
 import { percentile, round } from './stats';
@@ -66,7 +67,7 @@ async function drain(
   prefix: string,
   items: string[],
   jobOpts: JobsOptions,
-  server: WarehouseProcess,
+  server: LocalWarehouseProcess,
   pids: Pids,
   start: (connection: Redis, prefix: string) => Worker,
 ): Promise<RunFigures> {
@@ -130,7 +131,7 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
   const { concurrency, maxBatchSize, maxWaitMs } = config.embeddings;
   const jobOpts = jobOptionsFrom(config.jobs);
   const redisServer = await startPrivateRedis();
-  const server = await startWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  const server = await loadLocalSnowflake().startLocalWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
   const pids: Pids = { redis: redisServer.process.pid, warehouse: server.pid };
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });

@@ -6,11 +6,11 @@ import { SOURCES, WorkflowJobData, type CollectorResult, type DealWithFigures } 
 import { analyzeCalls, analyzeDeals } from '../flows/analyze';
 import { filtersFor } from '../flows/question';
 import { synthesizeReport, type ChildValue } from '../flows/report';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createProducer } from '../producers';
 import { analyzeTexts } from '../warehouse/queries/analyze-texts';
 import { collectSource } from '../warehouse/queries/collect-source';
-import { startLocalWarehouse } from '../warehouse/server';
 import { dealFigures, toDeal } from '../workers/deal-figures';
 import { createFlowProcessors } from '../workers/flow-processors';
 import { runWorker } from '../workers/run-worker';
@@ -28,7 +28,7 @@ export async function runFlowBench(ctx: BenchContext): Promise<Record<string, un
   const latencyMs = 200;
   const concurrent = ctx.quick ? 40 : 200;
   const redisServer = await startPrivateRedis();
-  const server = await startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: latencyMs, deals: 10_000 });
+  const server = await loadLocalSnowflake().startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: latencyMs, deals: 10_000 });
   const labels: string[] = [];
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: 8, max: 8 });
   const warehouse = new PooledWarehouse({ pool, onCall: (e) => labels.push(e.label) });

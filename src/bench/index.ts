@@ -1,3 +1,4 @@
+import type { BenchmarkName } from '../cli/bench';
 import { loadConfig } from '../config';
 import { runAnnBench } from './ann';
 import { runCacheBench } from './cache';
@@ -16,8 +17,11 @@ export interface BenchContext {
 
 export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 
-/** `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. */
-export const BENCHMARKS: Record<string, Benchmark> = {
+/**
+ * `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. Development only:
+ * the CLI loads this module in its `bench` action, no role imports it (test/dev-only-imports.test.ts).
+ */
+export const BENCHMARKS: Record<BenchmarkName, Benchmark> = {
   pool: runPoolBench,
   // The index as configured (INDEX_METRIC, INDEX_DTYPE, INDEX_CONNECTIVITY, INDEX_EXPANSION_*; defaults otherwise).
   ann: (ctx) => {
@@ -37,7 +41,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
 };
 
 export async function runBenchmark(name: string, ctx: BenchContext): Promise<Record<string, unknown>> {
-  const bench = BENCHMARKS[name];
+  const bench = Object.hasOwn(BENCHMARKS, name) ? BENCHMARKS[name as BenchmarkName] : undefined;
   if (!bench) throw new Error(`unknown benchmark ${JSON.stringify(name)}; one of: ${Object.keys(BENCHMARKS).join(', ')}`);
   const started = Date.now();
   const result = await bench(ctx);

@@ -1,7 +1,7 @@
 import type snowflake from 'snowflake-sdk';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { getDeals } from '../warehouse/queries/get-deals';
-import { startLocalWarehouse } from '../warehouse/server';
 import type { BenchContext } from './index';
 import { percentile, round, runConcurrently } from './stats';
 
@@ -22,7 +22,7 @@ export async function runPoolBench(ctx: BenchContext): Promise<Record<string, un
   const concurrency = 8;
   const loginLatencyMs = 300;
   const rttMs = 20;
-  const server = await startLocalWarehouse({ port: 0, loginLatencyMs, queryLatencyMs: rttMs, deals: 10_000 });
+  const server = await loadLocalSnowflake().startLocalWarehouse({ port: 0, loginLatencyMs, queryLatencyMs: rttMs, deals: 10_000 });
   try {
     const settings = { account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url };
     const connector = snowflakeConnector(settings);

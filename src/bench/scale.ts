@@ -5,7 +5,8 @@ import IORedis from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../app/redis-server';
 import { EMBEDDINGS_NODE_OPTIONS } from '../config/node-options';
 import { createProducer } from '../producers';
-import { startLocalWarehouse, type LocalWarehouse } from '../warehouse/server';
+import type { LocalWarehouse } from 'local-snowflake';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { busyFraction, cpuSeconds } from './cpu';
 import type { BenchContext } from './index';
 import { round } from './stats';
@@ -159,7 +160,7 @@ export async function runScaleBench(ctx: BenchContext): Promise<Record<string, u
   const rttMs = 100;
   const poolSize = 8;
   const redis = await startPrivateRedis();
-  const server = await startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  const server = await loadLocalSnowflake().startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
   try {
     const rounds: RoundFigures[] = [];
     for (const n of workerCounts) rounds.push(await round1(ctx, redis, server, n, jobs, poolSize));

@@ -5,12 +5,12 @@ import { WORKER_ROLES, type WorkerRole } from '../app/roles';
 import { handleSignals } from '../app/signals';
 import { startFleet } from '../app/fleet';
 import { createLogger } from '../telemetry/logger';
-import { BENCHMARKS, runBenchmark } from '../bench';
 import { enqueueCommand, workflowCommand } from './enqueue';
 import { snowflakeCommand } from './snowflake';
+import { benchCommand } from './bench';
 import { registerKeyPair } from '../app/warehouse';
 import { snowflakeCredentials } from '../pool/credentials';
-import { startLocalWarehouse } from '../warehouse/server';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
 import { createEmbeddingService } from '../workers/embedding-processor';
 
@@ -99,7 +99,7 @@ program
 
 program
   .command('warehouse')
-  .description('Run the local Snowflake-protocol server (DuckDB inside, seeded demo dataset) for the real snowflake-sdk driver.')
+  .description('Run the local Snowflake-protocol server (the local-snowflake development dependency: DuckDB inside, seeded demo dataset) for the real snowflake-sdk driver, configured like the fleet (LOCAL_WAREHOUSE_*, SNOWFLAKE_USERNAME and its password or key pair).')
   .option('--port <port>', 'port to listen on (0 = any free port); default LOCAL_WAREHOUSE_PORT', int('port', 0, 65535))
   .option('--host <host>', 'interface to bind (0.0.0.0 in a container, so a Service can reach it)', '127.0.0.1')
   .action(async (opts: { port?: number; host: string }) => {
@@ -109,6 +109,7 @@ program
     // The fleet's key pair, when one is configured, is registered for its user: the same configuration
     // logs in here as against Snowflake. Checked before the server starts.
     const keyed = cfg.snowflake.auth.method === 'SNOWFLAKE_JWT' ? snowflakeCredentials(cfg.snowflake.auth) : undefined;
+    const { startLocalWarehouse } = loadLocalSnowflake();
     const started = Date.now();
     const server = await startLocalWarehouse({
       port: opts.port ?? lw.port,
@@ -205,18 +206,7 @@ const enqueue = program.command('enqueue').description('Enqueue a job and print 
 enqueueCommand(enqueue, config);
 workflowCommand(program, config);
 
-program
-  .command('bench')
-  .description(`Run a benchmark: naive way vs the fleet's way in one process. One of: ${Object.keys(BENCHMARKS).join(', ')}.`)
-  .argument('<name>', 'benchmark name')
-  .option('--json', 'print only the JSON result on the last stdout line (progress goes to stderr)')
-  .option('--quick', 'smaller sizes, for a smoke run')
-  .action(async (name: string, opts: { json?: boolean; quick?: boolean }) => {
-    const result = await runBenchmark(name, { quick: !!opts.quick, log: (line) => process.stderr.write(`${line}\n`) });
-    if (!opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.exit(0);
-  });
+benchCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`fleet: ${err.message}\n`);

@@ -1,5 +1,5 @@
 import { PooledWarehouse, WarehousePool, snowflakeConnector, type PooledWarehouseOptions, type WarehousePoolOptions } from '../../src/pool';
-import { startLocalWarehouse, type LocalWarehouse, type LocalWarehouseOptions } from '../../src/warehouse/server';
+import { startLocalWarehouse, type LocalWarehouse, type LocalWarehouseOptions } from 'local-snowflake';
 
 /** A local warehouse for one test file: no login latency, a small dataset unless asked otherwise. */
 export function startTestWarehouse(opts: Partial<LocalWarehouseOptions> = {}): Promise<LocalWarehouse> {

@@ -1,8 +1,8 @@
 import { createHash, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
-import { isUserStatement, redactUserStatementSecrets } from '../src/warehouse/server/user-statements';
+import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import { isUserStatement, redactUserStatementSecrets } from '../src/user-statements';
 
 // The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
 snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);

@@ -1,7 +1,7 @@
-import { encodeQueryReply } from '../src/warehouse/server/protocol';
-import type { EncodedResult, RowTypeEntry } from '../src/warehouse/server/result-encoding';
-import type { Session } from '../src/warehouse/server/sessions';
-import { formatNumberVector, VECTOR_DECIMALS } from '../src/warehouse/server/vector-format';
+import { encodeQueryReply } from '../src/protocol';
+import type { EncodedResult, RowTypeEntry } from '../src/result-encoding';
+import type { Session } from '../src/sessions';
+import { formatNumberVector, VECTOR_DECIMALS } from '../src/vector-format';
 
 // Only the fields a reply reads; the rest of a session does not reach the encoder.
 const session = { database: 'FLEET', schema: 'PUBLIC', warehouse: 'LOCAL_WH', role: 'FLEET_ROLE' } as Session;

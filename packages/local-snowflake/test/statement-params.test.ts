@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse, type QueryHistoryEntry } from '../src/warehouse/server';
+import { startLocalWarehouse, type LocalWarehouse, type QueryHistoryEntry } from '../src';
 
 // The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
 snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);

@@ -9,12 +9,12 @@ import {
   type DuckDBValue,
   type DuckDBVector,
 } from '@duckdb/node-api';
-import { EMBEDDER_DIMS, embedText } from '../embedder';
+import { EMBEDDER_DIMS, embedText } from './embedder';
 import { sentimentScore, summarizeText } from './cortex-stand-ins';
 
 /**
  * Models accepted by the local `EMBED_TEXT_768`. Every one of them is served by the same LOCAL STAND-IN
- * (`src/warehouse/embedder.ts`); the list exists so that a typo in a model name fails here as it would
+ * (`embedder.ts`); the list exists so that a typo in a model name fails here as it would
  * in Snowflake instead of silently working.
  */
 export const EMBED_768_MODELS: ReadonlySet<string> = new Set([

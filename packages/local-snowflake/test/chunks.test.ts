@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
-import { embedText } from '../src/warehouse/embedder';
-import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
-import { chunkLimits, MAX_CHUNK_FILE_BYTES } from '../src/warehouse/server/result-chunks';
-import type { ResultCell } from '../src/warehouse/server/result-encoding';
-import { writeRowsetSegments, type RowsetSegment } from '../src/warehouse/server/rowset-segments';
-import { formatNumberVector } from '../src/warehouse/server/vector-format';
+import { embedText } from '../src/embedder';
+import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import { chunkLimits, MAX_CHUNK_FILE_BYTES } from '../src/result-chunks';
+import type { ResultCell } from '../src/result-encoding';
+import { writeRowsetSegments, type RowsetSegment } from '../src/rowset-segments';
+import { formatNumberVector } from '../src/vector-format';
 
 // The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
 snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
-import { embedText } from '../src/warehouse/embedder';
-import { startLocalWarehouse, type LocalWarehouse } from '../src/warehouse/server';
-import { sentimentScore, summarizeText, SUMMARY_MAX_CHARS } from '../src/warehouse/server/cortex-stand-ins';
-import { rewriteSql } from '../src/warehouse/server/sql-rewrite';
+import { embedText } from '../src/embedder';
+import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import { sentimentScore, summarizeText, SUMMARY_MAX_CHARS } from '../src/cortex-stand-ins';
+import { rewriteSql } from '../src/sql-rewrite';
 
 // The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
 snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);
@@ -60,7 +60,7 @@ function httpQuery(wh: LocalWarehouse, token: string, requestId: string, sqlText
   });
 }
 
-/** The embed statement the fleet sends (src/warehouse/queries/embed-texts.ts): one bound batch. */
+/** An embed statement as a batching client sends it (warehouse-fleet's embed-texts query): one bound batch. */
 function embedStatement(texts: readonly string[]): { sql: string; binds: Bind[] } {
   const binds: Bind[] = ['e5-base-v2'];
   texts.forEach((t, i) => binds.push(i, t));
