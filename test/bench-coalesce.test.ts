@@ -29,6 +29,9 @@ describe('fleet bench coalesce (smoke run, counts only)', () => {
     expect(r.naive_warehouse_calls_per_job).toBe(1);
     expect(r.warehouse_calls_per_job as number).toBeLessThanOrEqual(0.01);
     expect(r.warehouse_calls as number).toBeGreaterThanOrEqual(Math.ceil(2_000 / 400));
+    // The batches' results come back as Snowflake returns large ones: in chunk files.
+    expect(r.result_chunk_bytes).toBe(100_000);
+    expect(r.chunked_results as number).toBeGreaterThan(0);
     // Cost: the same texts need the same Cortex tokens either way; the naive worker holds the warehouse
     // for one round trip per job, so its warehouse share per job is larger.
     const credits = r.credits_per_1k_jobs as { naive: number; coalesced: number };

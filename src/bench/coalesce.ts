@@ -23,6 +23,8 @@ interface RunFigures {
   jobsPerS: number;
   latencies: number[];
   warehouseCalls: number;
+  /** Results the local warehouse returned in chunk files (as Snowflake does above ~100 KB). */
+  chunkedResults: number;
   /** CPU seconds each process used while the queue drained (undefined where /proc is missing). */
   cpuS: { worker: number; redis?: number; warehouse?: number };
   machineBusy: number;
@@ -107,7 +109,7 @@ async function drain(
   await queue.obliterate({ force: true });
   await queue.close();
   await Promise.all([conn.quit(), workerConn.quit()]);
-  const figures = { jobs: items.length, redisCommands: commands, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries, cpuS, machineBusy };
+  const figures = { jobs: items.length, redisCommands: commands, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries, chunkedResults: stats.chunkedResults, cpuS, machineBusy };
   ctx.log(`${label}: ${round(figures.jobsPerS, 0)} jobs/s, ${figures.warehouseCalls} warehouse calls`);
   return figures;
 }
@@ -131,7 +133,7 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
   const { concurrency, maxBatchSize, maxWaitMs } = config.embeddings;
   const jobOpts = jobOptionsFrom(config.jobs);
   const redisServer = await startPrivateRedis();
-  const server = await loadLocalSnowflake().startLocalWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000 });
+  const server = await loadLocalSnowflake().startLocalWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000, resultChunkBytes: config.localWarehouse.resultChunkBytes });
   const pids: Pids = { redis: redisServer.process.pid, warehouse: server.pid };
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
   const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });
@@ -210,6 +212,8 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       // Snowflake credits per 1,000 jobs at the configured prices (warehouse: the share of busy time; Cortex: input tokens).
       credits_per_1k_jobs: { naive: round(naiveRun.per1k, 7), coalesced: round(coalescedRun.per1k, 7) },
       cortex_credits_per_1k_jobs: { naive: round(naiveRun.cortexPer1k, 7), coalesced: round(coalescedRun.cortexPer1k, 7) },
+      result_chunk_bytes: Number.isFinite(config.localWarehouse.resultChunkBytes) ? config.localWarehouse.resultChunkBytes : 'off',
+      chunked_results: coalescedRun.figures.chunkedResults,
       warehouse_size: config.cost.warehouseSize,
       warehouse_credits_per_hour: config.cost.warehouseCreditsPerHour,
       latency_note: 'processedOn -> finishedOn per job, with the queue pre-filled (time in the worker, not time waiting in the backlog)',
