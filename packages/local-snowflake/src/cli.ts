@@ -170,7 +170,6 @@ export async function main(argv: readonly string[], version: string): Promise<nu
     process.stderr.write(`local-snowflake: ${(err as Error).message}\n`);
     return 1;
   }
-  process.stdout.write(banner(server, command.options, Math.round(performance.now() - started)));
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -186,7 +185,10 @@ export async function main(argv: readonly string[], version: string): Promise<nu
       },
     );
   };
+  // Handlers first, banner second: whoever waits for the banner may signal at once, and a signal that
+  // arrives before a handler exists kills the process with the default action.
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.stdout.write(banner(server, command.options, Math.round(performance.now() - started)));
   return undefined;
 }

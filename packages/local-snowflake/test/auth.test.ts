@@ -3,12 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import snowflake from 'snowflake-sdk';
 import { startLocalWarehouse, type LocalWarehouse } from '../src';
 import { isUserStatement, redactUserStatementSecrets } from '../src/user-statements';
+import { destroy, failure, type Row } from './helpers/driver';
 
-// The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
-snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);
 
-type Row = Record<string, unknown>;
-type DriverError = Error & { code?: string | number; sqlState?: string };
 
 /** An RSA key pair as a client holds it: the private key as PKCS#8 PEM, the public one as users paste it. */
 interface KeyPair {
@@ -59,19 +56,7 @@ function exec(conn: snowflake.Connection, sqlText: string): Promise<Row[]> {
   });
 }
 
-function destroy(conn: snowflake.Connection): Promise<void> {
-  return new Promise((resolve) => (conn.isUp() ? conn.destroy(() => resolve()) : resolve()));
-}
 
-async function failure(p: Promise<unknown>): Promise<DriverError> {
-  try {
-    const value = await p;
-    if (value && typeof (value as snowflake.Connection).destroy === 'function') await destroy(value as snowflake.Connection);
-  } catch (err) {
-    return err as DriverError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Connects, runs `SELECT 1`, disconnects: the credential really works end to end. */
 async function canQuery(wh: LocalWarehouse, options: Record<string, unknown>): Promise<boolean> {

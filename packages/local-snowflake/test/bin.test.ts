@@ -3,19 +3,15 @@ import path from 'node:path';
 import snowflake from 'snowflake-sdk';
 import { parseCommandLine, UsageError } from '../src/cli';
 import { startLocalWarehouseProcess, type LocalWarehouseProcess } from '../src';
+import { connect as connectTo, destroy, type Row } from './helpers/driver';
 
-// The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
-snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);
+const connect = (url: string, username: string, password: string) => connectTo(url, { username, password });
+
 
 // The built bin, as `npx local-snowflake` runs it (`npm test` builds dist/ first).
 const BIN = path.join(__dirname, '..', 'bin', 'local-snowflake.js');
 
-type Row = Record<string, unknown>;
 
-function connect(url: string, username: string, password: string): Promise<snowflake.Connection> {
-  const conn = snowflake.createConnection({ account: 'local', username, password, accessUrl: url } as snowflake.ConnectionOptions);
-  return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
-}
 
 function exec(conn: snowflake.Connection, sqlText: string, binds?: (string | number)[]): Promise<Row[]> {
   return new Promise((resolve, reject) => {
@@ -23,9 +19,6 @@ function exec(conn: snowflake.Connection, sqlText: string, binds?: (string | num
   });
 }
 
-function destroy(conn: snowflake.Connection): Promise<void> {
-  return new Promise((resolve) => (conn.isUp() ? conn.destroy(() => resolve()) : resolve()));
-}
 
 interface Running {
   child: ChildProcess;

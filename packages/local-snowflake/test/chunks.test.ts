@@ -6,23 +6,15 @@ import { chunkLimits, MAX_CHUNK_FILE_BYTES } from '../src/result-chunks';
 import type { ResultCell } from '../src/result-encoding';
 import { writeRowsetSegments, type RowsetSegment } from '../src/rowset-segments';
 import { formatNumberVector } from '../src/vector-format';
+import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
 
-// The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
-snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);
+const connect = (wh: LocalWarehouse) => connectTo(wh.url);
 
-type Row = Record<string, unknown>;
-type DriverError = Error & { code?: string | number; response?: { statusCode?: number } };
+
 type Chunk = { url: string; rowCount: number; uncompressedSize: number; compressedSize: number };
 type QueryReply = { success: boolean; data: { queryId: string; rowset: unknown[][]; returned: number; total: number; chunks?: Chunk[]; qrmk?: string } };
 
-function connect(wh: LocalWarehouse): Promise<snowflake.Connection> {
-  const conn = snowflake.createConnection({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: wh.url } as snowflake.ConnectionOptions);
-  return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
-}
 
-function destroy(conn: snowflake.Connection): Promise<void> {
-  return new Promise((resolve) => (conn.isUp() ? conn.destroy(() => resolve()) : resolve()));
-}
 
 /** The default (non-stream) mode: the driver downloads every chunk and hands over all rows at once. */
 function execAll(conn: snowflake.Connection, sqlText: string, binds?: unknown[]): Promise<Row[]> {
@@ -51,14 +43,6 @@ function execStreamed(conn: snowflake.Connection, sqlText: string, binds?: unkno
   });
 }
 
-async function failure(p: Promise<unknown>): Promise<DriverError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as DriverError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** A query-request over plain HTTP, as the driver sends it, returning the parsed reply. */
 async function httpQuery(wh: LocalWarehouse, sqlText: string): Promise<{ token: string; reply: QueryReply }> {

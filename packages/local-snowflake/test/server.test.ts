@@ -4,18 +4,13 @@ import { embedText } from '../src/embedder';
 import { startLocalWarehouse, type LocalWarehouse } from '../src';
 import { sentimentScore, summarizeText, SUMMARY_MAX_CHARS } from '../src/cortex-stand-ins';
 import { rewriteSql } from '../src/sql-rewrite';
+import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
 
-// The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
-snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);
+const connect = (wh: LocalWarehouse, password = 'fleet') => connectTo(wh.url, { password });
 
-type Row = Record<string, unknown>;
+
 type Bind = string | number | boolean | null | Date;
-type DriverError = Error & { code?: string | number; sqlState?: string; data?: { queryId?: string } };
 
-function connect(wh: LocalWarehouse, password = 'fleet'): Promise<snowflake.Connection> {
-  const conn = snowflake.createConnection({ account: 'local', username: 'fleet', password, accessUrl: wh.url } as snowflake.ConnectionOptions);
-  return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
-}
 
 function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[] | Bind[][], extra: Record<string, unknown> = {}): Promise<Row[]> {
   return new Promise((resolve, reject) => {
@@ -28,18 +23,7 @@ function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[] | Bind
   });
 }
 
-function destroy(conn: snowflake.Connection): Promise<void> {
-  return new Promise((resolve) => (conn.isUp() ? conn.destroy(() => resolve()) : resolve()));
-}
 
-async function failure(p: Promise<unknown>): Promise<DriverError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as DriverError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Logs in over plain HTTP, as the driver does, and returns the session token. */
 async function httpLogin(wh: LocalWarehouse): Promise<{ token: string; masterToken: string }> {

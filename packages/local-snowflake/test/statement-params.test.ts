@@ -1,21 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { startLocalWarehouse, type LocalWarehouse, type QueryHistoryEntry } from '../src';
+import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
 
-// The driver logs to ./snowflake.log and the console by default; these tests read its errors instead.
-snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never);
+const connect = (wh: LocalWarehouse) => connectTo(wh.url);
 
-type Row = Record<string, unknown>;
-type DriverError = Error & { code?: string | number; sqlState?: string; data?: { queryId?: string } };
 
-function connect(wh: LocalWarehouse): Promise<snowflake.Connection> {
-  const conn = snowflake.createConnection({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: wh.url } as snowflake.ConnectionOptions);
-  return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
-}
 
-function destroy(conn: snowflake.Connection): Promise<void> {
-  return new Promise((resolve) => (conn.isUp() ? conn.destroy(() => resolve()) : resolve()));
-}
+
 
 function exec(conn: snowflake.Connection, sqlText: string, opts: { binds?: unknown[]; parameters?: Record<string, unknown> } = {}): Promise<Row[]> {
   return new Promise((resolve, reject) => {
@@ -28,14 +20,6 @@ function exec(conn: snowflake.Connection, sqlText: string, opts: { binds?: unkno
   });
 }
 
-async function failure(p: Promise<unknown>): Promise<DriverError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as DriverError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** The history entry of the statement whose SQL text is `sqlText` (unique per test). */
 function entryFor(wh: LocalWarehouse, sqlText: string): QueryHistoryEntry {
