@@ -1,9 +1,11 @@
 import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { QUEUES } from '../src/contracts/queues';
+import { warehouseCallReporter } from '../src/app/fleet';
 import { buildApi } from '../src/http';
 import { createProducer } from '../src/producers';
 import { ALL_METRIC_NAMES, createLogger, createMetricsRegistry, createSlowLog, METRIC_NAMES, slowThresholds, tieredCacheStats } from '../src/telemetry';
+import { WarehouseError } from '../src/warehouse/errors';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
 function captureLogs(): { lines: () => Record<string, unknown>[]; stream: Writable } {
@@ -170,6 +172,24 @@ describe('telemetry: slow operations are logged with their threshold', () => {
       const text = await registry.endpoint.render();
       expect(value(text, 'fleet_slow_operations_total', 'kind="warehouse_query"')).toBe(1);
       expect(value(text, 'fleet_slow_operations_total', 'kind="job"')).toBe(1);
+    } finally {
+      await registry.shutdown();
+    }
+  });
+
+  it("the process's warehouse call reporter logs a slow call once (the slow log's line) and a failed one once", async () => {
+    const logs = captureLogs();
+    const logger = createLogger({ destination: logs.stream, level: 'info' });
+    const registry = createMetricsRegistry({ slow: createSlowLog(logger) });
+    try {
+      const report = warehouseCallReporter(registry.metrics, logger);
+      report({ label: 'embed_texts', durationMs: 40, ok: true, rows: 500, attempt: 0 });
+      report({ label: 'embed_texts', durationMs: 180, ok: true, rows: 500, attempt: 1 });
+      report({ label: 'get_deals', durationMs: 30, ok: false, rows: 0, attempt: 0, error: new WarehouseError('boom', { code: '000603', transient: true }) });
+      logger.flush();
+      const lines = logs.lines();
+      expect(lines.map((l) => l.msg)).toEqual(['slow warehouse query: 180 ms (threshold 100 ms)', 'warehouse call failed']);
+      expect(lines[0]).toMatchObject({ operation: 'embed_texts', attempt: 1 });
     } finally {
       await registry.shutdown();
     }

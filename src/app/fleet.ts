@@ -8,9 +8,9 @@ import { createRedis, ensureRedis } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
 import { createCaches, startRole, type FleetCaches, type RoleContext, type WorkerRole } from './roles';
-import type { PooledWarehouse, WarehousePool } from '../pool';
+import type { PooledWarehouse, WarehouseCallEvent, WarehousePool } from '../pool';
 import { readinessChecks, redisPing, startHealthServer } from '../http';
-import { startTelemetry, tieredCacheStats } from '../telemetry';
+import { startTelemetry, tieredCacheStats, type FleetMetrics } from '../telemetry';
 import { startApiRole } from './api';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
@@ -54,6 +54,17 @@ export interface RunningFleet {
   close(): Promise<void>;
 }
 
+/**
+ * What happens after each warehouse call: metrics, and one log line for a failure. A slow call is logged
+ * by the metrics' slow log (`slow warehouse query: …`), once; this adds nothing for it.
+ */
+export function warehouseCallReporter(metrics: FleetMetrics, logger: Logger): (e: WarehouseCallEvent) => void {
+  return (e) => {
+    metrics.warehouseCall(e.label, e.durationMs, e.ok, e.error?.code, { attempt: e.attempt });
+    if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
+  };
+}
+
 /** Builds the clients once and starts the requested roles; the entry point owns signals. */
 export async function startFleet(config: FleetConfig, opts: FleetOptions): Promise<RunningFleet> {
   const releasers = new Releasers();
@@ -84,11 +95,7 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     });
     releasers.add('telemetry (flushes spans)', () => telemetry.shutdown());
     const { settings, local } = await resolveWarehouse(config, logger, releasers);
-    const { pool, warehouse } = createWarehouseClient(config, settings, releasers, (e) => {
-      telemetry.metrics.warehouseCall(e.label, e.durationMs, e.ok, e.error?.code);
-      if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
-      else if (e.durationMs > config.telemetry.slow.warehouseQueryMs) logger.info({ label: e.label, ms: Math.round(e.durationMs), thresholdMs: config.telemetry.slow.warehouseQueryMs }, 'slow warehouse call');
-    }, processRole);
+    const { pool, warehouse } = createWarehouseClient(config, settings, releasers, warehouseCallReporter(telemetry.metrics, logger), processRole);
     telemetry.metrics.observePool(() => pool.stats());
     if (warehouse.cost) telemetry.metrics.observeCost(() => warehouse.cost!.totals(), config.cost.creditPriceUsd);
     const redis = () => createRedis(redisSettings);
