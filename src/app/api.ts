@@ -68,7 +68,8 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
           } catch (err) {
             // No snapshot yet (a fresh fleet) or the service is swapping out: tell the caller to retry.
             if (err instanceof IndexNotReadyError) throw new HttpError(503, 'index_not_ready', err.message, undefined, { 'Retry-After': '5' });
-            if (err instanceof RangeError) throw new HttpError(400, 'bad_request', err.message);
+            // A RangeError from the index here is not the caller's: the request passed validation, so the
+            // index disagrees with the contract (dimensions, k, namespace rules) - a 500, logged.
             if (err instanceof ResultTimeoutError) throw new HttpError(503, 'search_timeout', `no search replica answered within ${w.config.http.maxWaitMs} ms`, undefined, { 'Retry-After': '5' });
             if (err instanceof JobFailedError && /not ready/i.test(err.reason)) throw new HttpError(503, 'index_not_ready', err.reason, undefined, { 'Retry-After': '5' });
             throw err;

@@ -64,13 +64,8 @@ export interface ApiOptions {
   producer: Producer;
   /** BullMQ queues by which jobs are looked up, shown in Bull Board and checked for backlog. Required (may be empty). */
   queues: readonly Queue[];
-  /**
-   * Bearer tokens accepted on /v1 (and as admin on Bull Board); each at least 16 characters. Required:
-   * an empty list is refused unless `allowUnauthenticated` is set.
-   */
+  /** Bearer tokens accepted on /v1 (and as admin on Bull Board); each at least 16 characters. Required, at least one. */
   tokens: readonly string[];
-  /** Serve /v1 without authentication (local development only). Default false. */
-  allowUnauthenticated?: boolean;
   /** Bull Board options, or false to not mount it. */
   board?: ApiBoardOptions | false;
   /** Largest request body; larger ones get 413. Default 1 MiB (1,048,576). */
@@ -194,8 +189,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   if (!opts?.producer) throw new TypeError('buildApi: option `producer` is required');
   if (!Array.isArray(opts.queues)) throw new TypeError('buildApi: option `queues` must be an array of BullMQ queues');
   if (!Array.isArray(opts.tokens)) throw new TypeError('buildApi: option `tokens` must be an array of strings');
-  if (opts.tokens.length === 0 && !opts.allowUnauthenticated) {
-    throw new TypeError('buildApi: option `tokens` is empty; give at least one API token (or set `allowUnauthenticated` for local development)');
+  if (opts.tokens.length === 0) {
+    throw new TypeError('buildApi: option `tokens` is empty; give at least one API token (`fleet up` generates one)');
   }
   const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) throw new RangeError(`buildApi: option \`bodyLimitBytes\` must be an integer >= 1024, got ${String(opts.bodyLimitBytes)}`);
@@ -294,7 +289,6 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
         'http.route': req.routeOptions?.url ?? '',
       });
       traces.set(req, started);
-      if (opts.tokens.length === 0 && opts.allowUnauthenticated) return undefined;
       const who = auth.authenticate(req.headers.authorization);
       if (!who || who.via !== 'api-token') {
         reply.header('www-authenticate', 'Bearer realm="warehouse-fleet"');
