@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { FleetConfig } from '../config';
+import type { FleetConfig, RedisSettings } from '../config';
 import type { SearchProcessor } from '../workers/search-processor';
 import type { Logger } from '../telemetry/logger';
 import type { LocalWarehouse } from 'local-snowflake';
@@ -77,7 +77,7 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       // The embedded warehouse is a development dependency: say so before anything starts.
       loadLocalSnowflake();
     }
-    let redisSettings = config.redis;
+    let redisSettings: RedisSettings = config.redis;
     let privateRedis: PrivateRedis | undefined;
     if (opts.embeddedRedis) {
       const ensured = await ensureRedis(config.redis, logger);
