@@ -36,7 +36,7 @@ describe('job log writer (rows of one event-loop turn in one script call)', () =
   it('writes 300 rows logged together with one script call, each to its own job, readable as BullMQ logs', async () => {
     const jobs = await addJobs(300);
     const writer = createJobLogWriter(logConn);
-    await writer.log(jobs[0], 'warm-up'); // the first call may load the script (EVALSHA, NOSCRIPT, EVAL)
+    await writer.log(jobs[0], 'warm-up'); // the first call on a connection sends the script text (EVAL), later ones its sha (EVALSHA)
     const before = await scriptCalls(redis);
     await Promise.all(jobs.map((job) => writer.log(job, `served by batch b-${job.id}`)));
     const after = await scriptCalls(redis);

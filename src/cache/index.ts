@@ -8,4 +8,5 @@ export { float32Codec, jsonCodec, L1_ENTRY_OVERHEAD_BYTES, type CacheCodec } fro
 export { embeddingKey, dealKey, keySpace, EMBEDDING_NAMESPACE, DEAL_NAMESPACE, DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION } from './keys';
 export { createEmbeddingCache, createDealInsightCache } from './presets';
 export { CacheClosedError, CacheUnavailableError, MissingLoadResultError } from './errors';
-export type { BreakerState } from './l2-breaker';
+/** The L2 circuit's state in `CacheStats.breaker`; the breaker is the fleet's one (`src/resilience`). */
+export type { CircuitState as BreakerState } from '../resilience/circuit-breaker';

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { withDeadlineOr } from '../resilience/deadline';
 
 /** What one instance tells the others: drop these keys (logical keys of one cache) or everything. */
 export interface InvalidationMessage {
@@ -115,14 +116,7 @@ export class InvalidationBus {
       return;
     }
     if (subscriber.status !== 'ready') return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      subscriber.unsubscribe(channel).catch(() => undefined),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await withDeadlineOr(subscriber.unsubscribe(channel).catch(() => undefined), timeoutMs, undefined);
   }
 
   private listen<A extends unknown[]>(event: string, fn: (...args: A) => void): void {
@@ -132,16 +126,18 @@ export class InvalidationBus {
   }
 }
 
-function readyOrTimeout(client: Redis, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      client.off('ready', done);
-      client.off('end', done);
-      resolve();
-    };
-    const timer = setTimeout(done, timeoutMs);
+/** Resolves when `client` is ready or has ended, or after `timeoutMs`, whichever is first. */
+async function readyOrTimeout(client: Redis, timeoutMs: number): Promise<void> {
+  let done!: () => void;
+  const settled = new Promise<void>((resolve) => {
+    done = () => resolve();
     client.once('ready', done);
     client.once('end', done);
   });
+  try {
+    await withDeadlineOr(settled, timeoutMs, undefined);
+  } finally {
+    client.off('ready', done);
+    client.off('end', done);
+  }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { CircuitState } from '../resilience/circuit-breaker';
 import type { CacheCodec } from './codecs';
-import type { BreakerState } from './l2-breaker';
 import { DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION, isKeyPrefix, isKeySegment, keySpace } from './keys';
 
 /** Something worth a metric or a log line. Listeners run synchronously; one that throws is ignored. */
@@ -9,7 +9,7 @@ export type CacheEvent =
   /** An L2 call failed or was skipped (`reason` says why); the cache carried on without L2. */
   | { type: 'l2-error'; cache: string; op: string; reason: string; error: unknown }
   /** The L2 circuit opened (L2 skipped for a cool-down) or closed again (a probe succeeded). */
-  | { type: 'circuit'; cache: string; state: Exclude<BreakerState, 'half-open'> }
+  | { type: 'circuit'; cache: string; state: Exclude<CircuitState, 'half-open'> }
   /** The loader threw (every key of the call failed) or returned Errors for `keys`. */
   | { type: 'load-error'; cache: string; keys: readonly string[]; error: unknown }
   /** Another instance told us to drop `keys` (or everything) from L1. */

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
+import type { CircuitBreaker } from '../resilience/circuit-breaker';
+import { LuaCommand } from '../redis-lua/lua-command';
+import { withDeadline } from '../resilience/deadline';
 import { CacheUnavailableError } from './errors';
-import { L2Breaker } from './l2-breaker';
 
 /** One key's L2 reply: the stored bytes (null when absent) and, when asked for, its remaining TTL in ms. */
 export interface L2Entry {
@@ -9,15 +11,18 @@ export interface L2Entry {
   pttlMs: number;
 }
 
-/** GET and PTTL for every key in one server-side call (only used when grace periods are on). */
-const READ_WITH_TTL_LUA = `
+/**
+ * GET and PTTL for every key in one server-side call (only used when grace periods are on). On the hot path
+ * of the deal cache: sent as EVALSHA, its text only once per connection.
+ */
+const readWithTtl = new LuaCommand('fleetCacheReadWithTtl', `
 local out = {}
 for i, k in ipairs(KEYS) do
   local v = redis.call('GET', k)
   out[2 * i - 1] = v
   if v then out[2 * i] = redis.call('PTTL', k) else out[2 * i] = -2 end
 end
-return out`;
+return out`);
 
 /** Client states in which a command would only wait in ioredis's offline queue: fail fast instead. */
 const DOWN = new Set(['reconnecting', 'close', 'end']);
@@ -25,7 +30,8 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
 export interface RedisTierOptions {
   timeoutMs: number;
   batchSize: number;
-  breaker: L2Breaker;
+  /** Skips L2 while open; every call reports its outcome to it (a reply error counts as Redis being up). */
+  breaker: CircuitBreaker;
   /** Reports every failed or skipped call; the caller counts it and decides whether to surface it. */
   onError: (err: CacheUnavailableError) => void;
 }
@@ -39,7 +45,10 @@ export class RedisTier {
   constructor(
     private readonly client: Redis,
     private readonly opts: RedisTierOptions,
-  ) {}
+  ) {
+    // Before any pipeline is made from the client: ioredis copies custom commands into a pipeline when it creates it.
+    readWithTtl.defineOn(client);
+  }
 
   /**
    * Reads `keys` in one round trip: MGET (or, with `withTtl`, a Lua GET+PTTL) per `batchSize` keys, all in
@@ -64,11 +73,16 @@ export class RedisTier {
   /** One command per `batchSize` keys; several are sent as one pipeline (one write, one round trip). */
   private async readReplies(keys: readonly string[], withTtl: boolean): Promise<Array<Array<Buffer | number | null>>> {
     const { batchSize } = this.opts;
-    const command = (p: Pick<Redis, 'callBuffer' | 'mgetBuffer'>, chunk: string[]) =>
-      withTtl ? p.callBuffer('EVAL', [READ_WITH_TTL_LUA, chunk.length, ...chunk]) : p.mgetBuffer(chunk);
-    if (keys.length <= batchSize) return [(await command(this.client, [...keys])) as Array<Buffer | number | null>];
+    if (keys.length <= batchSize) {
+      const chunk = [...keys];
+      return [(await (withTtl ? readWithTtl.run(this.client, chunk, [], { buffers: true }) : this.client.mgetBuffer(chunk))) as Array<Buffer | number | null>];
+    }
     const p = this.client.pipeline();
-    for (let i = 0; i < keys.length; i += batchSize) command(p as unknown as Redis, keys.slice(i, i + batchSize));
+    for (let i = 0; i < keys.length; i += batchSize) {
+      const chunk = keys.slice(i, i + batchSize);
+      if (withTtl) readWithTtl.queue(p, chunk, [], { buffers: true });
+      else p.mgetBuffer(chunk);
+    }
     const replies = (await p.exec()) ?? [];
     return replies.map(([err, reply]) => {
       if (err) throw err;
@@ -115,27 +129,20 @@ export class RedisTier {
     const { breaker } = this.opts;
     if (!breaker.allow()) throw this.report(new CacheUnavailableError(op, 'circuit-open'));
     if (DOWN.has(this.client.status)) {
-      breaker.failure();
-      throw this.report(new CacheUnavailableError(op, 'not-connected'));
+      const err = new CacheUnavailableError(op, 'not-connected');
+      breaker.failure(err);
+      throw this.report(err);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const work = run();
-    // The command may still settle after the deadline; nobody waits for it then.
-    work.catch(() => undefined);
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CacheUnavailableError(op, 'timeout')), this.opts.timeoutMs);
-    });
     try {
-      const result = await Promise.race([work, deadline]);
+      // The command may still settle after the deadline; nobody waits for it then.
+      const result = await withDeadline(run(), this.opts.timeoutMs, () => new CacheUnavailableError(op, 'timeout'));
       breaker.success();
       return result;
     } catch (err) {
       // A reply error (WRONGTYPE, script error…) means Redis is up: it must not open the circuit.
       if ((err as Error)?.name === 'ReplyError') breaker.success();
-      else breaker.failure();
+      else breaker.failure(err);
       throw this.report(err instanceof CacheUnavailableError ? err : new CacheUnavailableError(op, 'error', err));
-    } finally {
-      clearTimeout(timer);
     }
   }
 

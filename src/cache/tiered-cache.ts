@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache';
+import { CircuitBreaker, type CircuitState } from '../resilience/circuit-breaker';
 import { L1_ENTRY_OVERHEAD_BYTES } from './codecs';
 import { CacheClosedError, MissingLoadResultError } from './errors';
 import { InvalidationBus, encodeInvalidation, type InvalidationMessage } from './invalidation-bus';
-import { L2Breaker, type BreakerState } from './l2-breaker';
 import { compileCacheOptions, type CacheEvent, type CompiledCacheOptions, type TieredCacheOptions } from './options';
 import { RedisTier, type L2Entry } from './redis-tier';
 
@@ -50,7 +50,8 @@ export interface CacheStats {
   l1Bytes: number;
   /** Keys being looked up or loaded now. */
   inFlight: number;
-  breaker: BreakerState;
+  /** The L2 circuit: `open` while L2 is skipped, `half-open` when the next L2 call is the probe. */
+  breaker: CircuitState;
 }
 
 type CounterName = Exclude<keyof CacheStats, 'l1Entries' | 'l1Bytes' | 'inFlight' | 'breaker'>;
@@ -100,7 +101,7 @@ export class TieredCache<V> {
   readonly options: CompiledCacheOptions<V>;
   private readonly l1: LRUCache<string, L1Entry<V>>;
   private readonly l2: RedisTier;
-  private readonly breaker: L2Breaker;
+  private readonly breaker: CircuitBreaker;
   private readonly bus?: InvalidationBus;
   private readonly flights = new Map<string, Flight<V>>();
   private readonly background = new Set<Promise<unknown>>();
@@ -122,8 +123,10 @@ export class TieredCache<V> {
         if (reason === 'evict') this.counters.evictions++;
       },
     });
-    this.breaker = new L2Breaker(o.l2BreakerThreshold, o.l2BreakerCooldownMs, (state) => {
-      if (state !== 'half-open') this.emit({ type: 'circuit', cache: o.namespace, state });
+    this.breaker = new CircuitBreaker({
+      threshold: o.l2BreakerThreshold,
+      resetMs: o.l2BreakerCooldownMs,
+      onStateChange: (state) => this.emit({ type: 'circuit', cache: o.namespace, state }),
     });
     this.l2 = new RedisTier(o.redis, {
       timeoutMs: o.l2TimeoutMs,

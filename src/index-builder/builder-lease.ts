@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { LuaCommand } from '../redis-lua/lua-command';
 import { BuilderLockError } from './errors/builder-lock-error';
 
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const renewLease = new LuaCommand('fleetLeaseRenew', `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`);
+const releaseLease = new LuaCommand('fleetLeaseRelease', `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`);
 
 /**
  * A Redis lease (SET NX PX + compare-and-renew) making the builder a single writer per prefix.
@@ -35,7 +36,7 @@ export class BuilderLease {
   private async renew(): Promise<void> {
     if (!this.held) return;
     try {
-      const ok = await this.redis.eval(RENEW, 1, this.key, this.token, this.ttlMs);
+      const ok = await renewLease.run(this.redis, [this.key], [this.token, this.ttlMs]);
       if (ok === 1 || !this.held) return;
       this.lost(new BuilderLockError(this.key, 'lost: the lease expired or was taken by another builder'));
     } catch {
@@ -53,6 +54,6 @@ export class BuilderLease {
     clearInterval(this.timer);
     if (!this.held) return;
     this.held = false;
-    await this.redis.eval(RELEASE, 1, this.key, this.token);
+    await releaseLease.run(this.redis, [this.key], [this.token]);
   }
 }

@@ -1,7 +1,7 @@
 import { endianness } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../contracts/errors';
-import { defineScript } from '../redis/script';
+import { LuaCommand } from '../redis-lua/lua-command';
 import type { IndexOp, OpBatch } from './namespaced-index';
 import { DEFAULT_NAMESPACE, isValidId, isValidNamespace } from './settings';
 
@@ -100,7 +100,7 @@ for i = 2, #KEYS do
   end
 end
 return out`;
-const appendOnceScript = defineScript(APPEND_ONCE_LUA);
+const appendOnce = new LuaCommand('fleetIndexAppendOnce', APPEND_ONCE_LUA);
 
 /**
  * Like {@link appendUpserts}, but exactly once per job: a job that runs again (lost lock, killed worker,
@@ -119,7 +119,7 @@ export async function appendUpsertsOnce(redis: Redis, prefix: string, items: rea
     keys.push(item.jobKey);
     args.push(item.namespace ?? DEFAULT_NAMESPACE, item.id, vectorBytes(item.vector), item.jobId);
   }
-  const reply = (await appendOnceScript(redis, keys, args)) as string[];
+  const reply = (await appendOnce.run(redis, keys, args)) as string[];
   return reply.map((id) => (id === '' ? null : String(id)));
 }
 

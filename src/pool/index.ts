@@ -1,4 +1,5 @@
-export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker';
+// The breaker lives in src/resilience (the cache's L2 uses the same one); re-exported for the pool's users.
+export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../resilience/circuit-breaker';
 export { PooledWarehouse, type PooledWarehouseOptions, type WarehouseCallEvent } from './pooled-warehouse';
 export { snowflakeConnector, toWarehouseError, type Connector, type SnowflakeConnectionSettings } from './snowflake-connector';
 export { WarehousePool, type PoolStats, type PooledConnection, type WarehousePoolOptions } from './warehouse-pool';

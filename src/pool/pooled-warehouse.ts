@@ -1,8 +1,8 @@
 import type snowflake from 'snowflake-sdk';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
 import type { BindValue, QueryOptions, Row, StatementTag, Warehouse } from '../warehouse/types';
+import { CircuitBreaker } from '../resilience/circuit-breaker';
 import { withWarehouseSpan } from '../telemetry/tracing';
-import { CircuitBreaker } from './circuit-breaker';
 import type { CostMeter } from './cost';
 import { isSessionBroken, isSessionGone, toWarehouseError } from './snowflake-connector';
 import type { PooledConnection, WarehousePool } from './warehouse-pool';
@@ -25,7 +25,10 @@ export interface PooledWarehouseOptions {
   retries?: number;
   /** First backoff between retries; doubles each time, with jitter. Default 200 ms. */
   retryBaseMs?: number;
-  /** The breaker shared by every call of this client; default a new one with its defaults. */
+  /**
+   * The breaker shared by every call of this client; default a new one with its defaults (5 failures, 10 s).
+   * Only transient failures count: a SQL error says the warehouse is up.
+   */
   breaker?: CircuitBreaker;
   /** Called after every attempt. A throwing listener is ignored. */
   onCall?: (event: WarehouseCallEvent) => void;
@@ -111,7 +114,7 @@ export class PooledWarehouse implements Warehouse {
     // `retried` counts the retries spent (WAREHOUSE_RETRIES); `freshSessions` the calls sent again because the
     // borrowed session was gone, which spend none.
     for (let attempt = 0, retried = 0, freshSessions = 0; ; attempt++) {
-      this.breaker.before();
+      if (!this.breaker.allow()) throw new CircuitOpenError(this.breaker.retryInMs(), this.breaker.lastError);
       const started = performance.now();
       try {
         const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, opts, label, timeoutMs, attempt, sinkForAttempt()), { 'fleet.attempt': attempt });

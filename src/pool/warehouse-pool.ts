@@ -1,5 +1,6 @@
 import genericPool, { type Pool } from 'generic-pool';
 import type snowflake from 'snowflake-sdk';
+import { withDeadlineOr } from '../resilience/deadline';
 import type { Connector } from './snowflake-connector';
 
 export interface WarehousePoolOptions {
@@ -66,11 +67,6 @@ const DEFAULTS = {
   validateAfterIdleMs: 30_000,
   validateTimeoutMs: 5_000,
 };
-
-function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The process's one pool of warehouse sessions, built on generic-pool. Create it at the entry point and
@@ -147,7 +143,7 @@ export class WarehousePool {
     }
     if (now - pc.lastUsedAt < this.opts.validateAfterIdleMs) return pc.connection.isUp();
     this.counters.validations++;
-    const ok = await withTimeout(pc.connection.isValidAsync(), this.opts.validateTimeoutMs, false);
+    const ok = await withDeadlineOr(pc.connection.isValidAsync(), this.opts.validateTimeoutMs, false);
     if (!ok) this.counters.validationFailures++;
     else pc.lastUsedAt = this.opts.now();
     return ok;

@@ -1,4 +1,5 @@
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
+import { withDeadline } from '../resilience/deadline';
 import type { SlowLog } from './slow';
 
 /**
@@ -169,14 +170,6 @@ function registry<T>() {
   };
 }
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Creates the fleet's instruments on `meter`. */
 export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
   if (!opts?.meter) throw new TypeError('createFleetMetrics: option `meter` is required');
@@ -325,7 +318,10 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
       backlogRejections.add(1, { queue });
     },
     observeQueues(queues, o = {}) {
-      return queueSources.add({ queues: [...queues], timeoutMs: o.timeoutMs ?? 2_000 });
+      const timeoutMs = o.timeoutMs ?? 2_000;
+      // Checked here, not at scrape time, where a bad value would only drop every queue from the gauge.
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new RangeError(`observeQueues: option \`timeoutMs\` must be an integer in [1, 600000] ms, got ${timeoutMs}`);
+      return queueSources.add({ queues: [...queues], timeoutMs });
     },
     observePool: (stats) => poolSources.add(stats),
     observeCache: (stats) => cacheSources.add(stats),

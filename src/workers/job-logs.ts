@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { defineScript } from '../redis/script';
+import { LuaCommand } from '../redis-lua/lua-command';
 import { Coalescer } from './coalescer';
 
 /** Writes one row to a job's log (Bull Board's Logs tab), resolving once Redis has it. */
@@ -33,7 +33,7 @@ for i = 1, #KEYS / 2 do
   end
 end
 return out`;
-const addLogs = defineScript(ADD_LOGS_LUA);
+const addLogs = new LuaCommand('fleetAddJobLogs', ADD_LOGS_LUA);
 
 interface LogEntry {
   seq: number;
@@ -72,7 +72,7 @@ export function createJobLogWriter(redis: Redis, opts: { maxBatchSize?: number }
         keys.push(e.jobKey, `${e.jobKey}:logs`);
         args.push(e.row, e.keepLogs ? String(e.keepLogs) : '');
       }
-      const counts = (await addLogs(redis, keys, args)) as number[];
+      const counts = (await addLogs.run(redis, keys, args)) as number[];
       return counts.map((n, i) => (n < 0 ? new Error(`Missing key for job ${entries[i].jobKey}. addLog`) : n));
     },
   });

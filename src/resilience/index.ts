@@ -1,0 +1,8 @@
+/**
+ * The fleet's two failure-handling primitives, one of each, shared by every layer (pool, cache, telemetry,
+ * http): a circuit breaker and a deadline around a promise. Imports nothing of the fleet, so any part may
+ * import it without breaking the layer rules.
+ */
+export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker';
+export { withDeadline, withDeadlineOr } from './deadline';
+export { DeadlineExceededError } from './deadline-exceeded-error';
