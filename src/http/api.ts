@@ -1,3 +1,4 @@
+import { withDeadline, withDeadlineOr } from '../resilience';
 import { context as otelContext, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -144,16 +145,6 @@ function errorDescription(code: number): string {
   )[code] ?? 'Error';
 }
 
-function deadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(onTimeout()), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 type JobOutcome = { state: 'completed'; result: unknown } | { state: 'failed'; failedReason: string };
 
 interface RequestTrace {
@@ -199,7 +190,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const redisTimeoutMs = opts.redisTimeoutMs ?? 5_000;
   if (!Number.isInteger(redisTimeoutMs) || redisTimeoutMs < 1) throw new RangeError(`buildApi: option \`redisTimeoutMs\` must be an integer >= 1, got ${String(opts.redisTimeoutMs)}`);
   const redisDeadline = <T>(p: Promise<T>, what: string) =>
-    deadline(p, redisTimeoutMs, () => new HttpError(503, 'redis_timeout', `Redis did not answer within ${redisTimeoutMs} ms (${what}); retry later${what === 'enqueue' ? ' with the same Idempotency-Key' : ''}`, undefined, { 'retry-after': '1' }));
+    withDeadline(p, redisTimeoutMs, () => new HttpError(503, 'redis_timeout', `Redis did not answer within ${redisTimeoutMs} ms (${what}); retry later${what === 'enqueue' ? ' with the same Idempotency-Key' : ''}`, undefined, { 'retry-after': '1' }));
 
   const board = opts.board === false ? undefined : (opts.board ?? {});
   const auth = createAuthenticator({ tokens: opts.tokens, viewerTokens: board?.viewerTokens, admin: board?.admin, viewer: board?.viewer });
@@ -393,9 +384,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       const earlyTimer = setTimeout(() => {
         early = recheck();
       }, Math.min(500, Math.floor(waitMs / 2)));
-      let waitTimer: NodeJS.Timeout | undefined;
-      await Promise.race([done, new Promise<void>((resolve) => (waitTimer = setTimeout(resolve, waitMs)))]);
-      clearTimeout(waitTimer);
+      await withDeadlineOr(done, waitMs, undefined);
       clearTimeout(earlyTimer);
       await early;
       if (settled.size < handles.length) await recheck();

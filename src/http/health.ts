@@ -1,3 +1,4 @@
+import { withDeadline } from '../resilience';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { MetricsEndpoint } from '../telemetry/prometheus';
@@ -13,16 +14,6 @@ export interface HealthRoutesOptions {
   metrics?: MetricsEndpoint;
   /** Deadline of the whole readiness check. Default 3,000 ms (Kubernetes' default probe timeout is 1 s per try; keep the probe's timeoutSeconds above this or lower it). */
   readinessTimeoutMs?: number;
-}
-
-function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -43,7 +34,7 @@ export function readinessChecks(checks: Record<string, () => Promise<unknown>>, 
     const results = await Promise.all(
       entries.map(async ([name, check]) => {
         try {
-          return [name, (await deadline(Promise.resolve().then(check), timeoutMs, name)) !== false] as const;
+          return [name, (await withDeadline(Promise.resolve().then(check), timeoutMs, name)) !== false] as const;
         } catch {
           return [name, false] as const;
         }
@@ -80,7 +71,7 @@ export function registerHealthRoutes(app: FastifyInstance, opts: HealthRoutesOpt
     if (!opts.readiness) return { status: 'ready', checks: {} };
     let checks: Record<string, boolean>;
     try {
-      checks = await deadline(opts.readiness(), timeoutMs, 'readiness');
+      checks = await withDeadline(opts.readiness(), timeoutMs, 'readiness');
     } catch (err) {
       reply.code(503);
       return { status: 'not ready', checks: {}, failed: [], error: (err as Error).message };
