@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../src/contracts/errors';
+import { IndexTarget } from '../src/contracts/embedding';
 import { createIndexBuilder } from '../src/index-builder/builder';
 import { BuilderLockError } from '../src/index-builder/errors/builder-lock-error';
 import { IndexNotReadyError } from '../src/index-builder/errors/index-not-ready-error';
@@ -10,7 +11,7 @@ import { IndexOptionError } from '../src/index-builder/errors/index-option-error
 import { SnapshotCorruptError } from '../src/index-builder/errors/snapshot-corrupt-error';
 import { appendUpserts, indexLogKey } from '../src/index-builder/log';
 import { createSearchService } from '../src/index-builder/search-service';
-import { compileIndexSettings } from '../src/index-builder/settings';
+import { compileIndexSettings, isValidNamespace } from '../src/index-builder/settings';
 import { MANIFEST_FILE, snapshotName } from '../src/index-builder/snapshot-store';
 import { itemVector } from './fixtures/index-helpers';
 import { testRedis, uniquePrefix } from './helpers/redis';
@@ -56,6 +57,22 @@ describe('index-builder misuse', () => {
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['[0].id', '[1].vector[1]', '[2].namespace', '[3].vector']);
     await expect(appendUpserts(redis, prefix, [])).rejects.toThrow(/must not be empty/);
     expect(await redis.xlen(indexLogKey(prefix))).toBe(0);
+  });
+
+  it('accepts exactly the namespaces and ids a producer may send: one rule, with the same messages', async () => {
+    // Before, the index accepted `calls.v2` and any 512-character id while producers refused both.
+    const bad = [
+      { id: 'a', namespace: 'calls.v2', vector: [1, 2] },
+      { id: 'has space', vector: [1, 2] },
+      { id: 'x'.repeat(129), vector: [1, 2] },
+    ];
+    const err = await appendUpserts(redis, prefix, bad, { dimensions: 2 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    const issues = (err as ValidationError).issues;
+    expect(issues.map((i) => i.path)).toEqual(['[0].namespace', '[1].id', '[2].id']);
+    expect(issues[0].message).toBe(IndexTarget.safeParse({ namespace: 'calls.v2', id: 'a' }).error!.issues[0].message);
+    for (const ns of ['calls', 'call_notes', 'Deals-2026']) expect(IndexTarget.safeParse({ namespace: ns, id: 'C-1' }).success && isValidNamespace(ns)).toBe(true);
+    for (const ns of ['calls.v2', '../etc', '', '-x']) expect(isValidNamespace(ns)).toBe(false);
   });
 
   it('skips malformed log entries and rejected vectors without failing their batch', async () => {

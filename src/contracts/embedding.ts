@@ -6,11 +6,24 @@ export const EMBEDDING_MODELS = ['e5-base-v2', 'snowflake-arctic-embed-m', 'snow
 export type EmbeddingModel = (typeof EMBEDDING_MODELS)[number];
 export const DEFAULT_EMBEDDING_MODEL: EmbeddingModel = 'e5-base-v2';
 
+/**
+ * A search-index namespace: 1-64 letters, digits, `_` or `-`, starting with a letter or digit. The one rule,
+ * used by producers, the API, the index log and the search service alike (it also names snapshot files, so
+ * no dots or slashes).
+ */
+export const IndexNamespace = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, _ or -, starting with a letter or digit');
+
+/** An item id in the search index: 1-128 letters, digits or `_ . : / -`, starting with a letter or digit. */
+export const IndexItemId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/, 'must be 1-128 letters, digits or _ . : / -, starting with a letter or digit');
+
+/** True for a namespace {@link IndexNamespace} accepts. */
+export const isValidNamespace = (ns: unknown): ns is string => IndexNamespace.safeParse(ns).success;
+
+/** True for an id {@link IndexItemId} accepts. */
+export const isValidId = (id: unknown): id is string => IndexItemId.safeParse(id).success;
+
 /** Where an embedded item lives in the search index. */
-export const IndexTarget = z.strictObject({
-  namespace: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, _ or -, starting with a letter or digit'),
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/, 'must be 1-128 letters, digits or _ . : / -, starting with a letter or digit'),
-});
+export const IndexTarget = z.strictObject({ namespace: IndexNamespace, id: IndexItemId });
 export type IndexTarget = z.infer<typeof IndexTarget>;
 
 /** Payload of an `embeddings` job. */

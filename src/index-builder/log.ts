@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import { ValidationError } from '../contracts/errors';
 import { LuaCommand } from '../redis-lua/lua-command';
 import type { IndexOp, OpBatch } from './namespaced-index';
-import { DEFAULT_NAMESPACE, isValidId, isValidNamespace } from './settings';
+import { IndexItemId, IndexNamespace } from '../contracts/embedding';
+import { DEFAULT_NAMESPACE } from './settings';
 
 /**
  * The index log: a Redis Stream `<prefix>:index:log`, one entry per upsert or delete, so an upsert
@@ -233,8 +234,10 @@ function checkBatch(items: readonly unknown[], issues: { path: string; message: 
 }
 
 function checkRef(item: IndexDeletion, i: number, issues: { path: string; message: string }[]): void {
-  if (!isValidId(item?.id)) issues.push({ path: `[${i}].id`, message: 'must be a string of 1-512 characters' });
-  if (item?.namespace !== undefined && !isValidNamespace(item.namespace)) issues.push({ path: `[${i}].namespace`, message: 'must be 1-64 of A-Z a-z 0-9 _ . -' });
+  const id = IndexItemId.safeParse(item?.id);
+  if (!id.success) issues.push({ path: `[${i}].id`, message: id.error.issues[0].message });
+  const ns = item?.namespace === undefined ? undefined : IndexNamespace.safeParse(item.namespace);
+  if (ns && !ns.success) issues.push({ path: `[${i}].namespace`, message: ns.error.issues[0].message });
 }
 
 function vectorBytes(v: Float32Array | readonly number[]): Buffer {

@@ -112,16 +112,6 @@ export function sameStorageSettings(a: CompiledIndexSettings, b: CompiledIndexSe
 /** Namespace used when a producer or a query names none. */
 export const DEFAULT_NAMESPACE = 'default';
 
-const NAMESPACE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** True for a usable namespace: 1–64 of `A-Z a-z 0-9 _ . -` (it becomes part of a file name), not `.`/`..`. */
-export function isValidNamespace(ns: unknown): ns is string {
-  return typeof ns === 'string' && NAMESPACE_RE.test(ns) && ns !== '.' && ns !== '..';
-}
-
-/** Longest accepted item id, in UTF-16 code units. */
-export const MAX_ID_LENGTH = 512;
-
-export function isValidId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH;
-}
+// One rule for namespaces and ids, the contracts' (src/contracts/embedding.ts): what a producer may send is
+// exactly what the index accepts.
+export { isValidId, isValidNamespace } from '../contracts/embedding';

@@ -1,4 +1,5 @@
 import { Index, type BatchMatches, type MetricKind, type ScalarKind } from 'usearch';
+import { IndexItemId } from '../contracts/embedding';
 import { isValidId, type CompiledIndexSettings } from './settings';
 
 /** One search result. `score` is a similarity (higher is closer); `distance` is USearch's raw distance. */
@@ -121,7 +122,7 @@ export class VectorIndex {
     const rejected: UpsertResult['rejected'] = [];
     const lastRow = new Map<string, number>();
     for (let i = 0; i < ids.length; i++) {
-      const problem = isValidId(ids[i]) ? this.rowProblem(rows, i) : `id must be a string of 1-512 characters`;
+      const problem = isValidId(ids[i]) ? this.rowProblem(rows, i) : `id ${IndexItemId.safeParse(ids[i]).error?.issues[0].message ?? 'is not valid'}`;
       if (problem) rejected.push({ id: String(ids[i]), reason: problem });
       else {
         lastRow.delete(ids[i]); // keep insertion order = order of the winning rows
