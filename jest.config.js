@@ -1,6 +1,7 @@
 /**
  * `npm test` runs two projects: the fleet's tests (test/: against a private redis-server, see
  * test/global-setup.ts, and the local warehouse) and the local-snowflake package's own tests.
+ * `npm run test:fast` runs them without the slow files (jest.fast.config.js).
  */
 module.exports = {
   projects: [

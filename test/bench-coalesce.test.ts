@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { launchFleet } from './helpers/processes';
 
-const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
 
 /**
@@ -11,12 +9,12 @@ const root = path.resolve(__dirname, '..');
  */
 describe('fleet bench coalesce (smoke run, counts only)', () => {
   it('prints one JSON object last, with the figures issue #3 names and the configured batching', async () => {
-    const { stdout } = await run(process.execPath, [path.join(root, 'bin/fleet.js'), 'bench', 'coalesce', '--quick', '--json'], {
+    const { code, stdout, stderr } = await launchFleet(['bench', 'coalesce', '--quick', '--json'], {
       cwd: root,
-      timeout: 120_000,
       // The run reports what it is configured with: a setting given here must reach it.
-      env: { ...process.env, EMBED_WORKER_CONCURRENCY: '1500', EMBED_BATCH_MAX_SIZE: '400', LOG_LEVEL: 'warn' },
-    });
+      env: { EMBED_WORKER_CONCURRENCY: '1500', EMBED_BATCH_MAX_SIZE: '400', LOG_LEVEL: 'warn' },
+    }).finished(120_000);
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     for (const k of [
       'noop_jobs_per_s', 'naive_jobs_per_s', 'coalesced_jobs_per_s', 'speedup_vs_naive', 'fraction_of_noop',

@@ -21,12 +21,14 @@ describe('Coalescer', () => {
     const calls: string[][] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inFlight = new Promise<void>((r) => (started = r));
     const c = new Coalescer<string, number>({
       name: 't', maxBatchSize: 10, maxWaitMs: 1,
-      loadBatch: async (keys) => { calls.push(keys); await gate; return keys.map((k) => k.length); },
+      loadBatch: async (keys) => { calls.push(keys); started(); await gate; return keys.map((k) => k.length); },
     });
     const first = [c.load('x'), c.load('x'), c.load('yy')];
-    await new Promise((r) => setTimeout(r, 20)); // the batch is now in flight
+    await inFlight;
     const late = c.load('x');
     release();
     const values = (await Promise.all([...first, late])).map((r) => r.value);
@@ -81,7 +83,7 @@ describe('Coalescer', () => {
       name: 't', maxBatchSize: 50, maxWaitMs: 1, maxConcurrentBatches: 2,
       loadBatch: async (keys) => {
         inFlight++; maxInFlight = Math.max(maxInFlight, inFlight); sizes.push(keys.length);
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20)); // the scenario: a batch call takes 20 ms
         inFlight--;
         return keys;
       },
@@ -121,7 +123,7 @@ describe('Coalescer after a failure', () => {
         // 'bad' fails in the batch and in its split half; the other half is slow, so the batch is
         // still running when the caller retries 'bad'
         if (keys.includes('bad') && calls <= 2) throw new Error('poison');
-        if (keys.includes('slow')) await new Promise((r) => setTimeout(r, 300));
+        if (keys.includes('slow')) await new Promise((r) => setTimeout(r, 300)); // the scenario: a slow half
         return keys.map((k) => k.toUpperCase());
       },
     });

@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { freePort } from '../src/app/redis-server';
 import { Releasers } from '../src/app/releasers';
 import { createWarehouseClient } from '../src/app/warehouse';
 import { jobOptionsFrom, loadConfig } from '../src/config';
 import { CircuitOpenError } from '../src/warehouse/errors';
-import { CLI } from './helpers/faults';
+import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 
 /** Settings that are easy to read into config and forget to hand on: each is checked where it acts. */
@@ -32,8 +31,8 @@ describe('configuration reaches what it configures', () => {
       ...process.env, REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
       JOB_ATTEMPTS: '7', JOB_BACKOFF_MS: '2500', JOB_KEEP_COMPLETED_S: '3600', JOB_KEEP_COMPLETED_COUNT: '123', JOB_KEEP_FAILED_S: '7200',
     };
-    const run = spawnSync(process.execPath, [CLI, 'enqueue', 'embed', '--no-wait', 'configured', 'retry', 'policy'], { env, encoding: 'utf8', timeout: 30_000 });
-    expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
+    const run = await launchFleet(['enqueue', 'embed', '--no-wait', 'configured', 'retry', 'policy'], { env }).finished(30_000);
+    expect({ status: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
     const redis = testRedis();
     const queue = new Queue('embeddings', { connection: redis, prefix });
     try {

@@ -1,67 +1,89 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { importsOf, sourceFiles, type ImportRef } from './helpers/imports';
+import { LOCAL_SNOWFLAKE_MISSING } from '../src/app/local-snowflake';
+import { importsOf, sourceFiles } from './helpers/imports';
+import { launch, launchFleet } from './helpers/processes';
+import { testRedisUrl } from './helpers/redis';
 
 /**
  * What production does not install stays out of what production loads: the benchmarks (src/bench) and the
- * local warehouse (the `local-snowflake` dev dependency, absent from the image) are reached only lazily,
- * from the commands that need them. test/production-tree.test.ts starts the roles without them; this
- * scan says which line broke the rule.
+ * local warehouse (the `local-snowflake` dev dependency, DuckDB inside, absent from the image) are reached
+ * only by the commands that need them. Checked by running the built fleet with those packages made
+ * unfindable (test/helpers/hide-dev-dependencies.js), in seconds; test/production-tree.test.ts checks the
+ * same in a real `npm ci --omit=dev` tree (minutes, not in `npm run test:fast`).
  */
 const ROOT = path.join(__dirname, '..');
-const SRC = path.join(ROOT, 'src');
-const BENCH = path.join(SRC, 'bench');
-const CLI = path.join(SRC, 'cli');
+const HIDE = path.join(__dirname, 'helpers', 'hide-dev-dependencies.js');
 /** The one module that loads local-snowflake (and says what to do when it is missing). */
-const LOADER = path.join(SRC, 'app', 'local-snowflake.ts');
+const LOADER = path.join(ROOT, 'dist', 'app', 'local-snowflake.js');
 
-const rel = (file: string) => path.relative(ROOT, file);
-const inside = (file: string, dir: string) => file === dir || file.startsWith(dir + path.sep);
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-dev-only-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function resolved(file: string, ref: ImportRef): string | undefined {
-  return ref.specifier.startsWith('.') ? path.resolve(path.dirname(file), ref.specifier) : undefined;
+/** Environment of a process without the development dependencies; `log` collects who asked for them. */
+function withoutDevDependencies(log: string, hideBench: boolean): Record<string, string> {
+  return {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${HIDE}`.trim(),
+    FLEET_HIDE_BENCH: hideBench ? '1' : '',
+    FLEET_HIDDEN_REQUIRES_LOG: log,
+    SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true',
+  };
 }
 
-const files = sourceFiles(SRC).map((file) => ({ file, refs: importsOf(readFileSync(file, 'utf8')) }));
+/** `<request> <- <requiring file>` lines the hook wrote (none: nobody asked). */
+function asked(log: string): string[] {
+  try {
+    return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.replace(`${ROOT}${path.sep}`, ''));
+  } catch {
+    return [];
+  }
+}
 
-describe('src/bench (benchmarks: development only)', () => {
-  it('is imported by nothing outside src/cli and src/bench', () => {
-    const offenders = files
-      .filter(({ file }) => !inside(file, BENCH) && !inside(file, CLI))
-      .flatMap(({ file, refs }) => refs.filter((r) => inside(resolved(file, r) ?? '', BENCH)).map((r) => `${rel(file)}: ${r.kind} import of ${r.specifier}`));
-    expect(offenders).toEqual([]);
+describe('without the benchmarks and the local warehouse (as in the production image)', () => {
+  it('every module the roles are built from loads, and none asks for them', async () => {
+    const modules = sourceFiles(path.join(ROOT, 'src'))
+      .map((f) => path.relative(path.join(ROOT, 'src'), f))
+      .filter((f) => !f.startsWith(`bench${path.sep}`) && !f.endsWith('.d.ts'))
+      // The CLI entry runs the program when loaded (the next test runs it); a worker thread's entry refuses
+      // the main thread (its dependencies are loaded by the others).
+      .filter((f) => f !== path.join('cli', 'main.ts') && f !== path.join('index-builder', 'index-worker.ts'))
+      .map((f) => `./dist/${f.replace(/\.ts$/, '.js').split(path.sep).join('/')}`);
+    expect(modules.length).toBeGreaterThan(50);
+    const log = path.join(dir, 'modules.log');
+    const script = `for (const m of ${JSON.stringify(modules)}) require(m); process.stdout.write('loaded ' + ${modules.length});`;
+    const run = await launch(process.execPath, ['-e', script], { cwd: ROOT, env: withoutDevDependencies(log, true) }).finished(60_000);
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.split('\n').slice(0, 8).join('\n') }).toEqual({ code: 0, stdout: `loaded ${modules.length}`, stderr: '' });
+    expect(asked(log)).toEqual([]);
   });
 
-  it('is loaded by the CLI only lazily, in the bench action (no static import)', () => {
-    const offenders = files
-      .filter(({ file }) => inside(file, CLI))
-      .flatMap(({ file, refs }) => refs.filter((r) => r.kind === 'static' && inside(resolved(file, r) ?? '', BENCH)).map((r) => `${rel(file)}: ${r.specifier}`));
-    expect(offenders).toEqual([]);
-    const lazy = files.filter(({ file }) => inside(file, CLI)).flatMap(({ file, refs }) => refs.filter((r) => r.kind === 'lazy' && inside(resolved(file, r) ?? '', BENCH)));
-    expect(lazy.length).toBeGreaterThan(0); // `fleet bench` still reaches it
+  it('the CLI starts and lists its commands', async () => {
+    const log = path.join(dir, 'help.log');
+    const help = await launchFleet(['--help'], { env: withoutDevDependencies(log, true) }).finished(30_000);
+    expect({ code: help.code, stderr: help.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^\s+worker \[options\]/m);
+    expect(asked(log)).toEqual([]);
+  });
+
+  it('`fleet up`, `fleet warehouse` and `fleet bench` say in one line that the local warehouse is a development dependency; only its loader asked for it', async () => {
+    const commands = [['up'], ['warehouse', '--port', '0'], ['bench', 'pool', '--quick']];
+    const runs = await Promise.all(
+      commands.map(async (args) => {
+        const log = path.join(dir, `${args[0]}.log`);
+        const env = { ...withoutDevDependencies(log, false), REDIS_URL: testRedisUrl(), SNOWFLAKE_ACCOUNT: '', SNOWFLAKE_ACCESS_URL: '', LOG_LEVEL: 'warn' };
+        const r = await launchFleet(args, { env }).finished(30_000);
+        return { args, code: r.code, stderr: r.stderr, asked: asked(log) };
+      }),
+    );
+    const loader = `local-snowflake <- ${path.relative(ROOT, LOADER)}`;
+    expect(runs).toEqual(commands.map((args) => ({ args, code: 1, stderr: `fleet: ${LOCAL_SNOWFLAKE_MISSING}\n`, asked: [loader] })));
   });
 });
 
-describe('local-snowflake (the local warehouse: a development dependency)', () => {
-  it('is never imported statically under src/ (types only), so every module loads without it', () => {
-    const offenders = files.flatMap(({ file, refs }) => refs.filter((r) => r.specifier === 'local-snowflake' && r.kind === 'static').map(() => rel(file)));
-    expect(offenders).toEqual([]);
-  });
-
-  it('is loaded in one place, src/app/local-snowflake.ts, which the commands that need it call', () => {
-    const loaders = files.filter(({ refs }) => refs.some((r) => r.specifier === 'local-snowflake' && r.kind === 'lazy')).map(({ file }) => rel(file));
-    expect(loaders).toEqual([rel(LOADER)]);
-    // Its callers: `fleet up`'s embedded warehouse (src/app), `fleet warehouse` (src/cli) and the benchmarks.
-    const callers = files
-      .filter(({ file, refs }) => refs.some((r) => r.kind !== 'type' && resolved(file, r) === LOADER.replace(/\.ts$/, '')))
-      .map(({ file }) => rel(file))
-      .sort();
-    expect(callers.every((f) => /^src\/(app|cli|bench)\//.test(f))).toBe(true);
-    expect(callers).toEqual(expect.arrayContaining(['src/app/warehouse.ts', 'src/cli/main.ts']));
-  });
-});
-
-describe('the import scan itself', () => {
+describe('the import scan (test/helpers/imports.ts; ops-dockerfile.test.ts checks the image installs what src/ imports with it)', () => {
   it('tells static, type-only and lazy references apart', () => {
     const code = [
       "import type { A } from 'local-snowflake';",

@@ -105,12 +105,19 @@ describe('a job that meets an open warehouse circuit goes back to waiting withou
       onDeferred: (_job, pauseMs) => deferred.push(pauseMs),
     });
     const finished = new Map<string, { ok: boolean; attemptsMade: number }>();
-    const settled = (id: string) => new Promise<void>((resolve) => {
-      const check = () => (finished.has(id) ? resolve() : setTimeout(check, 20));
-      check();
-    });
     worker.on('completed', (job) => finished.set(job.id!, { ok: true, attemptsMade: job.attemptsMade }));
     worker.on('failed', (job) => job && finished.set(job.id!, { ok: false, attemptsMade: job.attemptsMade }));
+    /** Resolves when the worker has reported job `id` completed or failed (the listeners above run first). */
+    const settled = (id: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (!finished.has(id)) return;
+          worker.off('completed', check).off('failed', check);
+          resolve();
+        };
+        worker.on('completed', check).on('failed', check);
+        check();
+      });
     try {
       // attempts: 1, yet three outage-time failures do not fail it: each sends it back to waiting.
       const outage = await queue.add('e', { mode: 'outage' }, { attempts: 1 });

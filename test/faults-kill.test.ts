@@ -1,7 +1,8 @@
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, faultReplicaEnv, killReplica, reportFault, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, faultReplicaEnv, reportFault, startReplica, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
 
 /**
@@ -47,19 +48,19 @@ describe('fault: SIGKILL a worker mid-batch, ten times, during 5,000 jobs', () =
       for (let k = 0; k < KILLS; k++) {
         // Mid-batch: this replica has completed jobs since it started (so it is working) and holds more.
         const { completed: base } = await queue.getJobCounts('completed');
-        await until(`replica ${k + 1} to be mid-batch`, async () => {
+        await waitUntil(`replica ${k + 1} to be mid-batch`, async () => {
           const c = await queue.getJobCounts('completed', 'active');
           return c.completed >= base + 150 && c.active > 0;
-        }, 60_000, 20);
+        }, { timeoutMs: 60_000, everyMs: 20 });
         const { active } = await queue.getJobCounts('active');
-        await killReplica(current, 'SIGKILL');
+        await current.kill('SIGKILL');
         killedWhileActive.push(active);
         current = spawnReplica();
       }
-      await until('every job to finish', async () => {
+      await waitUntil('every job to finish', async () => {
         const c = await queue.getJobCounts('completed', 'failed');
         return c.completed + c.failed >= JOBS;
-      }, 120_000, 100);
+      }, { timeoutMs: 120_000, everyMs: 100 });
 
       const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
       const effects = await countIndexEffects(redis, prefix);
@@ -78,7 +79,7 @@ describe('fault: SIGKILL a worker mid-batch, ten times, during 5,000 jobs', () =
       const ids = new Set(jobs.map((j) => j.id!));
       expect([...effects.perJob.keys()].every((id) => ids.has(id))).toBe(true);
     } finally {
-      for (const r of replicas) await killReplica(r, 'SIGKILL');
+      for (const r of replicas) await r.kill('SIGKILL');
       await producer.close();
       await redis.quit();
     }

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createProducer, type Producer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, stopReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
 
 /**
@@ -48,7 +49,7 @@ describe('fault 6: memory over a long run of jobs', () => {
   let producer: Producer | undefined;
 
   afterAll(async () => {
-    if (replica) await stopReplica(replica);
+    await replica?.stop();
     await producer?.close().catch(() => undefined);
     await warehouse?.close().catch(() => undefined);
     await redis.quit();
@@ -113,24 +114,19 @@ describe('fault 6: memory over a long run of jobs', () => {
     try {
       // Producer: chunks of CHUNK jobs while the backlog has room.
       while (accepted < JOBS) {
-        const b = await poll();
-        if (b.unfinished + CHUNK > BACKLOG_MAX) {
-          await sleep(50);
-          continue;
-        }
+        await waitUntil('room in the backlog for another chunk', async () => (await poll()).unfinished + CHUNK <= BACKLOG_MAX, { timeoutMs: RUN_BUDGET_MS, everyMs: 50 });
         const n = Math.min(CHUNK, JOBS - accepted);
         const batch = Array.from({ length: n }, (_, k) => texts[(accepted + k) % DISTINCT_TEXTS]);
         await producer.embed(batch);
         accepted += n;
       }
-      await until(
+      await waitUntil(
         'every job finished',
         async () => {
           await poll();
           return finished >= JOBS;
         },
-        RUN_BUDGET_MS,
-        200,
+        { timeoutMs: RUN_BUDGET_MS, everyMs: 200 },
       );
     } finally {
       clearInterval(sampler);

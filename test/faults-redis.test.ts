@@ -5,8 +5,9 @@ import IORedis from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../src/app/redis-server';
 import { createProducer, type JobHandle } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, killReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
 import { uniquePrefix } from './helpers/redis';
+import { sleep, waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
 
 /**
@@ -52,6 +53,7 @@ describe('fault: Redis restarts (AOF, everysec) during a run', () => {
     const producer = createProducer({ connection: redis, prefix });
     const accepted: JobHandle<unknown>[] = [];
     let refused = 0;
+    const refusals = new Set<string>();
     try {
       // Enqueue steadily; the restart happens in the middle of it.
       const enqueueing = (async () => {
@@ -59,28 +61,29 @@ describe('fault: Redis restarts (AOF, everysec) during a run', () => {
           const texts = Array.from({ length: PER_CHUNK }, (_, i) => `fault suite redis restart note ${c * PER_CHUNK + i}`);
           try {
             accepted.push(...(await producer.embed(texts, { index: texts.map((_, i) => ({ namespace: 'faults', id: `doc-${c * PER_CHUNK + i}` })) })));
-          } catch {
+          } catch (err) {
             refused += PER_CHUNK; // never acknowledged: the caller knows, nothing is promised
+            refusals.add(String((err as Error).message).slice(0, 200));
           }
-          await sleep(100);
+          await sleep(100); // the scenario: a steady trickle of enqueues, so the restart lands in the middle of it
         }
       })();
-      await until('a quarter of the run to be accepted', () => accepted.length >= (CHUNKS * PER_CHUNK) / 4, 60_000);
+      await waitUntil('a quarter of the run to be accepted', () => accepted.length >= (CHUNKS * PER_CHUNK) / 4, { timeoutMs: 60_000 });
       const queue = producer.queue('embeddings');
-      await until('the worker to be mid-run', async () => (await queue.getJobCounts('completed')).completed > 0, 60_000);
+      await waitUntil('the worker to be mid-run', async () => (await queue.getJobCounts('completed')).completed > 0, { timeoutMs: 60_000 });
 
       // Restart: SIGTERM (Redis rewrites nothing, fsyncs the AOF and exits), down for 2 s, same port and directory.
       const downAt = Date.now();
       await redisServer.stop();
-      await sleep(2_000);
+      await sleep(2_000); // the scenario: Redis is down for 2 s
       redisServer = await startPrivateRedis({ appendOnly: true, dir, port });
       const downMs = Date.now() - downAt;
       await enqueueing;
 
-      await until('every accepted job to finish', async () => {
+      await waitUntil('every accepted job to finish', async () => {
         const c = await queue.getJobCounts('completed', 'failed');
         return c.completed + c.failed >= accepted.length;
-      }, 120_000, 100);
+      }, { timeoutMs: 120_000, everyMs: 100 });
       const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
       const states = await Promise.all(accepted.map((h) => queue.getJobState(h.id)));
       const notCompleted = states.filter((s) => s !== 'completed').length;
@@ -88,7 +91,7 @@ describe('fault: Redis restarts (AOF, everysec) during a run', () => {
       reportFault({
         fault: 'Redis restart (AOF everysec, SIGTERM)', accepted: accepted.length, completed: accepted.length - notCompleted, failed: counts.failed,
         duplicatedEffects: effects.duplicated,
-        detail: `down ${downMs} ms; ${refused} enqueues refused to their caller (none expected); index log entries ${effects.entries}`,
+        detail: `down ${downMs} ms; ${refused} enqueues refused to their caller (none expected${refusals.size ? `; refused with: ${[...refusals].join(' / ')}` : ''}); index log entries ${effects.entries}`,
       });
       expect(refused).toBe(0);
       expect(accepted).toHaveLength(CHUNKS * PER_CHUNK);
@@ -98,7 +101,7 @@ describe('fault: Redis restarts (AOF, everysec) during a run', () => {
       // The replica lived through it: reconnected, not restarted.
       expect(replica.stopped()).toBe(false);
     } finally {
-      await killReplica(replica, 'SIGKILL');
+      await replica.kill('SIGKILL');
       await producer.close();
       redis.disconnect();
     }

@@ -3,8 +3,9 @@ import type { Job } from 'bullmq';
 import { CircuitBreaker } from '../src/pool';
 import { createProducer, type Producer } from '../src/producers';
 import { startLocalWarehouse, type LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, stopReplica, reportFault, sleep, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { sleep, waitUntil } from './helpers/wait';
 import { pooledClient } from './helpers/warehouse';
 
 /**
@@ -74,16 +75,17 @@ function tallyLog(child: ChildProcess): LogTally {
   return tally;
 }
 
-/** Starts the local warehouse on `port`; the port was just freed by the previous one, so retry briefly. */
-async function warehouseOn(port: number): Promise<LocalWarehouse> {
-  for (let tries = 0; ; tries++) {
-    try {
-      return await startLocalWarehouse({ port, loginLatencyMs: 0, queryLatencyMs: QUERY_LATENCY_MS, deals: 200 });
-    } catch (err) {
-      if (tries >= 40 || !/EADDRINUSE/.test(String((err as Error).message))) throw err;
-      await sleep(250);
-    }
-  }
+/** Starts the local warehouse on `port`; the port was just freed by the previous one, so retry while it is still in use. */
+function warehouseOn(port: number): Promise<LocalWarehouse> {
+  return waitUntil(
+    `the local warehouse to listen on port ${port} again`,
+    () =>
+      startLocalWarehouse({ port, loginLatencyMs: 0, queryLatencyMs: QUERY_LATENCY_MS, deals: 200 }).catch((err: Error) => {
+        if (/EADDRINUSE/.test(String(err.message))) return undefined;
+        throw err;
+      }),
+    { timeoutMs: 10_000, everyMs: 250 },
+  );
 }
 
 describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then slow)', () => {
@@ -93,7 +95,7 @@ describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then 
   let producer: Producer | undefined;
 
   afterAll(async () => {
-    if (replica) await stopReplica(replica);
+    await replica?.stop();
     await producer?.close().catch(() => undefined);
     for (const w of warehouses) await w.close().catch(() => undefined);
     await redis.quit();
@@ -133,9 +135,10 @@ describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then 
 
     // Before the outage: some jobs complete normally, so the pool holds sessions of the first warehouse.
     await enqueue(BEFORE);
-    await until('the first jobs complete', async () => (await queue.getJobCounts('completed')).completed >= BEFORE / 2, 60_000, 100);
+    await waitUntil('the first jobs complete', async () => (await queue.getJobCounts('completed')).completed >= BEFORE / 2, { timeoutMs: 60_000, everyMs: 100 });
 
-    // The rest arrive steadily over the outage (and a little beyond it).
+    // The rest arrive steadily over the outage (and a little beyond it). The sleeps below are the scenario's
+    // timeline (each phase lasts PHASE_MS), not waits for something to happen.
     const outageAt = Date.now();
     const ticks = 64;
     const perTick = (JOBS - BEFORE) / ticks;
@@ -165,14 +168,13 @@ describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then 
     await feeder;
     expect(accepted).toBe(JOBS);
 
-    await until(
+    await waitUntil(
       'every job completed or failed',
       async () => {
         const c = await queue.getJobCounts('completed', 'failed');
         return c.completed + c.failed >= JOBS;
       },
-      150_000,
-      250,
+      { timeoutMs: 150_000, everyMs: 250 },
     );
     const drainedAt = Date.now();
     const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized');

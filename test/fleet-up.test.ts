@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI } from './helpers/faults';
+import { launchFleet } from './helpers/processes';
 
 /** A port nothing listens on (bound, read and released), so `fleet up` finds no Redis there. */
 function unusedPort(): Promise<number> {
@@ -28,9 +27,8 @@ describe('fleet up: the quick start, run as a user runs it', () => {
   it('with nothing but a key pair configured: a private Redis, the local warehouse with that key registered, the API answering, exit 0 on SIGTERM', async () => {
     const keyFile = path.join(dir, 'rsa_key.p8');
     writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
-    const child = spawn(process.execPath, [CLI, 'up'], {
+    const up = launchFleet(['up'], {
       env: {
-        ...process.env,
         REDIS_URL: `redis://127.0.0.1:${await unusedPort()}`,
         PORT: '0',
         SNOWFLAKE_PRIVATE_KEY_FILE: keyFile,
@@ -39,15 +37,9 @@ describe('fleet up: the quick start, run as a user runs it', () => {
         INDEX_SNAPSHOT_DIR: path.join(dir, 'index'),
         LOG_LEVEL: 'warn',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
     try {
-      const deadline = Date.now() + 45_000;
-      while (!out.includes('Ctrl-C stops everything') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      const out = await up.logged('Ctrl-C stops everything', 45_000);
       expect(out).toContain('fleet is up');
       expect(out).toContain('(private redis-server, temporary data)');
       const api = /http api\s+(http:\/\/\S+)/.exec(out)![1];
@@ -69,8 +61,8 @@ describe('fleet up: the quick start, run as a user runs it', () => {
       expect(stats.loginsByAuthenticator.SNOWFLAKE ?? 0).toBe(0);
       expect(stats.failedLogins).toBe(0);
     } finally {
-      child.kill('SIGTERM');
+      up.child.kill('SIGTERM'); // by its pid; `fleet up` stops its own Redis and warehouse
     }
-    expect(await exited).toBe(0);
+    expect(await up.exited).toBe(0);
   }, 90_000);
 });

@@ -10,9 +10,7 @@
  * really embedded / looked up by workers against the local warehouse, and the warehouse is intact after.
  * At the end the queues hold exactly the jobs of the accepted cases.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../src/contracts/errors';
@@ -22,7 +20,9 @@ import { buildApi } from '../src/http';
 import { createProducer, idempotentJobId, type JobHandle, type Producer, type SearchRequestInput } from '../src/producers';
 import type { WarehousePool, PooledWarehouse } from '../src/pool';
 import type { LocalWarehouse } from 'local-snowflake';
+import { launchFleet, type Finished } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startDealWorker, startEmbeddingWorker, type InProcessWorker } from './helpers/workers';
 
@@ -504,7 +504,6 @@ const CASES: HostileCase[] = [
 ];
 
 // ---- shared state -----------------------------------------------------------------------------------
-const CLI = path.join(__dirname, '..', 'bin', 'fleet.js');
 const STACK_TRACE = /^\s+at .+(:\d+:\d+\)?|\(node:)/m;
 
 interface Enqueued {
@@ -546,7 +545,7 @@ beforeAll(async () => {
     queues: [producer.queue(QUEUES.embeddings), producer.queue(QUEUES.deals), producer.queue(QUEUES.search)],
     tokens: [TOKEN],
     board: false,
-    // What `fleet api` does without a co-located search role (src/app/api.ts): hand the body to
+    // What `fleet api` does without a co-located search role (src/app/api-role.ts): hand the body to
     // producer.search, which validates it before anything is enqueued.
     search: async (body, ctx) => {
       const handle = await producer.search((body ?? {}) as SearchRequestInput, { trace: ctx.trace });
@@ -683,29 +682,10 @@ describe('hostile input through the producer library', () => {
 });
 
 // ---- surface 3: the CLI -------------------------------------------------------------------------------
-interface CliRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type CliRun = Finished;
+/** `fleet enqueue …args` to its end (SIGKILLed after 45 s, which the run's `signal` shows). */
 function runCli(args: string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'enqueue', ...args], {
-      env: { ...process.env, REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return launchFleet(['enqueue', ...args], { env: { REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' } }).finished(45_000);
 }
 
 describe('hostile input through the CLI (node bin/fleet.js enqueue …)', () => {
@@ -750,17 +730,20 @@ describe('afterwards: accepted jobs complete, nothing else was enqueued, the war
     for (const w of workers) await w.close();
   });
 
-  /** The job's return value once it completed (state read every 100 ms; a failure or 60 s without one throws). */
+  /** The job's return value once it completed (state read every 100 ms; a failure, or 60 s without either, throws). */
   async function completed(e: Enqueued): Promise<any> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      // state first, then the job: a job read before its state could predate its return value
-      const state = await producer.queue(e.queue).getJobState(e.id);
-      const job = (await producer.queue(e.queue).getJob(e.id))!;
-      if (state === 'completed') return job.returnvalue;
-      if (state === 'failed' || Date.now() > deadline) throw new Error(`${e.via} (${e.queue}/${e.id}) did not complete: ${state} ${job.failedReason ?? ''}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const job = await waitUntil(
+      `${e.via} (${e.queue}/${e.id}) to complete`,
+      async () => {
+        // state first, then the job: a job read before its state could predate its return value
+        const state = await producer.queue(e.queue).getJobState(e.id);
+        const job = (await producer.queue(e.queue).getJob(e.id))!;
+        if (state === 'failed') throw new Error(`${e.via} (${e.queue}/${e.id}) did not complete: ${state} ${job.failedReason ?? ''}`);
+        return state === 'completed' && job;
+      },
+      { timeoutMs: 60_000, everyMs: 100 },
+    );
+    return job.returnvalue;
   }
 
   it('a real embedding worker and deal worker complete every accepted job (texts bound, not spliced)', async () => {

@@ -38,13 +38,17 @@ describe('Bull Board: authentication and the read-only viewer', () => {
       },
       { connection: workerConnection, prefix },
     );
-    const ok = await producer.embed('complete me');
-    const bad = await producer.embed('fail me');
-    await ok.result({ timeoutMs: 10_000 });
-    await bad.result({ timeoutMs: 10_000 }).catch(() => undefined);
-    await worker.close();
-    completedId = ok.id;
-    failedId = bad.id;
+    try {
+      const ok = await producer.embed('complete me');
+      const bad = await producer.embed('fail me');
+      await ok.result({ timeoutMs: 10_000 });
+      await bad.result({ timeoutMs: 10_000 }).catch(() => undefined);
+      completedId = ok.id;
+      failedId = bad.id;
+    } finally {
+      // Closed whatever happened: a worker left running reconnects forever and keeps jest from exiting.
+      await worker.close();
+    }
   });
 
   afterAll(async () => {
@@ -144,7 +148,7 @@ describe('Bull Board: authentication and the read-only viewer', () => {
     // ...and below it Bull Board refuses too: the same request to a board of readOnlyMode queues, with no guard, is a 405.
     const { createBullBoard } = await import('@bull-board/api');
     const { BullMQAdapter } = await import('@bull-board/api/bullMQAdapter');
-    const { nativeRequire } = await import('../src/telemetry/native-require');
+    const { nativeRequire } = await import('../src/runtime/native-require');
     const { FastifyAdapter } = nativeRequire<typeof import('@bull-board/fastify')>('@bull-board/fastify');
     const { fastify } = nativeRequire<typeof import('fastify')>('fastify');
     const bare = fastify();

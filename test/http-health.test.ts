@@ -5,15 +5,7 @@ import { buildApi, readinessChecks, redisPing, startHealthServer } from '../src/
 import { createProducer } from '../src/producers';
 import { createMetricsRegistry } from '../src/telemetry';
 import { testRedis, uniquePrefix } from './helpers/redis';
-
-async function eventually<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (done(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { waitUntil } from './helpers/wait';
 
 describe('health: /healthz and /readyz', () => {
   it('worker health server: 503 naming Redis while nothing listens on its port, 200 once a redis-server starts there', async () => {
@@ -42,7 +34,15 @@ describe('health: /healthz and /readyz', () => {
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
 
       privateRedis = await startPrivateRedis({ port });
-      const ready = await eventually(() => fetch(`${server.url}/readyz`).then(async (r) => ({ status: r.status, body: await r.json() })), (r) => r.status === 200);
+      const ready = await waitUntil(
+        '/readyz to answer 200',
+        async () => {
+          const r = await fetch(`${server.url}/readyz`);
+          const answer = { status: r.status, body: await r.json() };
+          return r.status === 200 && answer;
+        },
+        { timeoutMs: 20_000, everyMs: 100 },
+      );
       expect(ready).toEqual({ status: 200, body: { status: 'ready', checks: { redis: true, warehouse: true } } });
 
       warehouseUp = false;

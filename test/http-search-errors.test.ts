@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import IORedis from 'ioredis';
-import { startApiRole } from '../src/app/api';
+import { startApiRole } from '../src/app/api-role';
 import { Releasers } from '../src/app/releasers';
 import { loadConfig } from '../src/config';
 import { encodeVector } from '../src/contracts/vector-codec';

@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,9 @@ import { freePort } from '../src/app/redis-server';
 import { LOCAL_SNOWFLAKE_MISSING } from '../src/app/local-snowflake';
 import { WORKER_ROLES } from '../src/app/roles';
 import { sourceFiles } from './helpers/imports';
+import { launch, type Launched } from './helpers/processes';
 import { testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..');
@@ -77,21 +79,23 @@ function installedPackages(dir: string): string[] {
 // npm runs on the node running these tests (Node 24), as in the image.
 const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
 
-/** Polls `url` until it answers 200; fails with the child's output if it exits or 30 s pass. */
-async function waitForOk(url: string, child: ChildProcess, what: string, output: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}:\n${output()}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within 30 s:\n${output()}`);
-    if ((await fetch(url).then((r) => r.status, () => 0)) === 200) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** `node bin/fleet.js …args` in the installed tree `dir`, as the image runs it. */
+function fleetIn(dir: string, args: string[], extraEnv: Record<string, string>): Launched {
+  return launch(process.execPath, ['bin/fleet.js', ...args], { cwd: dir, env: { ...env, ...extraEnv }, name: `fleet ${args.join(' ')}` });
 }
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+/** Polls `url` until it answers 200; fails with the process's output if it exits first or 30 s pass. */
+async function answersOk(url: string, fleet: Launched): Promise<void> {
+  await waitUntil(
+    `${url} to answer 200`,
+    async () => {
+      if (fleet.stopped()) throw new Error(`the process exited (${await fleet.exited}) before ${url} answered`);
+      return (await fetch(url).then((r) => r.status, () => 0)) === 200;
+    },
+    { timeoutMs: 30_000, everyMs: 100 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${fleet.output()}`);
+  });
 }
 
 describe('the production dependency tree (the image: npm ci --omit=dev)', () => {
@@ -135,54 +139,34 @@ describe('the production dependency tree (the image: npm ci --omit=dev)', () => 
     await Promise.all(
       commands.map(async (args) => {
         const port = await freePort();
-        const child = spawn(process.execPath, ['bin/fleet.js', ...args], {
-          cwd: dir,
-          env: {
-            ...env,
-            NODE_ENV: 'production',
-            SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true',
-            LOG_LEVEL: 'warn',
-            REDIS_URL: testRedisUrl(),
-            FLEET_QUEUE_PREFIX: prefix,
-            SNOWFLAKE_ACCESS_URL: `http://127.0.0.1:${closedPort}`,
-            SNOWFLAKE_ACCOUNT: '',
-            POOL_MIN: '0',
-            HEALTH_PORT: String(port),
-            PORT: String(port),
-            FLEET_API_TOKENS: 'production-tree-test-token-0001',
-            INDEX_SNAPSHOT_DIR: path.join(dir, `.fleet-${args.join('-')}`),
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
+        const fleet = fleetIn(dir, args, {
+          NODE_ENV: 'production',
+          SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true',
+          LOG_LEVEL: 'warn',
+          REDIS_URL: testRedisUrl(),
+          FLEET_QUEUE_PREFIX: prefix,
+          SNOWFLAKE_ACCESS_URL: `http://127.0.0.1:${closedPort}`,
+          SNOWFLAKE_ACCOUNT: '',
+          POOL_MIN: '0',
+          HEALTH_PORT: String(port),
+          PORT: String(port),
+          FLEET_API_TOKENS: 'production-tree-test-token-0001',
+          INDEX_SNAPSHOT_DIR: path.join(dir, `.fleet-${args.join('-')}`),
         });
-        let output = '';
-        child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-        child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
         try {
-          await waitForOk(`http://127.0.0.1:${port}/healthz`, child, `fleet ${args.join(' ')}`, () => output);
-          expect({ args, output }).toEqual({ args, output: expect.not.stringMatching(/Cannot find module|MODULE_NOT_FOUND/) });
+          await answersOk(`http://127.0.0.1:${port}/healthz`, fleet);
+          expect({ args, output: fleet.output() }).toEqual({ args, output: expect.not.stringMatching(/Cannot find module|MODULE_NOT_FOUND/) });
         } finally {
-          if (child.exitCode === null) child.kill('SIGTERM'); // by this child's pid
+          fleet.child.kill('SIGTERM'); // by this child's pid
         }
-        expect({ args, code: await exited }).toEqual({ args, code: 0 });
+        expect({ args, code: await fleet.exited }).toEqual({ args, code: 0 });
       }),
     );
   }, 120_000);
 
   it('`fleet up`, `fleet warehouse` and `fleet bench` say in one line that the local warehouse is a development dependency', async () => {
-    const fleet = (args: string[]): Promise<Exit> =>
-      new Promise((resolve) => {
-        const child = spawn(process.execPath, ['bin/fleet.js', ...args], {
-          cwd: dir,
-          env: { ...env, NODE_ENV: 'production', SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true', REDIS_URL: testRedisUrl(), SNOWFLAKE_ACCOUNT: '', SNOWFLAKE_ACCESS_URL: '' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-        child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.once('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const fleet = (args: string[]) =>
+      fleetIn(dir, args, { NODE_ENV: 'production', SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true', REDIS_URL: testRedisUrl(), SNOWFLAKE_ACCOUNT: '', SNOWFLAKE_ACCESS_URL: '' }).finished(30_000);
     for (const args of [['up'], ['warehouse', '--port', '0'], ['bench', 'pool', '--quick']]) {
       const r = await fleet(args);
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 1, stderr: `fleet: ${LOCAL_SNOWFLAKE_MISSING}\n` });
@@ -207,21 +191,15 @@ describe('the dev image (ops/Dockerfile --target dev, the dev overlay\'s warehou
   it('has local-snowflake and DuckDB; `fleet warehouse` serves there, configured by LOCAL_WAREHOUSE_*, and stops on SIGTERM', async () => {
     expect(installedPackages(dir!)).toEqual(expect.arrayContaining(['local-snowflake', '@duckdb/node-api']));
     const port = await freePort();
-    const child = spawn(process.execPath, ['bin/fleet.js', 'warehouse', '--port', String(port)], {
-      cwd: dir,
-      env: { ...env, NODE_ENV: 'production', SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true', LOCAL_WAREHOUSE_DEALS: '25', LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const warehouse = fleetIn(dir!, ['warehouse', '--port', String(port)], {
+      NODE_ENV: 'production', SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true', LOCAL_WAREHOUSE_DEALS: '25', LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: '0',
     });
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await waitForOk(`http://127.0.0.1:${port}/fleet/stats`, child, 'fleet warehouse', () => output);
-      expect(output).toContain('25 deals');
+      await answersOk(`http://127.0.0.1:${port}/fleet/stats`, warehouse);
+      expect(warehouse.output()).toContain('25 deals');
     } finally {
-      if (child.exitCode === null) child.kill('SIGTERM'); // by this child's pid
+      warehouse.child.kill('SIGTERM'); // by this child's pid
     }
-    expect(await exited).toBe(0);
+    expect(await warehouse.exited).toBe(0);
   });
 });

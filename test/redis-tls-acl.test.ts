@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,8 +7,10 @@ import { createRedis } from '../src/app/redis';
 import { loadConfig } from '../src/config';
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { killReplica, startReplica, until } from './helpers/faults';
+import { startReplica } from './helpers/faults';
+import { launch, type Launched } from './helpers/processes';
 import { uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
 
 /**
@@ -22,7 +24,7 @@ const PASSWORD = 'tls-acl-test-Secret-7f3a9c';
 
 let dir: string;
 let port: number;
-let server: ChildProcess | undefined;
+let server: Launched | undefined;
 let warehouse: LocalWarehouse;
 
 function openssl(args: string[]): void {
@@ -36,19 +38,27 @@ beforeAll(async () => {
   writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'ext.cnf']);
   port = await freePort();
-  server = spawn('redis-server', [
+  server = launch('redis-server', [
     '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
     '--tls-cert-file', 'server.crt', '--tls-key-file', 'server.key', '--tls-ca-cert-file', 'ca.crt', '--tls-auth-clients', 'no',
     '--save', '', '--appendonly', 'no', '--dir', dir,
     '--user', 'default', 'off',
     '--user', 'fleet', 'on', `>${PASSWORD}`, '~*', '&*', '+@all',
-  ], { cwd: dir, stdio: 'ignore' });
-  await until('the TLS redis-server to listen', () => canConnect('127.0.0.1', port, 200), 10_000, 50);
+  ], { cwd: dir });
+  const tls = server;
+  await waitUntil(
+    'the TLS redis-server to listen',
+    () => {
+      if (tls.stopped()) throw new Error(`redis-server exited: ${tls.output()}`);
+      return canConnect('127.0.0.1', port, 200);
+    },
+    { timeoutMs: 10_000, everyMs: 50 },
+  );
   warehouse = await startTestWarehouse({ deals: 50 });
 }, 60_000);
 
 afterAll(async () => {
-  server?.kill('SIGKILL');
+  await server?.stop();
   await warehouse?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -101,7 +111,7 @@ describe('Redis over TLS with an ACL user, by configuration', () => {
       expect(replica.output()).toContain('worker started');
       expect(replica.output()).not.toContain(PASSWORD);
     } finally {
-      await killReplica(replica, 'SIGTERM');
+      await replica.stop();
       await producer.close();
       redis.disconnect();
     }

@@ -10,6 +10,7 @@ import { createEmbeddingProcessor, createEmbeddingService } from '../src/workers
 import { runWorker } from '../src/workers/run-worker';
 import { createSearchProcessor } from '../src/workers/search-processor';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 
 let server: LocalWarehouse;
@@ -56,10 +57,9 @@ describe('search end to end: embedding jobs feed the index, search answers by te
       expect(results[0].indexed).toEqual({ namespace: 'calls', id: 'C-0' });
       expect(appends).toBeLessThanOrEqual(5);
       // every acknowledged upsert is in the log; the builder applies and snapshots them
-      const deadline = Date.now() + 20_000;
-      while ((await builder.stats()).size < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await waitUntil('the builder to apply all 200 upserts', async () => (await builder.stats()).size >= 200, { timeoutMs: 20_000, everyMs: 100 });
       await builder.snapshot();
-      while (!service.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await waitUntil('the search service to load the snapshot', () => service.ready, { timeoutMs: 20_000, everyMs: 100 });
       const search = createSearchProcessor({ index: service, embeddings });
       const answer = await search.run({ text: 'the champion has left the company', k: 3, namespace: 'calls' });
       expect(answer.hits[0].id).toBe('C-2');

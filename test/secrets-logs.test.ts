@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { createLogger } from '../src/telemetry/logger';
-import path from 'node:path';
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
+import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
 
-const CLI = path.join(__dirname, '..', 'bin', 'fleet.js');
 const SECRET_PASSWORD = 'sw0rdfish-not-the-warehouse-password';
 const SECRET_TOKEN = 'tok3n-that-must-never-be-logged-0001';
 
@@ -22,10 +20,8 @@ describe('security: configured secrets never appear in logs or job data', () => 
     const prefix = uniquePrefix('secrets');
     const redis = testRedis();
     const producer = createProducer({ connection: redis, prefix, defaultJobOptions: { attempts: 1 } });
-    let output = '';
-    const child = spawn(process.execPath, [CLI, 'worker', '--role', 'deals'], {
+    const worker = launchFleet(['worker', '--role', 'deals'], {
       env: {
-        ...process.env,
         LOG_LEVEL: 'debug',
         REDIS_URL: testRedisUrl(),
         FLEET_QUEUE_PREFIX: prefix,
@@ -38,21 +34,18 @@ describe('security: configured secrets never appear in logs or job data', () => 
         WAREHOUSE_QUERY_TIMEOUT_MS: '2000',
         WAREHOUSE_RETRIES: '0',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     try {
       const handle = await producer.dealInsights(['D-1', 'D-2']);
       await expect(handle.result({ timeoutMs: 30_000 })).rejects.toThrow(/failed/);
       const job = await producer.queue('deals').getJob(handle.id);
       expect(JSON.stringify(job)).not.toContain(SECRET_PASSWORD);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await worker.stop();
       await producer.close();
       await redis.quit();
     }
+    const output = worker.output();
     expect(output).toMatch(/390100|Incorrect username or password|login/i); // the failure itself is logged
     expect(output).not.toContain(SECRET_PASSWORD);
     expect(output).not.toContain(SECRET_TOKEN);

@@ -1,8 +1,9 @@
 import type { Queue } from 'bullmq';
 import { createProducer, type Producer } from '../src/producers';
 import { startLocalWarehouse, type LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, reportFault, startReplica, until, type Replica } from './helpers/faults';
+import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 
 /**
  * What Kubernetes does to a replica: SIGTERM (scale-down, rollout, drain), and - when a pod does not stop
@@ -25,10 +26,7 @@ describe('a worker replica and process signals', () => {
   });
   afterEach(async () => {
     warehouse.setLatency({ queryMs: QUERY_LATENCY_MS });
-    for (const r of replicas.splice(0)) {
-      if (!r.stopped()) r.child.kill('SIGKILL');
-      await r.exited;
-    }
+    for (const r of replicas.splice(0)) await r.kill('SIGKILL');
     for (const p of producers.splice(0)) await p.close();
   });
   afterAll(async () => {
@@ -62,7 +60,7 @@ describe('a worker replica and process signals', () => {
 
   /** Waits until the replica holds jobs and its first batch call is at the warehouse. */
   async function midBatch(queue: Queue, queriesBefore: number): Promise<string[]> {
-    await until('jobs active and a batch call in flight', async () => (await queue.getJobCounts('active')).active > 0 && warehouse.stats().queries > queriesBefore);
+    await waitUntil('jobs active and a batch call in flight', async () => (await queue.getJobCounts('active')).active > 0 && warehouse.stats().queries > queriesBefore);
     return (await queue.getActive()).map((j) => j.id!);
   }
 

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
 import { snowflakeCredentials } from '../src/pool';
+import { launchFleet } from './helpers/processes';
 
 const PASSPHRASE = 'correct horse battery';
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -132,16 +132,17 @@ describe('snowflake login configuration: the key and token, checked before anyth
 });
 
 describe('fleet config', () => {
-  it('prints the login method and file paths, never a key, passphrase or token', () => {
-    const env = { ...process.env, SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED, SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: PASSPHRASE };
-    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'fleet.js'), 'config'], { env, encoding: 'utf8' });
+  it('prints the login method and file paths, never a key, passphrase or token', async () => {
+    const [keyPair, token] = await Promise.all([
+      launchFleet(['config'], { env: { SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED, SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: PASSPHRASE } }).finished(30_000),
+      launchFleet(['config'], { env: { SNOWFLAKE_AUTHENTICATOR: 'OAUTH', SNOWFLAKE_TOKEN: 'oauth-access-token-123456' } }).finished(30_000),
+    ]);
+    expect({ code: keyPair.code, stderr: keyPair.code === 0 ? '' : keyPair.stderr }).toEqual({ code: 0, stderr: '' });
+    const out = keyPair.stdout;
     expect(JSON.parse(out).snowflake.auth).toEqual({ method: 'SNOWFLAKE_JWT', privateKey: '[secret]', passphrase: '[secret]' });
     expect(out).not.toContain(PASSPHRASE);
     expect(out).not.toContain(PKCS8_ENCRYPTED.split('\n')[1]);
-    const tokenOut = execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'fleet.js'), 'config'], {
-      env: { ...process.env, SNOWFLAKE_AUTHENTICATOR: 'OAUTH', SNOWFLAKE_TOKEN: 'oauth-access-token-123456' },
-      encoding: 'utf8',
-    });
-    expect(JSON.parse(tokenOut).snowflake.auth).toEqual({ method: 'OAUTH', token: '[secret]' });
+    expect(token.code).toBe(0);
+    expect(JSON.parse(token.stdout).snowflake.auth).toEqual({ method: 'OAUTH', token: '[secret]' });
   });
 });

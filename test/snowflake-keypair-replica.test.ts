@@ -1,18 +1,15 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type snowflake from 'snowflake-sdk';
 import { loadConfig } from '../src/config';
 import { createProducer } from '../src/producers';
 import { snowflakeConnector, snowflakeCredentials } from '../src/pool';
 import type { LocalWarehouse } from 'local-snowflake';
-import { CLI, startReplica, stopReplica } from './helpers/faults';
+import { startReplica } from './helpers/faults';
+import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { connectorFor, startTestWarehouse } from './helpers/warehouse';
-
-const run = promisify(execFile);
 
 let server: LocalWarehouse;
 let dir: string;
@@ -43,7 +40,9 @@ describe('key-pair authentication, end to end: keygen, ALTER USER, a worker repl
     // 1. The key, as a platform engineer makes it: the CLI, with an encrypted private key.
     const keys = path.join(dir, 'keys');
     writeFileSync(path.join(dir, 'passphrase'), 'a passphrase for the fleet key\n');
-    const { stdout } = await run(process.execPath, [CLI, 'snowflake', 'keygen', '--out', keys, '--user', 'fleet_svc', '--passphrase-file', path.join(dir, 'passphrase')]);
+    const keygen = await launchFleet(['snowflake', 'keygen', '--out', keys, '--user', 'fleet_svc', '--passphrase-file', path.join(dir, 'passphrase')]).finished();
+    expect({ code: keygen.code, stderr: keygen.code === 0 ? '' : keygen.stderr }).toEqual({ code: 0, stderr: '' });
+    const { stdout } = keygen;
     const alter = /^\s*(ALTER USER FLEET_SVC SET RSA_PUBLIC_KEY='[A-Za-z0-9+/=]+';)$/m.exec(stdout)?.[1];
     const fingerprint = /^fingerprint\s+(SHA256:\S+)$/m.exec(stdout)?.[1];
     expect(alter).toBeDefined();
@@ -80,7 +79,7 @@ describe('key-pair authentication, end to end: keygen, ALTER USER, a worker repl
       expect(stats.failedLogins).toBe(0);
       expect(replica.output()).not.toContain('BEGIN');
     } finally {
-      await stopReplica(replica);
+      await replica.stop();
       await producer.close();
       await redis.quit();
     }

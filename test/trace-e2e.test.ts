@@ -8,6 +8,7 @@ import type { LocalWarehouse } from 'local-snowflake';
 import { createEmbeddingProcessor } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 
 describe('a job is traced from the producer through the worker and its batch to the warehouse call', () => {
@@ -36,8 +37,13 @@ describe('a job is traced from the producer through the worker and its batch to 
       const handles = await context.with(trace.setSpan(context.active(), caller), () => producer.embed(['first text', 'second text', 'third text']));
       caller.end();
       await Promise.all(handles.map((h) => h.result({ timeoutMs: 20_000 })));
-      await new Promise((r) => setTimeout(r, 100));
-      const spans = exporter.getFinishedSpans();
+      // A job's result can reach the producer before the worker has ended its spans.
+      const spans = await waitUntil('the job, batch and warehouse spans to end', () => {
+        const finished = exporter.getFinishedSpans();
+        const jobs = finished.filter((s) => s.kind === SpanKind.CONSUMER).length;
+        const ended = jobs >= 3 && finished.some((s) => s.name === 'batch emb') && finished.some((s) => s.kind === SpanKind.CLIENT && s.name === 'warehouse embed_texts');
+        return ended && finished;
+      });
       const jobSpans = spans.filter((s) => s.kind === SpanKind.CONSUMER);
       expect(jobSpans).toHaveLength(3);
       for (const s of jobSpans) expect(s.spanContext().traceId).toBe(caller.spanContext().traceId);

@@ -1,17 +1,13 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import IORedis from 'ioredis';
 import { createProducer } from '../src/producers';
 import { WarehouseError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import type { LocalWarehouse } from 'local-snowflake';
 import { indexLogKey } from '../src/index-builder/log';
-import { CLI } from './helpers/faults';
+import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startEmbeddingWorker } from './helpers/workers';
-
-const run = promisify(execFile);
 
 let server: LocalWarehouse;
 beforeAll(async () => {
@@ -101,10 +97,10 @@ describe("the fleet's batch statements through Snowflake's chunked-result path",
   it('`fleet index rebuild` reads its source through chunked results and appends one upsert per row', async () => {
     const prefix = uniquePrefix('rebuild');
     server.resetStats();
-    const { stderr } = await run(process.execPath, [CLI, 'index', 'rebuild', '--source', 'calls', '--chunk', '500'], {
-      env: { ...process.env, REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, SNOWFLAKE_ACCESS_URL: server.url, LOG_LEVEL: 'warn', POOL_MIN: '0' },
-      timeout: 60_000,
-    });
+    const { code, stderr } = await launchFleet(['index', 'rebuild', '--source', 'calls', '--chunk', '500'], {
+      env: { REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, SNOWFLAKE_ACCESS_URL: server.url, LOG_LEVEL: 'warn', POOL_MIN: '0' },
+    }).finished(60_000);
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     const appended = Number(/appended (\d+) upserts to namespace "calls"/.exec(stderr)?.[1]);
     expect(appended).toBeGreaterThan(500);
     const stats = server.stats();

@@ -1,82 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { indexLogKey } from '../../src/index-builder/log';
+import { launchFleet, type Launched } from './processes';
 
 /**
  * Shared pieces of the fault suite (test/faults-*.test.ts, test/shutdown-signals.test.ts): real worker
- * replicas in their own processes (the CLI from dist/, as the image runs it), polling, effect counting and
- * the one-row report each fault prints.
+ * replicas in their own processes (the CLI from dist/, as the image runs it), effect counting and the
+ * one-row report each fault prints. Waiting is test/helpers/wait.ts; the process itself, test/helpers/processes.ts.
  */
-export const CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
 const OUT = path.join(__dirname, '..', '..', 'test-output');
 
-export interface Replica {
-  child: ChildProcess;
-  /** Resolves with the exit code (or the signal's name) when the process ends. */
-  exited: Promise<number | string>;
-  /** Resolves when a log line contains `text`. */
-  logged(text: string, timeoutMs?: number): Promise<void>;
-  output(): string;
-  stopped(): boolean;
-}
+/** A worker replica: a launched `fleet worker` (stop it with `stop()`, SIGTERM then SIGKILL, or `kill()`). */
+export type Replica = Launched;
 
 /** `fleet worker --role <role>` in its own process, its stdout and stderr collected. */
 export function startReplica(env: Record<string, string>, role = 'embeddings'): Replica {
-  const child = spawn(process.execPath, [CLI, 'worker', '--role', role], {
-    // HEALTH_PORT 0: an ephemeral port, so replicas of parallel test runs never collide on 9464.
-    env: { ...process.env, LOG_LEVEL: 'info', HEALTH_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    if (out.length > 4_000_000) out = out.slice(-2_000_000); // a long run must not grow the test's memory
-    for (const w of [...waiters]) {
-      if (out.includes(w.text)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  return {
-    child,
-    exited,
-    output: () => out,
-    stopped: () => child.exitCode !== null || child.signalCode !== null,
-    logged(text, timeoutMs = 30_000) {
-      if (out.includes(text)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`replica did not log ${JSON.stringify(text)} within ${timeoutMs} ms; output:\n${out.slice(-3000)}`)), timeoutMs);
-        waiters.push({ text, resolve: () => (clearTimeout(timer), resolve()) });
-        void exited.then(() => {
-          clearTimeout(timer);
-          if (!out.includes(text)) reject(new Error(`replica exited before logging ${JSON.stringify(text)}; output:\n${out.slice(-3000)}`));
-        });
-      });
-    },
-  };
-}
-
-/** SIGKILLs (unless already stopped) and waits for the exit. */
-export async function killReplica(r: Replica, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (!r.stopped()) r.child.kill(signal);
-  await r.exited;
-}
-
-/** SIGTERM, as Kubernetes stops a pod; SIGKILL if the replica has not exited within `graceMs`. */
-export async function stopReplica(r: Replica, graceMs = 20_000): Promise<void> {
-  if (r.stopped()) return;
-  r.child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([r.exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
-  clearTimeout(timer);
-  if (!exited) await killReplica(r);
+  // HEALTH_PORT 0: an ephemeral port, so replicas of parallel test runs never collide on 9464.
+  return launchFleet(['worker', '--role', role], { env: { LOG_LEVEL: 'info', HEALTH_PORT: '0', ...env }, name: `replica (${role})` });
 }
 
 /**
@@ -99,17 +40,6 @@ export function faultReplicaEnv(prefix: string, warehouseUrl: string, extra: Rec
     ...extra,
   };
 }
-
-export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** What the index log holds, per job: the effects the fault suite checks are exactly-once. */
 export interface EffectCount {

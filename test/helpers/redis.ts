@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import IORedis, { type Redis } from 'ioredis';
 
-/** The private redis-server started by test/global-setup.ts. */
+/** The private redis-server test/global-setup.ts started for this jest worker (files in other workers use their own). */
 export function testRedisUrl(): string {
-  const url = process.env.FLEET_TEST_REDIS_URL;
-  if (!url) throw new Error('FLEET_TEST_REDIS_URL is not set: run tests through jest (test/global-setup.ts)');
-  return url;
+  const urls = process.env.FLEET_TEST_REDIS_URLS?.split(',').filter(Boolean);
+  if (!urls?.length) throw new Error('FLEET_TEST_REDIS_URLS is not set: run tests through jest (test/global-setup.ts)');
+  const worker = Number(process.env.JEST_WORKER_ID ?? '1');
+  return urls[(Number.isInteger(worker) && worker > 0 ? worker - 1 : 0) % urls.length];
 }
 
 /** A BullMQ-ready connection (maxRetriesPerRequest: null) to the test Redis. Caller quits it. */

@@ -1,9 +1,9 @@
 import { createHash, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import snowflake from 'snowflake-sdk';
 import { startLocalWarehouse, type LocalWarehouse } from '../src';
 import { isUserStatement, redactUserStatementSecrets } from '../src/user-statements';
 import { destroy, failure, type Row } from './helpers/driver';
+import { sleep } from './helpers/wait';
 
 
 
@@ -250,7 +250,7 @@ describe('local warehouse authentication over the real snowflake-sdk driver', ()
       credentials.push(secret);
       expect(await canQuery(wh, withPat('svc_pat_short', secret))).toBe(true);
 
-      await sleep(400);
+      await sleep(400); // the scenario: the token outlives its 300 ms TTL
 
       const expiredBefore = wh.stats().failedLoginsByReason.pat_expired ?? 0;
       const err = await failure(connect(wh, withPat('svc_pat_short', secret)));
@@ -358,7 +358,7 @@ describe('local warehouse authentication over the real snowflake-sdk driver', ()
       expect(unknown.message).toMatch(/^Invalid OAuth access token\. \[/);
 
       const shortLived = wh.issueOAuthToken('oauth_user', { ttlMs: 200 });
-      await sleep(300);
+      await sleep(300); // the scenario: the token outlives its 200 ms TTL
       const expired = await failure(connect(wh, { username: 'oauth_user', authenticator: 'OAUTH', token: shortLived }));
       expect(String(expired.code)).toBe('390318');
     });

@@ -5,6 +5,7 @@ import { startLocalWarehouse, type LocalWarehouse } from '../src';
 import { sentimentScore, summarizeText, SUMMARY_MAX_CHARS } from '../src/cortex-stand-ins';
 import { rewriteSql } from '../src/sql-rewrite';
 import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
+import { waitUntil } from './helpers/wait';
 
 const connect = (wh: LocalWarehouse, password = 'fleet') => connectTo(wh.url, { password });
 
@@ -368,7 +369,7 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
       const result = new Promise<Row[]>((resolve, reject) => {
         statement = conn.execute({ sqlText: 'SELECT 1 AS ONE', complete: (err, _s, rows) => (err ? reject(err) : resolve(rows as Row[])) });
       });
-      await new Promise((r) => setTimeout(r, 100));
+      await waitUntil('the statement to be running', () => wh.queryHistory({ status: 'RUNNING' }).some((e) => e.queryText === 'SELECT 1 AS ONE'));
       await new Promise<void>((resolve, reject) => statement!.cancel((err) => (err ? reject(err) : resolve())));
       const err = await failure(result);
       expect(String(err.code)).toBe('000604');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { startLocalWarehouse, type LocalWarehouse, type QueryHistoryEntry } from '../src';
 import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
+import { waitUntil } from './helpers/wait';
 
 const connect = (wh: LocalWarehouse) => connectTo(wh.url);
 
@@ -28,17 +29,9 @@ function entryFor(wh: LocalWarehouse, sqlText: string): QueryHistoryEntry {
   return found[0];
 }
 
-/** Polls until `check` passes or `timeoutMs` runs out. */
-async function eventually<T>(check: () => T, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+/** Resolves once the statement whose SQL text is `sqlText` is running at the server. */
+function running(wh: LocalWarehouse, sqlText: string): Promise<boolean> {
+  return waitUntil(`${sqlText} to be running`, () => wh.queryHistory({ status: 'RUNNING' }).some((e) => e.queryText === sqlText), { timeoutMs: 5_000 });
 }
 
 describe('local warehouse statement parameters and query history (over the real driver)', () => {
@@ -193,7 +186,7 @@ describe('local warehouse statement parameters and query history (over the real 
       signal: gone.signal,
     });
     request.catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    await running(wh, 'SELECT 1 AS ABANDONED_RAW');
     gone.abort();
 
     // A driver connection destroyed (logged out) while its statement runs.
@@ -201,15 +194,14 @@ describe('local warehouse statement parameters and query history (over the real 
     const doomedDone = new Promise<void>((resolve) => {
       doomed.execute({ sqlText: 'SELECT 1 AS ABANDONED_DRIVER', parameters: { STATEMENT_TIMEOUT_IN_SECONDS: 1 }, complete: () => resolve() });
     });
-    await new Promise((r) => setTimeout(r, 200));
+    await running(wh, 'SELECT 1 AS ABANDONED_DRIVER');
     await destroy(doomed);
 
     for (const sql of ['SELECT 1 AS ABANDONED_RAW', 'SELECT 1 AS ABANDONED_DRIVER']) {
-      const entry = await eventually(() => {
+      const entry = await waitUntil(`${sql} to end`, () => {
         const e = entryFor(wh, sql);
-        expect(e.status).not.toBe('RUNNING');
-        return e;
-      });
+        return e.status !== 'RUNNING' && e;
+      }, { timeoutMs: 5_000, everyMs: 50 });
       // Canceled by the server at ~1 s, not run out to the fault's 3 s.
       expect(entry).toMatchObject({ status: 'ABORTED', errorCode: '000630' });
       expect(entry.durationMs!).toBeGreaterThanOrEqual(950);
