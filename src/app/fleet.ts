@@ -11,7 +11,7 @@ import { createCaches, startRole, type FleetCaches, type RoleContext, type Worke
 import type { PooledWarehouse, WarehouseCallEvent, WarehousePool } from '../pool';
 import { readinessChecks, redisPing, startHealthServer } from '../http';
 import { startTelemetry, tieredCacheStats, type FleetMetrics } from '../telemetry';
-import { startApiRole } from './api';
+import { startApiRole } from './api-role';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
 export interface FleetOptions {

@@ -4,7 +4,7 @@ import { runAnnBench } from './ann';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
 import { runFlowBench } from './flow';
-import { runApiBench } from './api';
+import { runApiBench } from './api-load';
 import { runPoolBench } from './pool';
 import { runScaleBench } from './scale';
 

@@ -16,7 +16,7 @@ import { mountBoard, type BoardOptions } from './board';
 import { registerDocs } from './docs';
 import { listen, registerHealthRoutes, type ReadinessCheck, type RunningServer } from './health';
 import { HttpError, type HttpIssue } from './http-error';
-import { loadFastify } from '../telemetry/native-require';
+import { loadFastify } from './fastify';
 import {
   DealInsightsRequest,
   EmbeddingsRequest,

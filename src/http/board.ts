@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Authenticator, Principal } from './auth';
-import { nativeRequire } from '../telemetry/native-require';
+import { nativeRequire } from '../runtime/native-require';
 
 export interface BoardOptions {
   /** Where the full board (retry, remove, pause...) is mounted. Default `/admin/queues`. */
@@ -28,7 +28,7 @@ export interface MountBoardOptions extends BoardOptions {
 
 const REALM = 'warehouse-fleet board';
 
-/** Loaded like fastify itself: it needs @fastify/static 10 (see native-require.ts). */
+/** Loaded like fastify itself: it needs @fastify/static 10 (see src/runtime/native-require.ts). */
 function loadFastifyAdapter(): typeof FastifyAdapterClass {
   return nativeRequire<typeof import('@bull-board/fastify')>('@bull-board/fastify').FastifyAdapter;
 }

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { nativeRequire } from '../telemetry/native-require';
+import { nativeRequire } from '../runtime/native-require';
 
 /** The OpenAPI document at `/docs/json` (and `/docs/yaml`), a readable page at `/docs`. Register before the routes. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
-  // Loaded like fastify itself (see native-require.ts).
+  // Loaded like fastify itself (see src/runtime/native-require.ts).
   const swagger = nativeRequire<(typeof import('@fastify/swagger'))['default']>('@fastify/swagger');
   await app.register(swagger, {
     openapi: {

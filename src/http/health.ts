@@ -2,7 +2,7 @@ import { withDeadline } from '../resilience';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { MetricsEndpoint } from '../telemetry/prometheus';
-import { loadFastify } from '../telemetry/native-require';
+import { loadFastify } from './fastify';
 
 /** Readiness checks by name: true when that dependency answers. */
 export type ReadinessCheck = () => Promise<Record<string, boolean>>;

@@ -16,6 +16,3 @@ export function nativeRequire<T = unknown>(id: string): T {
   const real = (process as unknown as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule?.('node:module') as ModuleApi | undefined;
   return (real ?? moduleApi).createRequire(__filename)(id) as T;
 }
-
-/** The fastify module (see nativeRequire for why it is not a plain import). */
-export const loadFastify = () => nativeRequire<typeof import('fastify')>('fastify');

@@ -13,7 +13,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FleetMetrics } from './metrics';
-import { nativeRequire } from './native-require';
+import { nativeRequire } from '../runtime/native-require';
 import { createMetricsRegistry, type MetricsEndpoint } from './prometheus';
 import { createSlowLog, type SlowLog, type SlowThresholds } from './slow';
 
@@ -148,7 +148,7 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
 }
 
 function otlpExporter(url: string, headers?: Record<string, string>): SpanExporter {
-  // Loaded only when configured (see native-require.ts). It ships with @opentelemetry/sdk-node (0.223).
+  // Loaded only when configured (see src/runtime/native-require.ts). It ships with @opentelemetry/sdk-node.
   const { OTLPTraceExporter } = nativeRequire<typeof import('@opentelemetry/exporter-trace-otlp-http')>('@opentelemetry/exporter-trace-otlp-http');
   return new OTLPTraceExporter({ url, headers });
 }
