@@ -6,7 +6,7 @@ import { chunkLimits, MAX_CHUNK_FILE_BYTES } from '../src/result-chunks';
 import type { ResultCell } from '../src/result-encoding';
 import { writeRowsetSegments, type RowsetSegment } from '../src/rowset-segments';
 import { formatNumberVector } from '../src/vector-format';
-import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
+import { connect as connectTo, destroy, failure, httpLogin, type Row } from './helpers/driver';
 
 const connect = (wh: LocalWarehouse) => connectTo(wh.url);
 
@@ -46,14 +46,7 @@ function execStreamed(conn: snowflake.Connection, sqlText: string, binds?: unkno
 
 /** A query-request over plain HTTP, as the driver sends it, returning the parsed reply. */
 async function httpQuery(wh: LocalWarehouse, sqlText: string): Promise<{ token: string; reply: QueryReply }> {
-  const login = (await (
-    await fetch(`${wh.url}/session/v1/login-request`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ data: { LOGIN_NAME: 'fleet', PASSWORD: 'fleet' } }),
-    })
-  ).json()) as { data: { token: string } };
-  const { token } = login.data;
+  const { token } = await httpLogin(wh.url);
   const res = await fetch(`${wh.url}/queries/v1/query-request?requestId=${randomUUID()}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` },

@@ -4,7 +4,7 @@ import { embedText } from '../src/embedder';
 import { startLocalWarehouse, type LocalWarehouse } from '../src';
 import { sentimentScore, summarizeText, SUMMARY_MAX_CHARS } from '../src/cortex-stand-ins';
 import { rewriteSql } from '../src/sql-rewrite';
-import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
+import { connect as connectTo, destroy, failure, httpLogin, type Row } from './helpers/driver';
 import { waitUntil } from './helpers/wait';
 
 const connect = (wh: LocalWarehouse, password = 'fleet') => connectTo(wh.url, { password });
@@ -26,16 +26,6 @@ function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[] | Bind
 
 
 
-/** Logs in over plain HTTP, as the driver does, and returns the session token. */
-async function httpLogin(wh: LocalWarehouse): Promise<{ token: string; masterToken: string }> {
-  const res = await fetch(`${wh.url}/session/v1/login-request`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ data: { LOGIN_NAME: 'fleet', PASSWORD: 'fleet' } }),
-  });
-  const body = (await res.json()) as { data: { token: string; masterToken: string } };
-  return body.data;
-}
 
 function httpQuery(wh: LocalWarehouse, token: string, requestId: string, sqlText: string, bindings?: object): Promise<Response> {
   return fetch(`${wh.url}/queries/v1/query-request?requestId=${requestId}`, {
@@ -158,7 +148,7 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
 
   it('replays a retried query-request by requestId instead of inserting twice', async () => {
     await exec(conn, 'CREATE TABLE REPLAY_T (V VARCHAR)');
-    const { token } = await httpLogin(wh);
+    const { token } = await httpLogin(wh.url);
     const requestId = randomUUID();
     const bindings = { '1': { type: 'TEXT', value: 'once' } };
     const before = wh.stats();
@@ -179,7 +169,7 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
   });
 
   it('answers GET /queries/<id>/result with the stored result', async () => {
-    const { token } = await httpLogin(wh);
+    const { token } = await httpLogin(wh.url);
     const reply = (await (await httpQuery(wh, token, randomUUID(), "SELECT 'kept' AS K")).json()) as { data: { queryId: string } };
     const res = await fetch(`${wh.url}/queries/${reply.data.queryId}/result`, { headers: { authorization: `Snowflake Token="${token}"` } });
     const body = (await res.json()) as { success: boolean; data: { rowset: string[][]; returned: number } };
@@ -191,7 +181,7 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
 
   it('describes a statement without running it (describeOnly)', async () => {
     await exec(conn, 'CREATE TABLE DESCRIBE_T (V INTEGER)');
-    const { token } = await httpLogin(wh);
+    const { token } = await httpLogin(wh.url);
     const res = await fetch(`${wh.url}/queries/v1/query-request?requestId=${randomUUID()}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` },
@@ -333,7 +323,7 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
     await destroy(extra);
     expect(wh.stats().activeSessions).toBe(before.activeSessions - 1);
 
-    const { token, masterToken } = await httpLogin(wh);
+    const { token, masterToken } = await httpLogin(wh.url);
     const renewed = (await (
       await fetch(`${wh.url}/session/token-request`, {
         method: 'POST',

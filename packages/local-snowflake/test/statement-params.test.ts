@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { startLocalWarehouse, type LocalWarehouse, type QueryHistoryEntry } from '../src';
-import { connect as connectTo, destroy, failure, type Row } from './helpers/driver';
+import { connect as connectTo, destroy, failure, httpLogin, type Row } from './helpers/driver';
 import { waitUntil } from './helpers/wait';
 
 const connect = (wh: LocalWarehouse) => connectTo(wh.url);
@@ -171,17 +171,11 @@ describe('local warehouse statement parameters and query history (over the real 
     wh.setFault({ mode: 'slow', slowMs: 3000, sqlPattern: 'ABANDONED' });
 
     // A raw client that drops its HTTP connection mid-statement.
-    const login = (await (
-      await fetch(`${wh.url}/session/v1/login-request`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ data: { LOGIN_NAME: 'fleet', PASSWORD: 'fleet' } }),
-      })
-    ).json()) as { data: { token: string } };
+    const { token } = await httpLogin(wh.url);
     const gone = new AbortController();
     const request = fetch(`${wh.url}/queries/v1/query-request?requestId=${randomUUID()}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${login.data.token}"` },
+      headers: { 'content-type': 'application/json', authorization: `Snowflake Token="${token}"` },
       body: JSON.stringify({ sqlText: 'SELECT 1 AS ABANDONED_RAW', parameters: { STATEMENT_TIMEOUT_IN_SECONDS: 1 } }),
       signal: gone.signal,
     });

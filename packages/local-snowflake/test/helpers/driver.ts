@@ -32,3 +32,14 @@ export async function failure(p: Promise<unknown>): Promise<DriverError> {
   }
   throw new Error('expected the call to fail');
 }
+
+/** Logs in as the admin user over plain HTTP, as the driver does, and returns the session and master tokens. */
+export async function httpLogin(url: string): Promise<{ token: string; masterToken: string }> {
+  const res = await fetch(`${url}/session/v1/login-request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ data: { LOGIN_NAME: 'fleet', PASSWORD: 'fleet' } }),
+  });
+  const body = (await res.json()) as { data: { token: string; masterToken: string } };
+  return body.data;
+}
