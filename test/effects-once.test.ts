@@ -1,7 +1,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../src/contracts/errors';
-import { appendUpsertsOnce, INDEX_EFFECT_FIELD, indexLogKey } from '../src/index-builder/log';
+import { appendUpsertsOnce, INDEX_EFFECT_FIELD, indexLogKey } from '../src/index-builder/upsert-stream';
 import { instrumentProcessor } from '../src/telemetry';
 import type { FleetMetrics } from '../src/telemetry/metrics';
 import { CircuitOpenError } from '../src/warehouse/errors';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createIndexBuilder, type IndexBuilder } from '../src/index-builder/builder';
-import { appendDeletes, appendUpserts, indexLogKey } from '../src/index-builder/log';
+import { appendDeletes, appendUpserts, indexLogKey } from '../src/index-builder/upsert-stream';
 import { createSearchService, type SearchService } from '../src/index-builder/search-service';
 import { itemVector, spawnTsChild, waitForLine } from './fixtures/index-helpers';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';

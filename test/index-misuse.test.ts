@@ -9,7 +9,7 @@ import { BuilderLockError } from '../src/index-builder/errors/builder-lock-error
 import { IndexNotReadyError } from '../src/index-builder/errors/index-not-ready-error';
 import { IndexOptionError } from '../src/index-builder/errors/index-option-error';
 import { SnapshotCorruptError } from '../src/index-builder/errors/snapshot-corrupt-error';
-import { appendUpserts, indexLogKey } from '../src/index-builder/log';
+import { appendUpserts, indexLogKey } from '../src/index-builder/upsert-stream';
 import { createSearchService } from '../src/index-builder/search-service';
 import { compileIndexSettings, isValidNamespace } from '../src/index-builder/settings';
 import { MANIFEST_FILE, snapshotName } from '../src/index-builder/snapshot-store';

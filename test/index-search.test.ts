@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createIndexBuilder, type IndexBuilder } from '../src/index-builder/builder';
 import { SnapshotCorruptError } from '../src/index-builder/errors/snapshot-corrupt-error';
-import { appendUpserts, snapshotChannel } from '../src/index-builder/log';
+import { appendUpserts, snapshotChannel } from '../src/index-builder/upsert-stream';
 import { createSearchService, type SearchService } from '../src/index-builder/search-service';
 import { MANIFEST_FILE, snapshotName } from '../src/index-builder/snapshot-store';
 import { itemVector } from './fixtures/index-helpers';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import IORedis, { type Redis } from 'ioredis';
 import { BuilderLease } from '../src/index-builder/builder-lease';
-import { appendUpsertsOnce, indexLogKey } from '../src/index-builder/log';
+import { appendUpsertsOnce, indexLogKey } from '../src/index-builder/upsert-stream';
 import { LuaCommand } from '../src/redis-lua/lua-command';
 import { sourceFiles } from './helpers/imports';
 import { testRedisUrl, uniquePrefix } from './helpers/redis';

@@ -3,7 +3,7 @@ import { createProducer } from '../src/producers';
 import { WarehouseError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import type { LocalWarehouse } from 'local-snowflake';
-import { indexLogKey } from '../src/index-builder/log';
+import { indexLogKey } from '../src/index-builder/upsert-stream';
 import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';

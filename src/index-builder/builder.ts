@@ -6,7 +6,7 @@ import { IndexOptionError } from './errors/index-option-error';
 import { SnapshotCorruptError } from './errors/snapshot-corrupt-error';
 import { SafeEmitter } from './events';
 import { IndexThread } from './index-thread';
-import { compareStreamIds, readLog, snapshotChannel, trimLog, type SnapshotAnnouncement } from './log';
+import { compareStreamIds, readLog, snapshotChannel, trimLog, type SnapshotAnnouncement } from './upsert-stream';
 import type { ApplyResult } from './namespaced-index';
 import { compileIndexSettings, integerIn, sameStorageSettings, type CompiledIndexSettings, type IndexSettings } from './settings';
 import { SnapshotStore, type SnapshotRef } from './snapshot-store';

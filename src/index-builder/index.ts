@@ -25,7 +25,7 @@ export {
   type IndexUpsert,
   type LogRead,
   type SnapshotAnnouncement,
-} from './log';
+} from './upsert-stream';
 export { SnapshotStore, snapshotName, MANIFEST_FILE, type LatestSnapshot, type PendingSnapshot, type SnapshotManifest, type SnapshotRef, type SnapshotStoreOptions } from './snapshot-store';
 export { IndexThread, type IndexThreadOptions } from './index-thread';
 export { VectorIndex, type IdMapping, type OpenMode, type UpsertResult, type VectorHit } from './vector-index';

@@ -5,7 +5,7 @@ import { IndexNotReadyError } from './errors/index-not-ready-error';
 import { IndexOptionError } from './errors/index-option-error';
 import { SafeEmitter } from './events';
 import { IndexThread } from './index-thread';
-import { snapshotChannel } from './log';
+import { snapshotChannel } from './upsert-stream';
 import type { NamespacedHit } from './namespaced-index';
 import { integerIn, isValidNamespace, oneOf } from './settings';
 import { SnapshotStore, type SnapshotRef } from './snapshot-store';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { IndexOptionError } from './errors/index-option-error';
 import { SnapshotCorruptError } from './errors/snapshot-corrupt-error';
-import { compareStreamIds } from './log';
+import { compareStreamIds } from './upsert-stream';
 import { MAPPING_FILE, type NamespaceFiles } from './namespaced-index';
 import { compileIndexSettings, integerIn, type CompiledIndexSettings } from './settings';
 

@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { indexLogKey } from '../../src/index-builder/log';
+import { indexLogKey } from '../../src/index-builder/upsert-stream';
 import { launchFleet, type Launched } from './processes';
 
 /**
