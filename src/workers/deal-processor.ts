@@ -7,6 +7,7 @@ import { getDeals } from '../warehouse/queries/get-deals';
 import type { Warehouse } from '../warehouse/types';
 import { CachedLoader, type TieredLoad } from './cached-loader';
 import { QUEUES } from '../contracts/queues';
+import { describeBatches } from '../contracts/batch-log';
 import { batchTag, Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './job-data';
@@ -96,7 +97,7 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
       const refs = [...batches.values()];
       await logs.log(
         job,
-        `served by ${refs.length ? `batch${refs.length > 1 ? 'es' : ''} ${refs.map((b) => `${b.batchId} (${b.size} ids)`).join(', ')}` : 'no warehouse batch'}` +
+        `served by ${describeBatches(refs, 'ids')}` +
           (cachedCount ? `; ${cachedCount} from cache` : ''),
       );
       return { requested: deals.length, found: deals.filter((d) => d.found).length, deals, batches: refs, cached: cachedCount };

@@ -8,6 +8,7 @@ import type { TieredCache } from '../cache';
 import { embeddingKey } from '../cache/keys';
 import { CachedLoader, type TieredLoad } from './cached-loader';
 import { QUEUES } from '../contracts/queues';
+import { describeBatches } from '../contracts/batch-log';
 import { batchTag, Coalescer, type BatchEvent } from './coalescer';
 import { perJobLogs, type JobLogWriter } from './job-logs';
 
@@ -123,7 +124,7 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
         await upserts.load({ ...data.index, vector: value, jobKey: `${job.queueQualifiedName}:${job.id}`, jobId: String(job.id), seq: seq++ });
       }
       // Awaited, not fire-and-forget: the job completes only once its log says which batch served it.
-      await logs.log(job, batch ? `served by batch ${batch.batchId} (${batch.size} texts)` : `served from cache (${tier})`);
+      await logs.log(job, batch ? `served by ${describeBatches([batch], 'texts')}` : `served from cache (${tier})`);
       return {
         model: data.model, dims: EMBEDDING_DIMS, vector: encodeVector(value), ...(batch ? { batch } : {}), cached: tier !== 'warehouse', tier,
         ...(data.index ? { indexed: data.index } : {}),

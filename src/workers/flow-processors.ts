@@ -9,6 +9,7 @@ import { analyzeTexts, type TextAnalysis } from '../warehouse/queries/analyze-te
 import { collectSource } from '../warehouse/queries/collect-source';
 import type { Row, Warehouse } from '../warehouse/types';
 import { QUEUES } from '../contracts/queues';
+import { describeBatches } from '../contracts/batch-log';
 import { batchTag, Coalescer, type BatchEvent } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { parseJobData, type BatchingOptions } from './job-data';
@@ -126,7 +127,7 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         batchId: batch.batchId,
       };
       if (source === 'hubspot') result.deals = rows.map((r) => toDeal(r as never));
-      await logs.log(job, `collected ${rows.length} ${source} rows in batch ${batch.batchId} (${batch.size} requests)`);
+      await logs.log(job, `collected ${rows.length} ${source} rows in ${describeBatches([batch], 'requests')}`);
       return result;
     },
 
