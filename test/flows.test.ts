@@ -1,10 +1,16 @@
 import { FlowProducer, Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { startApiRole } from '../src/app/api-role';
+import { Releasers } from '../src/app/releasers';
+import { loadConfig } from '../src/config';
+import { createLogger, startTelemetry } from '../src/telemetry';
 import { buildWorkflowFlow } from '../src/flows/build-flow';
 import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
 import { WorkflowJobData } from '../src/contracts/workflows';
 import { startFlowWorkers } from './helpers/flow-workers';
-import { testRedis, uniquePrefix } from './helpers/redis';
+import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 
 let server: LocalWarehouse;
@@ -13,6 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
+const TOKEN = 'flows-http-token-0123456789';
 const QUESTION = 'Which enterprise deals are at risk this quarter, and why?';
 
 function setup(name: string) {
@@ -89,6 +96,44 @@ describe('workflows as BullMQ flows', () => {
       const earliestEnd = Math.min(...collectors.map((c) => c.finishedOn));
       expect(latestStart).toBeLessThan(earliestEnd);
     } finally {
+      await s.close();
+    }
+  });
+
+  it('POST /v1/workflows as production wires it: 202 with the workflow, GET follows it to its report, a retried key starts nothing new', async () => {
+    const s = setup('flow-http');
+    const logger = createLogger({ level: 'silent' });
+    const releasers = new Releasers();
+    const telemetry = startTelemetry({ role: 'api', logger });
+    releasers.add('telemetry', () => telemetry.shutdown());
+    const config = loadConfig({ REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: s.prefix, FLEET_API_TOKENS: TOKEN, PORT: '0', FLEET_API_HOST: '127.0.0.1' });
+    try {
+      const { api } = await startApiRole({ config, logger, releasers, telemetry, redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }), readiness: async () => ({ redis: true }) });
+      const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+        fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const payload = { question: QUESTION, asOf: '2026-11-25T00:00:00Z' };
+      const started = await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' });
+      expect(started.status).toBe(202);
+      const body = (await started.json()) as { id: string; href: string; state: string };
+      expect(body).toEqual({ id: expect.stringMatching(/^wf-/), queue: 'workflows', state: expect.any(String), href: `/v1/workflows/${body.id}` });
+      expect(started.headers.get('location')).toBe(body.href);
+      // The same key again: the same workflow, not a second tree of collectors.
+      const again = (await (await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' })).json()) as { id: string };
+      expect(again.id).toBe(body.id);
+      let state: { state: string; report: { sourcesUsed: string[] } | null; dependencies: Record<string, number> } | undefined;
+      await waitUntil('the workflow to complete', async () => {
+        state = (await (await call('GET', body.href)).json()) as typeof state;
+        return state!.state === 'completed';
+      }, { everyMs: 100 });
+      expect(state!.report!.sourcesUsed).toEqual(['hubspot', 'gong', 'slack', 'linear']);
+      expect(state!.dependencies).toMatchObject({ processed: 4 });
+      const collect = new Queue('collect', { connection: s.redis, prefix: s.prefix });
+      expect(await collect.getJobCountByTypes('completed')).toBe(4);
+      await collect.close();
+      expect((await call('POST', '/v1/workflows', { question: '' })).status).toBe(400);
+      expect((await call('GET', '/v1/workflows/wf-nope')).status).toBe(404);
+    } finally {
+      await releasers.releaseAll(logger);
       await s.close();
     }
   });

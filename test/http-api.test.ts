@@ -3,7 +3,7 @@ import { Worker, type Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import IORedis, { type Redis } from 'ioredis';
 import { startPrivateRedis } from '../src/app/redis-server';
-import { ValidationError } from '../src/contracts/errors';
+import { ResultTimeoutError, ValidationError } from '../src/contracts/errors';
 import { QUEUES } from '../src/contracts/queues';
 import { buildApi, createAuthenticator, type ApiOptions } from '../src/http';
 import { createProducer, idempotentJobId, type Producer } from '../src/producers';
@@ -424,29 +424,20 @@ describe('http api: OpenAPI document and optional routes', () => {
     }
   });
 
-  it('registers /v1/search and /v1/workflows only when their handlers are given', async () => {
+  it('registers /v1/search only when a search handler is given; its errors follow the error table', async () => {
     const none = await startTestApi('http-optional-none');
     try {
       expect((await none.app.inject({ method: 'POST', url: '/v1/search', headers: auth(), payload: { text: 'q' } })).statusCode).toBe(404);
-      expect((await none.app.inject({ method: 'POST', url: '/v1/workflows', headers: auth(), payload: {} })).statusCode).toBe(404);
     } finally {
       await none.close();
     }
-    const started: unknown[] = [];
     const t = await startTestApi('http-optional', {
       search: async (body, ctx) => {
         const b = body as { text?: unknown };
         if (typeof b?.text !== 'string') throw new ValidationError([{ path: 'text', message: 'must be a string' }]);
-        return { hits: [{ id: 'n/1', score: 0.9 }], traced: Object.keys(ctx.trace) };
-      },
-      workflows: {
-        async start(body, ctx) {
-          started.push({ body, key: ctx.idempotencyKey });
-          return { id: 'wf-1', state: 'queued' };
-        },
-        async get(id) {
-          return id === 'wf-1' ? { id, state: 'completed', report: 'ok' } : undefined;
-        },
+        if (b.text === 'late') throw new ResultTimeoutError('search', 'j-1', 50);
+        if (b.text === 'broken') throw new RangeError('query vector has 3 components, the index has 768');
+        return { hits: [{ id: 'n/1', namespace: 'n', score: 0.9 }], snapshotVersion: 1, traced: Object.keys(ctx.trace) };
       },
     });
     try {
@@ -456,15 +447,42 @@ describe('http api: OpenAPI document and optional routes', () => {
       const bad = await t.app.inject({ method: 'POST', url: '/v1/search', headers: auth(), payload: { text: 1 } });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().error.issues).toEqual([{ path: 'text', message: 'must be a string' }]);
+      const late = await t.app.inject({ method: 'POST', url: '/v1/search', headers: auth(), payload: { text: 'late' } });
+      expect([late.statusCode, late.headers['retry-after'], late.json().error.code]).toEqual([503, '5', 'result_timeout']);
+      // Not the caller's fault: a 500 naming the request id, the details only in the log.
+      const broken = await t.app.inject({ method: 'POST', url: '/v1/search', headers: auth(), payload: { text: 'broken' } });
+      expect(broken.statusCode).toBe(500);
+      expect(broken.json().error.message).not.toMatch(/components/);
       expect((await t.app.inject({ method: 'POST', url: '/v1/search', payload: { text: 'x' } })).statusCode).toBe(401);
-      const w = await t.app.inject({ method: 'POST', url: '/v1/workflows', headers: { ...auth(), 'idempotency-key': 'wf-key' }, payload: { question: 'why?' } });
-      expect(w.statusCode).toBe(202);
-      expect(w.json()).toEqual({ id: 'wf-1', state: 'queued', href: '/v1/workflows/wf-1' });
-      expect(started).toEqual([{ body: { question: 'why?' }, key: 'wf-key' }]);
-      expect((await t.app.inject({ method: 'GET', url: '/v1/workflows/wf-1', headers: auth() })).json()).toMatchObject({ state: 'completed' });
-      expect((await t.app.inject({ method: 'GET', url: '/v1/workflows/wf-2', headers: auth() })).statusCode).toBe(404);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('documents every /v1 route with its request and response bodies', async () => {
+    const t = await startTestApi('http-docs-all', { search: async () => ({ hits: [], snapshotVersion: 0 }) });
+    try {
       const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
-      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/search', '/v1/workflows', '/v1/workflows/{id}']));
+      const routes = Object.entries(doc.paths as Record<string, Record<string, { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { properties?: object } }> }> }>>)
+        .filter(([path]) => path.startsWith('/v1/'))
+        .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })));
+      expect(routes.map((r) => r.route).sort()).toEqual([
+        'GET /v1/jobs/{queue}/{id}', 'GET /v1/workflows/{id}', 'POST /v1/deals/insights', 'POST /v1/embeddings', 'POST /v1/search', 'POST /v1/workflows',
+      ]);
+      for (const { route, op } of routes) {
+        // POSTs take a body, GETs path parameters; every success and error answer has a schema with fields.
+        if (route.startsWith('POST')) expect({ route, body: Object.keys((op.requestBody as { content: Record<string, { schema: { properties: object } }> }).content['application/json'].schema.properties).length > 0 }).toEqual({ route, body: true });
+        else expect({ route, params: op.parameters?.length }).toEqual({ route, params: expect.any(Number) });
+        const success = Object.keys(op.responses).filter((c) => c.startsWith('2'));
+        expect({ route, success: success.length > 0 }).toEqual({ route, success: true });
+        for (const [code, answer] of Object.entries(op.responses)) {
+          expect({ route, code, fields: Object.keys(answer.content?.['application/json']?.schema.properties ?? {}).length > 0 }).toEqual({ route, code, fields: true });
+        }
+      }
+      const search = doc.paths['/v1/search'].post.requestBody.content['application/json'].schema;
+      expect(Object.keys(search.properties)).toEqual(expect.arrayContaining(['text', 'vector', 'k', 'namespace']));
+      expect(search.properties).not.toHaveProperty('trace');
+      expect(doc.paths['/v1/workflows'].post.requestBody.content['application/json'].schema.properties.question).toMatchObject({ type: 'string' });
     } finally {
       await t.close();
     }

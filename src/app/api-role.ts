@@ -3,11 +3,9 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { jobOptionsFrom, type FleetConfig } from '../config';
 import { QUEUES } from '../contracts/queues';
-import { WorkflowJobData } from '../contracts/workflows';
-import { validate } from '../contracts/validate';
-import { HttpError, startApi, type ReadinessCheck, type RunningApi } from '../http';
+import { HttpError, startApi, type ReadinessCheck, type RunningApi, type SearchHandler } from '../http';
 import { IndexNotReadyError } from '../index-builder';
-import { createProducer, type SearchRequestInput } from '../producers';
+import { createProducer, type Producer, type SearchRequestInput } from '../producers';
 import { JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import type { Telemetry } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
@@ -27,6 +25,28 @@ export interface ApiWiring {
   host?: string;
   /** Tokens to use when FLEET_API_TOKENS is unset (`fleet up` generates one); `fleet api` refuses to start without. */
   generateToken?: boolean;
+}
+
+/**
+ * Where `POST /v1/search` runs: co-located with the search role (`fleet up`), in this process; otherwise
+ * (the api Deployment) on the search replicas through the `search` queue, waiting for their answer. Either
+ * way an index that is not ready, or replicas that do not answer, is a 503 to retry; an index that
+ * disagrees with the contract (dimensions, k) is a logged 500, never the caller's 400.
+ */
+function searchHandler(w: ApiWiring, producer: Producer): SearchHandler {
+  return async (body, ctx) => {
+    try {
+      if (w.search) return await w.search.run(body);
+      const handle = await producer.search((body ?? {}) as SearchRequestInput, { trace: ctx.trace });
+      return await handle.result({ timeoutMs: w.config.http.maxWaitMs });
+    } catch (err) {
+      // No snapshot yet (a fresh fleet) or the service is swapping out: tell the caller to retry.
+      if (err instanceof IndexNotReadyError) throw new HttpError(503, 'index_not_ready', err.message, undefined, { 'Retry-After': '5' });
+      if (err instanceof JobFailedError && /not ready/i.test(err.reason)) throw new HttpError(503, 'index_not_ready', err.reason, undefined, { 'Retry-After': '5' });
+      if (err instanceof ResultTimeoutError) throw new HttpError(503, 'search_timeout', `no search replica answered within ${w.config.http.maxWaitMs} ms`, undefined, { 'Retry-After': '5' });
+      throw err;
+    }
+  };
 }
 
 /** Starts the HTTP API over the producer library; everything it creates is released with the rest. */
@@ -58,37 +78,7 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     metrics: w.telemetry.metrics,
     metricsEndpoint: w.telemetry.metricsEndpoint,
     logger: w.logger,
-    // Co-located with the search role (`fleet up`): answer in-process. Otherwise (the api Deployment)
-    // hand the request to the search replicas through the `search` queue and wait for their answer.
-    search: async (body, ctx) => {
-          try {
-            if (w.search) return await w.search.run(body);
-            const handle = await producer.search((body ?? {}) as SearchRequestInput, { trace: ctx.trace });
-            return await handle.result({ timeoutMs: w.config.http.maxWaitMs });
-          } catch (err) {
-            // No snapshot yet (a fresh fleet) or the service is swapping out: tell the caller to retry.
-            if (err instanceof IndexNotReadyError) throw new HttpError(503, 'index_not_ready', err.message, undefined, { 'Retry-After': '5' });
-            // A RangeError from the index here is not the caller's: the request passed validation, so the
-            // index disagrees with the contract (dimensions, k, namespace rules) - a 500, logged.
-            if (err instanceof ResultTimeoutError) throw new HttpError(503, 'search_timeout', `no search replica answered within ${w.config.http.maxWaitMs} ms`, undefined, { 'Retry-After': '5' });
-            if (err instanceof JobFailedError && /not ready/i.test(err.reason)) throw new HttpError(503, 'index_not_ready', err.reason, undefined, { 'Retry-After': '5' });
-            throw err;
-          }
-        },
-    workflows: {
-      async start(body, ctx) {
-        const input = (body ?? {}) as Record<string, unknown>;
-        const data = validate(WorkflowJobData, { ...input, trace: ctx.trace });
-        const handle = await producer.workflow(data.question, { type: data.type, requiredSources: data.requiredSources, asOf: data.asOf, idempotencyKey: ctx.idempotencyKey, trace: ctx.trace });
-        return { id: handle.id, queue: handle.queue, status: `/v1/workflows/${handle.id}` };
-      },
-      async get(id) {
-        const job = await producer.queue(QUEUES.workflows).getJob(id);
-        if (!job) return undefined;
-        const state = await job.getState();
-        return { id, state, report: job.returnvalue ?? null, failedReason: job.failedReason || undefined, dependencies: await job.getDependenciesCount() };
-      },
-    },
+    search: searchHandler(w, producer),
   });
   w.releasers.add('http api', () => api.close());
   return { api, tokens, generated };

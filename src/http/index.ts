@@ -5,12 +5,12 @@ export {
   startApi,
   type ApiBoardOptions,
   type ApiOptions,
-  type HandlerContext,
   type RunningApi,
-  type SearchHandler,
   type StartApiOptions,
-  type WorkflowHandlers,
 } from './api';
+export { errorReply, type ErrorReply } from './error-replies';
+export type { SearchHandler } from './routes/search';
+export type { HandlerContext } from './v1-scope';
 export { createAuthenticator, MIN_PASSWORD_CHARS, MIN_TOKEN_CHARS, type Authenticator, type AuthOptions, type Credentials, type Principal } from './auth';
 export { BacklogGuard, DEFAULT_MAX_BACKLOG, type BacklogOptions, type BacklogSource } from './backlog';
 export { mountBoard, type BoardOptions, type MountBoardOptions } from './board';
@@ -26,4 +26,4 @@ export {
   type RunningServer,
 } from './health';
 export { HttpError, type HttpIssue } from './http-error';
-export { DealInsightsRequest, EmbeddingsRequest, MAX_TEXTS_PER_REQUEST } from './schemas';
+export { DealInsightsRequest, EmbeddingsRequest, MAX_TEXTS_PER_REQUEST, WorkflowRequest } from './schemas';

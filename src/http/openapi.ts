@@ -28,3 +28,118 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
   const swaggerUi = nativeRequire<(typeof import('@fastify/swagger-ui'))['default']>('@fastify/swagger-ui');
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
 }
+
+/** Status code → what it means on this API, for each route's documented error responses. */
+const ERROR_MEANINGS: Readonly<Record<number, string>> = {
+  400: 'Invalid request: `error.issues` names each bad field',
+  401: 'Missing or wrong bearer token',
+  404: 'Unknown queue, job or workflow',
+  413: 'Body larger than the limit',
+  415: 'Content-Type is not application/json',
+  429: 'Queue backlog over its bound; see Retry-After',
+  500: 'Internal error (logged with the request id)',
+  503: 'A dependency did not answer in time (Redis, the search replicas) or the index is not ready; see Retry-After',
+};
+
+const ERROR_BODY = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+      },
+    },
+  },
+};
+
+/** The documented error responses of a route. */
+export function errorResponses(...codes: number[]): Record<number, Record<string, unknown>> {
+  return Object.fromEntries(codes.map((c) => [c, { description: ERROR_MEANINGS[c] ?? 'Error', ...ERROR_BODY }]));
+}
+
+const BATCH_REF = { type: 'object', properties: { batchId: { type: 'string' }, size: { type: 'integer' } } };
+
+const JOB_ENTRY = {
+  type: 'object',
+  required: ['id', 'state', 'href'],
+  properties: {
+    id: { type: 'string' },
+    state: { type: 'string', enum: ['queued', 'pending', 'completed', 'failed'] },
+    href: { type: 'string', description: 'GET it for the job\'s state, result, batches and logs' },
+    result: { description: 'The job result (embedding: { model, dims, vector (base64 float32 LE), batch, cached }; deals: { requested, found, deals, batches })' },
+    failedReason: { type: 'string' },
+  },
+};
+
+/** `POST /v1/embeddings` and `/v1/deals/insights` answers (202, or 200 when every job finished within waitMs). */
+export const ENQUEUED_BODY = { type: 'object', required: ['queue', 'jobs'], properties: { queue: { type: 'string' }, jobs: { type: 'array', items: JOB_ENTRY } } };
+
+/** `GET /v1/jobs/:queue/:id`. */
+export const JOB_BODY = {
+  type: 'object',
+  required: ['queue', 'id', 'state'],
+  properties: {
+    queue: { type: 'string' },
+    id: { type: 'string' },
+    name: { type: 'string' },
+    state: { type: 'string', description: 'BullMQ state: waiting, prioritized, delayed, active, waiting-children, completed, failed' },
+    attemptsMade: { type: 'integer' },
+    attempts: { type: 'integer' },
+    createdAt: { type: 'string', format: 'date-time', nullable: true },
+    processedAt: { type: 'string', format: 'date-time', nullable: true },
+    finishedAt: { type: 'string', format: 'date-time', nullable: true },
+    failedReason: { type: 'string' },
+    batches: { type: 'array', items: BATCH_REF, description: 'The warehouse batches that served the job' },
+    result: { description: 'The job result, null until it completes' },
+    logs: { type: 'array', items: { type: 'string' } },
+  },
+};
+
+/** `POST /v1/search`. */
+export const SEARCH_BODY = {
+  type: 'object',
+  required: ['hits', 'snapshotVersion'],
+  properties: {
+    hits: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'namespace', 'score'],
+        additionalProperties: true,
+        properties: { id: { type: 'string' }, namespace: { type: 'string' }, score: { type: 'number', description: 'Cosine similarity (1 = same direction)' } },
+      },
+    },
+    snapshotVersion: { type: 'integer', description: 'The index snapshot that answered' },
+    embedding: { type: 'object', properties: { tier: { type: 'string', enum: ['l1', 'l2', 'warehouse'] } }, description: 'How the query text was embedded' },
+  },
+};
+
+/** `POST /v1/workflows` (202). */
+export const WORKFLOW_STARTED_BODY = {
+  type: 'object',
+  required: ['id', 'queue', 'state', 'href'],
+  properties: {
+    id: { type: 'string', description: 'The workflow id (its synthesize job); the same for a retried request with the same Idempotency-Key' },
+    queue: { type: 'string' },
+    state: { type: 'string', description: 'BullMQ state of the workflow when answered' },
+    href: { type: 'string' },
+  },
+};
+
+/** `GET /v1/workflows/:id`. */
+export const WORKFLOW_BODY = {
+  type: 'object',
+  required: ['id', 'state'],
+  properties: {
+    id: { type: 'string' },
+    state: { type: 'string', description: 'waiting-children while collectors and analysers run, then active, completed or failed' },
+    report: { description: 'The report (markdown and its structure) once completed, else null' },
+    failedReason: { type: 'string' },
+    dependencies: { type: 'object', description: 'Children by state (processed, unprocessed, failed, ignored)', additionalProperties: { type: 'integer' } },
+  },
+};

@@ -3,6 +3,7 @@ import { DealId, MAX_DEAL_IDS } from '../contracts/deals';
 import { EMBEDDING_MODELS, IndexTarget } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
 import { MAX_TEXT_CHARS, WarehouseText } from '../contracts/text';
+import { WorkflowJobData } from '../contracts/workflows';
 
 /** Most texts one `POST /v1/embeddings` may carry (each becomes one job). */
 export const MAX_TEXTS_PER_REQUEST = 1_000;
@@ -61,6 +62,19 @@ export const DealInsightsRequest = z.strictObject({
   priority: Priority.optional(),
 });
 export type DealInsightsRequest = z.output<typeof DealInsightsRequest>;
+
+/** `POST /v1/workflows`: the workflow's payload as a caller writes it (the trace comes from the request). */
+export const WorkflowRequest = WorkflowJobData.omit({ trace: true });
+export type WorkflowRequest = z.output<typeof WorkflowRequest>;
+
+/** `GET /v1/workflows/:id`: the id the start answered with. */
+export const WorkflowParams = z.strictObject({
+  id: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(256, 'must be at most 256 characters')
+    .regex(/^[^\s:]+$/, 'must not contain whitespace or ":"'),
+});
 
 /** `?waitMs=` on enqueue routes: wait up to this long for the result. */
 export function waitQuery(maxWaitMs: number) {
@@ -122,8 +136,11 @@ export function validateRequest<S extends z.ZodType>(schema: S, input: unknown, 
 }
 
 /** JSON Schema (OpenAPI 3.0 dialect) of a request schema, for the OpenAPI document only; zod validates. */
-export function openApiSchema(schema: z.ZodType): Record<string, unknown> {
+export function openApiSchema(schema: z.ZodType, opts: { omit?: readonly string[] } = {}): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   delete json.$schema;
+  // Fields a caller does not send over HTTP (the contracts' `trace` is the request's own span).
+  const properties = json.properties as Record<string, unknown> | undefined;
+  for (const name of opts.omit ?? []) delete properties?.[name];
   return json;
 }

@@ -1,1 +1,1 @@
-export { createProducer, idempotentJobId, MAX_RESULT_TIMEOUT_MS, type EmbedOptions, type EnqueueOptions, type JobHandle, type Producer, type ProducerOptions, type SearchRequestInput } from './producer';
+export { createProducer, idempotentJobId, MAX_RESULT_TIMEOUT_MS, type EmbedOptions, type EnqueueOptions, type JobHandle, type JobOutcome, type Producer, type ProducerOptions, type SearchRequestInput, type WaitForResultsOptions } from './producer';

@@ -10,6 +10,7 @@ import { validate } from '../contracts/validate';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { buildWorkflowFlow } from '../flows/build-flow';
+import { withDeadlineOr } from '../resilience';
 import { injectTraceContext } from '../telemetry/tracing';
 
 /** Retries and retention the fleet applies unless the caller overrides them. */
@@ -76,6 +77,16 @@ export interface JobHandle<R> {
   result(opts?: { timeoutMs?: number }): Promise<R>;
 }
 
+/** How a job ended, as far as a bounded wait knows. */
+export type JobOutcome = { state: 'completed'; result: unknown } | { state: 'failed'; failedReason: string } | { state: 'pending' };
+
+export interface WaitForResultsOptions {
+  /** How long to wait for the jobs to finish (0 = only look them up once). */
+  timeoutMs: number;
+  /** Deadline of each lookup of the jobs' state in Redis. Default 5,000 ms. */
+  lookupTimeoutMs?: number;
+}
+
 /** A search request as a caller writes it (`k` defaults to 10). */
 export type SearchRequestInput = Omit<import('zod').input<typeof SearchRequest>, 'trace'>;
 
@@ -90,6 +101,11 @@ export interface Producer {
    * result is the report. With an idempotency key, a retried call returns the same workflow.
    */
   workflow(question: string, opts?: EnqueueOptions & Omit<WorkflowJobInput, 'question' | 'trace'>): Promise<JobHandle<WorkflowReport>>;
+  /**
+   * Waits up to `timeoutMs` for the jobs and says how each ended, in the handles' order; a job still
+   * running then is `pending` (never an exception). What the HTTP API's `?waitMs=` answers with.
+   */
+  waitForResults(handles: readonly JobHandle<unknown>[], opts: WaitForResultsOptions): Promise<JobOutcome[]>;
   /** The underlying queues (for callers that need BullMQ directly, e.g. Bull Board). */
   queue(name: QueueName): Queue;
   close(): Promise<void>;
@@ -248,8 +264,62 @@ export function createProducer(options: ProducerOptions): Producer {
     return many ? handles : handles[0];
   }
 
+  /**
+   * Each job's result() (QueueEvents) settles it. A QueueEvents created for this wait can miss a job that
+   * finishes before its first read of the event stream, so the unsettled jobs are also looked up once
+   * early in the wait and once at its end (two pipelined reads per job at most, never a poll loop).
+   */
+  async function waitForResults(handles: readonly JobHandle<unknown>[], opts: WaitForResultsOptions): Promise<JobOutcome[]> {
+    const { timeoutMs } = opts;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_RESULT_TIMEOUT_MS) {
+      throw new ValidationError([{ path: 'timeoutMs', message: `must be an integer number of milliseconds from 0 to ${MAX_RESULT_TIMEOUT_MS}` }]);
+    }
+    const lookupTimeoutMs = opts.lookupTimeoutMs ?? 5_000;
+    const settled = new Map<JobHandle<unknown>, JobOutcome>();
+    let allDone!: () => void;
+    const done = new Promise<void>((resolve) => {
+      allDone = resolve;
+    });
+    const settle = (h: JobHandle<unknown>, outcome: JobOutcome) => {
+      if (settled.has(h)) return;
+      settled.set(h, outcome);
+      if (settled.size === handles.length) allDone();
+    };
+    if (handles.length === 0) allDone();
+    if (timeoutMs > 0) {
+      for (const h of handles) {
+        h.result({ timeoutMs }).then(
+          (result) => settle(h, { state: 'completed', result }),
+          // A timeout or a lost connection leaves the job pending; only a failure the job reported settles it.
+          (err) => (err instanceof JobFailedError ? settle(h, { state: 'failed', failedReason: err.reason }) : undefined),
+        );
+      }
+    }
+    const lookUp = async () => {
+      const open = handles.filter((h) => !settled.has(h));
+      if (open.length === 0) return;
+      const jobs = await withDeadlineOr(Promise.all(open.map((h) => queue(h.queue).getJob(h.id))), lookupTimeoutMs, []).catch(() => []);
+      const states = await withDeadlineOr(Promise.all(jobs.map((j) => j?.getState())), lookupTimeoutMs, []).catch(() => []);
+      jobs.forEach((job, i) => {
+        if (!job) return;
+        if (states[i] === 'completed') settle(open[i], { state: 'completed', result: job.returnvalue });
+        else if (states[i] === 'failed') settle(open[i], { state: 'failed', failedReason: job.failedReason });
+      });
+    };
+    let early: Promise<void> | undefined;
+    const earlyTimer = setTimeout(() => {
+      early = lookUp();
+    }, Math.min(500, Math.floor(timeoutMs / 2)));
+    await withDeadlineOr(done, timeoutMs, undefined);
+    clearTimeout(earlyTimer);
+    await early;
+    if (settled.size < handles.length) await lookUp();
+    return handles.map((h) => settled.get(h) ?? { state: 'pending' });
+  }
+
   return {
     embed: embed as Producer['embed'],
+    waitForResults,
     async dealInsights(dealIds, opts = {}) {
       const data = validate(DealBatchJobData, { dealIds, trace: traceOf(opts) });
       const job = await queue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOptions(QUEUES.deals, opts));

@@ -1,0 +1,142 @@
+import type { Queue } from 'bullmq';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { batchesInLogs } from '../../contracts/batch-log';
+import type { BatchRef } from '../../contracts/embedding';
+import { QUEUES, type QueueName } from '../../contracts/queues';
+import type { JobHandle, Producer } from '../../producers';
+import type { Admission } from '../admission';
+import { HttpError } from '../http-error';
+import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
+import { DealInsightsRequest, EmbeddingsRequest, IDEMPOTENCY_HEADER, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
+import type { V1Scope } from '../v1-scope';
+
+export interface JobRoutesOptions {
+  scope: V1Scope;
+  producer: Producer;
+  /** Queues jobs are looked up in, by name; others get 404. */
+  queues: ReadonlyMap<string, Queue>;
+  admission: Admission;
+  /** Longest `?waitMs=`. */
+  maxWaitMs: number;
+  /** Deadline of each Redis lookup while waiting for results. */
+  redisTimeoutMs: number;
+}
+
+const iso = (ms: number | undefined | null) => (typeof ms === 'number' && ms > 0 ? new Date(ms).toISOString() : null);
+
+/** Batch references from a job's result (`batch` or `batches`), else from its log rows. */
+function batchesOf(result: unknown, logs: readonly string[]): BatchRef[] {
+  const r = result as { batch?: BatchRef; batches?: BatchRef[] } | null | undefined;
+  if (r && typeof r === 'object') {
+    if (Array.isArray(r.batches)) return r.batches;
+    if (r.batch && typeof r.batch === 'object') return [r.batch];
+  }
+  return batchesInLogs(logs);
+}
+
+/**
+ * `POST /v1/embeddings`, `POST /v1/deals/insights` (enqueue over the producer, admitted against the
+ * queue's backlog bound, optionally waiting for results) and `GET /v1/jobs/:queue/:id`.
+ */
+export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Promise<void> {
+  const { scope, producer, queues, admission, redisTimeoutMs } = opts;
+  const waitSchema = waitQuery(opts.maxWaitMs);
+  const { enqueue } = admission;
+
+  const respond = async (reply: FastifyReply, queue: QueueName, handles: JobHandle<unknown>[], waitMs: number | undefined) => {
+    const href = (id: string) => `/v1/jobs/${queue}/${encodeURIComponent(id)}`;
+    if (handles.length === 1) reply.header('location', href(handles[0].id));
+    if (!waitMs) {
+      reply.code(202);
+      return { queue, jobs: handles.map((h) => ({ id: h.id, state: 'queued', href: href(h.id) })) };
+    }
+    const outcomes = await producer.waitForResults(handles, { timeoutMs: waitMs, lookupTimeoutMs: redisTimeoutMs });
+    const jobs = handles.map((h, i) => ({ id: h.id, href: href(h.id), ...outcomes[i] }));
+    reply.code(jobs.some((j) => j.state === 'pending') ? 202 : 200);
+    return { queue, jobs };
+  };
+
+  const enqueueSchema = (summary: string, body: Record<string, unknown>) => ({
+    tags: ['jobs'],
+    summary,
+    security: [{ bearerAuth: [] }],
+    headers: {
+      type: 'object',
+      properties: { [IDEMPOTENCY_HEADER]: { type: 'string', minLength: 1, maxLength: 512, description: 'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained).' } },
+    },
+    querystring: openApiSchema(waitSchema),
+    body,
+    response: {
+      200: { description: 'Every job finished within waitMs', ...ENQUEUED_BODY },
+      202: { description: 'Enqueued (or still running after waitMs)', ...ENQUEUED_BODY },
+      ...errorResponses(400, 401, 413, 415, 429, 503),
+    },
+  });
+
+  v1.post('/v1/embeddings', { schema: enqueueSchema('Embed one text or a list (one job per text)', openApiSchema(EmbeddingsRequest)) }, (req, reply) =>
+    scope.inSpan(req, async () => {
+      // Everything is validated before anything is enqueued.
+      const body = validateRequest(EmbeddingsRequest, req.body, 'body');
+      const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
+      const { idempotencyKey } = scope.context(req);
+      const texts = body.texts ?? [body.text!];
+      const handles = await enqueue(QUEUES.embeddings, texts.length, async (trace) => {
+        const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace };
+        return body.texts !== undefined ? producer.embed(body.texts, options) : [await producer.embed(body.text!, options)];
+      });
+      return respond(reply, QUEUES.embeddings, handles, waitMs);
+    }),
+  );
+
+  v1.post('/v1/deals/insights', { schema: enqueueSchema('Insights for up to 1,000 deal ids (one job)', openApiSchema(DealInsightsRequest)) }, (req, reply) =>
+    scope.inSpan(req, async () => {
+      const body = validateRequest(DealInsightsRequest, req.body, 'body');
+      const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
+      const { idempotencyKey } = scope.context(req);
+      const handle = await enqueue(QUEUES.deals, 1, (trace) => producer.dealInsights(body.dealIds, { priority: body.priority, idempotencyKey, trace }));
+      return respond(reply, QUEUES.deals, [handle], waitMs);
+    }),
+  );
+
+  v1.get(
+    '/v1/jobs/:queue/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'State, result, failure reason, attempts and the batches that served a job',
+        security: [{ bearerAuth: [] }],
+        params: openApiSchema(JobParams),
+        response: { 200: { description: 'The job', ...JOB_BODY }, ...errorResponses(400, 401, 404, 503) },
+      },
+    },
+    (req) =>
+      scope.inSpan(req, async () => {
+        const params = validateRequest(JobParams, req.params, 'params');
+        const queue = queues.get(params.queue);
+        if (!queue) {
+          throw new HttpError(404, 'unknown_queue', `unknown queue ${JSON.stringify(params.queue)}; known queues: ${[...queues.keys()].join(', ') || '(none)'}`);
+        }
+        const job = await admission.withinDeadline(queue.getJob(params.id), 'job lookup');
+        if (!job) {
+          throw new HttpError(404, 'job_not_found', `no job ${JSON.stringify(params.id)} in queue ${queue.name} (it never existed, or it was removed after its retention period)`);
+        }
+        const [state, logs] = await admission.withinDeadline(Promise.all([job.getState(), queue.getJobLogs(params.id, 0, 49, true)]), 'job lookup');
+        const result = job.returnvalue ?? null;
+        return {
+          queue: queue.name,
+          id: job.id,
+          name: job.name,
+          state,
+          attemptsMade: job.attemptsMade,
+          attempts: job.opts.attempts ?? 1,
+          createdAt: iso(job.timestamp),
+          processedAt: iso(job.processedOn),
+          finishedAt: iso(job.finishedOn),
+          ...(job.failedReason ? { failedReason: job.failedReason } : {}),
+          batches: batchesOf(result, logs.logs),
+          result,
+          logs: logs.logs,
+        };
+      }),
+  );
+}

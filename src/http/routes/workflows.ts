@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import { QUEUES } from '../../contracts/queues';
+import type { Producer } from '../../producers';
+import type { Admission } from '../admission';
+import { HttpError } from '../http-error';
+import { errorResponses, WORKFLOW_BODY, WORKFLOW_STARTED_BODY } from '../openapi';
+import { openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
+import type { V1Scope } from '../v1-scope';
+
+/**
+ * `POST /v1/workflows` starts a workflow over the producer (a BullMQ flow: collectors in parallel,
+ * analysers, synthesis; a retried request with the same Idempotency-Key returns the same workflow), and
+ * `GET /v1/workflows/:id` says where it is and, once done, its report.
+ */
+export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope; producer: Producer; admission: Admission }): Promise<void> {
+  const { scope, producer, admission } = opts;
+  const workflows = admission.queue(QUEUES.workflows);
+
+  v1.post(
+    '/v1/workflows',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Start a workflow (collect in parallel, analyse, synthesise)',
+        security: [{ bearerAuth: [] }],
+        body: openApiSchema(WorkflowRequest),
+        response: { 202: { description: 'Started (or, for a repeated Idempotency-Key, the workflow it started)', ...WORKFLOW_STARTED_BODY }, ...errorResponses(400, 401, 413, 415, 429, 503) },
+      },
+    },
+    (req, reply) =>
+      scope.inSpan(req, async () => {
+        const body = validateRequest(WorkflowRequest, req.body, 'body');
+        const { idempotencyKey } = scope.context(req);
+        const { question, ...options } = body;
+        const handle = await admission.enqueue(QUEUES.workflows, 1, (trace) => producer.workflow(question, { ...options, idempotencyKey, trace }));
+        const job = await admission.withinDeadline(workflows.getJob(handle.id), 'job lookup');
+        const state = job ? await admission.withinDeadline(job.getState(), 'job lookup') : 'unknown';
+        const href = `/v1/workflows/${encodeURIComponent(handle.id)}`;
+        reply.code(202).header('location', href);
+        return { id: handle.id, queue: handle.queue, state, href };
+      }),
+  );
+
+  v1.get(
+    '/v1/workflows/:id',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'State and report of a workflow',
+        security: [{ bearerAuth: [] }],
+        params: openApiSchema(WorkflowParams),
+        response: { 200: { description: 'The workflow', ...WORKFLOW_BODY }, ...errorResponses(400, 401, 404, 503) },
+      },
+    },
+    (req) =>
+      scope.inSpan(req, async () => {
+        const { id } = validateRequest(WorkflowParams, req.params, 'params');
+        const job = await admission.withinDeadline(workflows.getJob(id), 'job lookup');
+        if (!job) throw new HttpError(404, 'workflow_not_found', `no workflow ${JSON.stringify(id)} (it never existed, or it was removed after its retention period)`);
+        const [state, dependencies] = await admission.withinDeadline(Promise.all([job.getState(), job.getDependenciesCount()]), 'job lookup');
+        return { id, state, report: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}), dependencies };
+      }),
+  );
+}

@@ -1,0 +1,83 @@
+import { context as otelContext, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { ValidationError } from '../contracts/errors';
+import { injectTraceContext, startServerSpan } from '../telemetry/tracing';
+import type { Authenticator, Principal } from './auth';
+import { IDEMPOTENCY_HEADER, IdempotencyKey } from './schemas';
+
+/** What a /v1 route handler knows of its request besides the body. */
+export interface HandlerContext {
+  /** The `Idempotency-Key` header, validated (1-512 characters). */
+  idempotencyKey?: string;
+  /** W3C trace headers of the request's span: store them in the jobs you enqueue (`trace` field). */
+  trace: Record<string, string>;
+  principal?: Principal;
+  logger?: Logger;
+}
+
+/** The /v1 scope's per-request state, for its route plugins. */
+export interface V1Scope {
+  /** Runs a handler inside the request's server span, so the enqueues it makes become the span's children. */
+  inSpan<T>(req: FastifyRequest, fn: () => Promise<T>): Promise<T>;
+  context(req: FastifyRequest): HandlerContext;
+}
+
+interface RequestTrace {
+  span: Span;
+  context: Context;
+}
+
+/**
+ * Makes `v1` (an encapsulated fastify scope) authenticated and traced: every request gets a server span
+ * (joining the caller's trace from its headers) and must carry one of the API tokens; anything else is 401
+ * before a handler runs. Board credentials do not open /v1.
+ */
+export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logger?: Logger }): V1Scope {
+  const traces = new WeakMap<FastifyRequest, RequestTrace>();
+  const principals = new WeakMap<FastifyRequest, Principal>();
+
+  v1.addHook('onRequest', async (req, reply) => {
+    const started = startServerSpan(`${req.method} ${req.routeOptions?.url ?? req.url.split('?')[0]}`, req.headers, {
+      'http.request.method': req.method,
+      'http.route': req.routeOptions?.url ?? '',
+    });
+    traces.set(req, started);
+    const who = opts.auth.authenticate(req.headers.authorization);
+    if (!who || who.via !== 'api-token') {
+      reply.header('www-authenticate', 'Bearer realm="warehouse-fleet"');
+      return reply.code(401).send({
+        error: { code: 'unauthorized', message: req.headers.authorization ? 'the bearer token is not valid for this API' : 'missing Authorization: Bearer <token> header' },
+      });
+    }
+    principals.set(req, who);
+    return undefined;
+  });
+  v1.addHook('onResponse', async (req, reply) => {
+    const t = traces.get(req);
+    if (!t) return;
+    t.span.setAttribute('http.response.status_code', reply.statusCode);
+    if (reply.statusCode >= 500) t.span.setStatus({ code: SpanStatusCode.ERROR });
+    t.span.end();
+  });
+
+  return {
+    inSpan(req, fn) {
+      const t = traces.get(req);
+      return t ? otelContext.with(t.context, fn) : fn();
+    },
+    context(req) {
+      return { idempotencyKey: idempotencyKeyOf(req), trace: injectTraceContext(), principal: principals.get(req), logger: opts.logger };
+    },
+  };
+}
+
+/** The request's `Idempotency-Key`, validated (a bad one is a 400 naming the header). */
+export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+  const raw = req.headers[IDEMPOTENCY_HEADER];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  const parsed = IdempotencyKey.safeParse(value);
+  if (!parsed.success) throw new ValidationError([{ path: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'must be 1-512 characters' }]);
+  return parsed.data;
+}
