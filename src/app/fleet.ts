@@ -7,7 +7,8 @@ import { loadLocalSnowflake } from './local-snowflake';
 import { createRedis, ensureRedis } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
-import { createCaches, startRole, type FleetCaches, type RoleContext, type WorkerRole } from './roles';
+import { createCaches, type FleetCaches } from './caches';
+import { startRole, type RoleContext, type WorkerRole } from './roles';
 import type { PooledWarehouse, WarehouseCallEvent, WarehousePool } from '../pool';
 import { readinessChecks, redisPing, startHealthServer } from '../http';
 import { startTelemetry, tieredCacheStats, type FleetMetrics } from '../telemetry';
@@ -104,9 +105,10 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     if (caches) {
       telemetry.metrics.observeCache(() => [...tieredCacheStats('embeddings', caches.embeddings.stats()), ...tieredCacheStats('deals', caches.deals.stats())]);
     }
-    const ctx: RoleContext = { config, logger, redis, pool, warehouse, releasers, caches, pending: [], metrics: telemetry.metrics };
-    for (const role of opts.roles) startRole(role, ctx);
-    await Promise.all(ctx.pending);
+    const ctx: RoleContext = { config, logger, redis, pool, warehouse, releasers, caches, metrics: telemetry.metrics };
+    const started = opts.roles.map((role) => startRole(role, ctx));
+    await Promise.all(started.map((r) => r.ready));
+    const search = started.find((r) => r.search)?.search;
 
     // Readiness needs its own connection only where something serves /readyz (not `fleet index rebuild`).
     const readiness = () => {
@@ -121,7 +123,7 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     let apiTokens: readonly string[] = [];
     let generatedToken = false;
     if (opts.api) {
-      const started = await startApiRole({ config, logger, redis, releasers, telemetry, readiness: readiness(), search: ctx.search, ...opts.api });
+      const started = await startApiRole({ config, logger, redis, releasers, telemetry, readiness: readiness(), search, ...opts.api });
       apiUrl = started.api.url;
       apiTokens = started.tokens;
       generatedToken = started.generated;
@@ -135,7 +137,7 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       warehouseUrl: settings.accessUrl,
       localWarehouse: local,
       releasers,
-      search: ctx.search,
+      search,
       apiUrl,
       apiTokens,
       generatedToken,
