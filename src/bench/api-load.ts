@@ -5,7 +5,7 @@ import { QUEUES } from '../contracts/queues';
 import { startApi } from '../http';
 import { createProducer } from '../producers';
 import { createMetricsRegistry } from '../telemetry/prometheus';
-import type { BenchContext } from './index';
+import type { BenchContext } from './context';
 import { percentile, round } from './stats';
 
 const TOKEN = 'bench-token-0123456789abcdef';

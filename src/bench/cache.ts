@@ -4,7 +4,7 @@ import { startPrivateRedis } from '../app/redis-server';
 import { createEmbeddingCache } from '../cache';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { createEmbeddingService, type EmbeddingService } from '../workers/embedding-processor';
-import type { BenchContext } from './index';
+import type { BenchContext } from './context';
 import { percentile, round } from './stats';
 
 /** mulberry32: a small seeded PRNG, so every run draws the same request sequence. */

@@ -12,7 +12,7 @@ import { createJobLogWriter } from '../workers/job-logs';
 import { embedTexts } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
 import { busyFraction, cpuSeconds } from './cpu';
-import type { BenchContext } from './index';
+import type { BenchContext } from './context';
 import { percentile, round } from './stats';
 
 interface RunFigures {

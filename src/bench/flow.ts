@@ -14,7 +14,7 @@ import { collectSource } from '../warehouse/queries/collect-source';
 import { dealFigures, toDeal } from '../workers/deal-figures';
 import { createFlowProcessors } from '../workers/flow-processors';
 import { runWorker } from '../workers/run-worker';
-import type { BenchContext } from './index';
+import type { BenchContext } from './context';
 import { round } from './stats';
 
 const QUESTION = 'Which enterprise deals are at risk this quarter, and why?';

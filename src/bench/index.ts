@@ -1,4 +1,3 @@
-import type { BenchmarkName } from '../cli/bench';
 import { loadConfig } from '../config';
 import { runAnnBench } from './ann';
 import { runCacheBench } from './cache';
@@ -8,14 +7,9 @@ import { runApiBench } from './api-load';
 import { runPoolBench } from './pool';
 import { runScaleBench } from './scale';
 
-export interface BenchContext {
-  /** Smaller sizes for a smoke run (tests use it); figures are then not comparable to the README's. */
-  quick: boolean;
-  /** Progress lines (stderr); the result is returned, not printed. */
-  log: (line: string) => void;
-}
+import type { Benchmark, BenchContext, BenchmarkName } from './context';
 
-export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
+export type { Benchmark, BenchContext, BenchmarkName } from './context';
 
 /**
  * `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. Development only:

@@ -2,7 +2,7 @@ import type snowflake from 'snowflake-sdk';
 import { loadLocalSnowflake } from '../app/local-snowflake';
 import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
 import { getDeals } from '../warehouse/queries/get-deals';
-import type { BenchContext } from './index';
+import type { BenchContext } from './context';
 import { percentile, round, runConcurrently } from './stats';
 
 function execute(conn: snowflake.Connection, sqlText: string, binds: string[]): Promise<unknown[]> {

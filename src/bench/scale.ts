@@ -8,7 +8,7 @@ import { createProducer } from '../producers';
 import type { LocalWarehouse } from 'local-snowflake';
 import { loadLocalSnowflake } from '../app/local-snowflake';
 import { busyFraction, cpuSeconds } from './cpu';
-import type { BenchContext } from './index';
+import type { BenchContext } from './context';
 import { round } from './stats';
 
 /** The `fleet` launcher: replicas run exactly as the image runs them (dist/ must be built). */

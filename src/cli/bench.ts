@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
-
-/**
- * The benchmarks `fleet bench` runs (src/bench/index.ts implements exactly these: its table is typed by
- * this list). Named here so that the CLI loads src/bench, a development tool, only when one runs.
- */
-export const BENCHMARK_NAMES = ['pool', 'ann', 'scale', 'api', 'cache', 'coalesce', 'flow'] as const;
-export type BenchmarkName = (typeof BENCHMARK_NAMES)[number];
+// Names only (a module without imports): src/bench itself, a development tool, loads when one runs.
+import { BENCHMARK_NAMES } from '../bench/context';
 
 /** `fleet bench <name> [--json] [--quick]`. */
 export function benchCommand(program: Command): void {
