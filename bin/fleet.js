@@ -24,6 +24,6 @@ if (process.argv[2] === 'bench' && process.argv[3] === 'coalesce' && ![...proces
     process.exit(1);
   });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (require('node:os').constants.signals[signal] ?? 0) : 1)));
-  return;
+} else {
+  require(entry);
 }
-require(entry);
