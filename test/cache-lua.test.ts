@@ -1,5 +1,5 @@
 import IORedis, { type Redis } from 'ioredis';
-import { TieredCache, jsonCodec } from '../src/cache';
+import { jsonCodec, TieredCache } from '../src/cache';
 import { testRedisUrl, uniquePrefix } from './helpers/redis';
 
 /** EVAL and EVALSHA calls the test Redis has served so far: the suite runs in band, so a delta is ours. */
@@ -32,7 +32,7 @@ describe('cache L2 reads with TTL (the grace path) send the Lua text once per co
   });
 
   const graceCache = (prefix: string, l2BatchSize?: number) => {
-    const cache = new TieredCache<string>({ redis: client, namespace: 'lua', prefix, codec: jsonCodec(), graceMs: 60_000, invalidation: false, l2BatchSize });
+    const cache = new TieredCache<string>({ redis: client, namespace: 'lua', prefix, codec: jsonCodec(), graceMs: 60_000, invalidation: false, l2BatchSize, l2TimeoutMs: 10_000 });
     caches.push(cache);
     return cache;
   };
@@ -78,7 +78,11 @@ describe('cache L2 reads with TTL (the grace path) send the Lua text once per co
   it('after SCRIPT FLUSH (a restart or failover loses scripts) reads still answer, sending the text again once', async () => {
     const prefix = uniquePrefix('lua-flush');
     const writer = graceCache(prefix);
-    await writer.setMany([['a', 'A'], ['b', 'B'], ['c', 'C']]);
+    await writer.setMany([
+      ['a', 'A'],
+      ['b', 'B'],
+      ['c', 'C'],
+    ]);
     const reader = graceCache(prefix);
     expect((await reader.getMany(['a'], async () => new Map())).get('a')).toBe('A');
     await admin.script('FLUSH');

@@ -1,9 +1,4 @@
-/**
- * The benchmarks `fleet bench` runs. Here, in a module with no imports, so that the CLI can name them
- * without loading src/bench (a development tool) until one runs.
- */
-export const BENCHMARK_NAMES = ['pool', 'ann', 'scale', 'api', 'cache', 'coalesce', 'flow'] as const;
-export type BenchmarkName = (typeof BENCHMARK_NAMES)[number];
+export type { BenchmarkName } from '../cli/bench-names';
 
 /** What every benchmark is given. */
 export interface BenchContext {

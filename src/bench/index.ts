@@ -1,15 +1,14 @@
 import { loadConfig } from '../config';
 import { runAnnBench } from './ann';
+import { runApiBench } from './api-load';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
+import type { BenchContext, Benchmark, BenchmarkName } from './context';
 import { runFlowBench } from './flow';
-import { runApiBench } from './api-load';
 import { runPoolBench } from './pool';
 import { runScaleBench } from './scale';
 
-import type { Benchmark, BenchContext, BenchmarkName } from './context';
-
-export type { Benchmark, BenchContext, BenchmarkName } from './context';
+export type { BenchContext, Benchmark, BenchmarkName } from './context';
 
 /**
  * `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. Development only:

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-// Names only (a module without imports): src/bench itself, a development tool, loads when one runs.
-import { BENCHMARK_NAMES } from '../bench/context';
+import { BENCHMARK_NAMES } from './bench-names';
 
 /** `fleet bench <name> [--json] [--quick]`. */
 export function benchCommand(program: Command): void {

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { createRedis } from '../app/redis';
-import { jobOptionsFrom, type FleetConfig } from '../config';
+import { type FleetConfig, jobOptionsFrom } from '../config';
 import { ValidationError } from '../contracts/errors';
 import { decodeVector } from '../contracts/vector-codec';
-import { createProducer, MAX_RESULT_TIMEOUT_MS, type JobHandle } from '../producers';
+import { createProducer, type JobHandle, MAX_RESULT_TIMEOUT_MS } from '../producers';
 
 interface CommonOpts {
   wait: boolean;
@@ -84,16 +84,25 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
       try {
         const timeout = timeoutMs(opts.timeout);
         const text = words.join(' ');
-        const index = opts.index ? (() => {
-          const slash = opts.index.indexOf('/');
-          if (slash < 1) throw new ValidationError([{ path: '--index', message: 'must look like namespace/id' }]);
-          return { namespace: opts.index.slice(0, slash), id: opts.index.slice(slash + 1) };
-        })() : undefined;
+        const index = opts.index
+          ? (() => {
+              const slash = opts.index.indexOf('/');
+              if (slash < 1) throw new ValidationError([{ path: '--index', message: 'must look like namespace/id' }]);
+              return { namespace: opts.index.slice(0, slash), id: opts.index.slice(slash + 1) };
+            })()
+          : undefined;
         await withProducer(config, async (p) => {
           const handle = await p.embed(text, { model: opts.model as 'e5-base-v2', idempotencyKey: opts.idempotencyKey, index });
           await report(handle, opts, timeout, (r) => {
             const v = decodeVector(r.vector);
-            return { model: r.model, dims: r.dims, cached: r.cached, batch: r.batch, indexed: r.indexed, head: Array.from(v.slice(0, 6), (x) => Number(x.toFixed(4))) };
+            return {
+              model: r.model,
+              dims: r.dims,
+              cached: r.cached,
+              batch: r.batch,
+              indexed: r.indexed,
+              head: Array.from(v.slice(0, 6), (x) => Number(x.toFixed(4))),
+            };
           });
         });
       } catch (err) {

@@ -1,18 +1,18 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type FleetConfig } from '../config';
-import { configTableMarkdown } from '../config/markdown';
+import { startFleet } from '../app/fleet';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { WORKER_ROLES, type WorkerRole } from '../app/roles';
 import { handleSignals } from '../app/signals';
-import { startFleet } from '../app/fleet';
+import { registerKeyPair } from '../app/warehouse';
+import { ConfigError, type FleetConfig, loadConfig } from '../config';
+import { configTableMarkdown } from '../config/markdown';
+import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
+import { snowflakeCredentials } from '../pool/credentials';
 import { createLogger } from '../telemetry/logger';
+import { createEmbeddingService } from '../workers/embedding-processor';
+import { benchCommand } from './bench';
 import { enqueueCommand, workflowCommand } from './enqueue';
 import { snowflakeCommand } from './snowflake';
-import { benchCommand } from './bench';
-import { registerKeyPair } from '../app/warehouse';
-import { snowflakeCredentials } from '../pool/credentials';
-import { loadLocalSnowflake } from '../app/local-snowflake';
-import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
-import { createEmbeddingService } from '../workers/embedding-processor';
 
 function config(): FleetConfig {
   try {
@@ -38,12 +38,18 @@ const program = new Command('fleet')
 
 program
   .command('up')
-  .description('Run every role in one process with embedded defaults: a private redis-server when none answers at REDIS_URL, the local warehouse when no Snowflake account is configured.')
+  .description(
+    'Run every role in one process with embedded defaults: a private redis-server when none answers at REDIS_URL, the local warehouse when no Snowflake account is configured.',
+  )
   .action(async () => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets });
     const fleet = await startFleet(cfg, {
-      roles: WORKER_ROLES, embeddedRedis: true, embeddedWarehouse: true, logger, api: { host: '127.0.0.1', generateToken: true },
+      roles: WORKER_ROLES,
+      embeddedRedis: true,
+      embeddedWarehouse: true,
+      logger,
+      api: { host: '127.0.0.1', generateToken: true },
     });
     handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
     const env = `REDIS_URL=${fleet.redisUrl}${cfg.queuePrefix !== '{fleet}' ? ` FLEET_QUEUE_PREFIX='${cfg.queuePrefix}'` : ''}`;
@@ -52,7 +58,7 @@ program
         '',
         'fleet is up:',
         `  redis      ${fleet.redisUrl}${fleet.privateRedis ? '  (private redis-server, temporary data)' : ''}`,
-        `  warehouse  ${fleet.warehouseUrl ?? 'Snowflake account ' + cfg.snowflake.account}${fleet.localWarehouse ? '  (local warehouse: DuckDB + lexical stand-in for e5-base-v2)' : ''}`,
+        `  warehouse  ${fleet.warehouseUrl ?? `Snowflake account ${cfg.snowflake.account}`}${fleet.localWarehouse ? '  (local warehouse: DuckDB + lexical stand-in for e5-base-v2)' : ''}`,
         `  workers    ${WORKER_ROLES.join(', ')}`,
         `  http api   ${fleet.apiUrl}  (Bull Board: ${fleet.apiUrl}/admin/queues, OpenAPI: ${fleet.apiUrl}/docs, metrics: ${fleet.apiUrl}/metrics)`,
         `  api token  ${fleet.generatedToken ? `${fleet.apiTokens[0]}  (generated for this run; set FLEET_API_TOKENS to choose your own)` : '(from FLEET_API_TOKENS)'}`,
@@ -99,7 +105,9 @@ program
 
 program
   .command('warehouse')
-  .description('Run the local Snowflake-protocol server (the local-snowflake development dependency: DuckDB inside, seeded demo dataset) for the real snowflake-sdk driver, configured like the fleet (LOCAL_WAREHOUSE_*, SNOWFLAKE_USERNAME and its password or key pair).')
+  .description(
+    'Run the local Snowflake-protocol server (the local-snowflake development dependency: DuckDB inside, seeded demo dataset) for the real snowflake-sdk driver, configured like the fleet (LOCAL_WAREHOUSE_*, SNOWFLAKE_USERNAME and its password or key pair).',
+  )
   .option('--port <port>', 'port to listen on (0 = any free port); default LOCAL_WAREHOUSE_PORT', int('port', 0, 65535))
   .option('--host <host>', 'interface to bind (0.0.0.0 in a container, so a Service can reach it)', '127.0.0.1')
   .action(async (opts: { port?: number; host: string }) => {
@@ -159,7 +167,9 @@ program
 const index = program.command('index').description('Search index maintenance.');
 index
   .command('rebuild')
-  .description('Full (re)build of one namespace from a warehouse table: streams rows in chunks, embeds what is not cached, appends upserts to the index log (the index builder applies them).')
+  .description(
+    'Full (re)build of one namespace from a warehouse table: streams rows in chunks, embeds what is not cached, appends upserts to the index log (the index builder applies them).',
+  )
   .requiredOption('--source <source>', 'calls | messages | deals', (v: string) => {
     if (!['calls', 'messages', 'deals'].includes(v)) throw new InvalidArgumentError('must be calls, messages or deals');
     return v as 'calls' | 'messages' | 'deals';
@@ -192,7 +202,9 @@ index
           process.stderr.write(tty ? `\r${line}` : `${line}\n`);
         },
       });
-      process.stderr.write(`${tty ? '\n' : ''}appended ${result.done} upserts to namespace "${opts.source}"; the index builder (fleet worker --role index) applies them and snapshots.\n`);
+      process.stderr.write(
+        `${tty ? '\n' : ''}appended ${result.done} upserts to namespace "${opts.source}"; the index builder (fleet worker --role index) applies them and snapshots.\n`,
+      );
     } finally {
       await service.close();
       await log.quit();

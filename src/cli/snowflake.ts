@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { publicKeyFingerprint } from '../pool/credentials';
 
 export interface KeyPairFiles {
@@ -49,14 +49,21 @@ function identifier(name: string): string {
 export function snowflakeCommand(program: Command, username: () => string): void {
   const sf = program.command('snowflake').description('Connect the fleet to a Snowflake account.');
   sf.command('keygen')
-    .description("Write an RSA key pair for key-pair authentication (rsa_key.p8, rsa_key.pub) and print the ALTER USER statement that registers it, with the key's fingerprint.")
+    .description(
+      "Write an RSA key pair for key-pair authentication (rsa_key.p8, rsa_key.pub) and print the ALTER USER statement that registers it, with the key's fingerprint.",
+    )
     .option('--out <dir>', 'directory for the key files', '.')
     .option('--passphrase-file <file>', 'encrypt the private key with the passphrase in this file (then set SNOWFLAKE_PRIVATE_KEY_PASSPHRASE)')
     .option('--user <name>', 'the Snowflake user the statement names; default SNOWFLAKE_USERNAME')
-    .option('--slot <n>', '1 = RSA_PUBLIC_KEY, 2 = RSA_PUBLIC_KEY_2 (to rotate: register the new key in the free slot, deploy it, then UNSET the old one)', (v) => {
-      if (v !== '1' && v !== '2') throw new InvalidArgumentError('must be 1 or 2');
-      return Number(v);
-    }, 1)
+    .option(
+      '--slot <n>',
+      '1 = RSA_PUBLIC_KEY, 2 = RSA_PUBLIC_KEY_2 (to rotate: register the new key in the free slot, deploy it, then UNSET the old one)',
+      (v) => {
+        if (v !== '1' && v !== '2') throw new InvalidArgumentError('must be 1 or 2');
+        return Number(v);
+      },
+      1,
+    )
     .action((opts: { out: string; passphraseFile?: string; user?: string; slot: number }) => {
       let passphrase: string | undefined;
       if (opts.passphraseFile) {
