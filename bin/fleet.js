@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-'use strict';
+
 // The CLI is compiled TypeScript; `npm ci` builds it through the `prepare` script.
 const path = require('node:path');
 const fs = require('node:fs');
@@ -13,7 +13,11 @@ if (!fs.existsSync(entry)) {
 // takes effect at start-up, hence one child process; any flag the caller gave wins. Other benchmarks
 // measure roles that keep V8's default.
 const SEMI_SPACE = '--max-semi-space-size';
-if (process.argv[2] === 'bench' && process.argv[3] === 'coalesce' && ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))) {
+if (
+  process.argv[2] === 'bench' &&
+  process.argv[3] === 'coalesce' &&
+  ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))
+) {
   const { spawn } = require('node:child_process');
   const { EMBEDDINGS_NODE_OPTIONS } = require(path.join(__dirname, '..', 'dist', 'config', 'node-options.js'));
   const child = spawn(process.execPath, [...process.execArgv, EMBEDDINGS_NODE_OPTIONS, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-'use strict';
+
 // Regenerates the configuration table in docs/configuration.md from src/config/variables.ts (run after
 // `npm run build`; `npm run docs:config` does both). Only the text between the markers is replaced.
 const fs = require('node:fs');

@@ -17,8 +17,16 @@ describe('fleet bench coalesce (smoke run, counts only)', () => {
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     for (const k of [
-      'noop_jobs_per_s', 'naive_jobs_per_s', 'coalesced_jobs_per_s', 'speedup_vs_naive', 'fraction_of_noop',
-      'warehouse_calls_per_job', 'p50_job_latency_ms', 'p99_job_latency_ms', 'worker_cpu_us_per_job', 'machine_cpu_busy',
+      'noop_jobs_per_s',
+      'naive_jobs_per_s',
+      'coalesced_jobs_per_s',
+      'speedup_vs_naive',
+      'fraction_of_noop',
+      'warehouse_calls_per_job',
+      'p50_job_latency_ms',
+      'p99_job_latency_ms',
+      'worker_cpu_us_per_job',
+      'machine_cpu_busy',
     ]) {
       expect(typeof r[k]).toBe('number');
     }

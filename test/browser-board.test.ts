@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { QUEUES } from '../src/contracts/queues';
-import { startApi, type RunningApi } from '../src/http';
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
+import { type Browser, chromium } from 'playwright-core';
+import { QUEUES } from '../src/contracts/queues';
+import { type RunningApi, startApi } from '../src/http';
+import { createProducer } from '../src/producers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startEmbeddingWorker } from './helpers/workers';
@@ -33,7 +33,9 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} not found: install Debian's Chromium with \`apt-get install -y chromium\` (CI does), or set FLEET_SKIP_BROWSER=1 to skip the browser test`);
+      throw new Error(
+        `${CHROMIUM} not found: install Debian's Chromium with \`apt-get install -y chromium\` (CI does), or set FLEET_SKIP_BROWSER=1 to skip the browser test`,
+      );
     }
     mkdirSync(OUT, { recursive: true });
     server = await startTestWarehouse();
@@ -64,7 +66,16 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     cleanup.push(() => browser.close());
   }, 120_000);
@@ -96,23 +107,47 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
       await page.getByText('embeddings', { exact: true }).first().waitFor({ timeout: 20_000 });
       await page.getByText('deals', { exact: true }).first().waitFor({ timeout: 20_000 });
       await page.waitForLoadState('networkidle');
-      await page.getByText(/Loading/).waitFor({ state: 'detached', timeout: 20_000 }).catch(() => undefined);
+      await page
+        .getByText(/Loading/)
+        .waitFor({ state: 'detached', timeout: 20_000 })
+        .catch(() => undefined);
       await page.screenshot({ path: path.join(OUT, 'board-queues.png'), fullPage: true });
 
       // the queue's completed jobs, with our job among them
       await page.goto(`${api.url}/admin/queues/queue/embeddings?status=completed`);
-      await page.getByText(/champion left the company/).first().waitFor({ timeout: 20_000 });
+      await page
+        .getByText(/champion left the company/)
+        .first()
+        .waitFor({ timeout: 20_000 });
       await page.screenshot({ path: path.join(OUT, 'board-completed.png'), fullPage: true });
 
       await page.goto(`${api.url}/admin/queues/queue/embeddings/${completedId}`);
-      await page.getByText(/renewal is at risk/).first().waitFor({ timeout: 20_000 });
+      await page
+        .getByText(/renewal is at risk/)
+        .first()
+        .waitFor({ timeout: 20_000 });
       // The result shows the batch; the Logs tab shows the worker's line.
-      await page.getByText(batchId).first().waitFor({ timeout: 20_000 }).catch(async () => {
-        await page.getByRole('tab', { name: /return|result/i }).or(page.getByText(/^Return value$/i)).first().click();
-        await page.getByText(batchId).first().waitFor({ timeout: 20_000 });
-      });
-      await page.getByRole('tab', { name: /logs/i }).or(page.getByText(/^Logs$/)).first().click();
-      await page.getByText(new RegExp(`served by batch ${batchId} \\(\\d+ texts\\)`)).first().waitFor({ timeout: 20_000 });
+      await page
+        .getByText(batchId)
+        .first()
+        .waitFor({ timeout: 20_000 })
+        .catch(async () => {
+          await page
+            .getByRole('tab', { name: /return|result/i })
+            .or(page.getByText(/^Return value$/i))
+            .first()
+            .click();
+          await page.getByText(batchId).first().waitFor({ timeout: 20_000 });
+        });
+      await page
+        .getByRole('tab', { name: /logs/i })
+        .or(page.getByText(/^Logs$/))
+        .first()
+        .click();
+      await page
+        .getByText(new RegExp(`served by batch ${batchId} \\(\\d+ texts\\)`))
+        .first()
+        .waitFor({ timeout: 20_000 });
       await page.screenshot({ path: path.join(OUT, 'board-job.png'), fullPage: true });
       expect(existsSync(path.join(OUT, 'board-job.png'))).toBe(true);
     } finally {
@@ -126,12 +161,21 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
       const page = await context.newPage();
       await page.goto(`${api.url}/admin/queues/queue/embeddings?status=completed`);
       expect(new URL(page.url()).pathname).toBe('/admin/queues-readonly/queue/embeddings');
-      await page.getByText(/read-only/).first().waitFor({ timeout: 20_000 });
-      await page.getByText(/renewal is at risk/).first().waitFor({ timeout: 20_000 });
+      await page
+        .getByText(/read-only/)
+        .first()
+        .waitFor({ timeout: 20_000 });
+      await page
+        .getByText(/renewal is at risk/)
+        .first()
+        .waitFor({ timeout: 20_000 });
       // no retry or clean buttons on the read-only board
       expect(await page.getByRole('button', { name: /retry|clean|remove|delete/i }).count()).toBe(0);
       await page.screenshot({ path: path.join(OUT, 'board-viewer.png'), fullPage: true });
-      const retry = await page.evaluate(async (url) => (await fetch(url, { method: 'PUT' })).status, `${api.url}/admin/queues-readonly/api/queues/embeddings/${completedId}/retry`);
+      const retry = await page.evaluate(
+        async (url) => (await fetch(url, { method: 'PUT' })).status,
+        `${api.url}/admin/queues-readonly/api/queues/embeddings/${completedId}/retry`,
+      );
       expect(retry).toBe(403);
     } finally {
       await context.close();

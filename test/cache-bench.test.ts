@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startPrivateRedis, type PrivateRedis } from '../src/app/redis-server';
+import { type PrivateRedis, startPrivateRedis } from '../src/app/redis-server';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -34,7 +34,14 @@ describe('cache tiers benchmark (smoke run, counts only)', () => {
     expect(r.bento_bus_publishes_per_batch).toBe(15);
     expect(r.bento_redis_bytes_per_vector).toBeGreaterThan(4096);
     expect(r.bentocache_version).toBe('1.6.1');
-    for (const k of ['tiered_batch_ms_p50', 'bento_batch_ms_p50', 'tiered_l1_hit_p50_us', 'tiered_l2_hit_p50_ms', 'bento_l1_hit_p50_us', 'bento_l2_hit_p50_ms']) {
+    for (const k of [
+      'tiered_batch_ms_p50',
+      'bento_batch_ms_p50',
+      'tiered_l1_hit_p50_us',
+      'tiered_l2_hit_p50_ms',
+      'bento_l1_hit_p50_us',
+      'bento_l2_hit_p50_ms',
+    ]) {
       expect(typeof r[k]).toBe('number');
     }
   });

@@ -1,6 +1,6 @@
 import IORedis, { type Redis } from 'ioredis';
-import { freePort, startPrivateRedis, type PrivateRedis } from '../src/app/redis-server';
-import { CacheUnavailableError, TieredCache, jsonCodec, type CacheEvent, type LoadMany } from '../src/cache';
+import { freePort, type PrivateRedis, startPrivateRedis } from '../src/app/redis-server';
+import { type CacheEvent, CacheUnavailableError, jsonCodec, type LoadMany, TieredCache } from '../src/cache';
 import { sleep, waitFor } from './fixtures/cache-helpers';
 import { uniquePrefix } from './helpers/redis';
 
@@ -18,7 +18,7 @@ describe('cache degrades when Redis is down or slow, and recovers by itself', ()
 
   afterEach(async () => {
     await Promise.all(caches.splice(0).map((c) => c.close()));
-    clients.splice(0).forEach((c) => c.disconnect());
+    for (const c of clients.splice(0)) c.disconnect();
     await Promise.all(servers.splice(0).map((s) => s.stop()));
   });
 

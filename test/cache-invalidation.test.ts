@@ -1,5 +1,5 @@
 import IORedis, { type Redis } from 'ioredis';
-import { TieredCache, embeddingKey, jsonCodec, type CacheStats } from '../src/cache';
+import { type CacheStats, embeddingKey, jsonCodec, TieredCache } from '../src/cache';
 import { CacheChild, waitFor } from './fixtures/cache-helpers';
 import { testRedisUrl, uniquePrefix } from './helpers/redis';
 

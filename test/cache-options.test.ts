@@ -1,13 +1,5 @@
 import IORedis, { type Redis } from 'ioredis';
-import {
-  CACHE_DEFAULTS,
-  CacheClosedError,
-  TieredCache,
-  createDealInsightCache,
-  createEmbeddingCache,
-  jsonCodec,
-  type TieredCacheOptions,
-} from '../src/cache';
+import { CACHE_DEFAULTS, CacheClosedError, createDealInsightCache, createEmbeddingCache, jsonCodec, TieredCache, type TieredCacheOptions } from '../src/cache';
 import { testRedisUrl, uniquePrefix } from './helpers/redis';
 
 describe('cache options and misuse', () => {

@@ -1,14 +1,14 @@
 import IORedis, { type Redis } from 'ioredis';
 import {
-  TieredCache,
-  MissingLoadResultError,
+  type CacheEvent,
   dealKey,
   embeddingKey,
   float32Codec,
   jsonCodec,
   L1_ENTRY_OVERHEAD_BYTES,
-  type CacheEvent,
   type LoadMany,
+  MissingLoadResultError,
+  TieredCache,
   type TieredCacheOptions,
 } from '../src/cache';
 import { countingClient, monitorCommands, sleep, waitFor } from './fixtures/cache-helpers';
@@ -241,7 +241,7 @@ describe('getMany', () => {
     expect(cache.stats()).toMatchObject({ loadErrors: 2, loads: 3 });
   });
 
-  it('hands a throwing loader\'s error to every missing key and caches none of them', async () => {
+  it("hands a throwing loader's error to every missing key and caches none of them", async () => {
     const cache = makeCache<string>({ codec: jsonCodec() });
     await cache.getMany(['hit'], recordingLoader().load);
     const out = await cache.getMany(['hit', 'x', 'y'], async () => {
@@ -396,7 +396,14 @@ describe('events', () => {
         throw new Error('listener bug');
       },
     });
-    const out = await cache.getMany(['a', 'b'], async () => new Map<string, string | Error>([['a', 'v'], ['b', new Error('x')]]));
+    const out = await cache.getMany(
+      ['a', 'b'],
+      async () =>
+        new Map<string, string | Error>([
+          ['a', 'v'],
+          ['b', new Error('x')],
+        ]),
+    );
     expect(out.get('a')).toBe('v');
     expect(cache.stats().listenerErrors).toBeGreaterThan(0);
   });

@@ -2,6 +2,7 @@ import { createEmbeddingCache } from '../src/cache';
 import { embeddingKey } from '../src/cache/keys';
 import { CachedLoader } from '../src/workers/cached-loader';
 import { testRedis, uniquePrefix } from './helpers/redis';
+import { waitUntil } from './helpers/wait';
 
 describe('CachedLoader: cache in front of a warehouse coalescer', () => {
   it('answers L1 synchronously, L2 in one round trip without waiting for misses, and writes misses back', async () => {
@@ -32,8 +33,8 @@ describe('CachedLoader: cache in front of a warehouse coalescer', () => {
       const computed = await miss;
       expect(computed.tier).toBe('warehouse');
       expect(warehouseCalls).toEqual(['not cached']);
-      await new Promise((r) => setTimeout(r, 50)); // the write-back is not on the job's path
-      expect(loader['opts'].cache.peek(embeddingKey('e5-base-v2', 'not cached'))).toBeDefined();
+      // The write-back is not on the job's path: it lands shortly after.
+      await waitUntil('the miss written back to the cache', () => cache.peek(embeddingKey('e5-base-v2', 'not cached')));
       const again = await loader.load('not cached');
       expect(again.tier).toBe('l1');
       expect(await redis.exists(cache.redisKey(embeddingKey('e5-base-v2', 'not cached')))).toBe(1);

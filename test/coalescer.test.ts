@@ -6,11 +6,19 @@ describe('Coalescer', () => {
   it('gathers concurrent loads into batches of at most maxBatchSize and records the batch', async () => {
     const calls: string[][] = [];
     const c = new Coalescer<string, string>({
-      name: 't', maxBatchSize: 3, maxWaitMs: 5,
-      loadBatch: async (keys) => { calls.push(keys); return keys.map((k) => k.toUpperCase()); },
+      name: 't',
+      maxBatchSize: 3,
+      maxWaitMs: 5,
+      loadBatch: async (keys) => {
+        calls.push(keys);
+        return keys.map((k) => k.toUpperCase());
+      },
     });
     const results = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((k) => c.load(k)));
-    expect(calls).toEqual([['a', 'b', 'c'], ['d', 'e']]);
+    expect(calls).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e'],
+    ]);
     expect(results.map((r) => r.value)).toEqual(['A', 'B', 'C', 'D', 'E']);
     expect(results[0].batch.size).toBe(3);
     expect(results[3].batch.size).toBe(2);
@@ -24,8 +32,15 @@ describe('Coalescer', () => {
     let started!: () => void;
     const inFlight = new Promise<void>((r) => (started = r));
     const c = new Coalescer<string, number>({
-      name: 't', maxBatchSize: 10, maxWaitMs: 1,
-      loadBatch: async (keys) => { calls.push(keys); started(); await gate; return keys.map((k) => k.length); },
+      name: 't',
+      maxBatchSize: 10,
+      maxWaitMs: 1,
+      loadBatch: async (keys) => {
+        calls.push(keys);
+        started();
+        await gate;
+        return keys.map((k) => k.length);
+      },
     });
     const first = [c.load('x'), c.load('x'), c.load('yy')];
     await inFlight;
@@ -39,7 +54,8 @@ describe('Coalescer', () => {
 
   it('fails only the key whose entry is an Error', async () => {
     const c = new Coalescer<string, string>({
-      name: 't', maxWaitMs: 1,
+      name: 't',
+      maxWaitMs: 1,
       loadBatch: async (keys) => keys.map((k) => (k === 'bad' ? new Error('bad key') : k)),
     });
     const settled = await Promise.allSettled(['a', 'bad', 'b'].map((k) => c.load(k)));
@@ -49,7 +65,9 @@ describe('Coalescer', () => {
   it('bisects a failing batch so one poison item fails alone', async () => {
     const sizes: number[] = [];
     const c = new Coalescer<number, number>({
-      name: 't', maxBatchSize: 100, maxWaitMs: 1,
+      name: 't',
+      maxBatchSize: 100,
+      maxWaitMs: 1,
       loadBatch: async (keys) => {
         sizes.push(keys.length);
         if (keys.includes(37)) throw new Error('statement failed on item 37');
@@ -67,8 +85,12 @@ describe('Coalescer', () => {
   it('does not split on a transient error: every key fails with it', async () => {
     let calls = 0;
     const c = new Coalescer<number, number>({
-      name: 't', maxWaitMs: 1,
-      loadBatch: async () => { calls++; throw Object.assign(new Error('warehouse down'), { transient: true }); },
+      name: 't',
+      maxWaitMs: 1,
+      loadBatch: async () => {
+        calls++;
+        throw Object.assign(new Error('warehouse down'), { transient: true });
+      },
     });
     const settled = await Promise.allSettled([1, 2, 3, 4].map((k) => c.load(k)));
     expect(settled.every((s) => s.status === 'rejected')).toBe(true);
@@ -80,9 +102,14 @@ describe('Coalescer', () => {
     let maxInFlight = 0;
     const sizes: number[] = [];
     const c = new Coalescer<number, number>({
-      name: 't', maxBatchSize: 50, maxWaitMs: 1, maxConcurrentBatches: 2,
+      name: 't',
+      maxBatchSize: 50,
+      maxWaitMs: 1,
+      maxConcurrentBatches: 2,
       loadBatch: async (keys) => {
-        inFlight++; maxInFlight = Math.max(maxInFlight, inFlight); sizes.push(keys.length);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        sizes.push(keys.length);
         await new Promise((r) => setTimeout(r, 20)); // the scenario: a batch call takes 20 ms
         inFlight--;
         return keys;
@@ -117,7 +144,8 @@ describe('Coalescer after a failure', () => {
   it('a key loaded again after its batch failed starts a new load (a retried job never joins a settled one)', async () => {
     let calls = 0;
     const c = new Coalescer<string, string>({
-      name: 't', maxWaitMs: 1,
+      name: 't',
+      maxWaitMs: 1,
       loadBatch: async (keys) => {
         calls++;
         // 'bad' fails in the batch and in its split half; the other half is slow, so the batch is
@@ -139,7 +167,14 @@ describe('Coalescer after a failure', () => {
 describe('Coalescer with a zero wait window', () => {
   it('batches the loads of one event-loop turn without a timer clamp', async () => {
     const calls: number[][] = [];
-    const c = new Coalescer<number, number>({ name: 'z', maxWaitMs: 0, loadBatch: async (keys) => { calls.push(keys); return keys; } });
+    const c = new Coalescer<number, number>({
+      name: 'z',
+      maxWaitMs: 0,
+      loadBatch: async (keys) => {
+        calls.push(keys);
+        return keys;
+      },
+    });
     await Promise.all([1, 2, 3].map((k) => c.load(k)));
     await c.load(4);
     expect(calls).toEqual([[1, 2, 3], [4]]);

@@ -25,7 +25,7 @@ describe('cost meter', () => {
   });
 
   it('prices Cortex input by function and model, the specific key first, estimating four characters a token', () => {
-    let t = 0;
+    const t = 0;
     const meter = new CostMeter(PRICES, () => t);
     const token = meter.begin();
     meter.end(token, 'embeddings', [

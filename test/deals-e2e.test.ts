@@ -1,5 +1,5 @@
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
+import { createProducer } from '../src/producers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startDealWorker } from './helpers/workers';

@@ -37,7 +37,11 @@ function withoutDevDependencies(log: string, hideBench: boolean): Record<string,
 /** `<request> <- <requiring file>` lines the hook wrote (none: nobody asked). */
 function asked(log: string): string[] {
   try {
-    return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.replace(`${ROOT}${path.sep}`, ''));
+    return readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(`${ROOT}${path.sep}`, ''));
   } catch {
     return [];
   }
@@ -56,7 +60,11 @@ describe('without the benchmarks and the local warehouse (as in the production i
     const log = path.join(dir, 'modules.log');
     const script = `for (const m of ${JSON.stringify(modules)}) require(m); process.stdout.write('loaded ' + ${modules.length});`;
     const run = await launch(process.execPath, ['-e', script], { cwd: ROOT, env: withoutDevDependencies(log, true) }).finished(60_000);
-    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.split('\n').slice(0, 8).join('\n') }).toEqual({ code: 0, stdout: `loaded ${modules.length}`, stderr: '' });
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.split('\n').slice(0, 8).join('\n') }).toEqual({
+      code: 0,
+      stdout: `loaded ${modules.length}`,
+      stderr: '',
+    });
     expect(asked(log)).toEqual([]);
   });
 

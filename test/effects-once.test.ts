@@ -1,4 +1,4 @@
-import { Queue, type Job } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../src/contracts/errors';
 import { appendUpsertsOnce, INDEX_EFFECT_FIELD, indexLogKey } from '../src/index-builder/upsert-stream';
@@ -42,9 +42,7 @@ describe('index upserts happen once per job (appendUpsertsOnce)', () => {
     ]);
     expect(first.every((id) => typeof id === 'string' && /^\d+-\d+$/.test(id))).toBe(true);
     // The job ran again (lost lock, killed worker): its upsert is not appended again.
-    const again = await appendUpsertsOnce(redis, prefix, [
-      { id: 'doc-a', namespace: 'notes', vector: vec(0.1), jobKey: key(a), jobId: a.id! },
-    ]);
+    const again = await appendUpsertsOnce(redis, prefix, [{ id: 'doc-a', namespace: 'notes', vector: vec(0.1), jobKey: key(a), jobId: a.id! }]);
     expect(again).toEqual([null]);
     expect(await entries()).toEqual([
       { op: 'u', ns: 'notes', id: 'doc-a', j: a.id },
@@ -95,13 +93,19 @@ describe('a job that meets an open warehouse circuit goes back to waiting withou
     const outcomes: unknown[] = [];
     const metrics = { job: (_q: string, _w: number, _d: number, ok: unknown) => outcomes.push(ok) } as unknown as FleetMetrics;
     const worker = runWorker({
-      queue: 'embeddings', connection: workerConnection, prefix, concurrency: 1,
-      processor: instrumentProcessor(async (job: Job) => {
-        if (job.data.mode === 'broken') throw new Error('a real failure');
-        outageCalls += 1;
-        if (outageCalls <= 3) throw new Error('batch failed', { cause: new CircuitOpenError(0) });
-        return 'ok';
-      }, { metrics, isDeferral: (err) => circuitOpenCause(err) !== undefined }),
+      queue: 'embeddings',
+      connection: workerConnection,
+      prefix,
+      concurrency: 1,
+      processor: instrumentProcessor(
+        async (job: Job) => {
+          if (job.data.mode === 'broken') throw new Error('a real failure');
+          outageCalls += 1;
+          if (outageCalls <= 3) throw new Error('batch failed', { cause: new CircuitOpenError(0) });
+          return 'ok';
+        },
+        { metrics, isDeferral: (err) => circuitOpenCause(err) !== undefined },
+      ),
       onDeferred: (_job, pauseMs) => deferred.push(pauseMs),
     });
     const finished = new Map<string, { ok: boolean; attemptsMade: number }>();

@@ -1,7 +1,7 @@
-import { decodeVector } from '../src/contracts/vector-codec';
-import { JobFailedError } from '../src/contracts/errors';
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
+import { JobFailedError } from '../src/contracts/errors';
+import { decodeVector } from '../src/contracts/vector-codec';
+import { createProducer } from '../src/producers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startEmbeddingWorker } from './helpers/workers';
@@ -18,7 +18,9 @@ function setup(name: string) {
   const producer = createProducer({ connection: redis, prefix, defaultJobOptions: { attempts: 2, backoff: { type: 'fixed', delay: 50 } } });
   const { pool, warehouse } = pooledClient(server, { max: 4 });
   return {
-    prefix, producer, warehouse,
+    prefix,
+    producer,
+    warehouse,
     async close(...workers: { close(): Promise<void> }[]) {
       for (const w of workers) await w.close();
       await producer.close();

@@ -1,6 +1,6 @@
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, faultReplicaEnv, reportFault, startReplica, type Replica } from './helpers/faults';
+import { createProducer } from '../src/producers';
+import { countIndexEffects, faultReplicaEnv, type Replica, reportFault, startReplica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
@@ -48,26 +48,38 @@ describe('fault: SIGKILL a worker mid-batch, ten times, during 5,000 jobs', () =
       for (let k = 0; k < KILLS; k++) {
         // Mid-batch: this replica has completed jobs since it started (so it is working) and holds more.
         const { completed: base } = await queue.getJobCounts('completed');
-        await waitUntil(`replica ${k + 1} to be mid-batch`, async () => {
-          const c = await queue.getJobCounts('completed', 'active');
-          return c.completed >= base + 150 && c.active > 0;
-        }, { timeoutMs: 60_000, everyMs: 20 });
+        await waitUntil(
+          `replica ${k + 1} to be mid-batch`,
+          async () => {
+            const c = await queue.getJobCounts('completed', 'active');
+            return c.completed >= base + 150 && c.active > 0;
+          },
+          { timeoutMs: 60_000, everyMs: 20 },
+        );
         const { active } = await queue.getJobCounts('active');
         await current.kill('SIGKILL');
         killedWhileActive.push(active);
         current = spawnReplica();
       }
-      await waitUntil('every job to finish', async () => {
-        const c = await queue.getJobCounts('completed', 'failed');
-        return c.completed + c.failed >= JOBS;
-      }, { timeoutMs: 120_000, everyMs: 100 });
+      await waitUntil(
+        'every job to finish',
+        async () => {
+          const c = await queue.getJobCounts('completed', 'failed');
+          return c.completed + c.failed >= JOBS;
+        },
+        { timeoutMs: 120_000, everyMs: 100 },
+      );
 
       const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
       const effects = await countIndexEffects(redis, prefix);
       const jobs = await queue.getJobs(['completed'], 0, JOBS);
       const reRun = jobs.filter((j) => j.stalledCounter > 0 || j.attemptsStarted > 1).length;
       reportFault({
-        fault: `SIGKILL mid-batch x${KILLS}`, accepted: JOBS, completed: counts.completed, failed: counts.failed, duplicatedEffects: effects.duplicated,
+        fault: `SIGKILL mid-batch x${KILLS}`,
+        accepted: JOBS,
+        completed: counts.completed,
+        failed: counts.failed,
+        duplicatedEffects: effects.duplicated,
         detail: `${reRun} jobs ran again after a kill; active at each kill: ${killedWhileActive.join(',')}; index log entries ${effects.entries}`,
       });
 

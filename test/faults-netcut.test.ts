@@ -1,6 +1,6 @@
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, faultReplicaEnv, reportFault, startReplica, type Replica } from './helpers/faults';
+import { createProducer } from '../src/producers';
+import { countIndexEffects, faultReplicaEnv, type Replica, reportFault, startReplica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy';
 import { sleep, waitUntil } from './helpers/wait';
@@ -43,10 +43,14 @@ describe('fault: network cut between a worker and Redis, longer than the lock', 
       // The replica behind the proxy starts alone, so every active job at the cut is its.
       const behindProxy = startReplica({ ...env, REDIS_URL: proxy.url });
       replicas.push(behindProxy);
-      await waitUntil('the proxied replica to be mid-run', async () => {
-        const c = await queue.getJobCounts('completed', 'active');
-        return c.completed >= 200 && c.active > 0;
-      }, { timeoutMs: 60_000, everyMs: 20 });
+      await waitUntil(
+        'the proxied replica to be mid-run',
+        async () => {
+          const c = await queue.getJobCounts('completed', 'active');
+          return c.completed >= 200 && c.active > 0;
+        },
+        { timeoutMs: 60_000, everyMs: 20 },
+      );
 
       proxy.cut();
       const heldAtCut = (await queue.getActive()).map((j) => j.id!);
@@ -56,10 +60,14 @@ describe('fault: network cut between a worker and Redis, longer than the lock', 
       const stalledDuringCut = (await Promise.all(heldAtCut.map((id) => queue.getJob(id)))).filter((j) => j && (j.stalledCounter > 0 || j.finishedOn)).length;
       proxy.heal();
 
-      await waitUntil('every job to finish', async () => {
-        const c = await queue.getJobCounts('completed', 'failed');
-        return c.completed + c.failed >= JOBS;
-      }, { timeoutMs: 120_000, everyMs: 100 });
+      await waitUntil(
+        'every job to finish',
+        async () => {
+          const c = await queue.getJobCounts('completed', 'failed');
+          return c.completed + c.failed >= JOBS;
+        },
+        { timeoutMs: 120_000, everyMs: 100 },
+      );
       // The cut replica survived the partition, and once healed it takes work again: alone (the direct one
       // stopped), so the next job can only be its.
       expect(behindProxy.stopped()).toBe(false);
@@ -75,7 +83,10 @@ describe('fault: network cut between a worker and Redis, longer than the lock', 
       const held = await Promise.all(heldAtCut.map((id) => queue.getJob(id)));
       const reRun = held.filter((j) => j && j.stalledCounter > 0).length;
       reportFault({
-        fault: `network cut worker-Redis ${CUT_MS / 1000} s (lock ${LOCK_MS / 1000} s)`, accepted, completed: counts.completed, failed: counts.failed,
+        fault: `network cut worker-Redis ${CUT_MS / 1000} s (lock ${LOCK_MS / 1000} s)`,
+        accepted,
+        completed: counts.completed,
+        failed: counts.failed,
         duplicatedEffects: effects.duplicated,
         detail: `${heldAtCut.length} jobs held by the cut replica, ${reRun} ran again elsewhere (${stalledDuringCut} recovered during the cut); one more job after the heal ran on the healed replica alone; index log entries ${effects.entries}`,
       });

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
-import { startPrivateRedis, type PrivateRedis } from '../src/app/redis-server';
-import { createProducer, type JobHandle } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
+import { type PrivateRedis, startPrivateRedis } from '../src/app/redis-server';
+import { createProducer, type JobHandle } from '../src/producers';
+import { countIndexEffects, type Replica, reportFault, startReplica } from './helpers/faults';
 import { uniquePrefix } from './helpers/redis';
 import { sleep, waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
@@ -80,16 +80,23 @@ describe('fault: Redis restarts (AOF, everysec) during a run', () => {
       const downMs = Date.now() - downAt;
       await enqueueing;
 
-      await waitUntil('every accepted job to finish', async () => {
-        const c = await queue.getJobCounts('completed', 'failed');
-        return c.completed + c.failed >= accepted.length;
-      }, { timeoutMs: 120_000, everyMs: 100 });
+      await waitUntil(
+        'every accepted job to finish',
+        async () => {
+          const c = await queue.getJobCounts('completed', 'failed');
+          return c.completed + c.failed >= accepted.length;
+        },
+        { timeoutMs: 120_000, everyMs: 100 },
+      );
       const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed');
       const states = await Promise.all(accepted.map((h) => queue.getJobState(h.id)));
       const notCompleted = states.filter((s) => s !== 'completed').length;
       const effects = await countIndexEffects(redis, prefix);
       reportFault({
-        fault: 'Redis restart (AOF everysec, SIGTERM)', accepted: accepted.length, completed: accepted.length - notCompleted, failed: counts.failed,
+        fault: 'Redis restart (AOF everysec, SIGTERM)',
+        accepted: accepted.length,
+        completed: accepted.length - notCompleted,
+        failed: counts.failed,
         duplicatedEffects: effects.duplicated,
         detail: `down ${downMs} ms; ${refused} enqueues refused to their caller (none expected${refusals.size ? `; refused with: ${[...refusals].join(' / ')}` : ''}); index log entries ${effects.entries}`,
       });

@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Job } from 'bullmq';
+import { type LocalWarehouse, startLocalWarehouse } from 'local-snowflake';
 import { CircuitBreaker } from '../src/pool';
 import { createProducer, type Producer } from '../src/producers';
-import { startLocalWarehouse, type LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
+import { countIndexEffects, type Replica, reportFault, startReplica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { sleep, waitUntil } from './helpers/wait';
 import { pooledClient } from './helpers/warehouse';
@@ -135,7 +135,10 @@ describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then 
 
     // Before the outage: some jobs complete normally, so the pool holds sessions of the first warehouse.
     await enqueue(BEFORE);
-    await waitUntil('the first jobs complete', async () => (await queue.getJobCounts('completed')).completed >= BEFORE / 2, { timeoutMs: 60_000, everyMs: 100 });
+    await waitUntil('the first jobs complete', async () => (await queue.getJobCounts('completed')).completed >= BEFORE / 2, {
+      timeoutMs: 60_000,
+      everyMs: 100,
+    });
 
     // The rest arrive steadily over the outage (and a little beyond it). The sleeps below are the scenario's
     // timeline (each phase lasts PHASE_MS), not waits for something to happen.

@@ -1,13 +1,13 @@
 import { FlowProducer, Queue } from 'bullmq';
 import IORedis from 'ioredis';
+import type { LocalWarehouse } from 'local-snowflake';
 import { startApiRole } from '../src/app/api-role';
 import { Releasers } from '../src/app/releasers';
 import { loadConfig } from '../src/config';
-import { createLogger, startTelemetry } from '../src/telemetry';
+import { WorkflowJobData } from '../src/contracts/workflows';
 import { buildWorkflowFlow } from '../src/flows/build-flow';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from 'local-snowflake';
-import { WorkflowJobData } from '../src/contracts/workflows';
+import { createLogger, startTelemetry } from '../src/telemetry';
 import { startFlowWorkers } from './helpers/flow-workers';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
@@ -30,7 +30,10 @@ function setup(name: string) {
   const { pool, warehouse } = pooledClient(server, { max: 8 }, { onCall: (e) => calls.push(e.label) });
   const workers = startFlowWorkers(warehouse, prefix);
   return {
-    prefix, redis, producer, calls,
+    prefix,
+    redis,
+    producer,
+    calls,
     async close() {
       await workers.close();
       await producer.close();
@@ -46,7 +49,9 @@ describe('workflows as BullMQ flows', () => {
     const tree = buildWorkflowFlow(data, { workflowId: 'wf-test' });
     const shape = (n: typeof tree): unknown => ({ name: n.name, queue: n.queueName, children: n.children?.map(shape) });
     expect(shape(tree)).toEqual({
-      name: 'synthesize', queue: 'workflows', children: [
+      name: 'synthesize',
+      queue: 'workflows',
+      children: [
         { name: 'analyze-deals', queue: 'analyze', children: [{ name: 'collect-hubspot', queue: 'collect', children: undefined }] },
         { name: 'analyze-calls', queue: 'analyze', children: [{ name: 'collect-gong', queue: 'collect', children: undefined }] },
         { name: 'collect-slack', queue: 'collect', children: undefined },
@@ -108,9 +113,20 @@ describe('workflows as BullMQ flows', () => {
     releasers.add('telemetry', () => telemetry.shutdown());
     const config = loadConfig({ REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: s.prefix, FLEET_API_TOKENS: TOKEN, PORT: '0', FLEET_API_HOST: '127.0.0.1' });
     try {
-      const { api } = await startApiRole({ config, logger, releasers, telemetry, redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }), readiness: async () => ({ redis: true }) });
+      const { api } = await startApiRole({
+        config,
+        logger,
+        releasers,
+        telemetry,
+        redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),
+        readiness: async () => ({ redis: true }),
+      });
       const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-        fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+        fetch(`${api.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
       const payload = { question: QUESTION, asOf: '2026-11-25T00:00:00Z' };
       const started = await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' });
       expect(started.status).toBe(202);
@@ -121,10 +137,14 @@ describe('workflows as BullMQ flows', () => {
       const again = (await (await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' })).json()) as { id: string };
       expect(again.id).toBe(body.id);
       let state: { state: string; report: { sourcesUsed: string[] } | null; dependencies: Record<string, number> } | undefined;
-      await waitUntil('the workflow to complete', async () => {
-        state = (await (await call('GET', body.href)).json()) as typeof state;
-        return state!.state === 'completed';
-      }, { everyMs: 100 });
+      await waitUntil(
+        'the workflow to complete',
+        async () => {
+          state = (await (await call('GET', body.href)).json()) as typeof state;
+          return state!.state === 'completed';
+        },
+        { everyMs: 100 },
+      );
       expect(state!.report!.sourcesUsed).toEqual(['hubspot', 'gong', 'slack', 'linear']);
       expect(state!.dependencies).toMatchObject({ processed: 4 });
       const collect = new Queue('collect', { connection: s.redis, prefix: s.prefix });

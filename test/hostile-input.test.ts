@@ -13,18 +13,18 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { LocalWarehouse } from 'local-snowflake';
 import { ValidationError } from '../src/contracts/errors';
 import { QUEUES, type QueueName } from '../src/contracts/queues';
 import { decodeVector } from '../src/contracts/vector-codec';
 import { buildApi } from '../src/http';
+import type { PooledWarehouse, WarehousePool } from '../src/pool';
 import { createProducer, idempotentJobId, type JobHandle, type Producer, type SearchRequestInput } from '../src/producers';
-import type { WarehousePool, PooledWarehouse } from '../src/pool';
-import type { LocalWarehouse } from 'local-snowflake';
-import { launchFleet, type Finished } from './helpers/processes';
+import { type Finished, launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
-import { startDealWorker, startEmbeddingWorker, type InProcessWorker } from './helpers/workers';
+import { type InProcessWorker, startDealWorker, startEmbeddingWorker } from './helpers/workers';
 
 // ---- outcome table, printed once for the CI log -----------------------------------------------------
 type Surface = 'http' | 'library' | 'cli';
@@ -391,16 +391,34 @@ const CASES: HostileCase[] = [
     verdict: 'accepted',
     queue: QUEUES.embeddings,
     texts: ['a note keyed tenant:7:note'],
-    http: { url: '/v1/embeddings', headers: { 'idempotency-key': 'tenant:7:note:http' }, json: { text: 'a note keyed tenant:7:note' }, status: 202, jobIds: [idempotentJobId(QUEUES.embeddings, 'tenant:7:note:http')] },
-    library: { call: (p) => p.embed('a note keyed tenant:7:note', { idempotencyKey: 'tenant:7:note:lib' }), jobIds: [idempotentJobId(QUEUES.embeddings, 'tenant:7:note:lib')] },
-    cli: { args: ['embed', '--no-wait', '--idempotency-key', 'tenant:7:note:cli', 'a note keyed tenant:7:note'], jobIds: [idempotentJobId(QUEUES.embeddings, 'tenant:7:note:cli')] },
+    http: {
+      url: '/v1/embeddings',
+      headers: { 'idempotency-key': 'tenant:7:note:http' },
+      json: { text: 'a note keyed tenant:7:note' },
+      status: 202,
+      jobIds: [idempotentJobId(QUEUES.embeddings, 'tenant:7:note:http')],
+    },
+    library: {
+      call: (p) => p.embed('a note keyed tenant:7:note', { idempotencyKey: 'tenant:7:note:lib' }),
+      jobIds: [idempotentJobId(QUEUES.embeddings, 'tenant:7:note:lib')],
+    },
+    cli: {
+      args: ['embed', '--no-wait', '--idempotency-key', 'tenant:7:note:cli', 'a note keyed tenant:7:note'],
+      jobIds: [idempotentJobId(QUEUES.embeddings, 'tenant:7:note:cli')],
+    },
   },
   {
     name: 'integer-like deal ids and idempotency key',
     verdict: 'accepted',
     queue: QUEUES.deals,
     dealIds: ['42', '007', 'D-1'],
-    http: { url: '/v1/deals/insights', headers: { 'idempotency-key': '42' }, json: { dealIds: ['42', '007', 'D-1'] }, status: 202, jobIds: [idempotentJobId(QUEUES.deals, '42')] },
+    http: {
+      url: '/v1/deals/insights',
+      headers: { 'idempotency-key': '42' },
+      json: { dealIds: ['42', '007', 'D-1'] },
+      status: 202,
+      jobIds: [idempotentJobId(QUEUES.deals, '42')],
+    },
     library: { call: (p) => p.dealInsights(['42', '007', 'D-1'], { idempotencyKey: '43' }), jobIds: [idempotentJobId(QUEUES.deals, '43')] },
     cli: { args: ['deals', '--no-wait', '--idempotency-key', '44', '42', '007', 'D-1'], jobIds: [idempotentJobId(QUEUES.deals, '44')] },
   },
@@ -629,7 +647,12 @@ describe('hostile input over HTTP (fastify, real Redis)', () => {
     expect({ status: res.statusCode, body }).toMatchObject({ status: h.status });
 
     if (c.verdict === 'accepted') {
-      await recordAccepted(c, 'http', body.jobs.map((j: { id: string }) => j.id), h.jobIds);
+      await recordAccepted(
+        c,
+        'http',
+        body.jobs.map((j: { id: string }) => j.id),
+        h.jobIds,
+      );
       note(name, 'http', `${res.statusCode} (${body.jobs.length} job${body.jobs.length > 1 ? 's' : ''})`);
       return;
     }
@@ -666,7 +689,12 @@ describe('hostile input through the producer library', () => {
       if (!outcome.ok) throw outcome.error;
       const handles = (Array.isArray(outcome.value) ? outcome.value : [outcome.value]) as JobHandle<unknown>[];
       expect(handles.every((hd) => hd.queue === c.queue)).toBe(true);
-      await recordAccepted(c, 'library', handles.map((hd) => hd.id), l.jobIds);
+      await recordAccepted(
+        c,
+        'library',
+        handles.map((hd) => hd.id),
+        l.jobIds,
+      );
       note(name, 'library', `enqueued (${handles.length} job${handles.length > 1 ? 's' : ''})`);
       return;
     }
@@ -719,7 +747,14 @@ describe('hostile input through the CLI (node bin/fleet.js enqueue …)', () => 
     for (const f of fields(cl.field ?? c.field)) expect(run.stderr).toContain(`${f}: `);
     expect(run.stderr).not.toMatch(/enqueued/);
     expect(run.stdout).toBe('');
-    note(name, 'cli', `exit ${run.code}: ${run.stderr.split('\n')[0].replace(/^(fleet enqueue: invalid input: |error: )/, '').slice(0, 48)}`);
+    note(
+      name,
+      'cli',
+      `exit ${run.code}: ${run.stderr
+        .split('\n')[0]
+        .replace(/^(fleet enqueue: invalid input: |error: )/, '')
+        .slice(0, 48)}`,
+    );
   });
 });
 

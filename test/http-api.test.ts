@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
-import { Worker, type Job } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import IORedis, { type Redis } from 'ioredis';
 import { startPrivateRedis } from '../src/app/redis-server';
 import { ResultTimeoutError, ValidationError } from '../src/contracts/errors';
 import { QUEUES } from '../src/contracts/queues';
-import { buildApi, createAuthenticator, type ApiOptions } from '../src/http';
+import { type ApiOptions, buildApi, createAuthenticator } from '../src/http';
 import { createProducer, idempotentJobId, type Producer } from '../src/producers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
@@ -204,7 +204,12 @@ describe('http api: validation names the wrong field', () => {
   });
 
   it('a prototype-poisoning body is refused', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"text":"a","__proto__":{"admin":true}}' });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: '{"text":"a","__proto__":{"admin":true}}',
+    });
     expect(res.statusCode).toBe(400);
   });
 
@@ -242,7 +247,12 @@ describe('http api: body size limit', () => {
   });
 
   it('413 for a body over 16 MB', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: { ...auth(), 'content-type': 'application/json' }, payload: `{"text":"${'y'.repeat(17 * 1024 * 1024)}"}` });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: `{"text":"${'y'.repeat(17 * 1024 * 1024)}"}`,
+    });
     expect(res.statusCode).toBe(413);
   });
 
@@ -259,7 +269,12 @@ describe('http api: backlog bound', () => {
     const t = await startTestApi('http-429', { maxBacklog: 3, backlog: { cacheMs: 0, retryAfterS: 7 } });
     try {
       for (let i = 0; i < 3; i++) {
-        const ok = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth(), payload: { text: `t${i}`, ...(i === 2 ? { priority: 5 } : {}) } });
+        const ok = await t.app.inject({
+          method: 'POST',
+          url: '/v1/embeddings',
+          headers: auth(),
+          payload: { text: `t${i}`, ...(i === 2 ? { priority: 5 } : {}) },
+        });
         expect(ok.statusCode).toBe(202);
       }
       const refused = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth(), payload: { text: 'one too many' } });
@@ -294,7 +309,11 @@ describe('http api: backlog bound', () => {
     const queue = t.producer.queue('embeddings');
     const spy = jest.spyOn(queue, 'getJobCounts');
     try {
-      const codes = await Promise.all(Array.from({ length: 12 }, (_, i) => t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth(), payload: { text: `c${i}` } }).then((r) => r.statusCode)));
+      const codes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth(), payload: { text: `c${i}` } }).then((r) => r.statusCode),
+        ),
+      );
       expect(spy).toHaveBeenCalledTimes(1);
       expect(spy).toHaveBeenCalledWith('waiting', 'prioritized');
       expect(codes.filter((c) => c === 202)).toHaveLength(10);
@@ -327,11 +346,31 @@ describe('http api: enqueue, idempotency, job lookup', () => {
     expect(job!.data).toMatchObject({ text: 'renewal is at risk', model: 'e5-base-v2' });
     const lookup = await t.app.inject({ method: 'GET', url: body.jobs[0].href, headers: auth() });
     expect(lookup.statusCode).toBe(200);
-    expect(lookup.json()).toMatchObject({ queue: 'embeddings', id: body.jobs[0].id, name: 'embed', state: 'waiting', attemptsMade: 0, result: null, batches: [] });
+    expect(lookup.json()).toMatchObject({
+      queue: 'embeddings',
+      id: body.jobs[0].id,
+      name: 'embed',
+      state: 'waiting',
+      attemptsMade: 0,
+      result: null,
+      batches: [],
+    });
   });
 
   it('a list of texts → one job per text, in order', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth(), payload: { texts: ['a', 'b', 'c'], index: [{ namespace: 'n', id: '1' }, { namespace: 'n', id: '2' }, { namespace: 'n', id: '3' }] } });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: auth(),
+      payload: {
+        texts: ['a', 'b', 'c'],
+        index: [
+          { namespace: 'n', id: '1' },
+          { namespace: 'n', id: '2' },
+          { namespace: 'n', id: '3' },
+        ],
+      },
+    });
     expect(res.statusCode).toBe(202);
     const ids = res.json().jobs.map((j: { id: string }) => j.id);
     const jobs = await Promise.all(ids.map((id: string) => t.producer.queue('embeddings').getJob(id)));
@@ -340,18 +379,39 @@ describe('http api: enqueue, idempotency, job lookup', () => {
   });
 
   it('Idempotency-Key → the same job for a retried request', async () => {
-    const send = (key: string, text = 'same') => t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: { ...auth(), 'idempotency-key': key }, payload: { text } });
+    const send = (key: string, text = 'same') =>
+      t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: { ...auth(), 'idempotency-key': key }, payload: { text } });
     const first = (await send('note-42')).json().jobs[0].id;
     const again = (await send('note-42')).json().jobs[0].id;
     const other = (await send('note-43')).json().jobs[0].id;
     expect(again).toBe(first);
     expect(other).not.toBe(first);
     expect(first).toBe(idempotentJobId('embeddings', 'note-42'));
-    const deals1 = await t.app.inject({ method: 'POST', url: '/v1/deals/insights', headers: { ...auth(), 'idempotency-key': 'k:1' }, payload: { dealIds: ['D-1', 'D-2'] } });
-    const deals2 = await t.app.inject({ method: 'POST', url: '/v1/deals/insights', headers: { ...auth(), 'idempotency-key': 'k:1' }, payload: { dealIds: ['D-1', 'D-2'] } });
+    const deals1 = await t.app.inject({
+      method: 'POST',
+      url: '/v1/deals/insights',
+      headers: { ...auth(), 'idempotency-key': 'k:1' },
+      payload: { dealIds: ['D-1', 'D-2'] },
+    });
+    const deals2 = await t.app.inject({
+      method: 'POST',
+      url: '/v1/deals/insights',
+      headers: { ...auth(), 'idempotency-key': 'k:1' },
+      payload: { dealIds: ['D-1', 'D-2'] },
+    });
     expect(deals2.json().jobs[0].id).toBe(deals1.json().jobs[0].id);
-    const list1 = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: { ...auth(), 'idempotency-key': 'batch-7' }, payload: { texts: ['x', 'y'] } });
-    const list2 = await t.app.inject({ method: 'POST', url: '/v1/embeddings', headers: { ...auth(), 'idempotency-key': 'batch-7' }, payload: { texts: ['x', 'y'] } });
+    const list1 = await t.app.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: { ...auth(), 'idempotency-key': 'batch-7' },
+      payload: { texts: ['x', 'y'] },
+    });
+    const list2 = await t.app.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: { ...auth(), 'idempotency-key': 'batch-7' },
+      payload: { texts: ['x', 'y'] },
+    });
     expect(list2.json().jobs.map((j: { id: string }) => j.id)).toEqual(list1.json().jobs.map((j: { id: string }) => j.id));
   });
 
@@ -416,7 +476,10 @@ describe('http api: OpenAPI document and optional routes', () => {
       expect(doc.paths['/v1/search']).toBeUndefined();
       const page = await t.app.inject({ method: 'GET', url: '/docs' });
       expect([200, 302]).toContain(page.statusCode);
-      const html = page.statusCode === 302 ? await t.app.inject({ method: 'GET', url: `/docs/${page.headers.location}`.replace('/docs//docs', '/docs').replace('/docs/./', '/docs/') }) : page;
+      const html =
+        page.statusCode === 302
+          ? await t.app.inject({ method: 'GET', url: `/docs/${page.headers.location}`.replace('/docs//docs', '/docs').replace('/docs/./', '/docs/') })
+          : page;
       expect(html.statusCode).toBe(200);
       expect(html.body).toMatch(/swagger/i);
     } finally {
@@ -463,20 +526,43 @@ describe('http api: OpenAPI document and optional routes', () => {
     const t = await startTestApi('http-docs-all', { search: async () => ({ hits: [], snapshotVersion: 0 }) });
     try {
       const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
-      const routes = Object.entries(doc.paths as Record<string, Record<string, { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { properties?: object } }> }> }>>)
+      const routes = Object.entries(
+        doc.paths as Record<
+          string,
+          Record<
+            string,
+            { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { properties?: object } }> }> }
+          >
+        >,
+      )
         .filter(([path]) => path.startsWith('/v1/'))
         .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })));
       expect(routes.map((r) => r.route).sort()).toEqual([
-        'GET /v1/jobs/{queue}/{id}', 'GET /v1/workflows/{id}', 'POST /v1/deals/insights', 'POST /v1/embeddings', 'POST /v1/search', 'POST /v1/workflows',
+        'GET /v1/jobs/{queue}/{id}',
+        'GET /v1/workflows/{id}',
+        'POST /v1/deals/insights',
+        'POST /v1/embeddings',
+        'POST /v1/search',
+        'POST /v1/workflows',
       ]);
       for (const { route, op } of routes) {
         // POSTs take a body, GETs path parameters; every success and error answer has a schema with fields.
-        if (route.startsWith('POST')) expect({ route, body: Object.keys((op.requestBody as { content: Record<string, { schema: { properties: object } }> }).content['application/json'].schema.properties).length > 0 }).toEqual({ route, body: true });
+        if (route.startsWith('POST'))
+          expect({
+            route,
+            body:
+              Object.keys((op.requestBody as { content: Record<string, { schema: { properties: object } }> }).content['application/json'].schema.properties)
+                .length > 0,
+          }).toEqual({ route, body: true });
         else expect({ route, params: op.parameters?.length }).toEqual({ route, params: expect.any(Number) });
         const success = Object.keys(op.responses).filter((c) => c.startsWith('2'));
         expect({ route, success: success.length > 0 }).toEqual({ route, success: true });
         for (const [code, answer] of Object.entries(op.responses)) {
-          expect({ route, code, fields: Object.keys(answer.content?.['application/json']?.schema.properties ?? {}).length > 0 }).toEqual({ route, code, fields: true });
+          expect({ route, code, fields: Object.keys(answer.content?.['application/json']?.schema.properties ?? {}).length > 0 }).toEqual({
+            route,
+            code,
+            fields: true,
+          });
         }
       }
       const search = doc.paths['/v1/search'].post.requestBody.content['application/json'].schema;
@@ -502,7 +588,10 @@ describe('http api: Redis deadline', () => {
       const res = await app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth(), payload: { text: 'during' } });
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('1');
-      expect(res.json().error).toEqual({ code: 'redis_timeout', message: expect.stringMatching(/Redis did not answer within 300 ms \(enqueue\); retry later with the same Idempotency-Key/) });
+      expect(res.json().error).toEqual({
+        code: 'redis_timeout',
+        message: expect.stringMatching(/Redis did not answer within 300 ms \(enqueue\); retry later with the same Idempotency-Key/),
+      });
       const lookup = await app.inject({ method: 'GET', url: '/v1/jobs/embeddings/1', headers: auth() });
       expect(lookup.statusCode).toBe(503);
       // The pause ends by itself after 1.5 s; a command on the app's connection is answered once it has.

@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { QUEUES } from '../src/contracts/queues';
 import { buildApi } from '../src/http';
@@ -58,7 +58,11 @@ describe('Bull Board: authentication and the read-only viewer', () => {
     await workerConnection.quit();
   });
 
-  const state = (id: string) => producer.queue(QUEUES.embeddings).getJob(id).then((j) => j!.getState());
+  const state = (id: string) =>
+    producer
+      .queue(QUEUES.embeddings)
+      .getJob(id)
+      .then((j) => j!.getState());
 
   it.each([
     ['the page', '/admin/queues'],
@@ -74,7 +78,12 @@ describe('Bull Board: authentication and the read-only viewer', () => {
   });
 
   it('wrong passwords and unknown tokens are refused', async () => {
-    for (const headers of [basic({ username: 'ops', password: 'wrong-password' }), basic({ username: 'viewer', password: ADMIN.password }), bearer('nope-nope-nope-nope-nope'), { authorization: 'Basic !!!' }]) {
+    for (const headers of [
+      basic({ username: 'ops', password: 'wrong-password' }),
+      basic({ username: 'viewer', password: ADMIN.password }),
+      bearer('nope-nope-nope-nope-nope'),
+      { authorization: 'Basic !!!' },
+    ]) {
       expect((await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers })).statusCode).toBe(401);
     }
   });
@@ -110,7 +119,11 @@ describe('Bull Board: authentication and the read-only viewer', () => {
     }
     const page = await app.inject({ method: 'GET', url: '/admin/queues-readonly', headers: basic(VIEWER) });
     expect(page.statusCode).toBe(200);
-    const api = await app.inject({ method: 'GET', url: '/admin/queues-readonly/api/queues?activeQueue=embeddings&status=failed&page=1', headers: basic(VIEWER) });
+    const api = await app.inject({
+      method: 'GET',
+      url: '/admin/queues-readonly/api/queues?activeQueue=embeddings&status=failed&page=1',
+      headers: basic(VIEWER),
+    });
     expect(api.statusCode).toBe(200);
     expect(api.json().queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
     const logs = await app.inject({ method: 'GET', url: `/admin/queues-readonly/api/queues/embeddings/${completedId}/logs`, headers: bearer(VIEWER_TOKEN) });
@@ -130,7 +143,12 @@ describe('Bull Board: authentication and the read-only viewer', () => {
     for (const headers of [basic(VIEWER), bearer(VIEWER_TOKEN)]) {
       for (const [method, path] of attempts) {
         for (const base of ['/admin/queues-readonly', '/admin/queues']) {
-          const res = await app.inject({ method: method as 'PUT', url: `${base}${path}`, headers: { ...headers, 'content-type': 'application/json' }, payload: {} });
+          const res = await app.inject({
+            method: method as 'PUT',
+            url: `${base}${path}`,
+            headers: { ...headers, 'content-type': 'application/json' },
+            payload: {},
+          });
           expect({ url: `${method} ${base}${path}`, status: res.statusCode }).toEqual({ url: `${method} ${base}${path}`, status: 403 });
         }
       }

@@ -1,5 +1,5 @@
 import IORedis from 'ioredis';
-import { freePort, startPrivateRedis, type PrivateRedis } from '../src/app/redis-server';
+import { freePort, type PrivateRedis, startPrivateRedis } from '../src/app/redis-server';
 import { QUEUES } from '../src/contracts/queues';
 import { buildApi, readinessChecks, redisPing, startHealthServer } from '../src/http';
 import { createProducer } from '../src/producers';
@@ -63,9 +63,24 @@ describe('health: /healthz and /readyz', () => {
   });
 
   it('a check that hangs or throws fails only itself; a readiness function that throws is a 503', async () => {
-    const check = readinessChecks({ hangs: () => new Promise(() => undefined), throws: async () => { throw new Error('no'); }, ok: async () => 'fine' }, { timeoutMs: 50 });
+    const check = readinessChecks(
+      {
+        hangs: () => new Promise(() => undefined),
+        throws: async () => {
+          throw new Error('no');
+        },
+        ok: async () => 'fine',
+      },
+      { timeoutMs: 50 },
+    );
     expect(await check()).toEqual({ hangs: false, throws: false, ok: true });
-    const server = await startHealthServer({ port: 0, host: '127.0.0.1', readiness: async () => { throw new Error('broken check'); } });
+    const server = await startHealthServer({
+      port: 0,
+      host: '127.0.0.1',
+      readiness: async () => {
+        throw new Error('broken check');
+      },
+    });
     try {
       const res = await fetch(`${server.url}/readyz`);
       expect(res.status).toBe(503);

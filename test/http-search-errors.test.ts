@@ -19,11 +19,25 @@ const TOKEN = 'search-errors-token-0123456789';
 describe('POST /v1/search: errors the caller did not cause are 5xx', () => {
   it('a misconfigured index answers 500 (logged), a bad request still 400', async () => {
     const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({ level: 'error', destination: new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c))), cb()) }) });
+    const logger = createLogger({
+      level: 'error',
+      destination: new Writable({
+        write: (c, _e, cb) => {
+          lines.push(JSON.parse(String(c)));
+          cb();
+        },
+      }),
+    });
     const releasers = new Releasers();
     const telemetry = startTelemetry({ role: 'api', logger });
     releasers.add('telemetry', () => telemetry.shutdown());
-    const config = loadConfig({ REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: uniquePrefix('search-err'), FLEET_API_TOKENS: TOKEN, PORT: '0', FLEET_API_HOST: '127.0.0.1' });
+    const config = loadConfig({
+      REDIS_URL: testRedisUrl(),
+      FLEET_QUEUE_PREFIX: uniquePrefix('search-err'),
+      FLEET_API_TOKENS: TOKEN,
+      PORT: '0',
+      FLEET_API_HOST: '127.0.0.1',
+    });
     // The index of a replica built with other settings: what src/index-builder's search service throws then.
     const index = {
       search: async (vector: Float32Array): Promise<never> => {
@@ -33,12 +47,20 @@ describe('POST /v1/search: errors the caller did not cause are 5xx', () => {
     const search = createSearchProcessor({ index, embeddings: {} as EmbeddingService });
     try {
       const { api } = await startApiRole({
-        config, logger, releasers, telemetry, search,
+        config,
+        logger,
+        releasers,
+        telemetry,
+        search,
         redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),
         readiness: async () => ({ redis: true }),
       });
       const post = (payload: unknown) =>
-        fetch(`${api.url}/v1/search`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+        fetch(`${api.url}/v1/search`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
 
       const misconfigured = await post({ vector: encodeVector(new Float32Array(768).fill(0.036)), k: 5 });
       expect(misconfigured.status).toBe(500);

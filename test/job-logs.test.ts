@@ -1,4 +1,4 @@
-import { Queue, type Job } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createJobLogWriter, perJobLogs } from '../src/workers/job-logs';
 import { testRedis, uniquePrefix } from './helpers/redis';

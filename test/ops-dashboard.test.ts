@@ -13,7 +13,13 @@ interface Panel {
   targets?: { refId: string; expr: string; datasource?: { uid: string } }[];
 }
 
-const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: { name: string; type: string }[] } };
+const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: { list: { name: string; type: string }[] };
+};
 const panels = dashboard.panels.filter((p) => p.type !== 'row');
 const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 
@@ -31,6 +37,7 @@ describe('ops/grafana/fleet-dashboard.json', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(dashboard.templating.list.find((v) => v.name === 'datasource')?.type).toBe('datasource');
     for (const p of panels) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a JS template
       expect({ panel: p.title, ds: p.datasource?.uid }).toEqual({ panel: p.title, ds: '${datasource}' });
       expect(p.targets?.length).toBeGreaterThan(0);
     }
@@ -56,21 +63,38 @@ describe('ops/grafana/fleet-dashboard.json', () => {
     for (const { panel, expr } of exprs) {
       const unknown = metricsIn(expr).filter((m) => !known.has(m));
       expect({ panel, unknown }).toEqual({ panel, unknown: [] });
-      for (const [open, close] of [['(', ')'], ['{', '}'], ['[', ']']]) {
+      for (const [open, close] of [
+        ['(', ')'],
+        ['{', '}'],
+        ['[', ']'],
+      ]) {
         expect({ panel, expr, balanced: expr.split(open).length === expr.split(close).length }).toMatchObject({ balanced: true });
       }
       expect((expr.match(/"/g) ?? []).length % 2).toBe(0);
       // Every series is filtered by the namespace variable, so two fleets on one Prometheus stay apart.
-      expect({ panel, expr, namespaced: (expr.match(/\bfleet_[a-z0-9_]+\{/g) ?? []).length === (expr.match(/namespace=~"\$namespace"/g) ?? []).length }).toMatchObject({ namespaced: true });
+      expect({
+        panel,
+        expr,
+        namespaced: (expr.match(/\bfleet_[a-z0-9_]+\{/g) ?? []).length === (expr.match(/namespace=~"\$namespace"/g) ?? []).length,
+      }).toMatchObject({ namespaced: true });
     }
   });
 
   it('covers queue depth, job rate, latency histograms, batch size, warehouse latency and errors, pool, cache and index', () => {
     const used = new Set(exprs.flatMap(({ expr }) => metricsIn(expr)));
     for (const m of [
-      METRIC_NAMES.queueJobs, METRIC_NAMES.jobWait, METRIC_NAMES.jobDuration, METRIC_NAMES.batchSize, METRIC_NAMES.batchDuration,
-      METRIC_NAMES.warehouseCallDuration, METRIC_NAMES.warehouseErrors, METRIC_NAMES.poolBorrowed, METRIC_NAMES.poolMax,
-      METRIC_NAMES.cacheHits, METRIC_NAMES.cacheMisses, METRIC_NAMES.indexVectors,
+      METRIC_NAMES.queueJobs,
+      METRIC_NAMES.jobWait,
+      METRIC_NAMES.jobDuration,
+      METRIC_NAMES.batchSize,
+      METRIC_NAMES.batchDuration,
+      METRIC_NAMES.warehouseCallDuration,
+      METRIC_NAMES.warehouseErrors,
+      METRIC_NAMES.poolBorrowed,
+      METRIC_NAMES.poolMax,
+      METRIC_NAMES.cacheHits,
+      METRIC_NAMES.cacheMisses,
+      METRIC_NAMES.indexVectors,
     ]) {
       expect(used).toContain(m);
     }

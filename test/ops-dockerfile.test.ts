@@ -56,13 +56,20 @@ function execForm(args: string): string[] | undefined {
 const all = instructions(text);
 const built = stages(all);
 const final = built[built.length - 1];
-const args = Object.fromEntries(all.filter((i) => i.keyword === 'ARG').map((i) => i.args.split('=')).map(([k, ...v]) => [k.trim(), v.join('=').trim()]));
+const args = Object.fromEntries(
+  all
+    .filter((i) => i.keyword === 'ARG')
+    .map((i) => i.args.split('='))
+    .map(([k, ...v]) => [k.trim(), v.join('=').trim()]),
+);
 const resolve = (s: string) => s.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => args[name] ?? `\${${name}}`);
 
 describe('ops/Dockerfile passes a Dockerfile linter', () => {
   // dockerfile-utils: the validator behind the Docker language server (pure JavaScript, offline). Not a
   // dependency of the project yet: when it is not installed this check is skipped, the ones below still run.
-  let utils: { validate(content: string, settings?: Record<string, unknown>): { message: string; severity?: number; range: { start: { line: number } } }[] } | undefined;
+  let utils:
+    | { validate(content: string, settings?: Record<string, unknown>): { message: string; severity?: number; range: { start: { line: number } } }[] }
+    | undefined;
   try {
     utils = require('dockerfile-utils');
   } catch {
@@ -99,7 +106,7 @@ describe('ops/Dockerfile: what linters miss', () => {
     expect(final.body.filter((i) => i.keyword === 'COPY' && /\bpackages\b/.test(i.args))).toEqual([]);
   });
 
-  it('has a `dev` target, the fleet plus local-snowflake, for the dev overlay\'s `fleet warehouse`; the default (last) target is the production image', () => {
+  it("has a `dev` target, the fleet plus local-snowflake, for the dev overlay's `fleet warehouse`; the default (last) target is the production image", () => {
     expect(final.name).toBe('runtime');
     const dev = built.find((s) => s.name === 'dev');
     expect(dev).toBeDefined();
@@ -109,7 +116,12 @@ describe('ops/Dockerfile: what linters miss', () => {
     expect(body[install].args).not.toMatch(/--workspaces=false|--no-workspaces/); // the workspace package is the point
     expect(body.findIndex((i) => i.keyword === 'COPY' && /^packages\/local-snowflake\/package\.json\s/.test(i.args))).toBeLessThan(install);
     const copies = body.filter((i) => i.keyword === 'COPY').map((i) => i.args);
-    for (const wanted of [/--from=build\s+\/app\/packages\/local-snowflake\/dist\s/, /packages\/local-snowflake\/bin\s/, /--from=build\s+\/app\/dist\s/, /^bin\s/]) {
+    for (const wanted of [
+      /--from=build\s+\/app\/packages\/local-snowflake\/dist\s/,
+      /packages\/local-snowflake\/bin\s/,
+      /--from=build\s+\/app\/dist\s/,
+      /^bin\s/,
+    ]) {
       expect({ wanted: String(wanted), found: copies.some((c) => wanted.test(c)) }).toEqual({ wanted: String(wanted), found: true });
     }
     const user = body.filter((i) => i.keyword === 'USER').pop();
@@ -194,7 +206,14 @@ describe('ops/Dockerfile: what linters miss', () => {
     // Every name an ENV or ARG defines (`ENV A=1 B=2`, `ENV A 1`, `ARG A`).
     const names = all
       .filter((i) => i.keyword === 'ENV' || i.keyword === 'ARG')
-      .flatMap((i) => (i.args.includes('=') ? i.args.split(/\s+/).filter((t) => t.includes('=')).map((t) => t.split('=')[0]) : [i.args.split(/\s+/)[0]]));
+      .flatMap((i) =>
+        i.args.includes('=')
+          ? i.args
+              .split(/\s+/)
+              .filter((t) => t.includes('='))
+              .map((t) => t.split('=')[0])
+          : [i.args.split(/\s+/)[0]],
+      );
     expect(names.length).toBeGreaterThan(0);
     expect(names.filter((n) => /(PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i.test(n))).toEqual([]);
     expect(all.filter((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && /(\.env\b|\.npmrc|id_rsa|\.pem\b|\.key\b)/.test(i.args))).toEqual([]);
@@ -213,7 +232,16 @@ describe('the runtime stage has what dist/ needs, and no more', () => {
   // dependencies and optionalDependencies and, transitively, theirs (peers too, unless optional),
   // resolved as node does through nested node_modules. Workspace links are not installed.
   const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
-    packages: Record<string, { link?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> }>;
+    packages: Record<
+      string,
+      {
+        link?: boolean;
+        dependencies?: Record<string, string>;
+        optionalDependencies?: Record<string, string>;
+        peerDependencies?: Record<string, string>;
+        peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+      }
+    >;
   };
   const production = (() => {
     const names = new Set<string>();
@@ -268,7 +296,12 @@ describe('the runtime stage has what dist/ needs, and no more', () => {
 });
 
 describe('ops/dockerignore (proposed .dockerignore for the repository root)', () => {
-  const patterns = existsSync(DOCKERIGNORE) ? readFileSync(DOCKERIGNORE, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) : [];
+  const patterns = existsSync(DOCKERIGNORE)
+    ? readFileSync(DOCKERIGNORE, 'utf8')
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'))
+    : [];
 
   it('keeps secrets, VCS data, local builds and dependencies out of the build context', () => {
     // *.p8: the Snowflake private key `fleet snowflake keygen` writes (rsa_key.p8).
@@ -277,7 +310,15 @@ describe('ops/dockerignore (proposed .dockerignore for the repository root)', ()
   });
 
   it('does not exclude what the Dockerfile copies', () => {
-    const copied = all.filter((i) => i.keyword === 'COPY' && !/--from=/.test(i.args)).flatMap((i) => i.args.replace(/--\S+\s+/g, '').split(/\s+/).slice(0, -1));
-    for (const source of copied) expect({ source, excluded: patterns.includes(source) || patterns.includes(`${source}/`) }).toEqual({ source, excluded: false });
+    const copied = all
+      .filter((i) => i.keyword === 'COPY' && !/--from=/.test(i.args))
+      .flatMap((i) =>
+        i.args
+          .replace(/--\S+\s+/g, '')
+          .split(/\s+/)
+          .slice(0, -1),
+      );
+    for (const source of copied)
+      expect({ source, excluded: patterns.includes(source) || patterns.includes(`${source}/`) }).toEqual({ source, excluded: false });
   });
 });

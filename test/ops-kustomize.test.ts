@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { KustomizeRenderError, renderKustomization, type Resource } from '../ops/k8s/render';
+import { KustomizeRenderError, type Resource, renderKustomization } from '../ops/k8s/render';
 
 const K8S = path.join(__dirname, '..', 'ops', 'k8s');
 const OVERLAYS = ['dev', 'production'];
@@ -146,7 +146,9 @@ const container = (d: Resource) => ((d.spec as any).template.spec.containers as 
 
 describe('ops/k8s/render.ts (the kustomize subset ops/k8s uses)', () => {
   const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
   const make = (files: Record<string, string>) => {
     const d = tree(files);
     dirs.push(d);
@@ -187,7 +189,8 @@ describe('ops/k8s/render.ts (the kustomize subset ops/k8s uses)', () => {
 
   it('deletes a resource with a `$patch: delete` patch', () => {
     const dir = make({
-      'kustomization.yaml': 'resources: [web.yaml]\npatches:\n  - patch: |\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: web}\n      $patch: delete\n',
+      'kustomization.yaml':
+        'resources: [web.yaml]\npatches:\n  - patch: |\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: web}\n      $patch: delete\n',
       'web.yaml': DEPLOYMENT,
     });
     expect(renderKustomization(dir)).toEqual([]);
@@ -196,15 +199,27 @@ describe('ops/k8s/render.ts (the kustomize subset ops/k8s uses)', () => {
   it.each([
     ['an unsupported field', 'commonLabels: {a: b}\n', /commonLabels.*not supported/],
     ['selector labels', 'labels:\n  - pairs: {a: b}\n    includeSelectors: true\n', /includeSelectors/],
-    ['a JSON 6902 patch', 'resources: [web.yaml]\npatches:\n  - target: {kind: Deployment, name: web}\n    patch: |\n      - op: replace\n        path: /spec/replicas\n        value: 2\n', /JSON 6902/],
+    [
+      'a JSON 6902 patch',
+      'resources: [web.yaml]\npatches:\n  - target: {kind: Deployment, name: web}\n    patch: |\n      - op: replace\n        path: /spec/replicas\n        value: 2\n',
+      /JSON 6902/,
+    ],
     ['a remote resource', 'resources: [https://example.com/x.yaml]\n', /local path/],
     ['a patch of a missing resource', 'patches:\n  - patch: |\n      kind: Deployment\n      metadata: {name: nope}\n', /no Deployment named nope/],
     ['a bare env key (read from the environment)', 'configMapGenerator:\n  - name: c\n    literals: [HOME]\n', /not KEY=VALUE/],
     ['a duplicate resource', 'resources: [web.yaml, web.yaml]\n', /already registered/],
-    ['several patch documents with one target', 'resources: [web.yaml]\npatches:\n  - target: {kind: Deployment, name: web}\n    patch: |\n      kind: Deployment\n      metadata: {name: web}\n      ---\n      kind: Deployment\n      metadata: {name: web}\n', /cannot share one target/],
+    [
+      'several patch documents with one target',
+      'resources: [web.yaml]\npatches:\n  - target: {kind: Deployment, name: web}\n    patch: |\n      kind: Deployment\n      metadata: {name: web}\n      ---\n      kind: Deployment\n      metadata: {name: web}\n',
+      /cannot share one target/,
+    ],
     ['a number kubectl reads as octal (0440)', 'resources: [mode.yaml]\n', /octal to kubectl.*288/],
   ])('refuses %s instead of rendering it wrongly', (_what, kustomization, message) => {
-    const dir = make({ 'kustomization.yaml': kustomization, 'web.yaml': DEPLOYMENT, 'mode.yaml': STATEFULSET.replace('defaultMode: 288', 'defaultMode: 0440') });
+    const dir = make({
+      'kustomization.yaml': kustomization,
+      'web.yaml': DEPLOYMENT,
+      'mode.yaml': STATEFULSET.replace('defaultMode: 288', 'defaultMode: 0440'),
+    });
     expect(() => renderKustomization(dir)).toThrow(KustomizeRenderError);
     expect(() => renderKustomization(dir)).toThrow(message);
   });

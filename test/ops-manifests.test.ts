@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { containersOf, loadYamlDocuments, podSpecsOf, type Resource, renderKustomization } from '../ops/k8s/render';
+import { validateResource } from '../ops/k8s/validate';
 import { WORKER_ROLES } from '../src/app/roles';
 import { loadConfig, VARIABLES, type VariableSpec } from '../src/config';
 import { EMBEDDINGS_NODE_OPTIONS } from '../src/config/node-options';
 import { QUEUES } from '../src/contracts/queues';
 import { ALL_METRIC_NAMES } from '../src/telemetry/metrics';
-import { containersOf, loadYamlDocuments, podSpecsOf, renderKustomization, type Resource } from '../ops/k8s/render';
-import { validateResource } from '../ops/k8s/validate';
 
 const K8S = path.join(__dirname, '..', 'ops', 'k8s');
 const KUSTOMIZATIONS = ['base', 'autoscaling', 'overlays/dev', 'overlays/production'];
@@ -25,7 +25,11 @@ const PRODUCTION_SECRETS: Record<string, Record<string, 'required' | 'optional'>
   'fleet-api': { tokens: 'required' },
 };
 /** Secret-typed variables and where production must take them from (the Snowflake key itself is a file). */
-const PRODUCTION_SECRET_VARIABLES: Partial<Record<string, string>> = { SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'fleet-snowflake', REDIS_PASSWORD: 'fleet-redis', FLEET_API_TOKENS: 'fleet-api' };
+const PRODUCTION_SECRET_VARIABLES: Partial<Record<string, string>> = {
+  SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'fleet-snowflake',
+  REDIS_PASSWORD: 'fleet-redis',
+  FLEET_API_TOKENS: 'fleet-api',
+};
 /** Where production's Snowflake private key comes from: this Secret and key, as a file in a mounted directory. */
 const SNOWFLAKE_KEY = { secret: 'fleet-snowflake', key: 'rsa_key.p8' };
 /**
@@ -109,7 +113,10 @@ function patchFiles(): Set<string> {
   return out;
 }
 
-const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, renderKustomization(path.join(K8S, 'overlays', o))])) as Record<(typeof OVERLAYS)[number], Resource[]>;
+const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, renderKustomization(path.join(K8S, 'overlays', o))])) as Record<
+  (typeof OVERLAYS)[number],
+  Resource[]
+>;
 
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
 const workloads = (docs: Resource[]) => docs.filter((d) => WORKLOAD_KINDS.has(d.kind));
@@ -315,7 +322,11 @@ describe('environment variables match the config schema (src/config/variables.ts
         const role = roleOf(c);
         expect({ role, url: env.get('REDIS_URL')?.value?.startsWith('rediss://') }).toEqual({ role, url: true });
         if (role === 'api') continue;
-        expect({ role, account: !!env.get('SNOWFLAKE_ACCOUNT')?.value, accessUrl: env.get('SNOWFLAKE_ACCESS_URL') }).toEqual({ role, account: true, accessUrl: undefined });
+        expect({ role, account: !!env.get('SNOWFLAKE_ACCOUNT')?.value, accessUrl: env.get('SNOWFLAKE_ACCESS_URL') }).toEqual({
+          role,
+          account: true,
+          accessUrl: undefined,
+        });
         expect([...env.keys()].filter((k) => k.startsWith('LOCAL_WAREHOUSE_'))).toEqual([]);
       }
     }
@@ -325,7 +336,9 @@ describe('environment variables match the config schema (src/config/variables.ts
     const docs = rendered.production;
     const setSomewhere = new Set<string>();
     for (const w of fleetWorkloads(docs)) for (const c of containersOf(w)) for (const k of envOf(docs, c).keys()) setSomewhere.add(k);
-    const required = Object.entries(variables).filter(([, s]) => s.required).map(([k]) => k);
+    const required = Object.entries(variables)
+      .filter(([, s]) => s.required)
+      .map(([k]) => k);
     expect(required.filter((k) => !setSomewhere.has(k))).toEqual([]);
     const undecided = Object.keys(variables).filter((k) => !setSomewhere.has(k) && !(k in NOT_SET_IN_PRODUCTION));
     expect(undecided).toEqual([]);
@@ -361,8 +374,10 @@ function snowflakeKeyProblems(docs: Resource[], w: Resource, c: Obj): string[] {
   const problems: string[] = [];
   const [pod] = podSpecsOf(w) as Obj[];
   const env = envOf(docs, c);
-  if (env.get('SNOWFLAKE_AUTHENTICATOR')?.value !== 'SNOWFLAKE_JWT') problems.push(`SNOWFLAKE_AUTHENTICATOR is ${env.get('SNOWFLAKE_AUTHENTICATOR')?.value}, not SNOWFLAKE_JWT`);
-  for (const k of ['SNOWFLAKE_PRIVATE_KEY', 'SNOWFLAKE_PASSWORD']) if (env.has(k)) problems.push(`${k} is set: the key is a file, and service users have no password`);
+  if (env.get('SNOWFLAKE_AUTHENTICATOR')?.value !== 'SNOWFLAKE_JWT')
+    problems.push(`SNOWFLAKE_AUTHENTICATOR is ${env.get('SNOWFLAKE_AUTHENTICATOR')?.value}, not SNOWFLAKE_JWT`);
+  for (const k of ['SNOWFLAKE_PRIVATE_KEY', 'SNOWFLAKE_PASSWORD'])
+    if (env.has(k)) problems.push(`${k} is set: the key is a file, and service users have no password`);
   const file = env.get('SNOWFLAKE_PRIVATE_KEY_FILE');
   if (file?.from !== 'value' || !file.value?.startsWith('/')) return [...problems, 'SNOWFLAKE_PRIVATE_KEY_FILE is not an absolute path set on the container'];
   const dir = path.posix.dirname(file.value);
@@ -370,24 +385,33 @@ function snowflakeKeyProblems(docs: Resource[], w: Resource, c: Obj): string[] {
   const mounts = ((c.volumeMounts ?? []) as Obj[]).filter((m) => m.mountPath === dir || m.mountPath === file.value);
   if (mounts.length !== 1) return [...problems, `${mounts.length} volume mounts at ${dir}, expected one`];
   const [mount] = mounts;
-  if (mount.subPath !== undefined || mount.subPathExpr !== undefined) problems.push(`the key is mounted with a subPath (${mount.mountPath}): it would never see a rotated Secret`);
+  if (mount.subPath !== undefined || mount.subPathExpr !== undefined)
+    problems.push(`the key is mounted with a subPath (${mount.mountPath}): it would never see a rotated Secret`);
   else if (mount.mountPath !== dir) problems.push(`the volume is mounted at ${mount.mountPath}, not at the key file's directory ${dir}`);
   if (mount.readOnly !== true) problems.push(`${dir} is not mounted readOnly`);
   const volume = ((pod.volumes ?? []) as Obj[]).find((v) => v.name === mount.name);
   const secret = volume?.secret;
-  if (!secret || unhashed(secret.secretName) !== SNOWFLAKE_KEY.secret) return [...problems, `${dir} is not the Secret ${SNOWFLAKE_KEY.secret} (volume ${mount.name}: ${JSON.stringify(volume)})`];
+  if (!secret || unhashed(secret.secretName) !== SNOWFLAKE_KEY.secret)
+    return [...problems, `${dir} is not the Secret ${SNOWFLAKE_KEY.secret} (volume ${mount.name}: ${JSON.stringify(volume)})`];
   if (secret.optional === true) problems.push('the key volume is optional: a pod would start without a key');
   const item = secret.items ? (secret.items as Obj[]).find((i) => i.path === name) : { key: name };
   if (item?.key !== SNOWFLAKE_KEY.key) problems.push(`${file.value} is not the key ${SNOWFLAKE_KEY.key} of the Secret (item ${JSON.stringify(item)})`);
   const access = secretFileAccess(pod, c, item?.mode ?? secret.defaultMode ?? 0o644);
-  if (!access.readableByFleet) problems.push(`mode 0${access.mode.toString(8)}: the key is not readable by uid ${c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser} (fsGroup ${pod.securityContext?.fsGroup})`);
+  if (!access.readableByFleet)
+    problems.push(
+      `mode 0${access.mode.toString(8)}: the key is not readable by uid ${c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser} (fsGroup ${pod.securityContext?.fsGroup})`,
+    );
   if (access.readableByOthers) problems.push(`mode 0${access.mode.toString(8)}: the key is readable by every user`);
   return problems;
 }
 
 describe('Snowflake login: a key pair from a mounted Secret in production, the local password in dev', () => {
   const fleetContainers = (docs: Resource[]) =>
-    fleetWorkloads(docs).flatMap((w) => containersOf(w).filter((c) => FLEET_IMAGE.test(c.image)).map((c) => ({ w, c, role: roleOf(c) })));
+    fleetWorkloads(docs).flatMap((w) =>
+      containersOf(w)
+        .filter((c) => FLEET_IMAGE.test(c.image))
+        .map((c) => ({ w, c, role: roleOf(c) })),
+    );
 
   it('production: every fleet role reads the key as a file of a directory mount of fleet-snowflake, readable by its user only', () => {
     const docs = rendered.production;
@@ -415,40 +439,55 @@ describe('Snowflake login: a key pair from a mounted Secret in production, the l
     expect(broken(({ volume }) => (volume.secret.defaultMode = 0o644))).toMatch(/readable by every user/);
     expect(broken(({ volume }) => (volume.secret.secretName = 'fleet-redis'))).toMatch(/is not the Secret fleet-snowflake/);
     expect(broken(({ volume }) => (volume.secret.items[0].key = 'passphrase'))).toMatch(/is not the key rsa_key.p8/);
-    expect(broken(({ c }) => c.env.push({ name: 'SNOWFLAKE_PRIVATE_KEY', valueFrom: { secretKeyRef: { name: 'fleet-snowflake', key: 'rsa_key.p8' } } }))).toMatch(/SNOWFLAKE_PRIVATE_KEY is set/);
+    expect(
+      broken(({ c }) => c.env.push({ name: 'SNOWFLAKE_PRIVATE_KEY', valueFrom: { secretKeyRef: { name: 'fleet-snowflake', key: 'rsa_key.p8' } } })),
+    ).toMatch(/SNOWFLAKE_PRIVATE_KEY is set/);
   });
 
-  it.each(OVERLAYS)('%s: every volume a container mounts exists, and every Secret volume names keys that exist (dev) or are documented (production)', (overlay) => {
-    const docs = rendered[overlay];
-    for (const w of workloads(docs)) {
-      const [pod] = podSpecsOf(w) as Obj[];
-      const id = w.metadata.name;
-      const names = new Set([...((pod.volumes ?? []) as Obj[]).map((v) => v.name), ...(((w.spec as Obj).volumeClaimTemplates ?? []) as Obj[]).map((t) => t.metadata.name)]);
-      const dangling = containersOf(w).flatMap((c) => ((c.volumeMounts ?? []) as Obj[]).filter((m) => !names.has(m.name)).map((m) => `${m.mountPath} (volume ${m.name})`));
-      expect({ id, dangling }).toEqual({ id, dangling: [] });
-      for (const v of ((pod.volumes ?? []) as Obj[]).filter((x) => x.secret)) {
-        const secretName: string = v.secret.secretName;
-        const keys = ((v.secret.items ?? []) as Obj[]).map((i) => i.key as string);
-        let problems: string[];
-        if (overlay === 'dev') {
-          const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === secretName);
-          problems = secret ? keys.filter((k) => !(k in ((secret.data as Obj) ?? {}))).map((k) => `no key ${k}`) : ['no such Secret'];
-        } else {
-          // A volume that is not optional keeps the pod from starting without its keys: only required keys belong in it.
-          const documented = PRODUCTION_SECRETS[secretName];
-          problems = documented ? keys.filter((k) => !documented[k] || (documented[k] === 'optional' && !v.secret.optional)).map((k) => `key ${k} is ${documented[k] ?? 'undocumented'}`) : ['not a documented Secret'];
+  it.each(OVERLAYS)(
+    '%s: every volume a container mounts exists, and every Secret volume names keys that exist (dev) or are documented (production)',
+    (overlay) => {
+      const docs = rendered[overlay];
+      for (const w of workloads(docs)) {
+        const [pod] = podSpecsOf(w) as Obj[];
+        const id = w.metadata.name;
+        const names = new Set([
+          ...((pod.volumes ?? []) as Obj[]).map((v) => v.name),
+          ...(((w.spec as Obj).volumeClaimTemplates ?? []) as Obj[]).map((t) => t.metadata.name),
+        ]);
+        const dangling = containersOf(w).flatMap((c) =>
+          ((c.volumeMounts ?? []) as Obj[]).filter((m) => !names.has(m.name)).map((m) => `${m.mountPath} (volume ${m.name})`),
+        );
+        expect({ id, dangling }).toEqual({ id, dangling: [] });
+        for (const v of ((pod.volumes ?? []) as Obj[]).filter((x) => x.secret)) {
+          const secretName: string = v.secret.secretName;
+          const keys = ((v.secret.items ?? []) as Obj[]).map((i) => i.key as string);
+          let problems: string[];
+          if (overlay === 'dev') {
+            const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === secretName);
+            problems = secret ? keys.filter((k) => !(k in ((secret.data as Obj) ?? {}))).map((k) => `no key ${k}`) : ['no such Secret'];
+          } else {
+            // A volume that is not optional keeps the pod from starting without its keys: only required keys belong in it.
+            const documented = PRODUCTION_SECRETS[secretName];
+            problems = documented
+              ? keys
+                  .filter((k) => !documented[k] || (documented[k] === 'optional' && !v.secret.optional))
+                  .map((k) => `key ${k} is ${documented[k] ?? 'undocumented'}`)
+              : ['not a documented Secret'];
+          }
+          expect({ id, volume: v.name, secret: secretName, problems }).toEqual({ id, volume: v.name, secret: secretName, problems: [] });
         }
-        expect({ id, volume: v.name, secret: secretName, problems }).toEqual({ id, volume: v.name, secret: secretName, problems: [] });
       }
-    }
-  });
+    },
+  );
 
   it('production: every documented Secret key is read by some workload (the documentation matches the manifests)', () => {
     const docs = rendered.production;
     const read = new Set<string>();
     for (const w of workloads(docs)) {
       const [pod] = podSpecsOf(w) as Obj[];
-      for (const c of containersOf(w)) for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) read.add(`${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`);
+      for (const c of containersOf(w))
+        for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) read.add(`${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`);
       for (const v of ((pod.volumes ?? []) as Obj[]).filter((x) => x.secret)) {
         const keys = v.secret.items ? (v.secret.items as Obj[]).map((i) => i.key) : Object.keys(PRODUCTION_SECRETS[v.secret.secretName] ?? {});
         for (const k of keys) read.add(`${v.secret.secretName}/${k}`);
@@ -472,7 +511,9 @@ describe('Snowflake login: a key pair from a mounted Secret in production, the l
         authenticator: env.get('SNOWFLAKE_AUTHENTICATOR')?.value,
         password: env.get('SNOWFLAKE_PASSWORD')?.secret,
         keyVariables: [...env.keys()].filter((k) => /^SNOWFLAKE_(PRIVATE_KEY|TOKEN|OAUTH)/.test(k)),
-        keyVolumes: ((podSpecsOf(w)[0].volumes ?? []) as Obj[]).filter((v) => v.secret && unhashed(v.secret.secretName) === SNOWFLAKE_KEY.secret).map((v) => v.name),
+        keyVolumes: ((podSpecsOf(w)[0].volumes ?? []) as Obj[])
+          .filter((v) => v.secret && unhashed(v.secret.secretName) === SNOWFLAKE_KEY.secret)
+          .map((v) => v.name),
       }).toEqual({ role, authenticator: 'SNOWFLAKE', password: accepted, keyVariables: [], keyVolumes: [] });
     }
   });
@@ -487,13 +528,24 @@ describe('pods are locked down and shut down gracefully', () => {
       expect({ id, ...pod.securityContext }).toMatchObject({ id, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
       expect(pod.hostNetwork ?? false).toBe(false);
-      const tmpVolume = (pod.volumes ?? []).find((v: Obj) => v.emptyDir && (containersOf(w)[0].volumeMounts ?? []).some((m: Obj) => m.name === v.name && m.mountPath === '/tmp'));
+      const tmpVolume = (pod.volumes ?? []).find(
+        (v: Obj) => v.emptyDir && (containersOf(w)[0].volumeMounts ?? []).some((m: Obj) => m.name === v.name && m.mountPath === '/tmp'),
+      );
       expect({ id, tmpOnEmptyDir: !!tmpVolume }).toEqual({ id, tmpOnEmptyDir: true });
       for (const c of containersOf(w)) {
-        expect({ id, ...c.securityContext }).toMatchObject({ id, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect({ id, ...c.securityContext }).toMatchObject({
+          id,
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
         expect(c.securityContext.privileged ?? false).toBe(false);
         expect(c.securityContext.capabilities.add ?? []).toEqual([]);
-        expect({ id, ...c.resources }).toMatchObject({ id, requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { cpu: expect.any(String), memory: expect.any(String) } });
+        expect({ id, ...c.resources }).toMatchObject({
+          id,
+          requests: { cpu: expect.any(String), memory: expect.any(String) },
+          limits: { cpu: expect.any(String), memory: expect.any(String) },
+        });
         expect(c.image).not.toMatch(/:latest$|^[^:@]+$/);
       }
     }
@@ -522,7 +574,8 @@ describe('pods are locked down and shut down gracefully', () => {
         const env = envOf(docs, c);
         const declared = (name: string) => (c.ports ?? []).find((p: Obj) => p.name === name)?.containerPort;
         if (roleOf(c) === 'api') expect({ role: 'api', port: declared('http') }).toEqual({ role: 'api', port: effective(env, 'PORT') });
-        else if (roleOf(c) !== 'warehouse' && 'HEALTH_PORT' in variables) expect({ role: roleOf(c), port: declared('health') }).toEqual({ role: roleOf(c), port: effective(env, 'HEALTH_PORT') });
+        else if (roleOf(c) !== 'warehouse' && 'HEALTH_PORT' in variables)
+          expect({ role: roleOf(c), port: declared('health') }).toEqual({ role: roleOf(c), port: effective(env, 'HEALTH_PORT') });
       }
     }
   });
@@ -536,7 +589,10 @@ describe('pods are locked down and shut down gracefully', () => {
         const closeMs = Number(env.get('FLEET_SHUTDOWN_TIMEOUT_MS')?.value ?? VARIABLES.FLEET_SHUTDOWN_TIMEOUT_MS.default);
         const preStopS = c.lifecycle?.preStop?.sleep?.seconds ?? 0;
         const grace = pod.terminationGracePeriodSeconds ?? 30;
-        expect({ workload: w.metadata.name, graceCoversClose: grace >= preStopS + closeMs / 1000 + 5 }).toEqual({ workload: w.metadata.name, graceCoversClose: true });
+        expect({ workload: w.metadata.name, graceCoversClose: grace >= preStopS + closeMs / 1000 + 5 }).toEqual({
+          workload: w.metadata.name,
+          graceCoversClose: true,
+        });
       }
     }
   });
@@ -550,7 +606,8 @@ describe('Services, disruption budgets and network policies', () => {
       const targets = workloads(docs).filter((w) => matches(spec.selector, podLabels(w)));
       expect({ service: s.metadata.name, targets: targets.length }).toEqual({ service: s.metadata.name, targets: 1 });
       const declared = containersOf(targets[0]).flatMap((c) => (c.ports ?? []).flatMap((p: Obj) => [p.name, p.containerPort]));
-      for (const p of spec.ports) expect({ service: s.metadata.name, port: p.targetPort, declared: declared.includes(p.targetPort) }).toMatchObject({ declared: true });
+      for (const p of spec.ports)
+        expect({ service: s.metadata.name, port: p.targetPort, declared: declared.includes(p.targetPort) }).toMatchObject({ declared: true });
     }
   });
 
@@ -578,7 +635,9 @@ describe('Services, disruption budgets and network policies', () => {
     const docs = rendered[overlay];
     const policies = docs.filter((d) => d.kind === 'NetworkPolicy');
     for (const w of workloads(docs)) {
-      const types = new Set(policies.filter((p) => matches((p.spec as Obj).podSelector.matchLabels ?? {}, podLabels(w))).flatMap((p) => (p.spec as Obj).policyTypes));
+      const types = new Set(
+        policies.filter((p) => matches((p.spec as Obj).podSelector.matchLabels ?? {}, podLabels(w))).flatMap((p) => (p.spec as Obj).policyTypes),
+      );
       expect({ workload: w.metadata.name, types: [...types].sort() }).toEqual({ workload: w.metadata.name, types: ['Egress', 'Ingress'] });
     }
   });
@@ -626,7 +685,9 @@ describe('autoscaling on queue backlog (KEDA) with a CPU fallback', () => {
   });
 
   it('autoscaled workloads leave `replicas` to the autoscaler, have CPU requests, and no workload has two autoscalers', () => {
-    const targets = docs.filter((d) => d.kind === 'ScaledObject' || d.kind === 'HorizontalPodAutoscaler').map((d) => (d.spec as Obj).scaleTargetRef.name as string);
+    const targets = docs
+      .filter((d) => d.kind === 'ScaledObject' || d.kind === 'HorizontalPodAutoscaler')
+      .map((d) => (d.spec as Obj).scaleTargetRef.name as string);
     expect(new Set(targets).size).toBe(targets.length);
     for (const name of targets) {
       const w = workloads(docs).find((x) => x.metadata.name === name);

@@ -1,8 +1,8 @@
+import type { LocalWarehouse } from 'local-snowflake';
 import { CircuitBreaker } from '../src/pool';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import { getDeals } from '../src/warehouse/queries/get-deals';
-import type { LocalWarehouse } from 'local-snowflake';
 import { connectorFor, pooledClient, startTestWarehouse } from './helpers/warehouse';
 
 let server: LocalWarehouse;
@@ -19,7 +19,7 @@ describe('warehouse pool over the real snowflake-sdk driver', () => {
   it('round-trips bound values and reports SQL errors as non-transient WarehouseErrors', async () => {
     const { pool, warehouse } = pooledClient(server);
     try {
-      const rows = await warehouse.query('SELECT ? AS S, ? AS N, ? AS Z', ['héllo \'quoted\'', 42, null]);
+      const rows = await warehouse.query('SELECT ? AS S, ? AS N, ? AS Z', ["héllo 'quoted'", 42, null]);
       expect(rows).toEqual([{ S: "héllo 'quoted'", N: 42, Z: null }]);
       const err = await warehouse.query('SELECT * FROM NO_SUCH_TABLE').catch((e) => e);
       expect(err).toBeInstanceOf(WarehouseError);
@@ -31,7 +31,9 @@ describe('warehouse pool over the real snowflake-sdk driver', () => {
   });
 
   it('refuses a wrong password with Snowflake code 390100, not retried', async () => {
-    const err = await connectorFor(server, 'wrong').open().catch((e) => e);
+    const err = await connectorFor(server, 'wrong')
+      .open()
+      .catch((e) => e);
     expect(err).toBeInstanceOf(WarehouseError);
     expect(err.code).toBe('390100');
     expect(err.transient).toBe(false);
@@ -151,7 +153,15 @@ describe('queries', () => {
     try {
       const count = async () => Number((await warehouse.query<{ N: unknown }>('SELECT COUNT(*) AS N FROM DEALS'))[0].N);
       const before = await count();
-      const hostile = ["'); DROP TABLE deals; --", '$$ DROP TABLE DEALS $$', "\\'; DELETE FROM DEALS; --", '?, ?); --', ':1 :2', 'مرحبا \u202Eevil\u202C', '🔥 emoji 🚀'];
+      const hostile = [
+        "'); DROP TABLE deals; --",
+        '$$ DROP TABLE DEALS $$',
+        "\\'; DELETE FROM DEALS; --",
+        '?, ?); --',
+        ':1 :2',
+        'مرحبا \u202Eevil\u202C',
+        '🔥 emoji 🚀',
+      ];
       const vectors = await embedTexts(warehouse, hostile, 'e5-base-v2');
       expect(vectors).toHaveLength(hostile.length);
       const again = await embedTexts(warehouse, [hostile[0]], 'e5-base-v2');

@@ -3,11 +3,11 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../src/app/redis-server';
 import { LOCAL_SNOWFLAKE_MISSING } from '../src/app/local-snowflake';
+import { freePort } from '../src/app/redis-server';
 import { WORKER_ROLES } from '../src/app/roles';
 import { sourceFiles } from './helpers/imports';
-import { launch, type Launched } from './helpers/processes';
+import { type Launched, launch } from './helpers/processes';
 import { testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 
@@ -29,7 +29,12 @@ function installCommand(stage: string): string[] {
   const body = stages.find((s) => new RegExp(`^\\S+\\s+AS\\s+${stage}\\s*\\n`, 'i').test(s));
   const line = body?.split('\n').find((l) => /^RUN\s+npm ci\b/.test(l.trim()));
   if (!line) throw new Error(`ops/Dockerfile: no \`RUN npm ci\` in the ${stage} stage`);
-  return line.trim().replace(/^RUN\s+/, '').split('&&')[0].trim().split(/\s+/);
+  return line
+    .trim()
+    .replace(/^RUN\s+/, '')
+    .split('&&')[0]
+    .trim()
+    .split(/\s+/);
 }
 
 /** A scratch folder with the manifests the image copies before its `npm ci`, and that command run in it. */
@@ -90,7 +95,12 @@ async function answersOk(url: string, fleet: Launched): Promise<void> {
     `${url} to answer 200`,
     async () => {
       if (fleet.stopped()) throw new Error(`the process exited (${await fleet.exited}) before ${url} answered`);
-      return (await fetch(url).then((r) => r.status, () => 0)) === 200;
+      return (
+        (await fetch(url).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+      );
     },
     { timeoutMs: 30_000, everyMs: 100 },
   ).catch((err: Error) => {
@@ -128,7 +138,11 @@ describe('the production dependency tree (the image: npm ci --omit=dev)', () => 
       .map((f) => `./dist/${f.replace(/\.ts$/, '.js').split(path.sep).join('/')}`);
     expect(modules.length).toBeGreaterThan(50);
     const script = `for (const m of ${JSON.stringify(modules)}) require(m); process.stdout.write('loaded ' + ${modules.length});`;
-    const { stdout } = await run(process.execPath, ['-e', script], { cwd: dir, env: { ...env, SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true' }, timeout: 60_000 });
+    const { stdout } = await run(process.execPath, ['-e', script], {
+      cwd: dir,
+      env: { ...env, SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true' },
+      timeout: 60_000,
+    });
     expect(stdout).toBe(`loaded ${modules.length}`);
   });
 
@@ -166,7 +180,13 @@ describe('the production dependency tree (the image: npm ci --omit=dev)', () => 
 
   it('`fleet up`, `fleet warehouse` and `fleet bench` say in one line that the local warehouse is a development dependency', async () => {
     const fleet = (args: string[]) =>
-      fleetIn(dir, args, { NODE_ENV: 'production', SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true', REDIS_URL: testRedisUrl(), SNOWFLAKE_ACCOUNT: '', SNOWFLAKE_ACCESS_URL: '' }).finished(30_000);
+      fleetIn(dir, args, {
+        NODE_ENV: 'production',
+        SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true',
+        REDIS_URL: testRedisUrl(),
+        SNOWFLAKE_ACCOUNT: '',
+        SNOWFLAKE_ACCESS_URL: '',
+      }).finished(30_000);
     for (const args of [['up'], ['warehouse', '--port', '0'], ['bench', 'pool', '--quick']]) {
       const r = await fleet(args);
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 1, stderr: `fleet: ${LOCAL_SNOWFLAKE_MISSING}\n` });
@@ -174,7 +194,7 @@ describe('the production dependency tree (the image: npm ci --omit=dev)', () => 
   }, 60_000);
 });
 
-describe('the dev image (ops/Dockerfile --target dev, the dev overlay\'s warehouse): the fleet plus the local warehouse', () => {
+describe("the dev image (ops/Dockerfile --target dev, the dev overlay's warehouse): the fleet plus the local warehouse", () => {
   let dir: string | undefined;
 
   beforeAll(async () => {
@@ -192,7 +212,10 @@ describe('the dev image (ops/Dockerfile --target dev, the dev overlay\'s warehou
     expect(installedPackages(dir!)).toEqual(expect.arrayContaining(['local-snowflake', '@duckdb/node-api']));
     const port = await freePort();
     const warehouse = fleetIn(dir!, ['warehouse', '--port', String(port)], {
-      NODE_ENV: 'production', SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true', LOCAL_WAREHOUSE_DEALS: '25', LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: '0',
+      NODE_ENV: 'production',
+      SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true',
+      LOCAL_WAREHOUSE_DEALS: '25',
+      LOCAL_WAREHOUSE_LOGIN_LATENCY_MS: '0',
     });
     try {
       await answersOk(`http://127.0.0.1:${port}/fleet/stats`, warehouse);

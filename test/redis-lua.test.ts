@@ -111,7 +111,11 @@ describe('every Lua script of src/ goes through LuaCommand', () => {
       .flatMap((file) =>
         readFileSync(file, 'utf8')
           .split('\n')
-          .flatMap((line, i) => (/\.(eval|evalsha|evalBuffer|evalshaBuffer|script|defineCommand)\(|['"](EVAL|EVALSHA|eval|evalsha)['"]/.test(line) ? [`${path.relative(ROOT, file)}:${i + 1}: ${line.trim()}`] : [])),
+          .flatMap((line, i) =>
+            /\.(eval|evalsha|evalBuffer|evalshaBuffer|script|defineCommand)\(|['"](EVAL|EVALSHA|eval|evalsha)['"]/.test(line)
+              ? [`${path.relative(ROOT, file)}:${i + 1}: ${line.trim()}`]
+              : [],
+          ),
       );
     expect(offenders).toEqual([]);
   });

@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { canConnect, freePort } from '../src/app/redis-server';
+import type { LocalWarehouse } from 'local-snowflake';
 import { createRedis } from '../src/app/redis';
+import { canConnect, freePort } from '../src/app/redis-server';
 import { loadConfig } from '../src/config';
 import { createProducer } from '../src/producers';
-import type { LocalWarehouse } from 'local-snowflake';
 import { startReplica } from './helpers/faults';
-import { launch, type Launched } from './helpers/processes';
+import { type Launched, launch } from './helpers/processes';
 import { uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';
@@ -36,15 +36,60 @@ beforeAll(async () => {
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=fleet-test-ca']);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
   writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'ext.cnf']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '1',
+    '-extfile',
+    'ext.cnf',
+  ]);
   port = await freePort();
-  server = launch('redis-server', [
-    '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
-    '--tls-cert-file', 'server.crt', '--tls-key-file', 'server.key', '--tls-ca-cert-file', 'ca.crt', '--tls-auth-clients', 'no',
-    '--save', '', '--appendonly', 'no', '--dir', dir,
-    '--user', 'default', 'off',
-    '--user', 'fleet', 'on', `>${PASSWORD}`, '~*', '&*', '+@all',
-  ], { cwd: dir });
+  server = launch(
+    'redis-server',
+    [
+      '--port',
+      '0',
+      '--tls-port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--tls-cert-file',
+      'server.crt',
+      '--tls-key-file',
+      'server.key',
+      '--tls-ca-cert-file',
+      'ca.crt',
+      '--tls-auth-clients',
+      'no',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--user',
+      'default',
+      'off',
+      '--user',
+      'fleet',
+      'on',
+      `>${PASSWORD}`,
+      '~*',
+      '&*',
+      '+@all',
+    ],
+    { cwd: dir },
+  );
   const tls = server;
   await waitUntil(
     'the TLS redis-server to listen',
@@ -90,7 +135,11 @@ describe('Redis over TLS with an ACL user, by configuration', () => {
     wrong.disconnect();
 
     const otherCa = path.join(dir, 'server.crt'); // a certificate, but not the CA that signed the server's
-    const untrusted = createRedis(loadConfig(env({ REDIS_TLS_CA_FILE: otherCa })).redis, { retryStrategy: () => null, maxRetriesPerRequest: 0, lazyConnect: true });
+    const untrusted = createRedis(loadConfig(env({ REDIS_TLS_CA_FILE: otherCa })).redis, {
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      lazyConnect: true,
+    });
     // ioredis rejects connect() with "Connection is closed"; the TLS reason comes as an 'error' event
     const reason = new Promise<Error>((resolve) => untrusted.once('error', resolve));
     await expect(untrusted.connect()).rejects.toThrow();

@@ -8,7 +8,13 @@ function breakerAt(opts: { threshold?: number; resetMs?: number } = {}) {
   let t = 1_000;
   const changes: Array<Exclude<CircuitState, 'half-open'>> = [];
   const breaker = new CircuitBreaker({ ...opts, now: () => t, onStateChange: (s) => changes.push(s) });
-  return { breaker, changes, advance: (ms: number) => void (t += ms) };
+  return {
+    breaker,
+    changes,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 describe('circuit breaker (one state machine for the warehouse pool and the cache L2)', () => {
@@ -94,7 +100,12 @@ describe('circuit breaker (one state machine for the warehouse pool and the cach
   });
 
   it('ignores a throwing state-change listener', () => {
-    const breaker = new CircuitBreaker({ threshold: 1, onStateChange: () => { throw new Error('listener'); } });
+    const breaker = new CircuitBreaker({
+      threshold: 1,
+      onStateChange: () => {
+        throw new Error('listener');
+      },
+    });
     expect(() => breaker.failure()).not.toThrow();
     expect(breaker.state).toBe('open');
   });
@@ -129,7 +140,9 @@ describe('src/ has one circuit breaker', () => {
     const DIR = path.join(ROOT, 'src', 'resilience');
     const outside = sourceFiles(DIR).flatMap((file) =>
       importsOf(readFileSync(file, 'utf8'))
-        .filter((r) => !r.specifier.startsWith('node:') && !(r.specifier.startsWith('.') && path.resolve(path.dirname(file), r.specifier).startsWith(DIR + path.sep)))
+        .filter(
+          (r) => !r.specifier.startsWith('node:') && !(r.specifier.startsWith('.') && path.resolve(path.dirname(file), r.specifier).startsWith(DIR + path.sep)),
+        )
         .map((r) => `${path.relative(ROOT, file)}: ${r.specifier}`),
     );
     expect(outside).toEqual([]);

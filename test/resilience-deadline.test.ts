@@ -16,7 +16,7 @@ describe('withDeadline (the one deadline helper)', () => {
     expect(timers()).toBe(before);
   });
 
-  it('passes the work\'s own rejection through, and clears its timer', async () => {
+  it("passes the work's own rejection through, and clears its timer", async () => {
     const before = timers();
     const err = new Error('boom');
     await expect(withDeadline(Promise.reject(err), 60_000, 'answer')).rejects.toBe(err);
@@ -26,10 +26,15 @@ describe('withDeadline (the one deadline helper)', () => {
   it('rejects with a DeadlineExceededError naming what did not answer', async () => {
     const err = await withDeadline(later(300, 'late'), 20, 'getJobCounts(q)').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeadlineExceededError);
-    expect(err).toMatchObject({ name: 'DeadlineExceededError', what: 'getJobCounts(q)', timeoutMs: 20, message: 'getJobCounts(q) did not answer within 20 ms' });
+    expect(err).toMatchObject({
+      name: 'DeadlineExceededError',
+      what: 'getJobCounts(q)',
+      timeoutMs: 20,
+      message: 'getJobCounts(q) did not answer within 20 ms',
+    });
   });
 
-  it('rejects with the caller\'s own error when given a factory', async () => {
+  it("rejects with the caller's own error when given a factory", async () => {
     class Unavailable extends Error {}
     await expect(withDeadline(later(300, 'late'), 20, () => new Unavailable('L2 read: timeout'))).rejects.toBeInstanceOf(Unavailable);
   });
@@ -55,7 +60,7 @@ describe('withDeadline (the one deadline helper)', () => {
 });
 
 describe('withDeadlineOr (a deadline that answers a fallback)', () => {
-  it('answers the work\'s value in time, the fallback after the deadline, and clears its timer either way', async () => {
+  it("answers the work's value in time, the fallback after the deadline, and clears its timer either way", async () => {
     const before = timers();
     await expect(withDeadlineOr(Promise.resolve(true), 60_000, false)).resolves.toBe(true);
     expect(timers()).toBe(before);

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { createLogger } from '../src/telemetry/logger';
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
+import { createProducer } from '../src/producers';
+import { createLogger } from '../src/telemetry/logger';
 import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { startTestWarehouse } from './helpers/warehouse';
@@ -53,7 +53,12 @@ describe('security: configured secrets never appear in logs or job data', () => 
 
   it('the logger scrubs configured secret values from every line, wherever they appear', () => {
     const lines: string[] = [];
-    const destination = new Writable({ write(chunk, _e, cb) { lines.push(chunk.toString()); cb(); } });
+    const destination = new Writable({
+      write(chunk, _e, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
     const logger = createLogger({ secrets: [SECRET_PASSWORD], destination });
     logger.error({ err: new Error(`login failed for password ${SECRET_PASSWORD}`), url: `redis://:${SECRET_PASSWORD}@host:6379` }, `saw ${SECRET_PASSWORD}`);
     logger.info({ password: 'hunter2-is-a-field' }, 'field redaction');

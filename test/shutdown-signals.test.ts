@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
+import { type LocalWarehouse, startLocalWarehouse } from 'local-snowflake';
 import { createProducer, type Producer } from '../src/producers';
-import { startLocalWarehouse, type LocalWarehouse } from 'local-snowflake';
-import { countIndexEffects, reportFault, startReplica, type Replica } from './helpers/faults';
+import { countIndexEffects, type Replica, reportFault, startReplica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 
@@ -60,7 +60,10 @@ describe('a worker replica and process signals', () => {
 
   /** Waits until the replica holds jobs and its first batch call is at the warehouse. */
   async function midBatch(queue: Queue, queriesBefore: number): Promise<string[]> {
-    await waitUntil('jobs active and a batch call in flight', async () => (await queue.getJobCounts('active')).active > 0 && warehouse.stats().queries > queriesBefore);
+    await waitUntil(
+      'jobs active and a batch call in flight',
+      async () => (await queue.getJobCounts('active')).active > 0 && warehouse.stats().queries > queriesBefore,
+    );
     return (await queue.getActive()).map((j) => j.id!);
   }
 
@@ -99,7 +102,11 @@ describe('a worker replica and process signals', () => {
     const effects = await countIndexEffects(redis, prefix);
     expect({ jobs: effects.jobs, duplicated: effects.duplicated }).toEqual({ jobs: texts.length, duplicated: 0 });
     reportFault({
-      fault: 'SIGTERM mid-batch', accepted: texts.length, completed: final.completed, failed: final.failed, duplicatedEffects: effects.duplicated,
+      fault: 'SIGTERM mid-batch',
+      accepted: texts.length,
+      completed: final.completed,
+      failed: final.failed,
+      duplicatedEffects: effects.duplicated,
       detail: `${finishedAfterSignal} in-flight jobs finished after the signal; exit 0 in ${tookMs} ms (deadline ${SHUTDOWN_TIMEOUT_MS} ms); the rest ran on the next replica`,
     });
   });
@@ -135,7 +142,7 @@ describe('a worker replica and process signals', () => {
     expect(await queue.getJobCounts('completed', 'failed', 'active', 'waiting')).toEqual({ completed: texts.length, failed: 0, active: 0, waiting: 0 });
     const recovered = await Promise.all(stranded.map((id) => queue.getJob(id)));
     // They ran again on the second replica: BullMQ counted the stall and the job still completed.
-    expect(recovered.every((j) => j && j.finishedOn && j.returnvalue)).toBe(true);
+    expect(recovered.every((j) => j?.finishedOn && j.returnvalue)).toBe(true);
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);

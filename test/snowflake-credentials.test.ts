@@ -40,18 +40,35 @@ function problemsOf(fn: () => unknown): string {
 describe('snowflake login configuration: variables', () => {
   it('defaults to password login, and to key pair as soon as a key is given', () => {
     expect(loadConfig({}).snowflake.auth).toEqual({ method: 'SNOWFLAKE', password: 'fleet' });
-    expect(loadConfig({ SNOWFLAKE_PRIVATE_KEY_FILE: '/keys/rsa_key.p8' }).snowflake.auth).toMatchObject({ method: 'SNOWFLAKE_JWT', privateKeyFile: '/keys/rsa_key.p8' });
-    expect(loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: '/t' }).snowflake.auth).toEqual({ method: 'PROGRAMMATIC_ACCESS_TOKEN', tokenFile: '/t', token: undefined });
+    expect(loadConfig({ SNOWFLAKE_PRIVATE_KEY_FILE: '/keys/rsa_key.p8' }).snowflake.auth).toMatchObject({
+      method: 'SNOWFLAKE_JWT',
+      privateKeyFile: '/keys/rsa_key.p8',
+    });
+    expect(loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: '/t' }).snowflake.auth).toEqual({
+      method: 'PROGRAMMATIC_ACCESS_TOKEN',
+      tokenFile: '/t',
+      token: undefined,
+    });
   });
 
   it('names the variable that is missing, doubled or set for another method', () => {
-    expect(problemsOf(() => loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'SNOWFLAKE_JWT' }))).toMatch(/SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE_JWT needs SNOWFLAKE_PRIVATE_KEY_FILE or SNOWFLAKE_PRIVATE_KEY/);
-    expect(problemsOf(() => loadConfig({ SNOWFLAKE_PRIVATE_KEY_FILE: '/a', SNOWFLAKE_PRIVATE_KEY: PKCS8 }))).toMatch(/set only one of SNOWFLAKE_PRIVATE_KEY_FILE and SNOWFLAKE_PRIVATE_KEY/);
+    expect(problemsOf(() => loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'SNOWFLAKE_JWT' }))).toMatch(
+      /SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE_JWT needs SNOWFLAKE_PRIVATE_KEY_FILE or SNOWFLAKE_PRIVATE_KEY/,
+    );
+    expect(problemsOf(() => loadConfig({ SNOWFLAKE_PRIVATE_KEY_FILE: '/a', SNOWFLAKE_PRIVATE_KEY: PKCS8 }))).toMatch(
+      /set only one of SNOWFLAKE_PRIVATE_KEY_FILE and SNOWFLAKE_PRIVATE_KEY/,
+    );
     expect(problemsOf(() => loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'OAUTH' }))).toMatch(/OAUTH needs SNOWFLAKE_TOKEN or SNOWFLAKE_TOKEN_FILE/);
     // A token without a method is ambiguous (PAT or OAuth): it is not guessed.
-    expect(problemsOf(() => loadConfig({ SNOWFLAKE_TOKEN: 'abc' }))).toMatch(/SNOWFLAKE_TOKEN is set, but SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE does not use it \(it is for PROGRAMMATIC_ACCESS_TOKEN or OAUTH\)/);
-    expect(problemsOf(() => loadConfig({ SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'x' }))).toMatch(/SNOWFLAKE_PRIVATE_KEY_PASSPHRASE is set, but SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE does not use it/);
-    expect(problemsOf(() => loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'OAUTH_CLIENT_CREDENTIALS', SNOWFLAKE_OAUTH_CLIENT_ID: 'id' }))).toMatch(/needs SNOWFLAKE_OAUTH_CLIENT_SECRET/);
+    expect(problemsOf(() => loadConfig({ SNOWFLAKE_TOKEN: 'abc' }))).toMatch(
+      /SNOWFLAKE_TOKEN is set, but SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE does not use it \(it is for PROGRAMMATIC_ACCESS_TOKEN or OAUTH\)/,
+    );
+    expect(problemsOf(() => loadConfig({ SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'x' }))).toMatch(
+      /SNOWFLAKE_PRIVATE_KEY_PASSPHRASE is set, but SNOWFLAKE_AUTHENTICATOR=SNOWFLAKE does not use it/,
+    );
+    expect(problemsOf(() => loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'OAUTH_CLIENT_CREDENTIALS', SNOWFLAKE_OAUTH_CLIENT_ID: 'id' }))).toMatch(
+      /needs SNOWFLAKE_OAUTH_CLIENT_SECRET/,
+    );
     expect(problemsOf(() => loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'KERBEROS' }))).toMatch(/SNOWFLAKE_AUTHENTICATOR="KERBEROS"/);
   });
 
@@ -91,14 +108,20 @@ describe('snowflake login configuration: the key and token, checked before anyth
   });
 
   it('refuses, naming the variable: an unreadable file, PKCS#1, not RSA, too short, a wrong or missing passphrase', () => {
-    expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY_FILE: path.join(dir, 'nope.p8') }))).toMatch(/SNOWFLAKE_PRIVATE_KEY_FILE=.*nope\.p8: cannot read it \(ENOENT\)/);
+    expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY_FILE: path.join(dir, 'nope.p8') }))).toMatch(
+      /SNOWFLAKE_PRIVATE_KEY_FILE=.*nope\.p8: cannot read it \(ENOENT\)/,
+    );
     expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY_FILE: file('pkcs1.pem', PKCS1) }))).toMatch(/SNOWFLAKE_PRIVATE_KEY_FILE=.*PKCS#1 key.*openssl pkcs8 -topk8/);
     expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY: EC }))).toMatch(/SNOWFLAKE_PRIVATE_KEY: a ec key; .*needs RSA/);
     expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY: SMALL }))).toMatch(/RSA key of 1024 bits; Snowflake needs at least 2048/);
-    expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED, SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'wrong passphrase' }))).toMatch(/SNOWFLAKE_PRIVATE_KEY: cannot decrypt it: wrong SNOWFLAKE_PRIVATE_KEY_PASSPHRASE\?/);
+    expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED, SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'wrong passphrase' }))).toMatch(
+      /SNOWFLAKE_PRIVATE_KEY: cannot decrypt it: wrong SNOWFLAKE_PRIVATE_KEY_PASSPHRASE\?/,
+    );
     expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED }))).toMatch(/the key is encrypted; set SNOWFLAKE_PRIVATE_KEY_PASSPHRASE/);
     expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY: 'not a key' }))).toMatch(/SNOWFLAKE_PRIVATE_KEY: not a PEM private key/);
-    expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY_FILE: file('pub.pem', rsa.publicKey.export({ format: 'pem', type: 'spki' }) as string) }))).toMatch(/a PEM "PUBLIC KEY", not a PKCS#8 private key/);
+    expect(problemsOf(jwt({ SNOWFLAKE_PRIVATE_KEY_FILE: file('pub.pem', rsa.publicKey.export({ format: 'pem', type: 'spki' }) as string) }))).toMatch(
+      /a PEM "PUBLIC KEY", not a PKCS#8 private key/,
+    );
   });
 
   it('no error shows the key material', () => {
@@ -110,7 +133,10 @@ describe('snowflake login configuration: the key and token, checked before anyth
   it('re-reads a token file when it changes, and keeps the last good token while the file is half-written', () => {
     const tokenFile = file('token', 'first-token\n');
     const reloads: unknown[] = [];
-    const creds = snowflakeCredentials(loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth, (e) => reloads.push(e));
+    const creds = snowflakeCredentials(
+      loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth,
+      (e) => reloads.push(e),
+    );
     expect(creds.connectionOptions()).toEqual({ authenticator: 'PROGRAMMATIC_ACCESS_TOKEN', token: 'first-token' });
     writeFileSync(tokenFile, 'second-token-rotated\n');
     utimesSync(tokenFile, new Date(), new Date(Date.now() + 5_000)); // a new mtime even on coarse clocks

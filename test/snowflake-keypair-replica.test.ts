@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { LocalWarehouse } from 'local-snowflake';
 import type snowflake from 'snowflake-sdk';
 import { loadConfig } from '../src/config';
-import { createProducer } from '../src/producers';
 import { snowflakeConnector, snowflakeCredentials } from '../src/pool';
-import type { LocalWarehouse } from 'local-snowflake';
+import { createProducer } from '../src/producers';
 import { startReplica } from './helpers/faults';
 import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
@@ -40,7 +40,16 @@ describe('key-pair authentication, end to end: keygen, ALTER USER, a worker repl
     // 1. The key, as a platform engineer makes it: the CLI, with an encrypted private key.
     const keys = path.join(dir, 'keys');
     writeFileSync(path.join(dir, 'passphrase'), 'a passphrase for the fleet key\n');
-    const keygen = await launchFleet(['snowflake', 'keygen', '--out', keys, '--user', 'fleet_svc', '--passphrase-file', path.join(dir, 'passphrase')]).finished();
+    const keygen = await launchFleet([
+      'snowflake',
+      'keygen',
+      '--out',
+      keys,
+      '--user',
+      'fleet_svc',
+      '--passphrase-file',
+      path.join(dir, 'passphrase'),
+    ]).finished();
     expect({ code: keygen.code, stderr: keygen.code === 0 ? '' : keygen.stderr }).toEqual({ code: 0, stderr: '' });
     const { stdout } = keygen;
     const alter = /^\s*(ALTER USER FLEET_SVC SET RSA_PUBLIC_KEY='[A-Za-z0-9+/=]+';)$/m.exec(stdout)?.[1];
@@ -99,7 +108,9 @@ describe('key-pair authentication, end to end: keygen, ALTER USER, a worker repl
     const first = server.issueProgrammaticAccessToken('FLEET_PAT', 'first', { roleRestriction: 'PUBLIC' });
     const tokenFile = path.join(dir, 'pat');
     writeFileSync(tokenFile, `${first}\n`);
-    const credentials = snowflakeCredentials(loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth);
+    const credentials = snowflakeCredentials(
+      loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth,
+    );
     const connector = snowflakeConnector({ account: 'local', username: 'FLEET_PAT', credentials, accessUrl: server.url });
     await connector.close(await connector.open());
 

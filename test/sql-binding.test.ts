@@ -1,12 +1,12 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { BindValue, Row, Warehouse } from '../src/warehouse/types';
 import { analyzeTexts } from '../src/warehouse/queries/analyze-texts';
 import { collectSource } from '../src/warehouse/queries/collect-source';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import { getDeals } from '../src/warehouse/queries/get-deals';
 import { placeholders } from '../src/warehouse/queries/placeholders';
 import { countSourceRows, readSourceTexts } from '../src/warehouse/queries/read-source-texts';
+import type { BindValue, Row, Warehouse } from '../src/warehouse/types';
 
 /**
  * User text reaches SQL only as a bound parameter. Every query function is called with a hostile value in
@@ -101,7 +101,11 @@ describe('security: no user value is spliced into SQL', () => {
     expect(exported.sort()).toEqual(Object.keys(CASES).sort());
   });
 
-  it.each(Object.values(CASES).flat().map((c) => [c.name, c] as const))('%s sends the caller\'s values as binds only, one per placeholder', async (_name, c) => {
+  it.each(
+    Object.values(CASES)
+      .flat()
+      .map((c) => [c.name, c] as const),
+  )("%s sends the caller's values as binds only, one per placeholder", async (_name, c) => {
     const { warehouse, statements } = recordingWarehouse();
     await c.call(warehouse).catch(() => undefined);
     expect(statements).toHaveLength(1);
@@ -114,7 +118,10 @@ describe('security: no user value is spliced into SQL', () => {
 
   it.each([
     ['analyzeTexts', (w: Warehouse) => analyzeTexts(w, 'calls; DROP TABLE DEALS' as never, ['D-1'])],
-    ['collectSource', (w: Warehouse) => collectSource(w, 'hubspot; DROP TABLE DEALS' as never, [{ pattern: '%', minAmount: 0, from: '2024-01-01', to: '2024-12-31' }], 5)],
+    [
+      'collectSource',
+      (w: Warehouse) => collectSource(w, 'hubspot; DROP TABLE DEALS' as never, [{ pattern: '%', minAmount: 0, from: '2024-01-01', to: '2024-12-31' }], 5),
+    ],
     ['countSourceRows', (w: Warehouse) => countSourceRows(w, 'DEALS; DROP TABLE DEALS' as never)],
     ['readSourceTexts', (w: Warehouse) => readSourceTexts(w, 'DEALS; DROP TABLE DEALS' as never, '', 10)],
   ] as const)('%s refuses a table it does not know before sending anything', async (_name, call) => {

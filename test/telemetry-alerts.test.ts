@@ -40,7 +40,11 @@ describe('ops/prometheus/alerts.yml', () => {
       expect(r.annotations?.summary).toBeTruthy();
       expect(r.annotations?.description).toBeTruthy();
       // brackets balance in every expression
-      for (const [open, close] of [['(', ')'], ['[', ']'], ['{', '}']]) {
+      for (const [open, close] of [
+        ['(', ')'],
+        ['[', ']'],
+        ['{', '}'],
+      ]) {
         let depth = 0;
         for (const ch of r.expr) {
           if (ch === open) depth++;
@@ -79,17 +83,28 @@ describe('ops/prometheus/alerts.yml', () => {
     m.observeIndex(() => ({ vectors: 1, snapshotVersion: 1 }));
     try {
       const text = await registry.endpoint.render();
-      const exposed = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{\s]/)[0]));
-      for (const r of rules) for (const series of metricsIn(r.expr)) expect({ alert: r.alert, series, exposed: exposed.has(series) }).toEqual({ alert: r.alert, series, exposed: true });
+      const exposed = new Set(
+        text
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .map((l) => l.split(/[{\s]/)[0]),
+      );
+      for (const r of rules)
+        for (const series of metricsIn(r.expr))
+          expect({ alert: r.alert, series, exposed: exposed.has(series) }).toEqual({ alert: r.alert, series, exposed: true });
     } finally {
       await registry.shutdown();
     }
   });
 
   it('uses the same thresholds as the slow-operation log, plus p95 API latency, cache hit ratio and pool utilisation', () => {
-    expect(rule('FleetSlowWarehouseQueries').expr).toMatch(new RegExp(`fleet_warehouse_call_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.warehouseQueryMs}\\s*$`));
+    expect(rule('FleetSlowWarehouseQueries').expr).toMatch(
+      new RegExp(`fleet_warehouse_call_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.warehouseQueryMs}\\s*$`),
+    );
     expect(rule('FleetSlowJobs').expr).toMatch(new RegExp(`fleet_job_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.jobMs}\\s*$`));
-    expect(rule('FleetSlowApiResponses').expr).toMatch(new RegExp(`fleet_http_request_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.apiResponseMs}\\s*$`));
+    expect(rule('FleetSlowApiResponses').expr).toMatch(
+      new RegExp(`fleet_http_request_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.apiResponseMs}\\s*$`),
+    );
     const p95 = rule('FleetApiLatencyP95High').expr;
     expect(p95).toMatch(/histogram_quantile\(0\.95,/);
     expect(p95).toMatch(/> 200\s*$/);

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
-import { QUEUES } from '../src/contracts/queues';
 import { warehouseCallReporter } from '../src/app/fleet';
+import { QUEUES } from '../src/contracts/queues';
 import { buildApi } from '../src/http';
 import { createProducer } from '../src/producers';
 import { ALL_METRIC_NAMES, createLogger, createMetricsRegistry, createSlowLog, METRIC_NAMES, slowThresholds, tieredCacheStats } from '../src/telemetry';
@@ -16,7 +16,15 @@ function captureLogs(): { lines: () => Record<string, unknown>[]; stream: Writab
       cb();
     },
   });
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 /** `name{labels} value` lines of an exposition, as [name, labels, value]. */
@@ -29,8 +37,7 @@ function samples(text: string): [string, string, number][] {
       return [m[1], m[2] ?? '', Number(m[3])];
     });
 }
-const value = (text: string, name: string, ...labels: string[]) =>
-  samples(text).find(([n, l]) => n === name && labels.every((x) => l.includes(x)))?.[2];
+const value = (text: string, name: string, ...labels: string[]) => samples(text).find(([n, l]) => n === name && labels.every((x) => l.includes(x)))?.[2];
 
 describe('telemetry metrics: the Prometheus endpoint', () => {
   it('exposes every fleet metric, with the values recorded and observed', async () => {
@@ -132,7 +139,13 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
     const redis = testRedis();
     const producer = createProducer({ connection: redis, prefix: uniquePrefix('tm-api') });
     const token = 'metrics-token-0123456789ab';
-    const app = await buildApi({ producer, queues: [producer.queue(QUEUES.embeddings)], tokens: [token], metrics: registry.metrics, metricsEndpoint: registry.endpoint });
+    const app = await buildApi({
+      producer,
+      queues: [producer.queue(QUEUES.embeddings)],
+      tokens: [token],
+      metrics: registry.metrics,
+      metricsEndpoint: registry.endpoint,
+    });
     try {
       await app.inject({ method: 'GET', url: '/v1/jobs/embeddings/123', headers: { authorization: `Bearer ${token}` } });
       await app.inject({ method: 'POST', url: '/v1/embeddings', headers: { authorization: `Bearer ${token}` }, payload: { text: 'hi' } });
@@ -166,7 +179,14 @@ describe('telemetry: slow operations are logged with their threshold', () => {
       logger.flush();
       const lines = logs.lines();
       expect(lines).toHaveLength(3);
-      expect(lines[0]).toMatchObject({ level: 40, kind: 'warehouse_query', operation: 'embed_texts', durationMs: 150, thresholdMs: 100, msg: 'slow warehouse query: 150 ms (threshold 100 ms)' });
+      expect(lines[0]).toMatchObject({
+        level: 40,
+        kind: 'warehouse_query',
+        operation: 'embed_texts',
+        durationMs: 150,
+        thresholdMs: 100,
+        msg: 'slow warehouse query: 150 ms (threshold 100 ms)',
+      });
       expect(lines[1]).toMatchObject({ kind: 'job', queue: 'deals', jobId: '43', durationMs: 201, thresholdMs: 200 });
       expect(lines[2]).toMatchObject({ kind: 'api_response', route: '/v1/embeddings', durationMs: 620, thresholdMs: 500 });
       const text = await registry.endpoint.render();

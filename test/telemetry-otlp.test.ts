@@ -14,7 +14,11 @@ describe('telemetry: traces exported over OTLP/HTTP', () => {
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
     const { port } = collector.address() as { port: number };
-    const telemetry = startTelemetry({ role: 'embeddings', otlpTracesUrl: `http://127.0.0.1:${port}/v1/traces`, otlpHeaders: { authorization: 'Bearer collector-key' } });
+    const telemetry = startTelemetry({
+      role: 'embeddings',
+      otlpTracesUrl: `http://127.0.0.1:${port}/v1/traces`,
+      otlpHeaders: { authorization: 'Bearer collector-key' },
+    });
     try {
       await withEnqueueSpan('embeddings', () => withWarehouseSpan('embed_texts', async () => 'ok'));
     } finally {

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { SpanKind, type SpanContext } from '@opentelemetry/api';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { Worker, type Job } from 'bullmq';
+import { type SpanContext, SpanKind } from '@opentelemetry/api';
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { type Job, Worker } from 'bullmq';
 import { QUEUES } from '../src/contracts/queues';
 import { buildApi } from '../src/http';
 import { createProducer } from '../src/producers';
@@ -11,10 +11,10 @@ import {
   injectTraceContext,
   instrumentProcessor,
   startTelemetry,
+  type Telemetry,
   withBatchSpan,
   withEnqueueSpan,
   withWarehouseSpan,
-  type Telemetry,
 } from '../src/telemetry';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
@@ -74,11 +74,15 @@ describe('telemetry tracing: a job is one trace from the HTTP request through th
       timer = undefined;
       const served = waiting.splice(0);
       const id = `emb-t-${++batches}`;
-      return withBatchSpan('emb batch', served.map((w) => w.link), { 'fleet.batch.id': id, 'fleet.batch.size': served.length }, () =>
-        withWarehouseSpan('embed_texts', async () => {
-          logger.info({ batch: id }, 'warehouse call inside the batch');
-          for (const w of served) w.resolve(`vector of ${w.text}`);
-        }),
+      return withBatchSpan(
+        'emb batch',
+        served.map((w) => w.link),
+        { 'fleet.batch.id': id, 'fleet.batch.size': served.length },
+        () =>
+          withWarehouseSpan('embed_texts', async () => {
+            logger.info({ batch: id }, 'warehouse call inside the batch');
+            for (const w of served) w.resolve(`vector of ${w.text}`);
+          }),
       );
     };
     const processor = instrumentProcessor(
@@ -150,7 +154,11 @@ describe('telemetry tracing: a job is one trace from the HTTP request through th
         expect(w.spanContext().traceId).toBe(batch.spanContext().traceId);
       }
       // logs written inside a job or batch carry its trace id
-      const lines = logChunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const lines = logChunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       const processing = lines.filter((l) => l.msg === 'processing');
       expect(processing).toHaveLength(3);
       for (const l of processing) expect(l.traceId).toBe(TRACE_ID);

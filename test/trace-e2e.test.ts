@@ -1,10 +1,10 @@
-import { SpanKind, context, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import IORedis from 'ioredis';
+import type { LocalWarehouse } from 'local-snowflake';
 import { QUEUES } from '../src/contracts/queues';
 import { createProducer } from '../src/producers';
 import { instrumentProcessor, startTelemetry, type Telemetry } from '../src/telemetry';
-import type { LocalWarehouse } from 'local-snowflake';
 import { createEmbeddingProcessor } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
@@ -31,7 +31,13 @@ describe('a job is traced from the producer through the worker and its batch to 
     const producer = createProducer({ connection: redis, prefix });
     const { pool, warehouse } = pooledClient(server);
     const processor = createEmbeddingProcessor({ warehouse, batching: { maxWaitMs: 50 } });
-    const worker = runWorker({ queue: QUEUES.embeddings, connection: workerConn, prefix, concurrency: 10, processor: instrumentProcessor(processor.process as never, { metrics: telemetry.metrics }) as never });
+    const worker = runWorker({
+      queue: QUEUES.embeddings,
+      connection: workerConn,
+      prefix,
+      concurrency: 10,
+      processor: instrumentProcessor(processor.process as never, { metrics: telemetry.metrics }) as never,
+    });
     try {
       const caller = trace.getTracer('test').startSpan('caller');
       const handles = await context.with(trace.setSpan(context.active(), caller), () => producer.embed(['first text', 'second text', 'third text']));
@@ -41,7 +47,8 @@ describe('a job is traced from the producer through the worker and its batch to 
       const spans = await waitUntil('the job, batch and warehouse spans to end', () => {
         const finished = exporter.getFinishedSpans();
         const jobs = finished.filter((s) => s.kind === SpanKind.CONSUMER).length;
-        const ended = jobs >= 3 && finished.some((s) => s.name === 'batch emb') && finished.some((s) => s.kind === SpanKind.CLIENT && s.name === 'warehouse embed_texts');
+        const ended =
+          jobs >= 3 && finished.some((s) => s.name === 'batch emb') && finished.some((s) => s.kind === SpanKind.CLIENT && s.name === 'warehouse embed_texts');
         return ended && finished;
       });
       const jobSpans = spans.filter((s) => s.kind === SpanKind.CONSUMER);

@@ -23,8 +23,17 @@ describe('vectors', () => {
   it('reads a VECTOR string into the same float32 values JSON.parse would give, in every number format', () => {
     // deterministic pseudo-random components at several magnitudes, printed the ways a warehouse might
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
-    const formats: ((x: number) => string)[] = [(x) => x.toFixed(7), String, (x) => x.toExponential(6), (x) => String(Math.fround(x)), (x) => x.toPrecision(17)];
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31 - 0.5;
+    };
+    const formats: ((x: number) => string)[] = [
+      (x) => x.toFixed(7),
+      String,
+      (x) => x.toExponential(6),
+      (x) => String(Math.fround(x)),
+      (x) => x.toPrecision(17),
+    ];
     for (const [f, format] of formats.entries()) {
       for (const scale of [1e-9, 1e-3, 0.3, 1e3]) {
         const text = `[${Array.from({ length: 768 }, () => format(rand() * scale)).join(',')}]`;

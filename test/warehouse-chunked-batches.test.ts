@@ -1,9 +1,9 @@
 import IORedis from 'ioredis';
+import type { LocalWarehouse } from 'local-snowflake';
+import { indexLogKey } from '../src/index-builder/upsert-stream';
 import { createProducer } from '../src/producers';
 import { WarehouseError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
-import type { LocalWarehouse } from 'local-snowflake';
-import { indexLogKey } from '../src/index-builder/upsert-stream';
 import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
@@ -17,7 +17,8 @@ beforeAll(async () => {
 afterAll(() => server.close());
 afterEach(() => server.setFault({ mode: 'none' }));
 
-const texts = (n: number, seed: string) => Array.from({ length: n }, (_, i) => `${seed} ${i}: the customer asked about renewal pricing and the security review`);
+const texts = (n: number, seed: string) =>
+  Array.from({ length: n }, (_, i) => `${seed} ${i}: the customer asked about renewal pricing and the security review`);
 
 describe("the fleet's batch statements through Snowflake's chunked-result path", () => {
   it('a 300-text batch comes back in chunk files, each vector identical to the one a single-text statement returns inline', async () => {
@@ -39,7 +40,7 @@ describe("the fleet's batch statements through Snowflake's chunked-result path",
     }
   });
 
-  it("a chunk download that fails once is retried by the driver and the batch completes", async () => {
+  it('a chunk download that fails once is retried by the driver and the batch completes', async () => {
     const { pool, warehouse } = pooledClient(server);
     try {
       server.setFault({ mode: 'chunk-error', status: 503, times: 1 });

@@ -1,6 +1,6 @@
-import { createProducer } from '../src/producers';
 import type { LocalWarehouse } from 'local-snowflake';
-import { startReplica, type Replica } from './helpers/faults';
+import { createProducer } from '../src/producers';
+import { type Replica, startReplica } from './helpers/faults';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { startTestWarehouse } from './helpers/warehouse';

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobOptionsFrom, type FleetConfig } from '../config';
+import { type FleetConfig, jobOptionsFrom } from '../config';
+import { JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import { QUEUES } from '../contracts/queues';
-import { HttpError, startApi, type ReadinessCheck, type RunningApi, type SearchHandler } from '../http';
+import { HttpError, type ReadinessCheck, type RunningApi, type SearchHandler, startApi } from '../http';
 import { IndexNotReadyError } from '../index-builder';
 import { createProducer, type Producer, type SearchRequestInput } from '../producers';
-import { JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import type { Telemetry } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
 import type { SearchProcessor } from '../workers/search-processor';
@@ -42,8 +42,10 @@ function searchHandler(w: ApiWiring, producer: Producer): SearchHandler {
     } catch (err) {
       // No snapshot yet (a fresh fleet) or the service is swapping out: tell the caller to retry.
       if (err instanceof IndexNotReadyError) throw new HttpError(503, 'index_not_ready', err.message, undefined, { 'Retry-After': '5' });
-      if (err instanceof JobFailedError && /not ready/i.test(err.reason)) throw new HttpError(503, 'index_not_ready', err.reason, undefined, { 'Retry-After': '5' });
-      if (err instanceof ResultTimeoutError) throw new HttpError(503, 'search_timeout', `no search replica answered within ${w.config.http.maxWaitMs} ms`, undefined, { 'Retry-After': '5' });
+      if (err instanceof JobFailedError && /not ready/i.test(err.reason))
+        throw new HttpError(503, 'index_not_ready', err.reason, undefined, { 'Retry-After': '5' });
+      if (err instanceof ResultTimeoutError)
+        throw new HttpError(503, 'search_timeout', `no search replica answered within ${w.config.http.maxWaitMs} ms`, undefined, { 'Retry-After': '5' });
       throw err;
     }
   };

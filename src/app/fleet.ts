@@ -1,18 +1,18 @@
 import type { Redis } from 'ioredis';
-import type { FleetConfig, RedisSettings } from '../config';
-import type { SearchProcessor } from '../workers/search-processor';
-import type { Logger } from '../telemetry/logger';
 import type { LocalWarehouse } from 'local-snowflake';
+import type { FleetConfig, RedisSettings } from '../config';
+import { readinessChecks, redisPing, startHealthServer } from '../http';
+import type { PooledWarehouse, WarehouseCallEvent, WarehousePool } from '../pool';
+import { type FleetMetrics, startTelemetry, tieredCacheStats } from '../telemetry';
+import type { Logger } from '../telemetry/logger';
+import type { SearchProcessor } from '../workers/search-processor';
+import { startApiRole } from './api-role';
+import { createCaches, type FleetCaches } from './caches';
 import { loadLocalSnowflake } from './local-snowflake';
 import { createRedis, ensureRedis } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers } from './releasers';
-import { createCaches, type FleetCaches } from './caches';
-import { startRole, type RoleContext, type WorkerRole } from './roles';
-import type { PooledWarehouse, WarehouseCallEvent, WarehousePool } from '../pool';
-import { readinessChecks, redisPing, startHealthServer } from '../http';
-import { startTelemetry, tieredCacheStats, type FleetMetrics } from '../telemetry';
-import { startApiRole } from './api-role';
+import { type RoleContext, startRole, type WorkerRole } from './roles';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
 export interface FleetOptions {
@@ -73,7 +73,9 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
   try {
     if (!config.snowflake.account && !config.snowflake.accessUrl) {
       if (!opts.embeddedWarehouse) {
-        throw new Error('no warehouse configured: set SNOWFLAKE_ACCOUNT (real Snowflake) or SNOWFLAKE_ACCESS_URL (e.g. a `fleet warehouse`), or use `fleet up` for the embedded local warehouse');
+        throw new Error(
+          'no warehouse configured: set SNOWFLAKE_ACCOUNT (real Snowflake) or SNOWFLAKE_ACCESS_URL (e.g. a `fleet warehouse`), or use `fleet up` for the embedded local warehouse',
+        );
       }
       // The embedded warehouse is a development dependency: say so before anything starts.
       loadLocalSnowflake();

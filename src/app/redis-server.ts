@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -69,20 +69,31 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
   const ownDir = !opts.dir;
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'fleet-redis-'));
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--save', '',
-    '--appendonly', opts.appendOnly ? 'yes' : 'no',
-    '--appendfsync', 'everysec',
-    '--daemonize', 'no',
-    '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    opts.appendOnly ? 'yes' : 'no',
+    '--appendfsync',
+    'everysec',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
     // BullMQ requires keys never to be evicted.
-    '--maxmemory-policy', 'noeviction',
+    '--maxmemory-policy',
+    'noeviction',
   ];
   const child = spawn(opts.binary ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (err) => reject(new Error(`could not start redis-server: ${err.message} (is it installed and on PATH?)`)));
     child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} before accepting connections: ${stderr.trim()}`)));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import IORedis, { type Redis, type RedisOptions } from 'ioredis';
 import type { RedisSettings } from '../config';
 import type { Logger } from '../telemetry/logger';
-import { canConnect, startPrivateRedis, type PrivateRedis } from './redis-server';
+import { canConnect, type PrivateRedis, startPrivateRedis } from './redis-server';
 
 /** ioredis options for BullMQ and the cache: TLS for `rediss://`, ACL user/password, retry forever. */
 export function redisOptions(settings: RedisSettings): RedisOptions {

@@ -1,7 +1,17 @@
-import type { FleetConfig } from '../config';
-import { CircuitBreaker, CostMeter, PooledWarehouse, WarehousePool, snowflakeConnector, snowflakeCredentials, type Credentials, type SnowflakeConnectionSettings, type WarehouseCallEvent } from '../pool';
-import type { Logger } from '../telemetry/logger';
 import type { LocalWarehouse } from 'local-snowflake';
+import type { FleetConfig } from '../config';
+import {
+  CircuitBreaker,
+  CostMeter,
+  type Credentials,
+  PooledWarehouse,
+  type SnowflakeConnectionSettings,
+  snowflakeConnector,
+  snowflakeCredentials,
+  type WarehouseCallEvent,
+  WarehousePool,
+} from '../pool';
+import type { Logger } from '../telemetry/logger';
 import { loadLocalSnowflake } from './local-snowflake';
 import type { Releasers } from './releasers';
 
@@ -17,14 +27,19 @@ export async function resolveWarehouse(
 ): Promise<{ settings: SnowflakeConnectionSettings; local?: LocalWarehouse }> {
   const sf = config.snowflake;
   const base = {
-    username: sf.username, warehouse: sf.warehouse, database: sf.database, schema: sf.schema, role: sf.role,
+    username: sf.username,
+    warehouse: sf.warehouse,
+    database: sf.database,
+    schema: sf.schema,
+    role: sf.role,
   };
   if (sf.account || sf.accessUrl) {
     // Checked here, before anything connects: an unreadable key or a wrong passphrase stops the start.
     const credentials = snowflakeCredentials(sf.auth, (e) => {
       // A rotated Secret is seen at the next login: say which key is now in use, or why the new file was refused.
       if (e.ok) logger.info({ variable: e.variable, keyFingerprint: credentials.fingerprint() }, 'warehouse credentials file changed: new sessions use it');
-      else logger.error({ variable: e.variable, reason: e.reason }, 'warehouse credentials file changed but cannot be used: new sessions keep the previous one');
+      else
+        logger.error({ variable: e.variable, reason: e.reason }, 'warehouse credentials file changed but cannot be used: new sessions keep the previous one');
     });
     logger.info({ user: sf.username, authenticator: credentials.method, keyFingerprint: credentials.fingerprint() }, 'warehouse login configured');
     return { settings: { ...base, credentials, account: sf.account ?? 'local', accessUrl: sf.accessUrl } };
@@ -42,7 +57,10 @@ export async function resolveWarehouse(
     logger: logger.child({ component: 'local-warehouse' }),
   });
   releasers.add('local warehouse', () => local.close());
-  logger.info({ url: local.url }, 'no SNOWFLAKE_ACCOUNT configured: started the local warehouse (DuckDB; EMBED_TEXT_768 is a local lexical stand-in for e5-base-v2)');
+  logger.info(
+    { url: local.url },
+    'no SNOWFLAKE_ACCOUNT configured: started the local warehouse (DuckDB; EMBED_TEXT_768 is a local lexical stand-in for e5-base-v2)',
+  );
   // With a key pair configured, the local warehouse registers its public key for the user and the fleet
   // logs in with it, so the same configuration runs against it and against Snowflake. Tokens are issued
   // by an account, so with a token configured the local warehouse is reached with the password.

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import IORedis, { type Redis } from 'ioredis';
-import { TieredCache, float32Codec, type LoadMany } from '../cache';
+import { float32Codec, type LoadMany, TieredCache } from '../cache';
 import { percentile, round } from './stats';
 
 /**
@@ -88,7 +88,9 @@ export async function runCacheTiersBench(opts: CacheTiersBenchOptions): Promise<
     for (const { label } of made) {
       const f = figures.get(label)!;
       for (const [k, v] of Object.entries(f)) result[`${label}_${k}`] = v;
-      o.log(`${label}: batch p50 ${f.batch_ms_p50} ms, ${f.round_trips_per_batch} round trips/batch, L1 hit p50 ${f.l1_hit_p50_us} µs, L2 hit p50 ${f.l2_hit_p50_ms} ms`);
+      o.log(
+        `${label}: batch p50 ${f.batch_ms_p50} ms, ${f.round_trips_per_batch} round trips/batch, L1 hit p50 ${f.l1_hit_p50_us} µs, L2 hit p50 ${f.l2_hit_p50_ms} ms`,
+      );
     }
     result.bentocache_version = await packageVersion('bentocache');
   } finally {
@@ -122,7 +124,9 @@ async function measure(
   o: Required<Omit<CacheTiersBenchOptions, 'redisUrl'>> & { nL1: number; nL2: number; nMiss: number },
 ): Promise<Map<string, Record<string, number>>> {
   const hot = Array.from({ length: o.keys }, (_, i) => `hot-${i}`);
-  const tallies = new Map<string, Tally>(impls.map(({ label }) => [label, { batchMs: [], writes: 0, commands: 0, loads: 0, publishes: 0, l1Us: [], peekUs: [], l2Ms: [] }]));
+  const tallies = new Map<string, Tally>(
+    impls.map(({ label }) => [label, { batchMs: [], writes: 0, commands: 0, loads: 0, publishes: 0, l1Us: [], peekUs: [], l2Ms: [] }]),
+  );
   for (const { impl } of impls) for (let i = 0; i < hot.length; i += o.batch) await impl.getBatch(hot.slice(i, i + o.batch));
 
   for (let b = -2; b < o.batches; b++) {
@@ -136,7 +140,8 @@ async function measure(
       const t0 = performance.now();
       const values = await impl.getBatch(keys);
       const dt = performance.now() - t0;
-      if (values.length !== keys.length || values.some((v) => !(v instanceof Float32Array) || v.length !== o.dims)) throw new Error(`${label}: wrong values in batch ${b}`);
+      if (values.length !== keys.length || values.some((v) => !(v instanceof Float32Array) || v.length !== o.dims))
+        throw new Error(`${label}: wrong values in batch ${b}`);
       if (b < 0) continue;
       t.batchMs.push(dt);
       t.writes += reader.writes() - w0;
@@ -155,7 +160,7 @@ async function measure(
     for (const { label, impl } of impls) {
       const t = tallies.get(label)!;
       for (let i = 0; i < ROUND; i++) {
-        const key = hot[((r + 1) * ROUND + i) * 7919 % hot.length];
+        const key = hot[(((r + 1) * ROUND + i) * 7919) % hot.length];
         const t0 = performance.now();
         await impl.getOne(key);
         const t1 = performance.now();
@@ -255,7 +260,10 @@ async function bentoImpl(url: string, prefix: string, vectorOf: (key: string) =>
     bentostore: () => { useL1Layer(d: unknown): unknown; useL2Layer(d: unknown): unknown; useBus(d: unknown): unknown };
   };
   const { memoryDriver } = (await dynamicImport('bentocache/drivers/memory')) as { memoryDriver: (o: unknown) => unknown };
-  const { redisDriver, redisBusDriver } = (await dynamicImport('bentocache/drivers/redis')) as { redisDriver: (o: unknown) => unknown; redisBusDriver: (o: unknown) => unknown };
+  const { redisDriver, redisBusDriver } = (await dynamicImport('bentocache/drivers/redis')) as {
+    redisDriver: (o: unknown) => unknown;
+    redisBusDriver: (o: unknown) => unknown;
+  };
   const reader = await countedClient(url);
   const writerRedis = new IORedis(url, { maxRetriesPerRequest: 3 });
   const { hostname, port } = new URL(url);
@@ -317,8 +325,12 @@ function turnBatcher<V>(loadMany: (keys: string[]) => Promise<V[]>): (key: strin
           const batch = pending;
           pending = [];
           loadMany(batch.map((p) => p.key)).then(
-            (values) => batch.forEach((p, i) => p.resolve(values[i])),
-            (err) => batch.forEach((p) => p.reject(err)),
+            (values) => {
+              for (const [i, p] of batch.entries()) p.resolve(values[i]);
+            },
+            (err) => {
+              for (const p of batch) p.reject(err);
+            },
           );
         });
       }

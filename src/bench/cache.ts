@@ -2,7 +2,7 @@ import IORedis from 'ioredis';
 import { loadLocalSnowflake } from '../app/local-snowflake';
 import { startPrivateRedis } from '../app/redis-server';
 import { createEmbeddingCache } from '../cache';
-import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
+import { PooledWarehouse, snowflakeConnector, WarehousePool } from '../pool';
 import { createEmbeddingService, type EmbeddingService } from '../workers/embedding-processor';
 import type { BenchContext } from './context';
 import { percentile, round } from './stats';
@@ -24,7 +24,7 @@ export function zipfSampler(n: number, s: number, seed: number): () => number {
   const cdf = new Float64Array(n);
   let sum = 0;
   for (let k = 0; k < n; k++) {
-    sum += 1 / Math.pow(k + 1, s);
+    sum += 1 / (k + 1) ** s;
     cdf[k] = sum;
   }
   const rand = prng(seed);
@@ -81,7 +81,11 @@ export async function runCacheBench(ctx: BenchContext): Promise<Record<string, u
   const inFlight = 1_000;
   const redisServer = await startPrivateRedis();
   const server = await loadLocalSnowflake().startLocalWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: 20, deals: 1_000 });
-  const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: 8, max: 8 });
+  const pool = new WarehousePool({
+    connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }),
+    min: 8,
+    max: 8,
+  });
   const warehouse = new PooledWarehouse({ pool });
   const redis = new IORedis(redisServer.url);
   const cache = createEmbeddingCache({ redis, prefix: 'bench:cache' });
@@ -145,7 +149,8 @@ export async function runCacheBench(ctx: BenchContext): Promise<Record<string, u
       l2_get_p99_ms: round(percentile(l2Alone, 99), 3),
       l2_get_under_load_p50_ms: round(percentile(cached.l2LatenciesMs, 50), 3),
       l2_get_under_load_p99_ms: round(percentile(cached.l2LatenciesMs, 99), 3),
-      l2_note: 'l2_get_*: one lookup at a time with L1 emptied (one MGET round trip each); under_load: request to answer during the 1M-request run with 1,000 in flight, so it includes waiting for the busy event loop',
+      l2_note:
+        'l2_get_*: one lookup at a time with L1 emptied (one MGET round trip each); under_load: request to answer during the 1M-request run with 1,000 in flight, so it includes waiting for the busy event loop',
       requests_per_s: round(requests / cached.seconds, 0),
       uncached_requests: uncachedRequests,
       uncached_requests_per_s: round(uncachedRequests / uncached.seconds, 0),

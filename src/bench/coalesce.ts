@@ -1,18 +1,18 @@
 import os from 'node:os';
-import { Queue, type Job, type JobsOptions, type Worker } from 'bullmq';
+import { type Job, type JobsOptions, Queue, type Worker } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import type { LocalWarehouseProcess } from 'local-snowflake';
 import { loadLocalSnowflake } from '../app/local-snowflake';
 import { startPrivateRedis } from '../app/redis-server';
 import { jobOptionsFrom, loadConfig } from '../config';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
-import { CostMeter, creditsOf, PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
+import { CostMeter, creditsOf, PooledWarehouse, snowflakeConnector, WarehousePool } from '../pool';
+import { embedTexts } from '../warehouse/queries/embed-texts';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
 import { createJobLogWriter } from '../workers/job-logs';
-import { embedTexts } from '../warehouse/queries/embed-texts';
 import { runWorker } from '../workers/run-worker';
-import { busyFraction, cpuSeconds } from './cpu';
 import type { BenchContext } from './context';
+import { busyFraction, cpuSeconds } from './cpu';
 import { percentile, round } from './stats';
 
 interface RunFigures {
@@ -36,7 +36,10 @@ interface Pids {
   warehouse?: number;
 }
 
-const WORDS = 'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(' ');
+const WORDS =
+  'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(
+    ' ',
+  );
 
 /** Distinct, realistic-looking texts (each job its own text, so nothing is de-duplicated away). */
 function texts(n: number, seed: string): string[] {
@@ -109,7 +112,17 @@ async function drain(
   await queue.obliterate({ force: true });
   await queue.close();
   await Promise.all([conn.quit(), workerConn.quit()]);
-  const figures = { jobs: items.length, redisCommands: commands, seconds, jobsPerS: items.length / seconds, latencies, warehouseCalls: stats.queries, chunkedResults: stats.chunkedResults, cpuS, machineBusy };
+  const figures = {
+    jobs: items.length,
+    redisCommands: commands,
+    seconds,
+    jobsPerS: items.length / seconds,
+    latencies,
+    warehouseCalls: stats.queries,
+    chunkedResults: stats.chunkedResults,
+    cpuS,
+    machineBusy,
+  };
   ctx.log(`${label}: ${round(figures.jobsPerS, 0)} jobs/s, ${figures.warehouseCalls} warehouse calls`);
   return figures;
 }
@@ -133,10 +146,19 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
   const { concurrency, maxBatchSize, maxWaitMs } = config.embeddings;
   const jobOpts = jobOptionsFrom(config.jobs);
   const redisServer = await startPrivateRedis();
-  const server = await loadLocalSnowflake().startLocalWarehouseProcess({ loginLatencyMs: 300, queryLatencyMs: rttMs, deals: 1_000, resultChunkBytes: config.localWarehouse.resultChunkBytes });
+  const server = await loadLocalSnowflake().startLocalWarehouseProcess({
+    loginLatencyMs: 300,
+    queryLatencyMs: rttMs,
+    deals: 1_000,
+    resultChunkBytes: config.localWarehouse.resultChunkBytes,
+  });
   const pids: Pids = { redis: redisServer.process.pid, warehouse: server.pid };
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
-  const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: poolSize, max: poolSize });
+  const pool = new WarehousePool({
+    connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }),
+    min: poolSize,
+    max: poolSize,
+  });
   // Credits as the fleet counts them in production (src/pool/cost.ts), at the configured prices.
   const cost = new CostMeter({ warehouseCreditsPerHour: config.cost.warehouseCreditsPerHour, cortexCreditsPerMTokens: config.cost.cortexCreditsPerMTokens });
   const warehouse = new PooledWarehouse({ pool, cost, role: 'bench' });
@@ -155,24 +177,31 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: async () => ({}) }),
     );
 
-    const naiveRun = await creditsPer1k(naiveJobs, () => drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
-      runWorker({
-        queue: QUEUES.embeddings, connection, prefix, concurrency: poolSize,
-        processor: async (job) => {
-          const [v] = await embedTexts(warehouse, [job.data.text], job.data.model, { tag: { queue: QUEUES.embeddings, jobs: 1 } });
-          return { dims: v.length };
-        },
-      }),
-    ));
+    const naiveRun = await creditsPer1k(naiveJobs, () =>
+      drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
+        runWorker({
+          queue: QUEUES.embeddings,
+          connection,
+          prefix,
+          concurrency: poolSize,
+          processor: async (job) => {
+            const [v] = await embedTexts(warehouse, [job.data.text], job.data.model, { tag: { queue: QUEUES.embeddings, jobs: 1 } });
+            return { dims: v.length };
+          },
+        }),
+      ),
+    );
     const naive = naiveRun.figures;
 
     // As the embeddings role runs it: job logs ("served by batch …") written per batch on their own connection.
     const logConnection = redis();
     const logs = createJobLogWriter(logConnection);
     const processor = createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize, maxWaitMs, maxConcurrentBatches: poolSize } });
-    const coalescedRun = await creditsPer1k(jobs, () => drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
-      runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
-    ));
+    const coalescedRun = await creditsPer1k(jobs, () =>
+      drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
+        runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
+      ),
+    );
     const coalesced = coalescedRun.figures;
     await processor.close();
     await logs.close();

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
+import type os from 'node:os';
 
 /** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is none. */
 export function cpuSeconds(pid: number | undefined): number | undefined {

@@ -1,13 +1,13 @@
 import { FlowProducer, type Worker } from 'bullmq';
 import IORedis from 'ioredis';
+import { loadLocalSnowflake } from '../app/local-snowflake';
 import { startPrivateRedis } from '../app/redis-server';
 import { QUEUES } from '../contracts/queues';
-import { SOURCES, WorkflowJobData, type CollectorResult, type DealWithFigures } from '../contracts/workflows';
+import { type CollectorResult, type DealWithFigures, SOURCES, WorkflowJobData } from '../contracts/workflows';
 import { analyzeCalls, analyzeDeals } from '../flows/analyze';
 import { filtersFor } from '../flows/question';
-import { synthesizeReport, type ChildValue } from '../flows/report';
-import { loadLocalSnowflake } from '../app/local-snowflake';
-import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
+import { type ChildValue, synthesizeReport } from '../flows/report';
+import { PooledWarehouse, snowflakeConnector, WarehousePool } from '../pool';
 import { createProducer } from '../producers';
 import { analyzeTexts } from '../warehouse/queries/analyze-texts';
 import { collectSource } from '../warehouse/queries/collect-source';
@@ -30,7 +30,11 @@ export async function runFlowBench(ctx: BenchContext): Promise<Record<string, un
   const redisServer = await startPrivateRedis();
   const server = await loadLocalSnowflake().startLocalWarehouse({ port: 0, loginLatencyMs: 300, queryLatencyMs: latencyMs, deals: 10_000 });
   const labels: string[] = [];
-  const pool = new WarehousePool({ connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }), min: 8, max: 8 });
+  const pool = new WarehousePool({
+    connector: snowflakeConnector({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: server.url }),
+    min: 8,
+    max: 8,
+  });
   const warehouse = new PooledWarehouse({ pool, onCall: (e) => labels.push(e.label) });
   const redis = () => new IORedis(redisServer.url, { maxRetriesPerRequest: null });
   const conns: IORedis[] = [];
@@ -47,13 +51,28 @@ export async function runFlowBench(ctx: BenchContext): Promise<Record<string, un
     const rows: Record<string, Awaited<ReturnType<typeof collectSource>>[number]> = {};
     for (const source of SOURCES) rows[source] = (await collectSource(warehouse, source, [f], f.limit))[0];
     const deals = rows.hubspot.map((r) => toDeal(r as never));
-    const dealSent = await analyzeTexts(warehouse, 'deals', deals.map((d) => d.id));
+    const dealSent = await analyzeTexts(
+      warehouse,
+      'deals',
+      deals.map((d) => d.id),
+    );
     const callIds = rows.gong.map((r) => String(r.ID));
     const callSent = await analyzeTexts(warehouse, 'calls', callIds);
     const at = Date.parse(asOf);
     const values: ChildValue[] = [
-      { ...analyzeDeals(deals.map((deal): DealWithFigures => ({ deal, figures: dealFigures(deal, at), notesSentiment: dealSent.get(deal.id)?.sentiment ?? null }))), source: 'hubspot' },
-      { ...analyzeCalls(rows.gong.map((r) => ({ id: String(r.ID), title: String(r.TITLE), text: String(r.TRANSCRIPT) })), callSent), source: 'gong' },
+      {
+        ...analyzeDeals(
+          deals.map((deal): DealWithFigures => ({ deal, figures: dealFigures(deal, at), notesSentiment: dealSent.get(deal.id)?.sentiment ?? null })),
+        ),
+        source: 'hubspot',
+      },
+      {
+        ...analyzeCalls(
+          rows.gong.map((r) => ({ id: String(r.ID), title: String(r.TITLE), text: String(r.TRANSCRIPT) })),
+          callSent,
+        ),
+        source: 'gong',
+      },
       { source: 'slack', items: [], retrieval: '' } as CollectorResult,
       { source: 'linear', items: [], retrieval: '' } as CollectorResult,
     ];
@@ -61,7 +80,11 @@ export async function runFlowBench(ctx: BenchContext): Promise<Record<string, un
     const sequentialMs = performance.now() - t;
 
     const prefix = 'bench-flow';
-    for (const [queue, processor] of [[QUEUES.collect, processors.collect], [QUEUES.analyze, processors.analyze], [QUEUES.workflows, processors.synthesize]] as const) {
+    for (const [queue, processor] of [
+      [QUEUES.collect, processors.collect],
+      [QUEUES.analyze, processors.analyze],
+      [QUEUES.workflows, processors.synthesize],
+    ] as const) {
       const c = redis();
       conns.push(c);
       workers.push(runWorker({ queue, connection: c, prefix, concurrency: 1000, processor: processor as never }));
@@ -88,7 +111,9 @@ export async function runFlowBench(ctx: BenchContext): Promise<Record<string, un
     labels.length = 0;
     t = performance.now();
     const handles = await Promise.all(
-      Array.from({ length: concurrent }, (_, i) => producer.workflow(i % 4 === 0 ? `Which deals mention pricing or budget, batch ${i % 8}?` : QUESTION, { asOf })),
+      Array.from({ length: concurrent }, (_, i) =>
+        producer.workflow(i % 4 === 0 ? `Which deals mention pricing or budget, batch ${i % 8}?` : QUESTION, { asOf }),
+      ),
     );
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
     const concurrentMs = performance.now() - t;

@@ -1,6 +1,6 @@
 import type snowflake from 'snowflake-sdk';
 import { loadLocalSnowflake } from '../app/local-snowflake';
-import { PooledWarehouse, WarehousePool, snowflakeConnector } from '../pool';
+import { PooledWarehouse, snowflakeConnector, WarehousePool } from '../pool';
 import { getDeals } from '../warehouse/queries/get-deals';
 import type { BenchContext } from './context';
 import { percentile, round, runConcurrently } from './stats';

@@ -1,20 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
-import { startPrivateRedis, type PrivateRedis } from '../app/redis-server';
-import { EMBEDDINGS_NODE_OPTIONS } from '../config/node-options';
-import { createProducer } from '../producers';
 import type { LocalWarehouse } from 'local-snowflake';
 import { loadLocalSnowflake } from '../app/local-snowflake';
-import { busyFraction, cpuSeconds } from './cpu';
+import { type PrivateRedis, startPrivateRedis } from '../app/redis-server';
+import { EMBEDDINGS_NODE_OPTIONS } from '../config/node-options';
+import { createProducer } from '../producers';
 import type { BenchContext } from './context';
+import { busyFraction, cpuSeconds } from './cpu';
 import { round } from './stats';
 
 /** The `fleet` launcher: replicas run exactly as the image runs them (dist/ must be built). */
 const CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
 
-const WORDS = 'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(' ');
+const WORDS =
+  'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(
+    ' ',
+  );
 
 /** Distinct texts, so nothing is de-duplicated away and every job costs a real embedding. */
 function texts(n: number, seed: string): string[] {
@@ -110,11 +113,16 @@ async function round1(ctx: BenchContext, redis: PrivateRedis, server: LocalWareh
     const redisCpuBefore = cpuSeconds(redis.process.pid) ?? 0;
     const t = performance.now();
     await queue.resume();
-    await waitFor(`${jobs} jobs completed`, async () => {
-      const c = await queue.getJobCounts('completed', 'failed');
-      if (c.failed > 0) throw new Error(`${c.failed} jobs failed`);
-      return c.completed >= jobs;
-    }, 15 * 60_000, replicas);
+    await waitFor(
+      `${jobs} jobs completed`,
+      async () => {
+        const c = await queue.getJobCounts('completed', 'failed');
+        if (c.failed > 0) throw new Error(`${c.failed} jobs failed`);
+        return c.completed >= jobs;
+      },
+      15 * 60_000,
+      replicas,
+    );
     const seconds = (performance.now() - t) / 1000;
     const own = process.cpuUsage(ownCpuBefore);
     const workerCpuS = replicas.reduce((sum, r, i) => sum + ((cpuSeconds(r.child.pid) ?? 0) - workerCpuBefore[i]), 0);

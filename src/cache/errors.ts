@@ -5,7 +5,11 @@
  * were not told and may serve the old value until its L1 TTL.
  */
 export class CacheUnavailableError extends Error {
-  constructor(readonly op: string, readonly reason: 'circuit-open' | 'not-connected' | 'timeout' | 'error', cause?: unknown) {
+  constructor(
+    readonly op: string,
+    readonly reason: 'circuit-open' | 'not-connected' | 'timeout' | 'error',
+    cause?: unknown,
+  ) {
     super(`cache L2 ${op} failed: ${reason}${cause instanceof Error ? `: ${cause.message}` : ''}`, { cause });
     this.name = 'CacheUnavailableError';
   }

@@ -116,7 +116,11 @@ export class InvalidationBus {
       return;
     }
     if (subscriber.status !== 'ready') return;
-    await withDeadlineOr(subscriber.unsubscribe(channel).catch(() => undefined), timeoutMs, undefined);
+    await withDeadlineOr(
+      subscriber.unsubscribe(channel).catch(() => undefined),
+      timeoutMs,
+      undefined,
+    );
   }
 
   private listen<A extends unknown[]>(event: string, fn: (...args: A) => void): void {

@@ -128,7 +128,8 @@ const MAX_TTL_MS = 365 * 24 * 3_600_000;
 
 export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCacheOptions<V> {
   if (!input || typeof input !== 'object') throw new TypeError(`TieredCache: options must be an object, got ${input === null ? 'null' : typeof input}`);
-  const o = { ...CACHE_DEFAULTS, ...stripUndefined(input) } as Required<Omit<TieredCacheOptions<V>, 'subscriber' | 'onEvent' | 'instanceId'>> & TieredCacheOptions<V>;
+  const o = { ...CACHE_DEFAULTS, ...stripUndefined(input) } as Required<Omit<TieredCacheOptions<V>, 'subscriber' | 'onEvent' | 'instanceId'>> &
+    TieredCacheOptions<V>;
   const fail = (name: string, must: string, got: unknown): never => {
     throw new (typeof got === 'number' ? RangeError : TypeError)(`TieredCache: option \`${name}\` must be ${must}, got ${show(got)}`);
   };

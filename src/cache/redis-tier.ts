@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { CircuitBreaker } from '../resilience/circuit-breaker';
 import { LuaCommand } from '../redis-lua/lua-command';
+import type { CircuitBreaker } from '../resilience/circuit-breaker';
 import { withDeadline } from '../resilience/deadline';
 import { CacheUnavailableError } from './errors';
 
@@ -15,14 +15,17 @@ export interface L2Entry {
  * GET and PTTL for every key in one server-side call (only used when grace periods are on). On the hot path
  * of the deal cache: sent as EVALSHA, its text only once per connection.
  */
-const readWithTtl = new LuaCommand('fleetCacheReadWithTtl', `
+const readWithTtl = new LuaCommand(
+  'fleetCacheReadWithTtl',
+  `
 local out = {}
 for i, k in ipairs(KEYS) do
   local v = redis.call('GET', k)
   out[2 * i - 1] = v
   if v then out[2 * i] = redis.call('PTTL', k) else out[2 * i] = -2 end
 end
-return out`);
+return out`,
+);
 
 /** Client states in which a command would only wait in ioredis's offline queue: fail fast instead. */
 const DOWN = new Set(['reconnecting', 'close', 'end']);

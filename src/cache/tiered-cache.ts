@@ -2,9 +2,9 @@ import { LRUCache } from 'lru-cache';
 import { CircuitBreaker, type CircuitState } from '../resilience/circuit-breaker';
 import { L1_ENTRY_OVERHEAD_BYTES } from './codecs';
 import { CacheClosedError, MissingLoadResultError } from './errors';
-import { InvalidationBus, encodeInvalidation, type InvalidationMessage } from './invalidation-bus';
-import { compileCacheOptions, type CacheEvent, type CompiledCacheOptions, type TieredCacheOptions } from './options';
-import { RedisTier, type L2Entry } from './redis-tier';
+import { encodeInvalidation, InvalidationBus, type InvalidationMessage } from './invalidation-bus';
+import { type CacheEvent, type CompiledCacheOptions, compileCacheOptions, type TieredCacheOptions } from './options';
+import { type L2Entry, RedisTier } from './redis-tier';
 
 /**
  * Loads the keys neither tier had, in one call (one warehouse statement). Returns an entry per key: the
@@ -106,14 +106,28 @@ export class TieredCache<V> {
   private readonly flights = new Map<string, Flight<V>>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly counters: Record<CounterName, number> = {
-    l1Hits: 0, l2Hits: 0, misses: 0, loads: 0, loadErrors: 0, l2Errors: 0, l2Skipped: 0, busErrors: 0, decodeErrors: 0,
-    evictions: 0, invalidationsReceived: 0, staleServed: 0, refreshes: 0, joined: 0, listenerErrors: 0,
+    l1Hits: 0,
+    l2Hits: 0,
+    misses: 0,
+    loads: 0,
+    loadErrors: 0,
+    l2Errors: 0,
+    l2Skipped: 0,
+    busErrors: 0,
+    decodeErrors: 0,
+    evictions: 0,
+    invalidationsReceived: 0,
+    staleServed: 0,
+    refreshes: 0,
+    joined: 0,
+    listenerErrors: 0,
   };
   private state: State = 'open';
   private closing?: Promise<void>;
 
   constructor(options: TieredCacheOptions<V>) {
-    const o = (this.options = compileCacheOptions(options));
+    this.options = compileCacheOptions(options);
+    const o = this.options;
     this.l1 = new LRUCache<string, L1Entry<V>>({
       max: o.l1MaxEntries,
       maxSize: o.l1MaxBytes,
@@ -262,7 +276,15 @@ export class TieredCache<V> {
     await this.l2.writeMany(
       encoded.map(([key, raw]) => [this.redisKey(key), raw] as const),
       this.options.l2TtlMs + this.options.graceMs,
-      this.bus ? { channel: this.options.channel, message: encodeInvalidation(this.options.instanceId, encoded.map(([k]) => k)) } : undefined,
+      this.bus
+        ? {
+            channel: this.options.channel,
+            message: encodeInvalidation(
+              this.options.instanceId,
+              encoded.map(([k]) => k),
+            ),
+          }
+        : undefined,
     );
   }
 
@@ -444,14 +466,17 @@ export class TieredCache<V> {
     } catch (err) {
       // A bug in this method must not leave callers waiting forever.
       const error = err instanceof Error ? err : new Error(String(err));
-      flights.forEach((f, i) => !f.settled && settle(i, error));
+      for (const [i, f] of flights.entries()) if (!f.settled) settle(i, error);
     }
   }
 
   /** L2 replies for `keys`, or null when L2 is skipped or failed (then everything counts as missing). */
   private async readL2(keys: string[]): Promise<L2Entry[] | null> {
     try {
-      return await this.l2.readMany(keys.map((k) => this.redisKey(k)), this.options.graceMs > 0);
+      return await this.l2.readMany(
+        keys.map((k) => this.redisKey(k)),
+        this.options.graceMs > 0,
+      );
     } catch {
       return null;
     }
@@ -545,6 +570,8 @@ export class TieredCache<V> {
 
 function assertKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new TypeError(`cache key must be a string of 1-${MAX_KEY_LENGTH} characters, got ${typeof key === 'string' ? `${key.length} characters` : typeof key}`);
+    throw new TypeError(
+      `cache key must be a string of 1-${MAX_KEY_LENGTH} characters, got ${typeof key === 'string' ? `${key.length} characters` : typeof key}`,
+    );
   }
 }

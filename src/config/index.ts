@@ -1,11 +1,11 @@
 import type { z } from 'zod';
 import { ConfigError } from './errors';
 import { CORTEX_CREDITS_PER_MTOKENS, parseCortexPrices, WAREHOUSE_CREDITS_PER_HOUR } from './prices';
-import { VARIABLES, type Authenticator, type VariableName, type VariableSpec } from './variables';
+import { type Authenticator, VARIABLES, type VariableName, type VariableSpec } from './variables';
 
 export { ConfigError } from './errors';
-export { AUTHENTICATORS, VARIABLES, type Authenticator, type VariableName, type VariableSpec } from './variables';
-export { WAREHOUSE_CREDITS_PER_HOUR, CORTEX_CREDITS_PER_MTOKENS, type WarehouseSize } from './prices';
+export { CORTEX_CREDITS_PER_MTOKENS, WAREHOUSE_CREDITS_PER_HOUR, type WarehouseSize } from './prices';
+export { AUTHENTICATORS, type Authenticator, VARIABLES, type VariableName, type VariableSpec } from './variables';
 
 /** Every variable, parsed: the type of each is what its schema outputs (src/config/variables.ts). */
 export type RawConfig = { -readonly [K in VariableName]: z.output<(typeof VARIABLES)[K]['schema']> };
@@ -28,7 +28,8 @@ type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T ex
  * inferred from here and the schemas: a variable is named once in its schema and once where it is used.
  */
 function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
-  const login = (user: string | undefined, password: string | undefined) => (user !== undefined && password !== undefined ? { username: user, password } : undefined);
+  const login = (user: string | undefined, password: string | undefined) =>
+    user !== undefined && password !== undefined ? { username: user, password } : undefined;
   return {
     logLevel: raw.LOG_LEVEL,
     shutdownTimeoutMs: raw.FLEET_SHUTDOWN_TIMEOUT_MS,
@@ -216,7 +217,9 @@ function snowflakeAuth(raw: RawConfig, problems: string[]): SnowflakeAuthSetting
   const hasKey = o('SNOWFLAKE_PRIVATE_KEY_FILE') !== undefined || o('SNOWFLAKE_PRIVATE_KEY') !== undefined;
   const method: Authenticator = raw.SNOWFLAKE_AUTHENTICATOR ?? (hasKey ? 'SNOWFLAKE_JWT' : 'SNOWFLAKE');
   const before = problems.length;
-  const stray = (Object.values(AUTH_VARIABLES).flat() as VariableName[]).filter((k, i, all) => all.indexOf(k) === i && o(k) !== undefined && !AUTH_VARIABLES[method].includes(k));
+  const stray = (Object.values(AUTH_VARIABLES).flat() as VariableName[]).filter(
+    (k, i, all) => all.indexOf(k) === i && o(k) !== undefined && !AUTH_VARIABLES[method].includes(k),
+  );
   for (const k of stray) {
     const users = (Object.keys(AUTH_VARIABLES) as Authenticator[]).filter((m) => AUTH_VARIABLES[m].includes(k));
     problems.push(`${k} is set, but SNOWFLAKE_AUTHENTICATOR=${method} does not use it (it is for ${users.join(' or ')})`);
@@ -230,7 +233,14 @@ function snowflakeAuth(raw: RawConfig, problems: string[]): SnowflakeAuthSetting
       return { method, password: raw.SNOWFLAKE_PASSWORD };
     case 'SNOWFLAKE_JWT':
       exactlyOne('SNOWFLAKE_PRIVATE_KEY_FILE', 'SNOWFLAKE_PRIVATE_KEY');
-      return problems.length > before ? undefined : { method, privateKeyFile: o('SNOWFLAKE_PRIVATE_KEY_FILE'), privateKey: o('SNOWFLAKE_PRIVATE_KEY'), passphrase: o('SNOWFLAKE_PRIVATE_KEY_PASSPHRASE') };
+      return problems.length > before
+        ? undefined
+        : {
+            method,
+            privateKeyFile: o('SNOWFLAKE_PRIVATE_KEY_FILE'),
+            privateKey: o('SNOWFLAKE_PRIVATE_KEY'),
+            passphrase: o('SNOWFLAKE_PRIVATE_KEY_PASSPHRASE'),
+          };
     case 'PROGRAMMATIC_ACCESS_TOKEN':
     case 'OAUTH':
       exactlyOne('SNOWFLAKE_TOKEN', 'SNOWFLAKE_TOKEN_FILE');
@@ -239,7 +249,9 @@ function snowflakeAuth(raw: RawConfig, problems: string[]): SnowflakeAuthSetting
       for (const k of ['SNOWFLAKE_OAUTH_CLIENT_ID', 'SNOWFLAKE_OAUTH_CLIENT_SECRET'] as const) {
         if (o(k) === undefined) problems.push(`SNOWFLAKE_AUTHENTICATOR=${method} needs ${k}`);
       }
-      return problems.length > before ? undefined : { method, clientId: o('SNOWFLAKE_OAUTH_CLIENT_ID')!, clientSecret: o('SNOWFLAKE_OAUTH_CLIENT_SECRET')!, tokenUrl: o('SNOWFLAKE_OAUTH_TOKEN_URL') };
+      return problems.length > before
+        ? undefined
+        : { method, clientId: o('SNOWFLAKE_OAUTH_CLIENT_ID')!, clientSecret: o('SNOWFLAKE_OAUTH_CLIENT_SECRET')!, tokenUrl: o('SNOWFLAKE_OAUTH_TOKEN_URL') };
   }
 }
 

@@ -53,9 +53,7 @@ export interface DealFigures {
   isOpen: boolean;
 }
 
-export type DealInsight =
-  | { id: string; found: true; deal: Deal; figures: DealFigures }
-  | { id: string; found: false; error: 'not found' };
+export type DealInsight = { id: string; found: true; deal: Deal; figures: DealFigures } | { id: string; found: false; error: 'not found' };
 
 /** Result of a `deals` job: one entry per requested id, in request order. */
 export interface DealInsightsResult {

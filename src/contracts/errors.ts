@@ -12,7 +12,11 @@ export class ValidationError extends Error {
 
 /** Waiting for a job's result took longer than the caller allowed. The job itself may still complete. */
 export class ResultTimeoutError extends Error {
-  constructor(readonly queue: string, readonly jobId: string, readonly timeoutMs: number) {
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+    readonly timeoutMs: number,
+  ) {
     super(`job ${queue}/${jobId} did not finish within ${timeoutMs} ms (it may still complete)`);
     this.name = 'ResultTimeoutError';
   }
@@ -20,7 +24,11 @@ export class ResultTimeoutError extends Error {
 
 /** The job failed for good (its retries are exhausted); `reason` is the worker's last error message. */
 export class JobFailedError extends Error {
-  constructor(readonly queue: string, readonly jobId: string, readonly reason: string) {
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+    readonly reason: string,
+  ) {
     super(`job ${queue}/${jobId} failed: ${reason}`);
     this.name = 'JobFailedError';
   }

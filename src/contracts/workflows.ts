@@ -18,7 +18,9 @@ export const MAX_QUESTION_CHARS = 2_000;
 /** Payload of the root `synthesize` job; children get the same question. */
 export const WorkflowJobData = z.strictObject({
   question: WarehouseText.refine((q) => q.length <= MAX_QUESTION_CHARS, `must be at most ${MAX_QUESTION_CHARS} characters`),
-  type: z.enum(Object.keys(WORKFLOW_TYPES) as [WorkflowType, ...WorkflowType[]], { error: `must be one of ${Object.keys(WORKFLOW_TYPES).join(', ')}` }).default('deal-risk'),
+  type: z
+    .enum(Object.keys(WORKFLOW_TYPES) as [WorkflowType, ...WorkflowType[]], { error: `must be one of ${Object.keys(WORKFLOW_TYPES).join(', ')}` })
+    .default('deal-risk'),
   /** Overrides the type's required sources. */
   requiredSources: z.array(z.enum(SOURCES)).max(SOURCES.length).optional(),
   /** The moment the question is about (ISO); default: when it was asked. Makes reports reproducible. */

@@ -50,9 +50,15 @@ export function analyzeDeals(input: DealWithFigures[]): DealAnalysis {
         reasons.push(`negative notes (sentiment ${notesSentiment.toFixed(2)})`);
       }
       return {
-        id: deal.id, name: deal.name, company: deal.company, stage: deal.stage, amount: deal.amount,
-        risk: Math.min(1, Number(risk.toFixed(2))), reasons,
-        daysInStage: figures.daysInStage, lastActivityAgeDays: figures.lastActivityAgeDays,
+        id: deal.id,
+        name: deal.name,
+        company: deal.company,
+        stage: deal.stage,
+        amount: deal.amount,
+        risk: Math.min(1, Number(risk.toFixed(2))),
+        reasons,
+        daysInStage: figures.daysInStage,
+        lastActivityAgeDays: figures.lastActivityAgeDays,
       };
     })
     .sort((a, b) => b.risk - a.risk || (b.amount ?? 0) - (a.amount ?? 0) || a.id.localeCompare(b.id));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FlowJob, JobsOptions } from 'bullmq';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
-import { WORKFLOW_TYPES, type Source, type WorkflowJobData } from '../contracts/workflows';
+import { type Source, WORKFLOW_TYPES, type WorkflowJobData } from '../contracts/workflows';
 
 export interface BuildFlowOptions {
   /** Root job id; default `wf-<uuid>`. */
@@ -16,7 +16,12 @@ export function childJobId(workflowId: string, step: string): string {
 }
 
 const STEP_SOURCES: Record<string, Source> = {
-  'collect-hubspot': 'hubspot', 'analyze-deals': 'hubspot', 'collect-gong': 'gong', 'analyze-calls': 'gong', 'collect-slack': 'slack', 'collect-linear': 'linear',
+  'collect-hubspot': 'hubspot',
+  'analyze-deals': 'hubspot',
+  'collect-gong': 'gong',
+  'analyze-calls': 'gong',
+  'collect-slack': 'slack',
+  'collect-linear': 'linear',
 };
 
 /** The source a child job key (`prefix:queue:wf-…-collect-gong`) belongs to, if it is a workflow step. */
@@ -46,8 +51,7 @@ export function buildWorkflowFlow(data: WorkflowJobData, opts: BuildFlowOptions 
   const required = new Set(requiredSources(data));
   const asOf = data.asOf ?? new Date().toISOString();
   const childData = { question: data.question, type: data.type, asOf, trace: data.trace };
-  const policy = (source: Source): JobsOptions =>
-    required.has(source) ? { failParentOnFailure: true } : { ignoreDependencyOnFailure: true };
+  const policy = (source: Source): JobsOptions => (required.has(source) ? { failParentOnFailure: true } : { ignoreDependencyOnFailure: true });
   const workflowId = opts.workflowId ?? `wf-${randomUUID()}`;
   // Deterministic child ids: a child's key names its workflow and step, so a failure tells its source.
   const job = (queueName: string, name: string, source: Source, children?: FlowJob[]): FlowJob => ({

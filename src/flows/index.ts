@@ -1,4 +1,4 @@
 export { analyzeCalls, analyzeDeals } from './analyze';
-export { buildWorkflowFlow, childJobId, requiredSources, sourceOfJobKey, type BuildFlowOptions } from './build-flow';
-export { filterKey, filtersFor, type CollectFilters } from './question';
-export { renderMarkdown, synthesizeReport, type ChildValue } from './report';
+export { type BuildFlowOptions, buildWorkflowFlow, childJobId, requiredSources, sourceOfJobKey } from './build-flow';
+export { type CollectFilters, filterKey, filtersFor } from './question';
+export { type ChildValue, renderMarkdown, synthesizeReport } from './report';

@@ -16,7 +16,9 @@ export interface CollectFilters {
 }
 
 const STOP = new Set(
-  'which what when where who whom whose why how are is was were be been the this that these those and or but for with from into onto over under about this quarter month year week deals deal at risk risky and them their there they our your you why show list give tell me us of to in on by a an it its do does did has have had will would should could can may might all any some most more less than then also only just not no yes'.split(' '),
+  'which what when where who whom whose why how are is was were be been the this that these those and or but for with from into onto over under about this quarter month year week deals deal at risk risky and them their there they our your you why show list give tell me us of to in on by a an it its do does did has have had will would should could can may might all any some most more less than then also only just not no yes'.split(
+    ' ',
+  ),
 );
 
 function quarterWindow(asOf: Date): { from: string; to: string } {
@@ -40,7 +42,10 @@ export function filtersFor(question: string, asOf: Date): CollectFilters {
       to: new Date(Date.UTC(asOf.getUTCFullYear(), asOf.getUTCMonth() + 1, 0)).toISOString().slice(0, 10),
     };
   } else {
-    window = { from: new Date(asOf.getTime() - 365 * 86_400_000).toISOString().slice(0, 10), to: new Date(asOf.getTime() + 365 * 86_400_000).toISOString().slice(0, 10) };
+    window = {
+      from: new Date(asOf.getTime() - 365 * 86_400_000).toISOString().slice(0, 10),
+      to: new Date(asOf.getTime() + 365 * 86_400_000).toISOString().slice(0, 10),
+    };
   }
   return { pattern: keywords.length ? `%${keywords[0]}%` : '%', keywords, minAmount, ...window, limit: 50 };
 }

@@ -11,7 +11,11 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\s+/g, ' ').trim();
  * Combines what the children returned into the report. `failures` are the children that failed after
  * their retries and were ignored (optional sources): they are listed as gaps, never silently dropped.
  */
-export function synthesizeReport(data: WorkflowJobData & { asOf: string }, values: ChildValue[], failures: { source: Source; reason: string }[]): WorkflowReport {
+export function synthesizeReport(
+  data: WorkflowJobData & { asOf: string },
+  values: ChildValue[],
+  failures: { source: Source; reason: string }[],
+): WorkflowReport {
   const bySource = new Map<Source, ChildValue[]>();
   for (const v of values) bySource.set(v.source, [...(bySource.get(v.source) ?? []), v]);
   const deals = values.find((v): v is DealAnalysis & { source: Source; missing?: string } => v.kind === 'deals');
@@ -33,8 +37,20 @@ export function synthesizeReport(data: WorkflowJobData & { asOf: string }, value
     asOf: data.asOf,
     sourcesUsed,
     sourcesMissing,
-    ...(deals && !deals.missing ? { deals: { kind: 'deals', deals: deals.deals, atRisk: deals.atRisk, totalAmountAtRisk: deals.totalAmountAtRisk, medianDaysInStage: deals.medianDaysInStage } } : {}),
-    ...(calls && !calls.missing ? { calls: { kind: 'calls', calls: calls.calls, averageSentiment: calls.averageSentiment, negativeCalls: calls.negativeCalls, themes: calls.themes } } : {}),
+    ...(deals && !deals.missing
+      ? {
+          deals: {
+            kind: 'deals',
+            deals: deals.deals,
+            atRisk: deals.atRisk,
+            totalAmountAtRisk: deals.totalAmountAtRisk,
+            medianDaysInStage: deals.medianDaysInStage,
+          },
+        }
+      : {}),
+    ...(calls && !calls.missing
+      ? { calls: { kind: 'calls', calls: calls.calls, averageSentiment: calls.averageSentiment, negativeCalls: calls.negativeCalls, themes: calls.themes } }
+      : {}),
     ...(slack ? { slack } : {}),
     ...(linear ? { linear } : {}),
   };
@@ -44,22 +60,40 @@ export function synthesizeReport(data: WorkflowJobData & { asOf: string }, value
 function items(title: string, list: SourceItem[] | undefined, n = 5): string[] {
   if (!list) return [];
   if (!list.length) return [`## ${title}`, '', '_Nothing matched._', ''];
-  return [`## ${title}`, '', ...list.slice(0, n).map((i) => `- **${cell(i.title)}**${i.dealId ? ` (deal ${i.dealId})` : ''}: ${cell(i.text).slice(0, 160)}`), ''];
+  return [
+    `## ${title}`,
+    '',
+    ...list.slice(0, n).map((i) => `- **${cell(i.title)}**${i.dealId ? ` (deal ${i.dealId})` : ''}: ${cell(i.text).slice(0, 160)}`),
+    '',
+  ];
 }
 
 /** A readable Markdown rendering of the report. */
 export function renderMarkdown(r: Omit<WorkflowReport, 'markdown'>): string {
-  const lines = [`# ${cell(r.question)}`, '', `_As of ${r.asOf.slice(0, 10)} · workflow type \`${r.type}\` · sources: ${r.sourcesUsed.join(', ') || 'none'}_`, ''];
+  const lines = [
+    `# ${cell(r.question)}`,
+    '',
+    `_As of ${r.asOf.slice(0, 10)} · workflow type \`${r.type}\` · sources: ${r.sourcesUsed.join(', ') || 'none'}_`,
+    '',
+  ];
   if (r.sourcesMissing.length) {
     lines.push(`> **Partial report.** Missing: ${r.sourcesMissing.map((m) => `${m.source} (${cell(m.reason).slice(0, 120)})`).join('; ')}.`, '');
   }
   if (r.deals) {
     const d = r.deals;
-    lines.push('## Deals at risk', '', `${d.atRisk} of ${d.deals.length} open deals are at risk, ${money(d.totalAmountAtRisk)} in total; median ${d.medianDaysInStage ?? '—'} days in stage.`, '');
+    lines.push(
+      '## Deals at risk',
+      '',
+      `${d.atRisk} of ${d.deals.length} open deals are at risk, ${money(d.totalAmountAtRisk)} in total; median ${d.medianDaysInStage ?? '—'} days in stage.`,
+      '',
+    );
     const top = d.deals.filter((x) => x.risk >= 0.5).slice(0, 10);
     if (top.length) {
       lines.push('| deal | company | stage | amount | risk | why |', '|---|---|---|---:|---:|---|');
-      for (const x of top) lines.push(`| ${x.id} ${cell(x.name)} | ${cell(x.company ?? '—')} | ${cell(x.stage)} | ${money(x.amount)} | ${x.risk.toFixed(2)} | ${cell(x.reasons.join('; '))} |`);
+      for (const x of top)
+        lines.push(
+          `| ${x.id} ${cell(x.name)} | ${cell(x.company ?? '—')} | ${cell(x.stage)} | ${money(x.amount)} | ${x.risk.toFixed(2)} | ${cell(x.reasons.join('; '))} |`,
+        );
       lines.push('');
     }
   }
@@ -68,12 +102,20 @@ export function renderMarkdown(r: Omit<WorkflowReport, 'markdown'>): string {
     lines.push('## Calls', '', `${c.calls.length} calls, average sentiment ${c.averageSentiment ?? '—'}, ${c.negativeCalls} negative.`, '');
     if (c.themes.length) lines.push(`Themes: ${c.themes.map((t) => `${t.theme} (${t.count})`).join(', ')}.`, '');
     for (const call of [...c.calls].sort((a, b) => a.sentiment - b.sentiment).slice(0, 5)) {
-      lines.push(`- ${cell(call.title)}${call.dealId ? ` (deal ${call.dealId})` : ''}: sentiment ${call.sentiment.toFixed(2)} — ${cell(call.summary).slice(0, 160)}`);
+      lines.push(
+        `- ${cell(call.title)}${call.dealId ? ` (deal ${call.dealId})` : ''}: sentiment ${call.sentiment.toFixed(2)} — ${cell(call.summary).slice(0, 160)}`,
+      );
     }
     if (c.calls.length) lines.push('');
   }
   lines.push(...items('Slack', r.slack), ...items('Linear issues', r.linear));
-  lines.push('## Sources', '', ...r.sourcesUsed.map((s) => `- ${s}: used`), ...r.sourcesMissing.map((m) => `- ${m.source}: **missing** — ${cell(m.reason)}`), '');
+  lines.push(
+    '## Sources',
+    '',
+    ...r.sourcesUsed.map((s) => `- ${s}: used`),
+    ...r.sourcesMissing.map((m) => `- ${m.source}: **missing** — ${cell(m.reason)}`),
+    '',
+  );
   lines.push('_Sentiment and summaries come from the warehouse (Cortex SENTIMENT/SUMMARIZE; deterministic stand-ins on the local warehouse)._');
   return lines.join('\n');
 }

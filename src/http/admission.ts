@@ -20,12 +20,27 @@ export interface Admission {
   enqueue<T>(queue: QueueName, count: number, fn: (trace: Record<string, string>) => Promise<T>): Promise<T>;
 }
 
-export function createAdmission(opts: { producer: Producer; queues: ReadonlyMap<string, Queue>; backlog: BacklogGuard; redisTimeoutMs: number; metrics?: FleetMetrics }): Admission {
+export function createAdmission(opts: {
+  producer: Producer;
+  queues: ReadonlyMap<string, Queue>;
+  backlog: BacklogGuard;
+  redisTimeoutMs: number;
+  metrics?: FleetMetrics;
+}): Admission {
   const { producer, queues, backlog, redisTimeoutMs, metrics } = opts;
   const queue = (name: QueueName): Queue => queues.get(name) ?? producer.queue(name);
   const withinDeadline = <T>(work: Promise<T>, what: 'enqueue' | 'job lookup') =>
-    withDeadline(work, redisTimeoutMs, () =>
-      new HttpError(503, 'redis_timeout', `Redis did not answer within ${redisTimeoutMs} ms (${what}); retry later${what === 'enqueue' ? ' with the same Idempotency-Key' : ''}`, undefined, { 'retry-after': '1' }),
+    withDeadline(
+      work,
+      redisTimeoutMs,
+      () =>
+        new HttpError(
+          503,
+          'redis_timeout',
+          `Redis did not answer within ${redisTimeoutMs} ms (${what}); retry later${what === 'enqueue' ? ' with the same Idempotency-Key' : ''}`,
+          undefined,
+          { 'retry-after': '1' },
+        ),
     );
   return {
     queue,

@@ -5,15 +5,15 @@ import type { Producer } from '../producers';
 import type { FleetMetrics } from '../telemetry/metrics';
 import type { MetricsEndpoint } from '../telemetry/prometheus';
 import { createAdmission } from './admission';
-import { createAuthenticator, type Credentials } from './auth';
+import { type Credentials, createAuthenticator } from './auth';
 import { BacklogGuard, type BacklogOptions } from './backlog';
-import { mountBoard, type BoardOptions } from './board';
+import { type BoardOptions, mountBoard } from './board';
 import { installErrorReplies } from './error-replies';
 import { loadFastify } from './fastify';
-import { listen, registerHealthRoutes, type ReadinessCheck, type RunningServer } from './health';
+import { listen, type ReadinessCheck, type RunningServer, registerHealthRoutes } from './health';
 import { registerDocs } from './openapi';
 import { jobRoutes } from './routes/jobs';
-import { searchRoutes, type SearchHandler } from './routes/search';
+import { type SearchHandler, searchRoutes } from './routes/search';
 import { workflowRoutes } from './routes/workflows';
 import { secureV1 } from './v1-scope';
 
@@ -76,11 +76,14 @@ function checkOptions(opts: ApiOptions): { bodyLimit: number; maxWaitMs: number;
     throw new TypeError('buildApi: option `tokens` is empty; give at least one API token (`fleet up` generates one)');
   }
   const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
-  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) throw new RangeError(`buildApi: option \`bodyLimitBytes\` must be an integer >= 1024, got ${String(opts.bodyLimitBytes)}`);
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024)
+    throw new RangeError(`buildApi: option \`bodyLimitBytes\` must be an integer >= 1024, got ${String(opts.bodyLimitBytes)}`);
   const maxWaitMs = opts.maxWaitMs ?? 30_000;
-  if (!Number.isInteger(maxWaitMs) || maxWaitMs < 0 || maxWaitMs > 600_000) throw new RangeError(`buildApi: option \`maxWaitMs\` must be an integer from 0 to 600000, got ${String(opts.maxWaitMs)}`);
+  if (!Number.isInteger(maxWaitMs) || maxWaitMs < 0 || maxWaitMs > 600_000)
+    throw new RangeError(`buildApi: option \`maxWaitMs\` must be an integer from 0 to 600000, got ${String(opts.maxWaitMs)}`);
   const redisTimeoutMs = opts.redisTimeoutMs ?? 5_000;
-  if (!Number.isInteger(redisTimeoutMs) || redisTimeoutMs < 1) throw new RangeError(`buildApi: option \`redisTimeoutMs\` must be an integer >= 1, got ${String(opts.redisTimeoutMs)}`);
+  if (!Number.isInteger(redisTimeoutMs) || redisTimeoutMs < 1)
+    throw new RangeError(`buildApi: option \`redisTimeoutMs\` must be an integer >= 1, got ${String(opts.redisTimeoutMs)}`);
   return { bodyLimit, maxWaitMs, redisTimeoutMs };
 }
 
@@ -161,7 +164,8 @@ export interface RunningApi extends RunningServer {
  */
 export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const port = opts.port ?? 3000;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RangeError(`startApi: option \`port\` must be an integer from 0 to 65535, got ${String(opts.port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new RangeError(`startApi: option \`port\` must be an integer from 0 to 65535, got ${String(opts.port)}`);
   const app = await buildApi(opts);
   try {
     const running = await listen(app, port, opts.host ?? '0.0.0.0', opts.logger, 'HTTP API');

@@ -107,7 +107,9 @@ export function createAuthenticator(opts: AuthOptions): Authenticator {
         if (!value || allTokens.length === 0) return undefined;
         const i = matchIndex(digest(value), allTokens);
         if (i < 0) return undefined;
-        return i < api.length ? { role: 'admin', via: 'api-token', name: `token#${i}` } : { role: 'viewer', via: 'viewer-token', name: `viewer-token#${i - api.length}` };
+        return i < api.length
+          ? { role: 'admin', via: 'api-token', name: `token#${i}` }
+          : { role: 'viewer', via: 'viewer-token', name: `viewer-token#${i - api.length}` };
       }
       if (scheme === 'basic') {
         if (!admin && !viewer) return undefined;

@@ -64,7 +64,8 @@ export class BacklogGuard {
     this.cacheMs = opts.cacheMs ?? 250;
     if (!Number.isFinite(this.cacheMs) || this.cacheMs < 0) throw new RangeError(`option \`cacheMs\` must be a number >= 0, got ${String(opts.cacheMs)}`);
     this.retryAfterS = opts.retryAfterS ?? 5;
-    if (!Number.isInteger(this.retryAfterS) || this.retryAfterS < 1) throw new RangeError(`option \`retryAfterS\` must be an integer >= 1, got ${String(opts.retryAfterS)}`);
+    if (!Number.isInteger(this.retryAfterS) || this.retryAfterS < 1)
+      throw new RangeError(`option \`retryAfterS\` must be an integer >= 1, got ${String(opts.retryAfterS)}`);
     this.now = opts.now ?? (() => performance.now());
   }
 

@@ -4,8 +4,8 @@ import type { FastifyAdapter as FastifyAdapterClass } from '@bull-board/fastify'
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Authenticator, Principal } from './auth';
 import { nativeRequire } from '../runtime/native-require';
+import type { Authenticator, Principal } from './auth';
 
 export interface BoardOptions {
   /** Where the full board (retry, remove, pause...) is mounted. Default `/admin/queues`. */
@@ -99,7 +99,8 @@ export async function mountBoard(app: FastifyInstance, opts: MountBoardOptions):
         }
         const refused = guard(req, reply, who);
         if (refused) return refused;
-        if (req.method !== 'GET' && req.method !== 'HEAD') logger?.info({ user: who.name, method: req.method, path: req.url.split('?')[0] }, 'board: change requested');
+        if (req.method !== 'GET' && req.method !== 'HEAD')
+          logger?.info({ user: who.name, method: req.method, path: req.url.split('?')[0] }, 'board: change requested');
         return undefined;
       });
       await scope.register(serverAdapter.registerPlugin() as Parameters<FastifyInstance['register']>[0], { prefix: path });

@@ -16,7 +16,11 @@ export interface ErrorReply {
 const FASTIFY_ERRORS: Readonly<Record<string, (limits: { bodyLimit: number }) => ErrorReply>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: () => ({ status: 400, code: 'malformed_json', message: 'request body is not valid JSON' }),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => ({ status: 400, code: 'malformed_json', message: 'request body is empty but Content-Type is application/json' }),
-  FST_ERR_CTP_BODY_TOO_LARGE: ({ bodyLimit }) => ({ status: 413, code: 'payload_too_large', message: `request body is larger than the limit of ${bodyLimit} bytes` }),
+  FST_ERR_CTP_BODY_TOO_LARGE: ({ bodyLimit }) => ({
+    status: 413,
+    code: 'payload_too_large',
+    message: `request body is larger than the limit of ${bodyLimit} bytes`,
+  }),
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => ({ status: 415, code: 'unsupported_media_type', message: 'send the body as JSON with Content-Type: application/json' }),
 };
 
@@ -37,7 +41,8 @@ export function errorReply(err: Error, limits: { bodyLimit: number }): ErrorRepl
   const known = fe.code ? FASTIFY_ERRORS[fe.code] : undefined;
   if (known) return known(limits);
   // Other fastify request errors carry their 4xx status (e.g. a bad Content-Length).
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return { status: fe.statusCode, code: 'bad_request', message: fe.message };
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500)
+    return { status: fe.statusCode, code: 'bad_request', message: fe.message };
   return undefined;
 }
 

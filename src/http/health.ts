@@ -1,6 +1,6 @@
-import { withDeadline } from '../resilience';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { withDeadline } from '../resilience';
 import type { MetricsEndpoint } from '../telemetry/prometheus';
 import { loadFastify } from './fastify';
 
@@ -67,19 +67,25 @@ export function registerHealthRoutes(app: FastifyInstance, opts: HealthRoutesOpt
   const timeoutMs = opts.readinessTimeoutMs ?? 3_000;
   const statusSchema = { tags: ['health'], security: [] as { [label: string]: string[] }[] };
   app.get('/healthz', { schema: { ...statusSchema, summary: 'Liveness: 200 while the process runs' } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { ...statusSchema, summary: 'Readiness: 200 when Redis and the warehouse answer, else 503 naming the failed checks' } }, async (_req, reply) => {
-    if (!opts.readiness) return { status: 'ready', checks: {} };
-    let checks: Record<string, boolean>;
-    try {
-      checks = await withDeadline(opts.readiness(), timeoutMs, 'readiness');
-    } catch (err) {
-      reply.code(503);
-      return { status: 'not ready', checks: {}, failed: [], error: (err as Error).message };
-    }
-    const failed = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
-    if (failed.length) reply.code(503);
-    return failed.length ? { status: 'not ready', checks, failed } : { status: 'ready', checks };
-  });
+  app.get(
+    '/readyz',
+    { schema: { ...statusSchema, summary: 'Readiness: 200 when Redis and the warehouse answer, else 503 naming the failed checks' } },
+    async (_req, reply) => {
+      if (!opts.readiness) return { status: 'ready', checks: {} };
+      let checks: Record<string, boolean>;
+      try {
+        checks = await withDeadline(opts.readiness(), timeoutMs, 'readiness');
+      } catch (err) {
+        reply.code(503);
+        return { status: 'not ready', checks: {}, failed: [], error: (err as Error).message };
+      }
+      const failed = Object.entries(checks)
+        .filter(([, ok]) => !ok)
+        .map(([name]) => name);
+      if (failed.length) reply.code(503);
+      return failed.length ? { status: 'not ready', checks, failed } : { status: 'ready', checks };
+    },
+  );
   if (opts.metrics) {
     const metrics = opts.metrics;
     app.get('/metrics', { schema: { ...statusSchema, summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
@@ -121,7 +127,9 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Runn
   const app = fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) });
   registerHealthRoutes(app, opts);
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; this server serves /healthz, /readyz and /metrics` } });
+    reply
+      .code(404)
+      .send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}; this server serves /healthz, /readyz and /metrics` } });
   });
   return listen(app, opts.port, opts.host ?? '0.0.0.0', opts.logger, 'health server');
 }

@@ -4,7 +4,7 @@ import { nativeRequire } from '../runtime/native-require';
 /** The OpenAPI document at `/docs/json` (and `/docs/yaml`), a readable page at `/docs`. Register before the routes. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
   // Loaded like fastify itself (see src/runtime/native-require.ts).
-  const swagger = nativeRequire<(typeof import('@fastify/swagger'))['default']>('@fastify/swagger');
+  const swagger = nativeRequire<typeof import('@fastify/swagger')['default']>('@fastify/swagger');
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -12,8 +12,8 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         title: 'warehouse-fleet API',
         version: '1',
         description:
-          'Enqueue warehouse-bound AI work (embeddings, deal insights) and look jobs up. Jobs are processed by the fleet\'s workers, ' +
-          'which coalesce many jobs into one batched warehouse call; a job\'s `batches` name the call that served it. ' +
+          "Enqueue warehouse-bound AI work (embeddings, deal insights) and look jobs up. Jobs are processed by the fleet's workers, " +
+          "which coalesce many jobs into one batched warehouse call; a job's `batches` name the call that served it. " +
           'Errors are `{ error: { code, message, issues? } }`; `issues[].path` names each bad field (`texts[3]`).',
       },
       tags: [
@@ -25,7 +25,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of the API tokens (FLEET_API_TOKENS)' } } },
     },
   });
-  const swaggerUi = nativeRequire<(typeof import('@fastify/swagger-ui'))['default']>('@fastify/swagger-ui');
+  const swaggerUi = nativeRequire<typeof import('@fastify/swagger-ui')['default']>('@fastify/swagger-ui');
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
 }
 
@@ -70,14 +70,20 @@ const JOB_ENTRY = {
   properties: {
     id: { type: 'string' },
     state: { type: 'string', enum: ['queued', 'pending', 'completed', 'failed'] },
-    href: { type: 'string', description: 'GET it for the job\'s state, result, batches and logs' },
-    result: { description: 'The job result (embedding: { model, dims, vector (base64 float32 LE), batch, cached }; deals: { requested, found, deals, batches })' },
+    href: { type: 'string', description: "GET it for the job's state, result, batches and logs" },
+    result: {
+      description: 'The job result (embedding: { model, dims, vector (base64 float32 LE), batch, cached }; deals: { requested, found, deals, batches })',
+    },
     failedReason: { type: 'string' },
   },
 };
 
 /** `POST /v1/embeddings` and `/v1/deals/insights` answers (202, or 200 when every job finished within waitMs). */
-export const ENQUEUED_BODY = { type: 'object', required: ['queue', 'jobs'], properties: { queue: { type: 'string' }, jobs: { type: 'array', items: JOB_ENTRY } } };
+export const ENQUEUED_BODY = {
+  type: 'object',
+  required: ['queue', 'jobs'],
+  properties: { queue: { type: 'string' }, jobs: { type: 'array', items: JOB_ENTRY } },
+};
 
 /** `GET /v1/jobs/:queue/:id`. */
 export const JOB_BODY = {

@@ -34,7 +34,9 @@ export const EmbeddingsRequest = z
       .optional(),
     model: z.enum(EMBEDDING_MODELS, { error: `must be one of ${EMBEDDING_MODELS.join(', ')}` }).optional(),
     index: z
-      .union([IndexTarget, z.array(IndexTarget)], { error: 'must be an index target {namespace, id} (for `text`) or a list of them, one per text (for `texts`)' })
+      .union([IndexTarget, z.array(IndexTarget)], {
+        error: 'must be an index target {namespace, id} (for `text`) or a list of them, one per text (for `texts`)',
+      })
       .optional()
       .meta({ description: 'Upsert the vector into the search index: one {namespace, id} for `text`, a list (one per text) for `texts`.' }),
     priority: Priority.optional(),
@@ -43,8 +45,10 @@ export const EmbeddingsRequest = z
     if (v.text === undefined && v.texts === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'one of `text` or `texts` is required' });
     if (v.text !== undefined && v.texts !== undefined) ctx.addIssue({ code: 'custom', path: ['texts'], message: 'give either `text` or `texts`, not both' });
     if (v.index !== undefined) {
-      if (v.text !== undefined && Array.isArray(v.index)) ctx.addIssue({ code: 'custom', path: ['index'], message: 'must be one {namespace, id} object for `text`' });
-      if (v.texts !== undefined && !Array.isArray(v.index)) ctx.addIssue({ code: 'custom', path: ['index'], message: 'must be a list of {namespace, id}, one per text, for `texts`' });
+      if (v.text !== undefined && Array.isArray(v.index))
+        ctx.addIssue({ code: 'custom', path: ['index'], message: 'must be one {namespace, id} object for `text`' });
+      if (v.texts !== undefined && !Array.isArray(v.index))
+        ctx.addIssue({ code: 'custom', path: ['index'], message: 'must be a list of {namespace, id}, one per text, for `texts`' });
       if (v.texts !== undefined && Array.isArray(v.index) && v.index.length !== v.texts.length) {
         ctx.addIssue({ code: 'custom', path: ['index'], message: `must have one target per text (${v.texts.length}), got ${v.index.length}` });
       }
@@ -104,10 +108,7 @@ export const JobParams = z.strictObject({
 });
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
-export const IdempotencyKey = z
-  .string()
-  .min(1, 'must be 1-512 characters')
-  .max(512, 'must be 1-512 characters');
+export const IdempotencyKey = z.string().min(1, 'must be 1-512 characters').max(512, 'must be 1-512 characters');
 
 /** zod path → `texts[3].index`, as the producer's ValidationError names fields. */
 function pathString(path: readonly PropertyKey[]): string {
@@ -127,7 +128,10 @@ export function validateRequest<S extends z.ZodType>(schema: S, input: unknown, 
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) issues.push({ path: base ? `${base}.${key}` : key, message: 'unknown field' });
     } else if (base === '' && issue.code === 'invalid_type') {
-      issues.push({ path: root, message: `must be a JSON object${input === undefined ? ' (the request has no body; send Content-Type: application/json)' : ''}` });
+      issues.push({
+        path: root,
+        message: `must be a JSON object${input === undefined ? ' (the request has no body; send Content-Type: application/json)' : ''}`,
+      });
     } else {
       issues.push({ path: base || root, message: issue.message });
     }

@@ -1,4 +1,4 @@
-import { context as otelContext, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import { type Context, context as otelContext, type Span, SpanStatusCode } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ValidationError } from '../contracts/errors';
@@ -44,10 +44,13 @@ export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logge
     });
     traces.set(req, started);
     const who = opts.auth.authenticate(req.headers.authorization);
-    if (!who || who.via !== 'api-token') {
+    if (who?.via !== 'api-token') {
       reply.header('www-authenticate', 'Bearer realm="warehouse-fleet"');
       return reply.code(401).send({
-        error: { code: 'unauthorized', message: req.headers.authorization ? 'the bearer token is not valid for this API' : 'missing Authorization: Bearer <token> header' },
+        error: {
+          code: 'unauthorized',
+          message: req.headers.authorization ? 'the bearer token is not valid for this API' : 'missing Authorization: Bearer <token> header',
+        },
       });
     }
     principals.set(req, who);

@@ -68,7 +68,8 @@ export class CostMeter {
     private readonly prices: CostPrices,
     now: () => number = () => performance.now(),
   ) {
-    if (!(prices?.warehouseCreditsPerHour >= 0)) throw new RangeError(`CostMeter: warehouseCreditsPerHour must be >= 0, got ${prices?.warehouseCreditsPerHour}`);
+    if (!(prices?.warehouseCreditsPerHour >= 0))
+      throw new RangeError(`CostMeter: warehouseCreditsPerHour must be >= 0, got ${prices?.warehouseCreditsPerHour}`);
     this.now = now;
     this.last = now();
   }

@@ -48,7 +48,7 @@ class SecretFile<T> {
   }
 
   get(): T {
-    let st;
+    let st: ReturnType<typeof statSync>;
     try {
       st = statSync(this.path);
     } catch (err) {
@@ -99,7 +99,9 @@ export function parsePrivateKey(text: string, where: string, passphrase: string 
   const header = /^-----BEGIN ([A-Z0-9 ]+)-----/m.exec(pem)?.[1];
   if (!header) throw new ConfigError([`${where}: not a PEM private key (no -----BEGIN … PRIVATE KEY----- line)`]);
   if (header === 'RSA PRIVATE KEY') {
-    throw new ConfigError([`${where}: a PKCS#1 key (BEGIN RSA PRIVATE KEY); Snowflake needs PKCS#8: openssl pkcs8 -topk8 -inform PEM -in key.pem -out rsa_key.p8 -nocrypt`]);
+    throw new ConfigError([
+      `${where}: a PKCS#1 key (BEGIN RSA PRIVATE KEY); Snowflake needs PKCS#8: openssl pkcs8 -topk8 -inform PEM -in key.pem -out rsa_key.p8 -nocrypt`,
+    ]);
   }
   if (header !== 'PRIVATE KEY' && header !== 'ENCRYPTED PRIVATE KEY') {
     throw new ConfigError([`${where}: a PEM "${header}", not a PKCS#8 private key (BEGIN PRIVATE KEY or BEGIN ENCRYPTED PRIVATE KEY)`]);
@@ -113,7 +115,8 @@ export function parsePrivateKey(text: string, where: string, passphrase: string 
     const why = encrypted ? 'cannot decrypt it: wrong SNOWFLAKE_PRIVATE_KEY_PASSPHRASE?' : `cannot parse it (${(err as Error).message})`;
     throw new ConfigError([`${where}: ${why}`]);
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new ConfigError([`${where}: a ${key.asymmetricKeyType} key; Snowflake key-pair authentication needs RSA (2048 bits or more)`]);
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new ConfigError([`${where}: a ${key.asymmetricKeyType} key; Snowflake key-pair authentication needs RSA (2048 bits or more)`]);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < 2048) throw new ConfigError([`${where}: an RSA key of ${bits} bits; Snowflake needs at least 2048`]);
   return {
@@ -148,11 +151,21 @@ function parseToken(text: string, where: string): string {
 export function snowflakeCredentials(auth: SnowflakeAuthSettings, onReload?: (event: SecretReloadEvent) => void): Credentials {
   switch (auth.method) {
     case 'SNOWFLAKE':
-      return { method: auth.method, fingerprint: () => undefined, publicKey: () => undefined, connectionOptions: () => ({ authenticator: 'SNOWFLAKE', password: auth.password }) };
+      return {
+        method: auth.method,
+        fingerprint: () => undefined,
+        publicKey: () => undefined,
+        connectionOptions: () => ({ authenticator: 'SNOWFLAKE', password: auth.password }),
+      };
     case 'SNOWFLAKE_JWT': {
       const read = auth.privateKeyFile
         ? (() => {
-            const file = new SecretFile('SNOWFLAKE_PRIVATE_KEY_FILE', auth.privateKeyFile, (text, where) => parsePrivateKey(text, where, auth.passphrase), onReload);
+            const file = new SecretFile(
+              'SNOWFLAKE_PRIVATE_KEY_FILE',
+              auth.privateKeyFile,
+              (text, where) => parsePrivateKey(text, where, auth.passphrase),
+              onReload,
+            );
             return () => file.get();
           })()
         : (() => {
@@ -173,7 +186,12 @@ export function snowflakeCredentials(auth: SnowflakeAuthSettings, onReload?: (ev
       const file = auth.tokenFile ? new SecretFile('SNOWFLAKE_TOKEN_FILE', auth.tokenFile, parseToken, onReload) : undefined;
       const token = () => file?.get() ?? auth.token!;
       token();
-      return { method: auth.method, fingerprint: () => undefined, publicKey: () => undefined, connectionOptions: () => ({ authenticator: auth.method, token: token() }) };
+      return {
+        method: auth.method,
+        fingerprint: () => undefined,
+        publicKey: () => undefined,
+        connectionOptions: () => ({ authenticator: auth.method, token: token() }),
+      };
     }
     case 'OAUTH_CLIENT_CREDENTIALS':
       return {
@@ -181,7 +199,12 @@ export function snowflakeCredentials(auth: SnowflakeAuthSettings, onReload?: (ev
         fingerprint: () => undefined,
         publicKey: () => undefined,
         connectionOptions: () =>
-          ({ authenticator: 'OAUTH_CLIENT_CREDENTIALS', oauthClientId: auth.clientId, oauthClientSecret: auth.clientSecret, oauthTokenRequestUrl: auth.tokenUrl }) as Partial<snowflake.ConnectionOptions>,
+          ({
+            authenticator: 'OAUTH_CLIENT_CREDENTIALS',
+            oauthClientId: auth.clientId,
+            oauthClientSecret: auth.clientSecret,
+            oauthTokenRequestUrl: auth.tokenUrl,
+          }) as Partial<snowflake.ConnectionOptions>,
       };
   }
 }

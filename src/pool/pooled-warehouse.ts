@@ -1,8 +1,8 @@
 import type snowflake from 'snowflake-sdk';
-import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
-import type { BindValue, QueryOptions, Row, StatementTag, Warehouse } from '../warehouse/types';
 import { CircuitBreaker } from '../resilience/circuit-breaker';
 import { withWarehouseSpan } from '../telemetry/tracing';
+import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
+import type { BindValue, QueryOptions, Row, StatementTag, Warehouse } from '../warehouse/types';
 import type { CostMeter } from './cost';
 import { isSessionBroken, isSessionGone, toWarehouseError } from './snowflake-connector';
 import type { PooledConnection, WarehousePool } from './warehouse-pool';
@@ -91,7 +91,8 @@ export class PooledWarehouse implements Warehouse {
     this.role = opts.role ?? 'fleet';
     this.cost = opts.cost;
     if (!(this.timeoutMs > 0)) throw new RangeError(`PooledWarehouse: option \`timeoutMs\` must be > 0, got ${opts.timeoutMs}`);
-    if (!Number.isInteger(this.retries) || this.retries < 0) throw new RangeError(`PooledWarehouse: option \`retries\` must be an integer >= 0, got ${opts.retries}`);
+    if (!Number.isInteger(this.retries) || this.retries < 0)
+      throw new RangeError(`PooledWarehouse: option \`retries\` must be an integer >= 0, got ${opts.retries}`);
   }
 
   async query<R extends Row = Row>(sql: string, binds: readonly BindValue[] = [], opts: QueryOptions = {}): Promise<R[]> {
@@ -117,7 +118,9 @@ export class PooledWarehouse implements Warehouse {
       if (!this.breaker.allow()) throw new CircuitOpenError(this.breaker.retryInMs(), this.breaker.lastError);
       const started = performance.now();
       try {
-        const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, opts, label, timeoutMs, attempt, sinkForAttempt()), { 'fleet.attempt': attempt });
+        const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, opts, label, timeoutMs, attempt, sinkForAttempt()), {
+          'fleet.attempt': attempt,
+        });
         this.breaker.success();
         this.report({ label, durationMs: performance.now() - started, ok: true, rows, attempt });
         return rows;
@@ -175,7 +178,9 @@ export class PooledWarehouse implements Warehouse {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         if (costToken !== undefined) {
-          const cortex = err ? [] : (opts.cortex ?? []).map((c) => ({ function: c.function, model: c.model, chars: c.inputChars ?? chars.get(c.charsColumn ?? '') ?? 0 }));
+          const cortex = err
+            ? []
+            : (opts.cortex ?? []).map((c) => ({ function: c.function, model: c.model, chars: c.inputChars ?? chars.get(c.charsColumn ?? '') ?? 0 }));
           this.cost?.end(costToken, opts.tag?.queue ?? 'none', cortex);
         }
         if (err) reject(err);
@@ -184,7 +189,7 @@ export class PooledWarehouse implements Warehouse {
       const giveBack = (err?: WarehouseError) => {
         const borrowed = pc;
         pc = undefined;
-        if (borrowed) (err && isSessionBroken(err) ? this.pool.destroy(borrowed) : this.pool.release(borrowed));
+        if (borrowed) err && isSessionBroken(err) ? this.pool.destroy(borrowed) : this.pool.release(borrowed);
       };
       const abandon = (err: WarehouseError) => {
         // The statement may still be running: cancel it and never hand this session out again.
@@ -246,9 +251,17 @@ export class PooledWarehouse implements Warehouse {
                 // A chunk the driver could not download (after its own retries): the session is fine.
                 const cause = toWarehouseError(streamErr, 'result download failed');
                 giveBack();
-                finish(new WarehouseError(`warehouse call ${label}: the statement ran, but its result could not be read (${delivered} of ${total} rows): ${cause.message}`, {
-                  code: cause.code, transient: true, queryId: stmt.getQueryId(), cause: streamErr,
-                }));
+                finish(
+                  new WarehouseError(
+                    `warehouse call ${label}: the statement ran, but its result could not be read (${delivered} of ${total} rows): ${cause.message}`,
+                    {
+                      code: cause.code,
+                      transient: true,
+                      queryId: stmt.getQueryId(),
+                      cause: streamErr,
+                    },
+                  ),
+                );
               });
               rows.on('end', () => {
                 if (settled) return;

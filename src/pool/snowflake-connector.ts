@@ -58,7 +58,9 @@ const NON_TRANSIENT_CODES = new Set(['390100', '390101', '390102', '390106', '39
 function isTransientCode(code: string | undefined, message: string): boolean {
   if (code && NON_TRANSIENT_CODES.has(code)) return false;
   if (code && TRANSIENT_CODES.has(code)) return true;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|Network error|network|timeout|Request to Snowflake failed|session (has )?(expired|gone|no longer exists)/i.test(message);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|Network error|network|timeout|Request to Snowflake failed|session (has )?(expired|gone|no longer exists)/i.test(
+    message,
+  );
 }
 
 // The warehouse answered that it does not know the session (it restarted, or the session expired) - the
@@ -82,7 +84,12 @@ function loginError(err: unknown, settings: SnowflakeConnectionSettings): Wareho
   const method = settings.credentials?.method ?? 'SNOWFLAKE';
   const fp = settings.credentials?.fingerprint();
   const hint = fp ? `; the key offered has fingerprint ${fp} (compare RSA_PUBLIC_KEY_FP and RSA_PUBLIC_KEY_2_FP in DESC USER ${settings.username})` : '';
-  return new WarehouseError(`login as ${settings.username} with ${method} refused: ${e.message}${hint}`, { code: e.code, sqlState: e.sqlState, transient: false, cause: err });
+  return new WarehouseError(`login as ${settings.username} with ${method} refused: ${e.message}${hint}`, {
+    code: e.code,
+    sqlState: e.sqlState,
+    transient: false,
+    cause: err,
+  });
 }
 
 /** The production connector: the real snowflake-sdk driver. */

@@ -1,1 +1,13 @@
-export { createProducer, idempotentJobId, MAX_RESULT_TIMEOUT_MS, type EmbedOptions, type EnqueueOptions, type JobHandle, type JobOutcome, type Producer, type ProducerOptions, type SearchRequestInput, type WaitForResultsOptions } from './producer';
+export {
+  createProducer,
+  type EmbedOptions,
+  type EnqueueOptions,
+  idempotentJobId,
+  type JobHandle,
+  type JobOutcome,
+  MAX_RESULT_TIMEOUT_MS,
+  type Producer,
+  type ProducerOptions,
+  type SearchRequestInput,
+  type WaitForResultsOptions,
+} from './producer';

@@ -1,13 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { FlowProducer, Queue, QueueEvents, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
+import { type ConnectionOptions, FlowProducer, type Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
 import { EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type IndexTarget } from '../contracts/embedding';
 import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { isQueueName, JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
-import { validate } from '../contracts/validate';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
+import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { buildWorkflowFlow } from '../flows/build-flow';
 import { withDeadlineOr } from '../resilience';
@@ -45,7 +45,9 @@ function throttledStderr(everyMs = 10_000): (err: Error) => void {
       suppressed += 1;
       return;
     }
-    process.stderr.write(`fleet producer: Redis connection error: ${err.message}${suppressed ? ` (${suppressed} more since the last line)` : ''}; commands wait for the reconnect\n`);
+    process.stderr.write(
+      `fleet producer: Redis connection error: ${err.message}${suppressed ? ` (${suppressed} more since the last line)` : ''}; commands wait for the reconnect\n`,
+    );
     last = now;
     suppressed = 0;
   };
@@ -226,9 +228,10 @@ export function createProducer(options: ProducerOptions): Producer {
     return {
       // Always a job id chosen here, never Redis's counter: when ioredis re-sends an add after a reconnect
       // (the first one may have run before the connection dropped), BullMQ finds the id and adds nothing.
-      jobId: opts.idempotencyKey !== undefined
-        ? idempotentJobId(name, keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`)
-        : `j-${randomUUID()}`,
+      jobId:
+        opts.idempotencyKey !== undefined
+          ? idempotentJobId(name, keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`)
+          : `j-${randomUUID()}`,
       ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
     };
   };
@@ -250,7 +253,8 @@ export function createProducer(options: ProducerOptions): Producer {
         return validate(EmbeddingJobData, { text, model: opts.model, index: targets?.[i], trace: traceOf(opts) });
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
-        for (const issue of err.issues) issues.push({ path: many ? `texts[${i}]${issue.path === 'text' ? '' : `.${issue.path}`}` : issue.path, message: issue.message });
+        for (const issue of err.issues)
+          issues.push({ path: many ? `texts[${i}]${issue.path === 'text' ? '' : `.${issue.path}`}` : issue.path, message: issue.message });
         return undefined;
       }
     });
@@ -307,9 +311,12 @@ export function createProducer(options: ProducerOptions): Producer {
       });
     };
     let early: Promise<void> | undefined;
-    const earlyTimer = setTimeout(() => {
-      early = lookUp();
-    }, Math.min(500, Math.floor(timeoutMs / 2)));
+    const earlyTimer = setTimeout(
+      () => {
+        early = lookUp();
+      },
+      Math.min(500, Math.floor(timeoutMs / 2)),
+    );
     await withDeadlineOr(done, timeoutMs, undefined);
     clearTimeout(earlyTimer);
     await early;
@@ -352,7 +359,10 @@ export function createProducer(options: ProducerOptions): Producer {
         flows.setMaxListeners(0);
         flows.on('error', onError);
       }
-      const tree = buildWorkflowFlow(data, { workflowId, jobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions, ...(opts.priority ? { priority: opts.priority } : {}) } });
+      const tree = buildWorkflowFlow(data, {
+        workflowId,
+        jobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions, ...(opts.priority ? { priority: opts.priority } : {}) },
+      });
       const node = await flows.add(tree);
       return handle<WorkflowReport>(QUEUES.workflows, node.job);
     },
@@ -360,7 +370,10 @@ export function createProducer(options: ProducerOptions): Producer {
     close() {
       closed ??= (async () => {
         const results = await Promise.allSettled([
-          ...(flows ? [flows.close()] : []),...[...events.values()].map((e) => e.close()), ...[...queues.values()].map((q) => q.close())]);
+          ...(flows ? [flows.close()] : []),
+          ...[...events.values()].map((e) => e.close()),
+          ...[...queues.values()].map((q) => q.close()),
+        ]);
         await Promise.allSettled(owned.map((r) => r.quit()));
         const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failed) throw failed.reason;

@@ -41,7 +41,8 @@ export class LuaCommand {
     readonly name: string,
     readonly lua: string,
   ) {
-    if (typeof name !== 'string' || !NAME.test(name)) throw new TypeError(`LuaCommand: name must match ${NAME} (e.g. fleetAppendOnce), got ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !NAME.test(name))
+      throw new TypeError(`LuaCommand: name must match ${NAME} (e.g. fleetAppendOnce), got ${JSON.stringify(name)}`);
     if (typeof lua !== 'string' || lua.trim() === '') throw new TypeError(`LuaCommand ${name}: lua must be the script's text`);
   }
 
@@ -61,7 +62,10 @@ export class LuaCommand {
     } else {
       redis.defineCommand(this.name, { lua: this.lua });
     }
-    if (!defined) definedOn.set(redis, (defined = new Map()));
+    if (!defined) {
+      defined = new Map();
+      definedOn.set(redis, defined);
+    }
     defined.set(this.name, this.lua);
   }
 

@@ -58,9 +58,11 @@ export class CircuitBreaker {
     this.resetMs = opts.resetMs ?? 10_000;
     this.now = opts.now ?? Date.now;
     this.onStateChange = opts.onStateChange;
-    if (!Number.isInteger(this.threshold) || this.threshold < 1) throw new RangeError(`CircuitBreaker: option \`threshold\` must be an integer >= 1, got ${opts.threshold}`);
+    if (!Number.isInteger(this.threshold) || this.threshold < 1)
+      throw new RangeError(`CircuitBreaker: option \`threshold\` must be an integer >= 1, got ${opts.threshold}`);
     if (!(this.resetMs > 0)) throw new RangeError(`CircuitBreaker: option \`resetMs\` must be > 0, got ${opts.resetMs}`);
-    if (opts.onStateChange !== undefined && typeof opts.onStateChange !== 'function') throw new TypeError('CircuitBreaker: option `onStateChange` must be a function');
+    if (opts.onStateChange !== undefined && typeof opts.onStateChange !== 'function')
+      throw new TypeError('CircuitBreaker: option `onStateChange` must be a function');
   }
 
   get state(): CircuitState {

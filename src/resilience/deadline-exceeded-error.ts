@@ -4,7 +4,10 @@
  * may still finish later, but nobody waits for it.
  */
 export class DeadlineExceededError extends Error {
-  constructor(readonly what: string, readonly timeoutMs: number) {
+  constructor(
+    readonly what: string,
+    readonly timeoutMs: number,
+  ) {
     super(`${what} did not answer within ${timeoutMs} ms`);
     this.name = 'DeadlineExceededError';
   }

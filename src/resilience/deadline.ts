@@ -30,7 +30,8 @@ export function withDeadlineOr<T, F = T>(work: PromiseLike<T>, ms: number, fallb
 }
 
 function race<T>(work: PromiseLike<T>, ms: number, expire: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): Promise<T> {
-  if (typeof ms !== 'number' || !(ms >= 0) || ms > MAX_TIMER_MS) throw new RangeError(`withDeadline: ms must be a number of milliseconds in [0, ${MAX_TIMER_MS}], got ${String(ms)}`);
+  if (typeof ms !== 'number' || !(ms >= 0) || ms > MAX_TIMER_MS)
+    throw new RangeError(`withDeadline: ms must be a number of milliseconds in [0, ${MAX_TIMER_MS}], got ${String(ms)}`);
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => expire(resolve, reject), ms);
     work.then(

@@ -2,24 +2,25 @@
  * Telemetry of the fleet: structured logs, OpenTelemetry traces that follow a job from its producer
  * through the worker to the warehouse, and metrics served in Prometheus format.
  */
+
+export { type InstrumentedJob, type InstrumentOptions, instrumentProcessor, jobLogger } from './instrument';
 export { createLogger, type Logger, type LoggerOptions } from './logger';
-export { instrumentProcessor, jobLogger, type InstrumentedJob, type InstrumentOptions } from './instrument';
 export {
   ALL_METRIC_NAMES,
-  createFleetMetrics,
-  METRIC_NAMES,
-  QUEUE_STATES,
-  tieredCacheStats,
   type CacheTierStats,
+  createFleetMetrics,
   type FleetMetrics,
   type FleetMetricsOptions,
   type IndexGaugeStats,
+  METRIC_NAMES,
   type MetricName,
   type PoolGaugeStats,
+  QUEUE_STATES,
   type QueueCountsSource,
+  tieredCacheStats,
 } from './metrics';
-export { createMetricsRegistry, PROMETHEUS_CONTENT_TYPE, type MetricsEndpoint, type MetricsRegistry, type MetricsRegistryOptions } from './prometheus';
-export { createSlowLog, DEFAULT_SLOW_THRESHOLDS, slowThresholds, type SlowLog, type SlowOperationKind, type SlowThresholds } from './slow';
+export { createMetricsRegistry, type MetricsEndpoint, type MetricsRegistry, type MetricsRegistryOptions, PROMETHEUS_CONTENT_TYPE } from './prometheus';
+export { createSlowLog, DEFAULT_SLOW_THRESHOLDS, type SlowLog, type SlowOperationKind, type SlowThresholds, slowThresholds } from './slow';
 export { startTelemetry, type Telemetry, type TelemetryOptions } from './telemetry';
 export {
   activeTraceIds,
@@ -29,10 +30,10 @@ export {
   runInSpan,
   startServerSpan,
   TRACER_NAME,
+  type TracedJob,
   withBatchSpan,
   withEnqueueSpan,
   withJobSpan,
   withServerSpan,
   withWarehouseSpan,
-  type TracedJob,
 } from './tracing';

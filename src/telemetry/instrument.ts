@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { FleetMetrics } from './metrics';
-import { activeTraceIds, withJobSpan, type TracedJob } from './tracing';
+import { activeTraceIds, type TracedJob, withJobSpan } from './tracing';
 
 /** The part of a BullMQ Job that `instrumentProcessor` reads (a bullmq `Job` fits). */
 export interface InstrumentedJob extends TracedJob {
@@ -42,7 +42,10 @@ export function instrumentProcessor<J extends InstrumentedJob, R>(processor: (jo
         return result;
       } catch (err) {
         if (opts.isDeferral?.(err)) ok = 'deferred';
-        opts.logger?.debug({ queue: job.queueName, jobId: job.id, attempt: job.attemptsMade + 1, err: (err as Error)?.message, ...activeTraceIds() }, 'job attempt failed');
+        opts.logger?.debug(
+          { queue: job.queueName, jobId: job.id, attempt: job.attemptsMade + 1, err: (err as Error)?.message, ...activeTraceIds() },
+          'job attempt failed',
+        );
         throw err;
       } finally {
         opts.metrics?.job(job.queueName, waitMs, performance.now() - startedAt, ok, { jobId: job.id });

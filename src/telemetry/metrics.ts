@@ -178,13 +178,19 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
 
   const jobWait = ms(METRIC_NAMES.jobWait, 'Time from enqueue (or end of delay) to start of processing');
   const jobDuration = ms(METRIC_NAMES.jobDuration, 'Processing time of one job attempt');
-  const batchSize = meter.createHistogram(METRIC_NAMES.batchSize, { description: 'Distinct keys per batched warehouse call', unit: '{key}', advice: { explicitBucketBoundaries: SIZE_BUCKETS } });
+  const batchSize = meter.createHistogram(METRIC_NAMES.batchSize, {
+    description: 'Distinct keys per batched warehouse call',
+    unit: '{key}',
+    advice: { explicitBucketBoundaries: SIZE_BUCKETS },
+  });
   const batchDuration = ms(METRIC_NAMES.batchDuration, 'Duration of one batched warehouse call');
   const warehouseDuration = ms(METRIC_NAMES.warehouseCallDuration, 'Duration of one warehouse call attempt');
   const warehouseErrors = meter.createCounter(METRIC_NAMES.warehouseErrors.replace(/_total$/, ''), { description: 'Failed warehouse calls' });
   const workflowDuration = ms(METRIC_NAMES.workflowDuration, 'Duration of a workflow from enqueue to synthesis');
   const httpDuration = ms(METRIC_NAMES.httpRequestDuration, 'HTTP API response time');
-  const backlogRejections = meter.createCounter(METRIC_NAMES.backlogRejections.replace(/_total$/, ''), { description: 'Enqueues refused with 429 (backlog over its bound)' });
+  const backlogRejections = meter.createCounter(METRIC_NAMES.backlogRejections.replace(/_total$/, ''), {
+    description: 'Enqueues refused with 429 (backlog over its bound)',
+  });
   const slowOps = meter.createCounter(METRIC_NAMES.slowOperations.replace(/_total$/, ''), { description: 'Operations slower than their threshold' });
 
   const checkSlow = (kind: Parameters<SlowLog['check']>[0], durationMs: number, fields: Record<string, unknown>) => {
@@ -193,23 +199,25 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
 
   // --- observables: one instrument each, callbacks from registries so several sources can report.
   const queueSources = registry<{ queues: readonly QueueCountsSource[]; timeoutMs: number }>();
-  meter.createObservableGauge(METRIC_NAMES.queueJobs, { description: 'Jobs per queue and state (read at scrape time)', unit: '{job}' }).addCallback(async (result) => {
-    const reads: Promise<void>[] = [];
-    for (const { queues, timeoutMs } of queueSources.items) {
-      for (const q of queues) {
-        reads.push(
-          withDeadline(q.getJobCounts(...QUEUE_STATES), timeoutMs, `getJobCounts(${q.name})`).then(
-            (counts) => {
-              for (const state of QUEUE_STATES) result.observe(counts[state] ?? 0, { queue: q.name, state });
-            },
-            // A queue that does not answer is left out of this scrape (absent, not zero).
-            () => undefined,
-          ),
-        );
+  meter
+    .createObservableGauge(METRIC_NAMES.queueJobs, { description: 'Jobs per queue and state (read at scrape time)', unit: '{job}' })
+    .addCallback(async (result) => {
+      const reads: Promise<void>[] = [];
+      for (const { queues, timeoutMs } of queueSources.items) {
+        for (const q of queues) {
+          reads.push(
+            withDeadline(q.getJobCounts(...QUEUE_STATES), timeoutMs, `getJobCounts(${q.name})`).then(
+              (counts) => {
+                for (const state of QUEUE_STATES) result.observe(counts[state] ?? 0, { queue: q.name, state });
+              },
+              // A queue that does not answer is left out of this scrape (absent, not zero).
+              () => undefined,
+            ),
+          );
+        }
       }
-    }
-    await Promise.all(reads);
-  });
+      await Promise.all(reads);
+    });
 
   const poolSources = registry<() => PoolGaugeStats>();
   const poolGauge = (name: string, description: string, pick: (s: PoolGaugeStats) => number) =>
@@ -237,9 +245,11 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
   meter.createObservableCounter(METRIC_NAMES.cacheHits.replace(/_total$/, ''), { description: 'Cache lookups answered at this tier' }).addCallback((result) => {
     for (const s of readCache()) result.observe(s.hits, cacheAttrs(s));
   });
-  meter.createObservableCounter(METRIC_NAMES.cacheMisses.replace(/_total$/, ''), { description: 'Cache lookups not answered at this tier' }).addCallback((result) => {
-    for (const s of readCache()) result.observe(s.misses, cacheAttrs(s));
-  });
+  meter
+    .createObservableCounter(METRIC_NAMES.cacheMisses.replace(/_total$/, ''), { description: 'Cache lookups not answered at this tier' })
+    .addCallback((result) => {
+      for (const s of readCache()) result.observe(s.misses, cacheAttrs(s));
+    });
   meter.createObservableGauge(METRIC_NAMES.cacheEntries, { description: 'Entries held per cache tier', unit: '{entry}' }).addCallback((result) => {
     for (const s of readCache()) if (s.entries !== undefined) result.observe(s.entries, cacheAttrs(s));
   });
@@ -271,15 +281,25 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
     }
     return out;
   };
-  meter.createObservableCounter(METRIC_NAMES.credits.replace(/_total$/, ''), { description: 'Snowflake credits used by the queue\'s statements (warehouse time share, Cortex input)', unit: '{credit}' }).addCallback((result) => {
-    for (const [queue, t] of readCost()) {
-      result.observe(t.warehouseCredits, { queue, kind: 'warehouse' });
-      result.observe(t.cortexCredits, { queue, kind: 'cortex' });
-    }
-  });
-  meter.createObservableCounter(METRIC_NAMES.cortexTokens.replace(/_total$/, ''), { description: 'Cortex input tokens (estimated, four characters a token)', unit: '{token}' }).addCallback((result) => {
-    for (const [queue, t] of readCost()) result.observe(t.cortexTokens, { queue });
-  });
+  meter
+    .createObservableCounter(METRIC_NAMES.credits.replace(/_total$/, ''), {
+      description: "Snowflake credits used by the queue's statements (warehouse time share, Cortex input)",
+      unit: '{credit}',
+    })
+    .addCallback((result) => {
+      for (const [queue, t] of readCost()) {
+        result.observe(t.warehouseCredits, { queue, kind: 'warehouse' });
+        result.observe(t.cortexCredits, { queue, kind: 'cortex' });
+      }
+    });
+  meter
+    .createObservableCounter(METRIC_NAMES.cortexTokens.replace(/_total$/, ''), {
+      description: 'Cortex input tokens (estimated, four characters a token)',
+      unit: '{token}',
+    })
+    .addCallback((result) => {
+      for (const [queue, t] of readCost()) result.observe(t.cortexTokens, { queue });
+    });
   const perJobGauge = (name: string, description: string, scale: (credits: number, price: number) => number) =>
     meter.createObservableGauge(name, { description }).addCallback((result) => {
       for (const [queue, t, price] of readCost()) {
@@ -320,7 +340,8 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
     observeQueues(queues, o = {}) {
       const timeoutMs = o.timeoutMs ?? 2_000;
       // Checked here, not at scrape time, where a bad value would only drop every queue from the gauge.
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new RangeError(`observeQueues: option \`timeoutMs\` must be an integer in [1, 600000] ms, got ${timeoutMs}`);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000)
+        throw new RangeError(`observeQueues: option \`timeoutMs\` must be an integer in [1, 600000] ms, got ${timeoutMs}`);
       return queueSources.add({ queues: [...queues], timeoutMs });
     },
     observePool: (stats) => poolSources.add(stats),

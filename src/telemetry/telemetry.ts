@@ -1,19 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { context, metrics as metricsApi, propagation, trace } from '@opentelemetry/api';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
   NoopSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   type SpanExporter,
   type SpanProcessor,
+  TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { FleetMetrics } from './metrics';
 import { nativeRequire } from '../runtime/native-require';
+import type { FleetMetrics } from './metrics';
 import { createMetricsRegistry, type MetricsEndpoint } from './prometheus';
 import { createSlowLog, type SlowLog, type SlowThresholds } from './slow';
 
@@ -101,12 +101,14 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
   const slow = createSlowLog(opts.logger, opts.slowThresholds);
   const registry = createMetricsRegistry({ resource, slow });
 
-  const spanProcessors = opts.spanProcessors ?? (() => {
-    const exporter = opts.traceExporter ?? (opts.otlpTracesUrl ? otlpExporter(opts.otlpTracesUrl, opts.otlpHeaders) : undefined);
-    // With no exporter a tracer provider is still registered: spans get real ids, so logs carry trace ids
-    // and jobs carry traceparent to processes that do export.
-    return [exporter ? new BatchSpanProcessor({ exporter }) : new NoopSpanProcessor()];
-  })();
+  const spanProcessors =
+    opts.spanProcessors ??
+    (() => {
+      const exporter = opts.traceExporter ?? (opts.otlpTracesUrl ? otlpExporter(opts.otlpTracesUrl, opts.otlpHeaders) : undefined);
+      // With no exporter a tracer provider is still registered: spans get real ids, so logs carry trace ids
+      // and jobs carry traceparent to processes that do export.
+      return [exporter ? new BatchSpanProcessor({ exporter }) : new NoopSpanProcessor()];
+    })();
 
   const sdk = new NodeSDK({
     resource,

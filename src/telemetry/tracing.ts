@@ -1,16 +1,16 @@
 import {
+  type Attributes,
+  type Context,
   context,
   isSpanContextValid,
+  type Link,
   propagation,
   ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
-  type Attributes,
-  type Context,
-  type Link,
-  type Span,
-  type SpanContext,
 } from '@opentelemetry/api';
 
 /** Instrumentation scope of every span the fleet makes. */
@@ -123,7 +123,10 @@ export function withEnqueueSpan<T>(queue: string, fn: (trace: Record<string, str
   const parent = context.active();
   const span = tracer().startSpan(
     `publish ${queue}`,
-    { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'bullmq', 'messaging.operation.type': 'send', 'messaging.destination.name': queue, ...attrs } },
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'bullmq', 'messaging.operation.type': 'send', 'messaging.destination.name': queue, ...attrs },
+    },
     parent,
   );
   return runInSpan(span, parent, (s) => fn(injectTraceContext(trace.setSpan(parent, s)), s));
@@ -145,7 +148,12 @@ export function withBatchSpan<T>(name: string, links: readonly (SpanContext | un
     seen.add(sc.spanId);
     spanLinks.push({ context: sc });
   }
-  const span = tracer().startSpan(name, { kind: SpanKind.INTERNAL, root: true, links: spanLinks, attributes: { 'fleet.batch.links': spanLinks.length, ...attrs } });
+  const span = tracer().startSpan(name, {
+    kind: SpanKind.INTERNAL,
+    root: true,
+    links: spanLinks,
+    attributes: { 'fleet.batch.links': spanLinks.length, ...attrs },
+  });
   return runInSpan(span, ROOT_CONTEXT, fn);
 }
 

@@ -33,7 +33,10 @@ export class WarehouseTimeoutError extends WarehouseError {
  * on a warehouse that is down. Retry after `retryAfterMs`.
  */
 export class CircuitOpenError extends WarehouseError {
-  constructor(readonly retryAfterMs: number, cause?: unknown) {
+  constructor(
+    readonly retryAfterMs: number,
+    cause?: unknown,
+  ) {
     super(`warehouse circuit is open after repeated failures; next probe in ${retryAfterMs} ms`, { transient: true, code: 'FLEET_CIRCUIT_OPEN', cause });
     this.name = 'CircuitOpenError';
   }

@@ -99,8 +99,10 @@ function scanVector(s: string, dims: number): Float32Array | undefined {
     if (!any || sig > 15 || scale > 22 || scale < -22) return undefined;
     const v = scale >= 0 ? mant * POW10[scale] : mant / POW10[-scale];
     out[k++] = neg ? -v : v;
-    if (c === 44) i++; // ,
-    else if (c === 93 && i === n - 1) break; // ]
+    if (c === 44)
+      i++; // ,
+    else if (c === 93 && i === n - 1)
+      break; // ]
     else return undefined;
   }
   return k === dims ? out : undefined;

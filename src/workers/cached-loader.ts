@@ -1,5 +1,5 @@
 import type { TieredCache } from '../cache';
-import { Coalescer, type BatchEvent, type BatchInfo, type Loaded } from './coalescer';
+import { type BatchEvent, type BatchInfo, Coalescer, type Loaded } from './coalescer';
 
 /** Where a value came from: the in-process cache, Redis, or a warehouse batch. */
 export type Tier = 'l1' | 'l2' | 'warehouse';

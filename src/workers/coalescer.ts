@@ -125,9 +125,11 @@ export class Coalescer<K, V> {
     this.maxBatchSize = opts.maxBatchSize ?? 500;
     this.maxWaitMs = opts.maxWaitMs ?? 25;
     const concurrency = opts.maxConcurrentBatches ?? 8;
-    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) throw new RangeError(`Coalescer: option \`maxBatchSize\` must be an integer >= 1, got ${opts.maxBatchSize}`);
+    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1)
+      throw new RangeError(`Coalescer: option \`maxBatchSize\` must be an integer >= 1, got ${opts.maxBatchSize}`);
     if (!(this.maxWaitMs >= 0)) throw new RangeError(`Coalescer: option \`maxWaitMs\` must be >= 0, got ${opts.maxWaitMs}`);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`Coalescer: option \`maxConcurrentBatches\` must be an integer >= 1, got ${opts.maxConcurrentBatches}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RangeError(`Coalescer: option \`maxConcurrentBatches\` must be an integer >= 1, got ${opts.maxConcurrentBatches}`);
     this.keyOf = opts.keyOf ?? ((k) => String(k));
     this.shouldSplit = opts.shouldSplit ?? ((err) => (err as { transient?: unknown })?.transient !== true);
     this.onBatch = opts.onBatch;
@@ -223,11 +225,20 @@ export class Coalescer<K, V> {
     try {
       // One span per batch call, linking the spans of the jobs it serves (a batch has many parents).
       const links = entries.flatMap((e) => e.waiters.map((w) => w.span));
-      results = await withBatchSpan(`batch ${this.name}`, links, { 'fleet.batch.id': batchId, 'fleet.batch.size': entries.length, 'fleet.batch.split': split }, () =>
-        this.loadBatch(entries.map((e) => e.key), batch),
+      results = await withBatchSpan(
+        `batch ${this.name}`,
+        links,
+        { 'fleet.batch.id': batchId, 'fleet.batch.size': entries.length, 'fleet.batch.split': split },
+        () =>
+          this.loadBatch(
+            entries.map((e) => e.key),
+            batch,
+          ),
       );
       if (!Array.isArray(results) || results.length !== entries.length) {
-        throw new Error(`Coalescer ${this.name}: loadBatch returned ${Array.isArray(results) ? results.length : typeof results} results for ${entries.length} keys`);
+        throw new Error(
+          `Coalescer ${this.name}: loadBatch returned ${Array.isArray(results) ? results.length : typeof results} results for ${entries.length} keys`,
+        );
       }
     } catch (err) {
       this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: false, error: err, split });

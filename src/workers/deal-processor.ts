@@ -1,17 +1,17 @@
 import type { Job } from 'bullmq';
 import type { TieredCache } from '../cache';
 import { dealKey } from '../cache/keys';
-import { DealBatchJobData, type Deal, type DealInsight, type DealInsightsResult } from '../contracts/deals';
+import { describeBatches } from '../contracts/batch-log';
+import { type Deal, DealBatchJobData, type DealInsight, type DealInsightsResult } from '../contracts/deals';
 import type { BatchRef } from '../contracts/embedding';
+import { QUEUES } from '../contracts/queues';
 import { getDeals } from '../warehouse/queries/get-deals';
 import type { Warehouse } from '../warehouse/types';
 import { CachedLoader, type TieredLoad } from './cached-loader';
-import { QUEUES } from '../contracts/queues';
-import { describeBatches } from '../contracts/batch-log';
-import { batchTag, Coalescer, type BatchEvent } from './coalescer';
+import { type BatchEvent, batchTag, Coalescer } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
-import { parseJobData, type BatchingOptions } from './job-data';
-import { perJobLogs, type JobLogWriter } from './job-logs';
+import { type BatchingOptions, parseJobData } from './job-data';
+import { type JobLogWriter, perJobLogs } from './job-logs';
 
 export interface DealProcessorDeps {
   warehouse: Warehouse;
@@ -95,11 +95,7 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
         return { id: l.value.id, found: true, deal: l.value, figures: dealFigures(l.value, at) };
       });
       const refs = [...batches.values()];
-      await logs.log(
-        job,
-        `served by ${describeBatches(refs, 'ids')}` +
-          (cachedCount ? `; ${cachedCount} from cache` : ''),
-      );
+      await logs.log(job, `served by ${describeBatches(refs, 'ids')}${cachedCount ? `; ${cachedCount} from cache` : ''}`);
       return { requested: deals.length, found: deals.filter((d) => d.found).length, deals, batches: refs, cached: cachedCount };
     },
     async close() {

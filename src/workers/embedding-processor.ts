@@ -1,17 +1,16 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import { parseJobData, type BatchingOptions } from './job-data';
+import { type Job, UnrecoverableError } from 'bullmq';
+import type { TieredCache } from '../cache';
+import { embeddingKey } from '../cache/keys';
+import { describeBatches } from '../contracts/batch-log';
 import { EmbeddingJobData, type EmbeddingModel, type EmbeddingResult } from '../contracts/embedding';
+import { QUEUES } from '../contracts/queues';
 import { encodeVector } from '../contracts/vector-codec';
 import { EMBEDDING_DIMS, embedTexts } from '../warehouse/queries/embed-texts';
 import type { Warehouse } from '../warehouse/types';
-import type { TieredCache } from '../cache';
-import { embeddingKey } from '../cache/keys';
 import { CachedLoader, type TieredLoad } from './cached-loader';
-import { QUEUES } from '../contracts/queues';
-import { describeBatches } from '../contracts/batch-log';
-import { batchTag, Coalescer, type BatchEvent } from './coalescer';
-import { perJobLogs, type JobLogWriter } from './job-logs';
-
+import { type BatchEvent, batchTag, Coalescer } from './coalescer';
+import { type BatchingOptions, parseJobData } from './job-data';
+import { type JobLogWriter, perJobLogs } from './job-logs';
 
 export interface EmbeddingProcessorDeps {
   warehouse: Warehouse;
@@ -126,7 +125,12 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
       // Awaited, not fire-and-forget: the job completes only once its log says which batch served it.
       await logs.log(job, batch ? `served by ${describeBatches([batch], 'texts')}` : `served from cache (${tier})`);
       return {
-        model: data.model, dims: EMBEDDING_DIMS, vector: encodeVector(value), ...(batch ? { batch } : {}), cached: tier !== 'warehouse', tier,
+        model: data.model,
+        dims: EMBEDDING_DIMS,
+        vector: encodeVector(value),
+        ...(batch ? { batch } : {}),
+        cached: tier !== 'warehouse',
+        tier,
         ...(data.index ? { indexed: data.index } : {}),
       };
     },

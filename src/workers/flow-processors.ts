@@ -1,19 +1,19 @@
 import type { Job } from 'bullmq';
+import { describeBatches } from '../contracts/batch-log';
+import { QUEUES } from '../contracts/queues';
 import type { CollectorResult, DealWithFigures, Source, SourceItem, WorkflowReport } from '../contracts/workflows';
 import { WorkflowJobData } from '../contracts/workflows';
 import { analyzeCalls, analyzeDeals } from '../flows/analyze';
 import { sourceOfJobKey } from '../flows/build-flow';
-import { filterKey, filtersFor, type CollectFilters } from '../flows/question';
-import { synthesizeReport, type ChildValue } from '../flows/report';
+import { type CollectFilters, filterKey, filtersFor } from '../flows/question';
+import { type ChildValue, synthesizeReport } from '../flows/report';
 import { analyzeTexts, type TextAnalysis } from '../warehouse/queries/analyze-texts';
 import { collectSource } from '../warehouse/queries/collect-source';
 import type { Row, Warehouse } from '../warehouse/types';
-import { QUEUES } from '../contracts/queues';
-import { describeBatches } from '../contracts/batch-log';
-import { batchTag, Coalescer, type BatchEvent } from './coalescer';
+import { type BatchEvent, batchTag, Coalescer } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
-import { parseJobData, type BatchingOptions } from './job-data';
-import { perJobLogs, type JobLogWriter } from './job-logs';
+import { type BatchingOptions, parseJobData } from './job-data';
+import { type JobLogWriter, perJobLogs } from './job-logs';
 
 export interface FlowProcessorDeps {
   warehouse: Warehouse;
@@ -47,11 +47,31 @@ function toItems(source: Source, rows: Row[]): SourceItem[] {
       case 'hubspot':
         return { id: String(r.ID), title: clip(r.NAME), text: clip(r.NOTES), dealId: String(r.ID), at: when(r.CLOSE_DATE) };
       case 'gong':
-        return { id: String(r.ID), title: clip(r.TITLE), text: clip(r.TRANSCRIPT), dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID), at: when(r.STARTED_AT) };
+        return {
+          id: String(r.ID),
+          title: clip(r.TITLE),
+          text: clip(r.TRANSCRIPT),
+          dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID),
+          at: when(r.STARTED_AT),
+        };
       case 'slack':
-        return { id: String(r.ID), title: `#${clip(r.CHANNEL)} · ${clip(r.AUTHOR)}`, text: clip(r.TEXT), dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID), at: when(r.TS) };
+        return {
+          id: String(r.ID),
+          title: `#${clip(r.CHANNEL)} · ${clip(r.AUTHOR)}`,
+          text: clip(r.TEXT),
+          dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID),
+          at: when(r.TS),
+        };
       case 'linear':
-        return { id: String(r.ID), title: `${clip(r.TITLE)} [${clip(r.STATE)}]`, text: clip(r.DESCRIPTION), dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID), at: when(r.UPDATED_AT) };
+        return {
+          id: String(r.ID),
+          title: `${clip(r.TITLE)} [${clip(r.STATE)}]`,
+          text: clip(r.DESCRIPTION),
+          dealId: r.DEAL_ID == null ? null : String(r.DEAL_ID),
+          at: when(r.UPDATED_AT),
+        };
+      default:
+        throw new TypeError(`unknown source ${JSON.stringify(source)}`);
     }
   });
 }
@@ -81,14 +101,17 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         name: `collect-${source}`,
         ...batching,
         keyOf: (f) => filterKey(source, f),
-        loadBatch: (requests, batch) => collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit)), { tag: batchTag(QUEUES.collect, batch) }),
+        loadBatch: (requests, batch) =>
+          collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit)), { tag: batchTag(QUEUES.collect, batch) }),
         onBatch: deps.onBatch,
       }),
     );
   }
   const analysers = {
     deals: new Coalescer<string, TextAnalysis | null>({
-      name: 'analyze-deals', ...batching, maxBatchSize: 1000,
+      name: 'analyze-deals',
+      ...batching,
+      maxBatchSize: 1000,
       loadBatch: async (ids, batch) => {
         const m = await analyzeTexts(deps.warehouse, 'deals', ids, { tag: batchTag(QUEUES.analyze, batch) });
         return ids.map((id) => m.get(id) ?? null);
@@ -96,7 +119,9 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
       onBatch: deps.onBatch,
     }),
     calls: new Coalescer<string, TextAnalysis | null>({
-      name: 'analyze-calls', ...batching, maxBatchSize: 1000,
+      name: 'analyze-calls',
+      ...batching,
+      maxBatchSize: 1000,
       loadBatch: async (ids, batch) => {
         const m = await analyzeTexts(deps.warehouse, 'calls', ids, { tag: batchTag(QUEUES.analyze, batch) });
         return ids.map((id) => m.get(id) ?? null);
@@ -139,13 +164,17 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         if (!collected) return { ...analyzeDeals([]), source, missing };
         const deals = collected.deals ?? [];
         const sentiments = await Promise.all(deals.map((d) => analysers.deals.load(d.id)));
-        const input: DealWithFigures[] = deals.map((deal, i) => ({ deal, figures: dealFigures(deal, at), notesSentiment: sentiments[i].value?.sentiment ?? null }));
+        const input: DealWithFigures[] = deals.map((deal, i) => ({
+          deal,
+          figures: dealFigures(deal, at),
+          notesSentiment: sentiments[i].value?.sentiment ?? null,
+        }));
         return { ...analyzeDeals(input), source };
       }
       if (!collected) return { ...analyzeCalls([], new Map()), source, missing };
       const loaded = await Promise.all(collected.items.map((c) => analysers.calls.load(c.id)));
       const analyses = new Map<string, TextAnalysis>();
-      loaded.forEach((l, i) => l.value && analyses.set(collected.items[i].id, l.value));
+      for (const [i, l] of loaded.entries()) if (l.value) analyses.set(collected.items[i].id, l.value);
       return { ...analyzeCalls(collected.items, analyses), source };
     },
 
@@ -157,7 +186,10 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         reason: String(reason),
       }));
       const report = synthesizeReport({ ...data, asOf: data.asOf ?? new Date().toISOString() }, values, failures);
-      await logs.log(job, `report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`);
+      await logs.log(
+        job,
+        `report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`,
+      );
       return report;
     },
 

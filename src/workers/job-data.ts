@@ -1,4 +1,4 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { ValidationError } from '../contracts/errors';
 import { validate } from '../contracts/validate';
 

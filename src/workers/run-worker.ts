@@ -1,7 +1,7 @@
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { CircuitOpenError } from '../warehouse/errors';
+import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import type { QueueName } from '../contracts/queues';
+import { CircuitOpenError } from '../warehouse/errors';
 
 export interface RunWorkerOptions<R> {
   queue: QueueName;
@@ -56,7 +56,7 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
     throw new RangeError(`runWorker: option \`concurrency\` must be an integer >= 1, got ${opts.concurrency}`);
   }
-  let worker: Worker | undefined = undefined;
+  let worker: Worker | undefined;
   // The deferral sets the queue's rate limit through a Queue handle (worker.rateLimit is deprecated for
   // queue.rateLimit; both set the same limiter key). Made at the first deferral, on the worker's connection.
   let limiter: Queue | undefined;

@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { indexLogKey } from '../../src/index-builder/upsert-stream';
-import { launchFleet, type Launched } from './processes';
+import { type Launched, launchFleet } from './processes';
 
 /**
  * Shared pieces of the fault suite (test/faults-*.test.ts, test/shutdown-signals.test.ts): real worker

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * `node --require test/helpers/hide-dev-dependencies.js …`: the process cannot find the development
  * dependencies, as in the production image (`npm ci --omit=dev`): `local-snowflake` and DuckDB fail with
@@ -24,7 +23,7 @@ Module._resolveFilename = function resolveWithoutDevDependencies(request, parent
 };
 
 function refused(request, parent) {
-  const from = (parent && parent.filename) || '<none>';
+  const from = parent?.filename || '<none>';
   if (process.env.FLEET_HIDDEN_REQUIRES_LOG) fs.appendFileSync(process.env.FLEET_HIDDEN_REQUIRES_LOG, `${request} <- ${from}\n`);
   // Node's own wording and code: what the fleet's loader (src/app/local-snowflake.ts) recognises.
   return Object.assign(new Error(`Cannot find module '${request}'\nRequire stack:\n- ${from}`), { code: 'MODULE_NOT_FOUND' });

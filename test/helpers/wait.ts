@@ -26,7 +26,11 @@ type Falsy = false | 0 | '' | null | undefined;
  *   await waitUntil('the worker to be mid-batch', async () => (await queue.getJobCounts('active')).active > 0);
  *   const entry = await waitUntil('the statement in the history', () => history().find((e) => e.id === id), { timeoutMs: 5_000, everyMs: 50 });
  */
-export async function waitUntil<T>(what: string, check: () => T | Promise<T>, { timeoutMs = 30_000, everyMs = 25 }: WaitOptions = {}): Promise<Exclude<T, Falsy>> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  { timeoutMs = 30_000, everyMs = 25 }: WaitOptions = {},
+): Promise<Exclude<T, Falsy>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

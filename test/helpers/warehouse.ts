@@ -1,5 +1,5 @@
-import { PooledWarehouse, WarehousePool, snowflakeConnector, type PooledWarehouseOptions, type WarehousePoolOptions } from '../../src/pool';
-import { startLocalWarehouse, type LocalWarehouse, type LocalWarehouseOptions } from 'local-snowflake';
+import { type LocalWarehouse, type LocalWarehouseOptions, startLocalWarehouse } from 'local-snowflake';
+import { PooledWarehouse, type PooledWarehouseOptions, snowflakeConnector, WarehousePool, type WarehousePoolOptions } from '../../src/pool';
 
 /** A local warehouse for one test file: no login latency, a small dataset unless asked otherwise. */
 export function startTestWarehouse(opts: Partial<LocalWarehouseOptions> = {}): Promise<LocalWarehouse> {

@@ -15,7 +15,12 @@ export interface InProcessWorker {
 }
 
 /** A real BullMQ worker running the processor in this process, on the test Redis, with job logs written as the roles write them. */
-function startWorker(queue: QueueName, prefix: string, concurrency: number, make: (logs: JobLogWriter) => { process(job: Job): Promise<unknown>; close(): Promise<void> }): InProcessWorker {
+function startWorker(
+  queue: QueueName,
+  prefix: string,
+  concurrency: number,
+  make: (logs: JobLogWriter) => { process(job: Job): Promise<unknown>; close(): Promise<void> },
+): InProcessWorker {
   const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
   const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
   const logs = createJobLogWriter(logConnection);
@@ -33,9 +38,13 @@ function startWorker(queue: QueueName, prefix: string, concurrency: number, make
 }
 
 export function startEmbeddingWorker(warehouse: PooledWarehouse, prefix: string, batching: BatchingOptions = {}, concurrency = 1000): InProcessWorker {
-  return startWorker(QUEUES.embeddings, prefix, concurrency, (logs) => createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize: 500, maxWaitMs: 30, ...batching } }));
+  return startWorker(QUEUES.embeddings, prefix, concurrency, (logs) =>
+    createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize: 500, maxWaitMs: 30, ...batching } }),
+  );
 }
 
 export function startDealWorker(warehouse: PooledWarehouse, prefix: string, batching: BatchingOptions = {}, concurrency = 50): InProcessWorker {
-  return startWorker(QUEUES.deals, prefix, concurrency, (logs) => createDealProcessor({ warehouse, logs, batching: { maxBatchSize: 1000, maxWaitMs: 20, ...batching } }));
+  return startWorker(QUEUES.deals, prefix, concurrency, (logs) =>
+    createDealProcessor({ warehouse, logs, batching: { maxBatchSize: 1000, maxWaitMs: 20, ...batching } }),
+  );
 }

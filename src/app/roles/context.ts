@@ -3,12 +3,12 @@ import type { Redis } from 'ioredis';
 import type { FleetConfig } from '../../config';
 import type { QueueName } from '../../contracts/queues';
 import type { PooledWarehouse, WarehousePool } from '../../pool';
-import { instrumentProcessor, type FleetMetrics } from '../../telemetry';
+import { type FleetMetrics, instrumentProcessor } from '../../telemetry';
 import type { Logger } from '../../telemetry/logger';
 import type { BatchEvent } from '../../workers/coalescer';
 import { createJobLogWriter, type JobLogWriter } from '../../workers/job-logs';
-import type { SearchProcessor } from '../../workers/search-processor';
 import { circuitOpenCause, runWorker } from '../../workers/run-worker';
+import type { SearchProcessor } from '../../workers/search-processor';
 import type { FleetCaches } from '../caches';
 import type { Releasers } from '../releasers';
 
@@ -65,7 +65,9 @@ export function startWorker(ctx: RoleContext, queue: QueueName, processor: (job:
   const connection = ctx.redis();
   ctx.releasers.add(`${queue} worker connection`, () => connection.quit());
   const { metrics, logger } = ctx;
-  const instrumented = metrics ? instrumentProcessor(processor as never, { metrics, logger, isDeferral: (err) => circuitOpenCause(err) !== undefined }) : processor;
+  const instrumented = metrics
+    ? instrumentProcessor(processor as never, { metrics, logger, isDeferral: (err) => circuitOpenCause(err) !== undefined })
+    : processor;
   let lastDeferLog = 0;
   const onDeferred = (_job: Job, pauseMs: number) => {
     if (Date.now() - lastDeferLog < 5_000) return; // one line per outage phase, not one per job

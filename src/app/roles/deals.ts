@@ -1,6 +1,6 @@
 import { QUEUES } from '../../contracts/queues';
 import { createDealProcessor } from '../../workers/deal-processor';
-import { batchObserver, jobLogs, startWorker, type RoleModule } from './context';
+import { batchObserver, jobLogs, type RoleModule, startWorker } from './context';
 
 /** `deals`: deal ids coalesced into one `WHERE ID IN (…)` per batch, behind the deal cache. */
 export const dealsRole: RoleModule = (ctx) => {

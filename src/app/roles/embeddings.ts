@@ -2,7 +2,7 @@ import { QUEUES } from '../../contracts/queues';
 import { appendUpsertsOnce } from '../../index-builder';
 import { EMBEDDING_DIMS } from '../../warehouse/queries/embed-texts';
 import { createEmbeddingProcessor } from '../../workers/embedding-processor';
-import { batchObserver, jobLogs, startWorker, type RoleModule } from './context';
+import { batchObserver, jobLogs, type RoleModule, startWorker } from './context';
 
 /** `embeddings`: coalesced EMBED_TEXT_768 calls behind the cache; index upserts and job logs on one side connection. */
 export const embeddingsRole: RoleModule = (ctx) => {

@@ -1,6 +1,6 @@
 import { QUEUES } from '../../contracts/queues';
 import { createFlowProcessors } from '../../workers/flow-processors';
-import { batchObserver, jobLogs, startWorker, type RoleModule } from './context';
+import { batchObserver, jobLogs, type RoleModule, startWorker } from './context';
 
 /** `flows`: the workflow tree's collectors (coalesced across workflows), analysers and synthesis. */
 export const flowsRole: RoleModule = (ctx) => {

@@ -12,7 +12,14 @@ export const indexRole: RoleModule = (ctx) => {
     prefix: ctx.config.queuePrefix,
     snapshotDir: i.snapshotDir,
     snapshotEveryMs: i.snapshotEveryMs,
-    settings: { dimensions: EMBEDDING_DIMS, metric: i.metric, dtype: i.dtype, connectivity: i.connectivity, expansionAdd: i.expansionAdd, expansionSearch: i.expansionSearch },
+    settings: {
+      dimensions: EMBEDDING_DIMS,
+      metric: i.metric,
+      dtype: i.dtype,
+      connectivity: i.connectivity,
+      expansionAdd: i.expansionAdd,
+      expansionSearch: i.expansionSearch,
+    },
     logger: ctx.logger as never,
   });
   ctx.releasers.add('index builder (final snapshot)', () => builder.close());

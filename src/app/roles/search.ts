@@ -2,7 +2,7 @@ import { QUEUES } from '../../contracts/queues';
 import { createSearchService } from '../../index-builder';
 import { createEmbeddingService } from '../../workers/embedding-processor';
 import { createSearchProcessor } from '../../workers/search-processor';
-import { startWorker, type RoleModule } from './context';
+import { type RoleModule, startWorker } from './context';
 
 /** `search`: serves the latest snapshot (hot-swapped) to the `search` queue and, in-process, to POST /v1/search. */
 export const searchRole: RoleModule = (ctx) => {
@@ -10,7 +10,12 @@ export const searchRole: RoleModule = (ctx) => {
   const connection = ctx.redis();
   ctx.releasers.add('search service connection', () => connection.quit());
   const service = createSearchService({
-    redis: connection, prefix: ctx.config.queuePrefix, snapshotDir: i.snapshotDir, mode: i.searchMode, expansionSearch: i.expansionSearch, logger: ctx.logger as never,
+    redis: connection,
+    prefix: ctx.config.queuePrefix,
+    snapshotDir: i.snapshotDir,
+    mode: i.searchMode,
+    expansionSearch: i.expansionSearch,
+    logger: ctx.logger as never,
   });
   ctx.releasers.add('search service', () => service.close());
   const ready = service.start().then(() => ctx.logger.info({ snapshotVersion: service.snapshotVersion, ready: service.ready }, 'search service started'));

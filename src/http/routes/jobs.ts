@@ -62,7 +62,14 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     security: [{ bearerAuth: [] }],
     headers: {
       type: 'object',
-      properties: { [IDEMPOTENCY_HEADER]: { type: 'string', minLength: 1, maxLength: 512, description: 'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained).' } },
+      properties: {
+        [IDEMPOTENCY_HEADER]: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 512,
+          description: 'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained).',
+        },
+      },
     },
     querystring: openApiSchema(waitSchema),
     body,
@@ -114,11 +121,19 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
         const params = validateRequest(JobParams, req.params, 'params');
         const queue = queues.get(params.queue);
         if (!queue) {
-          throw new HttpError(404, 'unknown_queue', `unknown queue ${JSON.stringify(params.queue)}; known queues: ${[...queues.keys()].join(', ') || '(none)'}`);
+          throw new HttpError(
+            404,
+            'unknown_queue',
+            `unknown queue ${JSON.stringify(params.queue)}; known queues: ${[...queues.keys()].join(', ') || '(none)'}`,
+          );
         }
         const job = await admission.withinDeadline(queue.getJob(params.id), 'job lookup');
         if (!job) {
-          throw new HttpError(404, 'job_not_found', `no job ${JSON.stringify(params.id)} in queue ${queue.name} (it never existed, or it was removed after its retention period)`);
+          throw new HttpError(
+            404,
+            'job_not_found',
+            `no job ${JSON.stringify(params.id)} in queue ${queue.name} (it never existed, or it was removed after its retention period)`,
+          );
         }
         const [state, logs] = await admission.withinDeadline(Promise.all([job.getState(), queue.getJobLogs(params.id, 0, 49, true)]), 'job lookup');
         const result = job.returnvalue ?? null;

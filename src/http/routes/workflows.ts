@@ -24,7 +24,10 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
         summary: 'Start a workflow (collect in parallel, analyse, synthesise)',
         security: [{ bearerAuth: [] }],
         body: openApiSchema(WorkflowRequest),
-        response: { 202: { description: 'Started (or, for a repeated Idempotency-Key, the workflow it started)', ...WORKFLOW_STARTED_BODY }, ...errorResponses(400, 401, 413, 415, 429, 503) },
+        response: {
+          202: { description: 'Started (or, for a repeated Idempotency-Key, the workflow it started)', ...WORKFLOW_STARTED_BODY },
+          ...errorResponses(400, 401, 413, 415, 429, 503),
+        },
       },
     },
     (req, reply) =>
@@ -56,7 +59,8 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
       scope.inSpan(req, async () => {
         const { id } = validateRequest(WorkflowParams, req.params, 'params');
         const job = await admission.withinDeadline(workflows.getJob(id), 'job lookup');
-        if (!job) throw new HttpError(404, 'workflow_not_found', `no workflow ${JSON.stringify(id)} (it never existed, or it was removed after its retention period)`);
+        if (!job)
+          throw new HttpError(404, 'workflow_not_found', `no workflow ${JSON.stringify(id)} (it never existed, or it was removed after its retention period)`);
         const [state, dependencies] = await admission.withinDeadline(Promise.all([job.getState(), job.getDependenciesCount()]), 'job lookup');
         return { id, state, report: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}), dependencies };
       }),

@@ -16,24 +16,24 @@ const SOURCES: Record<Table, { select: string; join: string; order: string }> = 
   hubspot: {
     select: 'd.ID, d.NAME, d.STAGE, d.AMOUNT, d.OWNER, d.COMPANY, d.NOTES, d.CREATED_AT, d.STAGE_CHANGED_AT, d.UPDATED_AT, d.LAST_ACTIVITY_AT, d.CLOSE_DATE',
     join:
-      'JOIN DEALS d ON (q.PATTERN = \'%\' OR d.NOTES ILIKE q.PATTERN OR d.NAME ILIKE q.PATTERN) AND d.AMOUNT >= q.MIN_AMOUNT ' +
+      "JOIN DEALS d ON (q.PATTERN = '%' OR d.NOTES ILIKE q.PATTERN OR d.NAME ILIKE q.PATTERN) AND d.AMOUNT >= q.MIN_AMOUNT " +
       'AND CAST(d.CLOSE_DATE AS DATE) BETWEEN CAST(q.D_FROM AS DATE) AND CAST(q.D_TO AS DATE)',
     order: 'd.AMOUNT DESC, d.ID',
   },
   gong: {
     select: 'c.ID, c.DEAL_ID, c.TITLE, c.TRANSCRIPT, c.STARTED_AT',
-    join: 'JOIN GONG_CALLS c ON (q.PATTERN = \'%\' OR c.TRANSCRIPT ILIKE q.PATTERN) AND CAST(c.STARTED_AT AS DATE) BETWEEN CAST(q.D_FROM AS DATE) AND CAST(q.D_TO AS DATE)',
+    join: "JOIN GONG_CALLS c ON (q.PATTERN = '%' OR c.TRANSCRIPT ILIKE q.PATTERN) AND CAST(c.STARTED_AT AS DATE) BETWEEN CAST(q.D_FROM AS DATE) AND CAST(q.D_TO AS DATE)",
     order: 'c.STARTED_AT DESC, c.ID',
   },
   slack: {
     select: 'm.ID, m.DEAL_ID, m.CHANNEL, m.AUTHOR, m.TEXT, m.TS',
-    join: 'JOIN SLACK_MESSAGES m ON (q.PATTERN = \'%\' OR m.TEXT ILIKE q.PATTERN) AND CAST(m.TS AS DATE) BETWEEN CAST(q.D_FROM AS DATE) AND CAST(q.D_TO AS DATE)',
+    join: "JOIN SLACK_MESSAGES m ON (q.PATTERN = '%' OR m.TEXT ILIKE q.PATTERN) AND CAST(m.TS AS DATE) BETWEEN CAST(q.D_FROM AS DATE) AND CAST(q.D_TO AS DATE)",
     order: 'm.TS DESC, m.ID',
   },
   linear: {
     select: 'i.ID, i.DEAL_ID, i.TITLE, i.DESCRIPTION, i.STATE, i.PRIORITY, i.UPDATED_AT',
     join:
-      'JOIN LINEAR_ISSUES i ON (q.PATTERN = \'%\' OR i.TITLE ILIKE q.PATTERN OR i.DESCRIPTION ILIKE q.PATTERN) ' +
+      "JOIN LINEAR_ISSUES i ON (q.PATTERN = '%' OR i.TITLE ILIKE q.PATTERN OR i.DESCRIPTION ILIKE q.PATTERN) " +
       'AND CAST(i.UPDATED_AT AS DATE) BETWEEN CAST(q.D_FROM AS DATE) AND CAST(q.D_TO AS DATE)',
     order: 'i.PRIORITY ASC, i.UPDATED_AT DESC, i.ID',
   },
@@ -54,7 +54,7 @@ export async function collectSource(
   if (requests.length === 0) return [];
   const s = SOURCES[source];
   const binds: BindValue[] = [];
-  requests.forEach((r, i) => binds.push(i, r.pattern, r.minAmount, r.from, r.to));
+  for (const [i, r] of requests.entries()) binds.push(i, r.pattern, r.minAmount, r.from, r.to);
   binds.push(limit);
   const sql =
     `SELECT q.I AS Q, ${s.select} ` +

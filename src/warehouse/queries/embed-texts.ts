@@ -12,18 +12,11 @@ export const EMBEDDING_DIMS = 768;
  * @example
  *   const vectors = await embedTexts(warehouse, ['renewal at risk', 'pricing call'], 'e5-base-v2');
  */
-export async function embedTexts(
-  warehouse: Warehouse,
-  texts: readonly string[],
-  model: string,
-  opts: QueryOptions = {},
-): Promise<Float32Array[]> {
+export async function embedTexts(warehouse: Warehouse, texts: readonly string[], model: string, opts: QueryOptions = {}): Promise<Float32Array[]> {
   if (texts.length === 0) return [];
   const binds: BindValue[] = [model];
-  texts.forEach((t, i) => binds.push(i, t));
-  const sql =
-    `SELECT t.I AS I, SNOWFLAKE.CORTEX.EMBED_TEXT_768(?, t.TXT) AS V ` +
-    `FROM (VALUES ${placeholders(texts.length, '(?, ?)')}) AS t(I, TXT)`;
+  for (const [i, t] of texts.entries()) binds.push(i, t);
+  const sql = `SELECT t.I AS I, SNOWFLAKE.CORTEX.EMBED_TEXT_768(?, t.TXT) AS V FROM (VALUES ${placeholders(texts.length, '(?, ?)')}) AS t(I, TXT)`;
   const inputChars = texts.reduce((n, t) => n + t.length, 0);
   const out = new Array<Float32Array | undefined>(texts.length);
   // Each vector is parsed as its row arrives (a 500-text result is several MB of text, in chunks), and
@@ -38,7 +31,7 @@ export async function embedTexts(
     },
     { label: 'embed_texts', cortex: [{ function: 'EMBED_TEXT_768', model, inputChars }], ...opts },
   );
-  const missing = out.findIndex((v) => v === undefined);
+  const missing = out.indexOf(undefined);
   if (missing >= 0) throw new WarehouseResultError(`embed_texts returned no vector for text #${missing}`);
   return out as Float32Array[];
 }
