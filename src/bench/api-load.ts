@@ -1,11 +1,15 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import type { Queue } from 'bullmq';
 import { startPrivateRedis } from '../app/redis-server';
 import { QUEUES } from '../contracts/queues';
 import { startApi } from '../http';
+import { loadFastify } from '../http/fastify';
 import { createProducer } from '../producers';
 import { createMetricsRegistry } from '../telemetry/prometheus';
 import type { BenchContext } from './context';
+import { cpuSeconds } from './cpu';
 import { percentile, round } from './stats';
 
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -97,6 +101,64 @@ function runClients(port: number, count: number, concurrency: number, offset: nu
 }
 
 /**
+ * The baseline: bare fastify with one `queue.add` per request, the least an HTTP enqueue can cost (no
+ * auth, validation, backlog bound, idempotency, tracing, metrics or error table). Same client, same Redis.
+ */
+async function startBareApi(queue: Queue): Promise<{ port: number; close(): Promise<void> }> {
+  const { fastify } = loadFastify();
+  const app = fastify({ logger: false });
+  app.post('/v1/embeddings', async (req, reply) => {
+    const job = await queue.add('embed', req.body as Record<string, unknown>, { jobId: `j-${randomUUID()}` });
+    reply.code(202);
+    return { id: job.id };
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, close: () => app.close() };
+}
+
+/** CPU of this thread (the API's event loop; the clients run in a thread of their own) and of Redis during `fn`. */
+async function withCpu<T>(redisPid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; apiCpuUs: number; redisCpuUs?: number }> {
+  const redisBefore = cpuSeconds(redisPid);
+  const before = process.threadCpuUsage();
+  const value = await fn();
+  const used = process.threadCpuUsage(before);
+  const redisAfter = cpuSeconds(redisPid);
+  return {
+    value,
+    apiCpuUs: used.user + used.system,
+    redisCpuUs: redisBefore !== undefined && redisAfter !== undefined ? (redisAfter - redisBefore) * 1e6 : undefined,
+  };
+}
+
+/** Event-loop delay and GC pauses of this thread while `fn` runs. */
+async function withLoopStats<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; loopP99Ms: number; loopMaxMs: number; gcPauses: number; gcMaxMs: number; gcTotalMs: number }> {
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  const gc: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gc.push(e.duration);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  loop.enable();
+  try {
+    const value = await fn();
+    return {
+      value,
+      loopP99Ms: round(loop.percentile(99) / 1e6),
+      loopMaxMs: round(loop.max / 1e6),
+      gcPauses: gc.length,
+      gcMaxMs: round(gc.length ? Math.max(...gc) : 0),
+      gcTotalMs: round(gc.reduce((a, b) => a + b, 0)),
+    };
+  } finally {
+    loop.disable();
+    observer.disconnect();
+  }
+}
+
+/**
  * `fleet bench api`: enqueue requests (POST /v1/embeddings, one text each) over HTTP from concurrent
  * keep-alive clients on loopback, against the real API, producer and a private redis-server. No workers:
  * this measures the enqueue path (auth, validation, backlog check, one Redis round trip), not processing.
@@ -146,7 +208,8 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
       await runClients(api.port, warmup, concurrency, 0);
       ctx.log(`api bench: ${requests} POST /v1/embeddings with ${concurrency} concurrent keep-alive clients (client thread)`);
       recordServer = true;
-      const { seconds, ms, status } = await runClients(api.port, requests, concurrency, warmup);
+      const closed = await withCpu(redis.process.pid, () => runClients(api.port, requests, concurrency, warmup));
+      const { seconds, ms, status } = closed.value;
       recordServer = false;
       const latencies = Array.from(ms);
       const statuses: Record<string, number> = {};
@@ -159,11 +222,10 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
       let offset = warmup + requests + sequentialCount;
       for (const rate of openRates) {
         ctx.log(`api bench: open loop, ${rate} requests/s offered for ${openSeconds} s over ${concurrency} connections`);
-        // How long the API's event loop was late meanwhile: a stall there delays every request that arrives during it.
-        const loop = monitorEventLoopDelay({ resolution: 1 });
-        loop.enable();
-        const run = await runClients(api.port, rate * openSeconds, concurrency, offset, rate);
-        loop.disable();
+        // How long the API's event loop was late meanwhile (a stall there delays every request that arrives
+        // during it), and the GC pauses behind such stalls.
+        const stats = await withLoopStats(() => runClients(api.port, rate * openSeconds, concurrency, offset, rate));
+        const run = stats.value;
         offset += rate * openSeconds;
         const lat = Array.from(run.ms);
         openLoop.push({
@@ -172,10 +234,48 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
           p50_ms: round(percentile(lat, 50)),
           p99_ms: round(percentile(lat, 99)),
           errors: Array.from(run.status).filter((x) => x !== 202).length,
-          api_loop_delay_p99_ms: round(loop.percentile(99) / 1e6),
-          api_loop_delay_max_ms: round(loop.max / 1e6),
+          api_loop_delay_p99_ms: stats.loopP99Ms,
+          api_loop_delay_max_ms: stats.loopMaxMs,
+          gc_pauses: stats.gcPauses,
+          gc_max_ms: stats.gcMaxMs,
+          gc_total_ms: stats.gcTotalMs,
         });
       }
+      // The baseline, same client and Redis: closed loop for CPU per request, then the first open-loop rate.
+      ctx.log(
+        `api bench: baseline (bare fastify + queue.add per request), ${requests} requests with ${concurrency} clients, then ${openRates[0]} req/s offered`,
+      );
+      const bareQueue = producer.queue(QUEUES.deals);
+      const bare = await startBareApi(bareQueue);
+      let baseline: { rps: number; p99Ms: number; apiCpuUs: number; redisCpuUs?: number; open: Record<string, unknown> };
+      try {
+        await runClients(bare.port, warmup, concurrency, offset);
+        offset += warmup;
+        const b = await withCpu(redis.process.pid, () => runClients(bare.port, requests, concurrency, offset));
+        offset += requests;
+        const bStats = await withLoopStats(() => runClients(bare.port, openRates[0] * openSeconds, concurrency, offset, openRates[0]));
+        offset += openRates[0] * openSeconds;
+        const bOpen = Array.from(bStats.value.ms);
+        baseline = {
+          rps: Math.round(requests / b.value.seconds),
+          p99Ms: round(percentile(Array.from(b.value.ms), 99)),
+          apiCpuUs: b.apiCpuUs,
+          redisCpuUs: b.redisCpuUs,
+          open: {
+            offered_rps: openRates[0],
+            p50_ms: round(percentile(bOpen, 50)),
+            p99_ms: round(percentile(bOpen, 99)),
+            errors: Array.from(bStats.value.status).filter((x) => x !== 202).length,
+            api_loop_delay_max_ms: bStats.loopMaxMs,
+            gc_pauses: bStats.gcPauses,
+            gc_max_ms: bStats.gcMaxMs,
+          },
+        };
+      } finally {
+        await bare.close();
+      }
+      const cpuPerRequest = closed.apiCpuUs / requests;
+      const baselineCpuPerRequest = baseline.apiCpuUs / requests;
       const p99 = percentile(latencies, 99);
       const enqueued = await producer.queue(QUEUES.embeddings).count();
       const result = {
@@ -200,10 +300,23 @@ export async function runApiBench(ctx: BenchContext): Promise<Record<string, unk
         open_loop: openLoop,
         open_loop_note: 'latency counted from when each request was due (waiting for a free connection included); timer granularity adds up to ~1 ms',
         jobs_enqueued: enqueued,
+        cpu_us_per_request: round(cpuPerRequest, 1),
+        baseline_cpu_us_per_request: round(baselineCpuPerRequest, 1),
+        cpu_vs_baseline: round(cpuPerRequest / baselineCpuPerRequest, 2),
+        redis_cpu_us_per_request: closed.redisCpuUs === undefined ? null : round(closed.redisCpuUs / requests, 1),
+        baseline_redis_cpu_us_per_request: baseline.redisCpuUs === undefined ? null : round(baseline.redisCpuUs / requests, 1),
+        baseline_rps: baseline.rps,
+        baseline_p99_ms: baseline.p99Ms,
+        baseline_open_loop: baseline.open,
+        [`open_${openRates[0]}_p99_ms`]: (openLoop[0] as { p99_ms: number }).p99_ms,
+        targets: { cpu_vs_baseline_max: 1.5, open_1000_p99_ms_max: 10 },
+        met_cpu_target: cpuPerRequest <= 1.5 * baselineCpuPerRequest,
+        met_open_loop_target: openRates[0] === 1_000 ? (openLoop[0] as { p99_ms: number }).p99_ms < 10 : null,
         target_p99_ms: 10,
         met_target: p99 < 10 && errors === 0,
       };
       ctx.log(`api bench: ${result.rps} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${errors} errors`);
+      ctx.log(`api bench: CPU per request ${result.cpu_us_per_request} µs vs baseline ${result.baseline_cpu_us_per_request} µs (${result.cpu_vs_baseline}x)`);
       return result;
     } finally {
       await api.close();

