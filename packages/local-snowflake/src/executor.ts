@@ -1,6 +1,7 @@
-import { ResultReturnType, StatementType, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { ResultReturnType, StatementType, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from '@duckdb/node-api';
 import type { BindRows } from './binds';
-import { describeColumns, dmlCountResult, encodeResult, statusResult, type EncodedResult } from './result-encoding';
+import { denseParameters } from './parameter-numbering';
+import { describeColumns, dmlCountResult, encodeResult, statusResult, type ColumnNaming, type EncodedResult } from './result-encoding';
 import { SnowflakeError } from './snowflake-error';
 
 /** A statement's outcome in the shape the query reply needs. */
@@ -8,6 +9,8 @@ export interface Execution {
   readonly result: EncodedResult;
   /** Snowflake statement type id; the driver derives `getNumUpdatedRows()` from the DML ones. */
   readonly statementTypeId: number;
+  /** Query ids of the statements of a multi-statement request, in order (reported as `data.resultIds`). */
+  readonly resultIds?: readonly string[];
 }
 
 // Snowflake statement type ids (snowflake-sdk lib/connection/result/statement_type.js): 0x1000 SELECT,
@@ -22,6 +25,7 @@ export const STATEMENT_TYPE_ID = {
   session: 0x4000,
   transaction: 0x5000,
   ddl: 0x6000,
+  multiStatement: 0xa000,
 } as const;
 
 function statementTypeId(t: StatementType): number {
@@ -56,11 +60,18 @@ const DML_LABEL: Partial<Record<number, string>> = {
   [STATEMENT_TYPE_ID.merge]: 'number of rows merged',
 };
 
-function bindRow(row: readonly DuckDBValue[], parameterCount: number): DuckDBValue[] {
-  if (row.length < parameterCount) {
-    throw new SnowflakeError('002049', `SQL compilation error:\nBind variable :${row.length + 1} not set.`, '42601');
-  }
-  return row.slice(0, parameterCount);
+/**
+ * Binds one row of values to a prepared statement whose parameters were renumbered densely (see
+ * `denseParameters`): its parameter `$k` takes the bind at position `positions[k - 1]`, so `:2` without
+ * `:1` takes the second value, as in Snowflake.
+ */
+function bindRow(prepared: DuckDBPreparedStatement, row: readonly DuckDBValue[], positions: readonly number[]): void {
+  prepared.bind(
+    positions.map((position) => {
+      if (position > row.length) throw new SnowflakeError('002049', `SQL compilation error:\nBind variable :${position} not set.`, '42601');
+      return row[position - 1];
+    }),
+  );
 }
 
 /**
@@ -75,14 +86,14 @@ export async function executeStatement(
   conn: DuckDBConnection,
   sql: string,
   binds: BindRows,
-  opts: { inTransaction: boolean; columnName: (name: string) => string },
+  opts: { inTransaction: boolean; columnName: ColumnNaming },
 ): Promise<Execution> {
-  const prepared = await conn.prepare(sql);
+  const dense = denseParameters(sql);
+  const prepared = await conn.prepare(dense.sql);
   try {
     const typeId = statementTypeId(prepared.statementType);
-    const n = prepared.parameterCount;
     if (!binds.batch) {
-      prepared.bind(bindRow(binds.rows[0], n));
+      bindRow(prepared, binds.rows[0], dense.binds);
       const reader = await prepared.runAndReadAll();
       return { result: toResult(reader.returnType, typeId, reader.rowsChanged, () => encodeResult(reader, opts.columnName)), statementTypeId: typeId };
     }
@@ -94,7 +105,7 @@ export async function executeStatement(
       let returnType: ResultReturnType = ResultReturnType.NOTHING;
       let combined: EncodedResult | undefined;
       for (const row of binds.rows) {
-        prepared.bind(bindRow(row, n));
+        bindRow(prepared, row, dense.binds);
         const reader = await prepared.runAndReadAll();
         returnType = reader.returnType;
         if (returnType === ResultReturnType.CHANGED_ROWS) {
@@ -131,8 +142,8 @@ function toResult(returnType: ResultReturnType, typeId: number, rowsChanged: num
 }
 
 /** Prepares a statement and reports its result columns without running it (`describeOnly`). */
-export async function describeStatement(conn: DuckDBConnection, sql: string, columnName: (name: string) => string): Promise<Execution> {
-  const prepared = await conn.prepare(sql);
+export async function describeStatement(conn: DuckDBConnection, sql: string, columnName: ColumnNaming): Promise<Execution> {
+  const prepared = await conn.prepare(denseParameters(sql).sql);
   try {
     const names: string[] = [];
     const types = [];

@@ -11,6 +11,7 @@ import {
 } from '@duckdb/node-api';
 import { EMBEDDER_DIMS, embedText } from './embedder';
 import { sentimentScore, summarizeText } from './cortex-stand-ins';
+import { DIALECT_MACROS, registerDialectFunctions } from './dialect/functions';
 
 /**
  * Models accepted by the local `EMBED_TEXT_768`. Every one of them is served by the same LOCAL STAND-IN
@@ -106,6 +107,8 @@ export async function registerCortexFunctions(conn: DuckDBConnection, onEmbed: E
     }),
   );
 
+  registerDialectFunctions(conn);
+
   await conn.run(`ATTACH IF NOT EXISTS ':memory:' AS snowflake`);
   await conn.run('CREATE SCHEMA IF NOT EXISTS snowflake.cortex');
   const macros = [
@@ -117,6 +120,7 @@ export async function registerCortexFunctions(conn: DuckDBConnection, onEmbed: E
     'snowflake.main.vector_inner_product(a, b) AS array_inner_product(a, b)',
     'snowflake.main.vector_l2_distance(a, b) AS array_distance(a, b)',
     ...SNOWFLAKE_COMPAT_MACROS,
+    ...DIALECT_MACROS,
   ];
   for (const m of macros) await conn.run(`CREATE OR REPLACE MACRO ${m}`);
 }
@@ -134,7 +138,6 @@ const SNOWFLAKE_COMPAT_MACROS = [
   'snowflake.main.zeroifnull(a) AS coalesce(a, 0)',
   'snowflake.main.to_varchar(a) AS CAST(a AS VARCHAR)',
   'snowflake.main.array_size(a) AS len(a)',
-  'snowflake.main.parse_json(a) AS CAST(a AS JSON)',
   'snowflake.main.current_timestamp() AS now()',
   "snowflake.main.sysdate() AS timezone('UTC', now())",
   `snowflake.main.dateadd(part, n, ts) AS CASE rtrim(lower(part), 's')

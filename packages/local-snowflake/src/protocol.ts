@@ -2,6 +2,7 @@ import type { LoginRefusedError } from './login-refused-error';
 import type { ResultChunks } from './result-chunks';
 import type { EncodedResult } from './result-encoding';
 import { writeRowsetSegments, type RowsetSegment } from './rowset-segments';
+import { reportedParameters, type SessionSettings } from './session-parameters';
 import type { Session } from './sessions';
 import { MASTER_TOKEN_VALIDITY_S, SESSION_TOKEN_VALIDITY_S } from './sessions';
 import type { SnowflakeError } from './snowflake-error';
@@ -12,23 +13,6 @@ import type { SnowflakeError } from './snowflake-error';
  * `data`; the driver turns `success: false` into an error carrying `code`, `message`, `data` and
  * `data.sqlState`.
  */
-
-/**
- * Session parameters sent with login and with every result. The driver formats dates and timestamps
- * with the `*_OUTPUT_FORMAT` ones and applies `TIMEZONE` to TIMESTAMP_LTZ; the local warehouse runs in
- * UTC so results do not depend on the machine's zone.
- */
-export const SESSION_PARAMETERS: ReadonlyArray<{ name: string; value: string | number | boolean }> = [
-  { name: 'TIMEZONE', value: 'UTC' },
-  { name: 'TIMESTAMP_OUTPUT_FORMAT', value: 'YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM' },
-  { name: 'TIMESTAMP_NTZ_OUTPUT_FORMAT', value: 'YYYY-MM-DD HH24:MI:SS.FF3' },
-  { name: 'TIMESTAMP_LTZ_OUTPUT_FORMAT', value: '' },
-  { name: 'TIMESTAMP_TZ_OUTPUT_FORMAT', value: '' },
-  { name: 'DATE_OUTPUT_FORMAT', value: 'YYYY-MM-DD' },
-  { name: 'TIME_OUTPUT_FORMAT', value: 'HH24:MI:SS' },
-  { name: 'BINARY_OUTPUT_FORMAT', value: 'HEX' },
-  { name: 'CLIENT_RESULT_CHUNK_SIZE', value: 160 },
-];
 
 /** The real server version string shape; the driver only logs it. */
 const SERVER_VERSION = '9.0.0 (local DuckDB stand-in)';
@@ -78,7 +62,7 @@ export function loginReply(session: Session): string {
     healthCheckInterval: 45,
     newClientForUpgrade: null,
     sessionId: session.id,
-    parameters: SESSION_PARAMETERS,
+    parameters: reportedParameters(session.settings),
     sessionInfo: {
       databaseName: session.database,
       schemaName: session.schema,
@@ -113,9 +97,11 @@ export interface ReplyRowLayout {
 /**
  * A query result: `rowtype`, `rowset`, `total` and `returned` (without `returned` the driver never
  * completes), `queryResultFormat: 'json'`, the statement type id and the session's current database
- * objects. A large result (see `layout`) carries only its first rows in `rowset` and lists the rest in
- * `chunks` with the `qrmk` the driver sends back as `x-amz-server-side-encryption-customer-key` when it
- * downloads them; `total` and `returned` count every row.
+ * objects, and the session's parameters (with the statement's own on top); for a multi-statement
+ * request, the `resultIds` of its statements. A large result (see `layout`) carries only its first rows
+ * in `rowset` and lists the rest in `chunks` with the `qrmk` the driver sends back as
+ * `x-amz-server-side-encryption-customer-key` when it downloads them; `total` and `returned` count every
+ * row.
  *
  * Returned as UTF-8 bytes, the form it is sent and kept for replay in. The rowset is written here rather
  * than by `JSON.stringify`: an embedding reply is megabytes of vector text, which the result encoder
@@ -129,9 +115,10 @@ export function encodeQueryReply(
   statementTypeId: number,
   numberOfBinds: number,
   layout: ReplyRowLayout = { inline: writeRowsetSegments(result.rowset)[0] },
+  extra: { statementParameters?: SessionSettings; resultIds?: readonly string[] } = {},
 ): Buffer {
   const data = JSON.stringify({
-    parameters: SESSION_PARAMETERS,
+    parameters: reportedParameters(session.settings, extra.statementParameters),
     rowtype: result.rowtype,
     total: result.rowset.length,
     returned: result.rowset.length,
@@ -148,6 +135,7 @@ export function encodeQueryReply(
     sendResultTime: Date.now(),
     queryResultFormat: 'json',
     ...(layout.chunks ? { chunks: layout.chunks.descriptors, qrmk: layout.chunks.qrmk } : {}),
+    ...(extra.resultIds ? { resultIds: extra.resultIds.join(',') } : {}),
   });
   // `data` is an object literal: drop its closing brace and append the rowset as its last member.
   return Buffer.concat([

@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { bindingsContain, readBindings } from './binds';
+import { ddlTarget, objectExists, withDdlStatus } from './ddl-status';
+import { materializeHistory, readHistoryCall } from './information-schema-history';
+import { multiStatementCount, splitStatements, statementBindings, statementCountMismatch } from './multi-statement';
 import type { DuckPool } from './duck-pool';
+import { undoDuplicateRename } from './duplicate-columns';
 import { fromDuckDBError } from './duckdb-errors';
 import { describeStatement, executeStatement, STATEMENT_TYPE_ID, type Execution } from './executor';
 import type { CompiledFault, WarehouseLogger } from './options';
@@ -13,10 +17,12 @@ import { ReplayCache, type StoredReply } from './replay-cache';
 import { chunkLimits, packResultChunks, type ResultChunks } from './result-chunks';
 import { statusResult } from './result-encoding';
 import { writeRowsetSegments } from './rowset-segments';
+import { readParameterObject, sessionTimeZone, type SessionSettings } from './session-parameters';
 import type { Session } from './sessions';
+import { readSystemWait, runSystemWait } from './system-wait';
 import { SnowflakeError } from './snowflake-error';
 import { rewriteSql } from './sql-rewrite';
-import { applySessionChange, effectiveParameters, parseAlterSession, readStatementParameters } from './statement-parameters';
+import { applySessionChange, applySettingsChange, effectiveParameters, parseAlterSession, readStatementParameters } from './statement-parameters';
 import { classifyQuery, type StatsRecorder } from './stats';
 import { isUserStatement, type UserStatements, redactUserStatementSecrets } from './user-statements';
 
@@ -44,11 +50,16 @@ interface RunningQuery {
   conn?: DuckDBConnection;
   /** Set when the statement timeout, not the client, canceled it. */
   timedOutAfterS?: number;
+  /** One statement of a multi-statement request: runs as one statement, whatever MULTI_STATEMENT_COUNT says. */
+  readonly child?: boolean;
 }
 
 type QueryStatus = { status: 'RUNNING' | 'SUCCESS' | 'FAILED_WITH_ERROR' | 'ABORTED'; error?: SnowflakeError };
 
 const STATUS_HISTORY = 10_000;
+
+/** The replay cache's key of a request id: request ids are scoped to their session. */
+const requestKeyOf = (session: Session, requestId: string) => `${session.id}\u0000${requestId}`;
 
 // Injected failures say so in `data.injected`; they are never replayed (see `execute`).
 const injectedFailure = () =>
@@ -93,12 +104,40 @@ export class QueryService {
     if (typeof sqlText !== 'string') {
       return errorReply(new SnowflakeError('000900', 'SQL compilation error:\nsqlText is missing or not a string.', '42000'));
     }
-    // Request ids are remembered per user, so a worker that resubmits a batch id on another pooled
-    // connection is deduplicated too.
-    const requestKey = requestId ? `${session.user}\u0000${requestId}` : `once\u0000${randomUUID()}`;
-    const { reply, replayed } = await this.replay.run(requestKey, () => this.execute(session, requestKey, sqlText, body, origin));
+    // Request ids are remembered per session, as Snowflake does: the same id on another connection is
+    // another statement (code that leans on cross-connection de-duplication would double-insert there).
+    const requestKey = requestId ? requestKeyOf(session, requestId) : `once\u0000${randomUUID()}`;
+    const { reply, replayed } = await this.replay.run(requestKey, () =>
+      body.asyncExec === true ? this.startDetached(session, requestKey, sqlText, body, origin) : this.execute(session, requestKey, sqlText, body, origin),
+    );
     if (replayed) this.ctx.stats.counters.replayedRequests++;
     return reply.body;
+  }
+
+  /**
+   * `asyncExec`: starts the statement and answers at once with `333334` and its query id. The client
+   * then polls `/monitoring/queries/<id>` and fetches the result from `/queries/<id>/result`, where it is
+   * kept like any other (see `result`). A retried request gets the same query id back.
+   */
+  private async startDetached(
+    session: Session,
+    requestKey: string,
+    sqlText: string,
+    body: Record<string, unknown>,
+    origin: string,
+  ): Promise<{ reply: StoredReply; keep: boolean }> {
+    const queryId = randomUUID();
+    const resultKey = `detached\u0000${queryId}`;
+    // Registered (RUNNING) before the reply leaves, so the client's first status poll finds it.
+    const started = this.replay.run(resultKey, () => this.execute(session, requestKey, sqlText, body, origin, queryId));
+    started.catch((err) => this.ctx.logger.warn({ err, queryId }, 'local warehouse detached query failed unexpectedly'));
+    const reply = JSON.stringify({
+      data: { queryId, getResultUrl: `/queries/${queryId}/result`, queryAbortsAfterSecs: 300, progressDesc: null },
+      code: '333334',
+      message: 'Asynchronous execution in progress. Use provided query id to perform query monitoring and management.',
+      success: true,
+    });
+    return { reply: { queryId, body: Buffer.from(reply, 'utf8'), isResult: false }, keep: true };
   }
 
   private async execute(
@@ -107,12 +146,13 @@ export class QueryService {
     sqlText: string,
     body: Record<string, unknown>,
     origin: string,
+    queryId: string = randomUUID(),
+    child = false,
   ): Promise<{ reply: StoredReply; keep: boolean }> {
-    const queryId = randomUUID();
     const counters = this.ctx.stats.counters;
     counters.queries++;
     counters.queriesByKind[classifyQuery(sqlText)]++;
-    const run: RunningQuery = { queryId, requestKey, abort: new AbortController() };
+    const run: RunningQuery = { queryId, requestKey, abort: new AbortController(), child };
     this.running.set(queryId, run);
     this.runningByRequest.set(requestKey, queryId);
     this.setStatus(queryId, { status: 'RUNNING' });
@@ -143,9 +183,9 @@ export class QueryService {
       if (delay > 0) await sleep(delay, undefined, { signal: AbortSignal.any([run.abort.signal, this.ctx.closing]) });
       if (fault.mode === 'error' && targeted) throw injectedFailure();
       if (fault.mode === 'poison' && bindingsContain(body.bindings, fault.pattern!)) throw poisonFailure(fault.pattern!);
-      const execution = await this.runStatement(session, run, sqlText, body);
+      const execution = await this.runRequest(session, run, sqlText, body, origin);
       const numberOfBinds = typeof body.bindings === 'object' && body.bindings ? Object.keys(body.bindings).length : 0;
-      const reply = await this.encodeReply(session, queryId, execution, numberOfBinds, origin);
+      const reply = await this.encodeReply(session, queryId, execution, numberOfBinds, origin, readParameterObject(body.parameters));
       counters.rowsReturned += execution.result.rowset.length;
       this.setStatus(queryId, { status: 'SUCCESS' });
       this.history.finish(entry, {
@@ -197,19 +237,70 @@ export class QueryService {
    * The reply bytes: the whole rowset inline, or for a result larger than `resultChunkBytes` its first
    * rows inline and the rest in chunk files kept with the reply.
    */
-  private async encodeReply(session: Session, queryId: string, execution: Execution, numberOfBinds: number, origin: string): Promise<StoredReply> {
+  private async encodeReply(
+    session: Session,
+    queryId: string,
+    execution: Execution,
+    numberOfBinds: number,
+    origin: string,
+    statementParameters: SessionSettings,
+  ): Promise<StoredReply> {
     const segments = writeRowsetSegments(execution.result.rowset, chunkLimits(this.ctx.resultChunkBytes));
     let chunks: ResultChunks | undefined;
     if (segments.length > 1) {
       chunks = await packResultChunks(queryId, origin, segments.slice(1));
       this.ctx.stats.counters.chunkedResults++;
     }
-    const body = encodeQueryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds, { inline: segments[0], chunks });
+    const layout = { inline: segments[0], chunks };
+    const body = encodeQueryReply(session, queryId, execution.result, execution.statementTypeId, numberOfBinds, layout, {
+      statementParameters,
+      resultIds: execution.resultIds,
+    });
     return { queryId, body, chunks };
   }
 
+  /**
+   * Runs a request's SQL: one statement, or several when MULTI_STATEMENT_COUNT allows it, each as a
+   * child query with its own id, history entry and stored result, one after the other; the first that
+   * fails fails the request (the ones before it stay done, as in Snowflake).
+   */
+  private async runRequest(session: Session, run: RunningQuery, sqlText: string, body: Record<string, unknown>, origin: string): Promise<Execution> {
+    const statements = run.child ? [] : splitStatements(sqlText);
+    if (statements.length === 0) return this.runStatement(session, run, sqlText, body);
+    const statementLevel = readParameterObject(body.parameters).get('MULTI_STATEMENT_COUNT');
+    const desired = multiStatementCount(statementLevel ?? session.settings.get('MULTI_STATEMENT_COUNT') ?? 1);
+    if (desired !== 0 && desired !== statements.length) throw statementCountMismatch(statements.length, desired);
+    if (statements.length === 1) return this.runStatement(session, run, sqlText, body);
+
+    const resultIds: string[] = [];
+    let offset = 0;
+    for (const statement of statements) {
+      if (run.abort.signal.aborted) throw abortError();
+      const childId = randomUUID();
+      const childKey = `child\u0000${childId}`;
+      resultIds.push(childId);
+      const childBody = { ...body, sqlText: statement.text, bindings: statementBindings(body.bindings, statement, offset) };
+      offset += statement.positionalBinds;
+      // Canceling the request cancels the child that is running.
+      const cancelChild = () => this.abort(session, { queryId: childId });
+      run.abort.signal.addEventListener('abort', cancelChild, { once: true });
+      try {
+        await this.replay.run(childKey, () => this.execute(session, childKey, statement.text, childBody, origin, childId, true));
+      } finally {
+        run.abort.signal.removeEventListener('abort', cancelChild);
+      }
+      const outcome = this.statuses.get(childId);
+      if (outcome?.status !== 'SUCCESS') throw outcome?.error ?? new SnowflakeError('000603', 'SQL execution internal error: a statement of the request did not finish.', 'XX000');
+    }
+    return {
+      result: { rowtype: statusResult('').rowtype.map((c) => ({ ...c, name: 'multiple statement execution' })), rowset: [['Multiple statements executed successfully.']] },
+      statementTypeId: STATEMENT_TYPE_ID.multiStatement,
+      resultIds,
+    };
+  }
+
   private async runStatement(session: Session, run: RunningQuery, sqlText: string, body: Record<string, unknown>): Promise<Execution> {
-    const rewritten = rewriteSql(sqlText);
+    const rewritten = rewriteSql(sqlText, session);
     if (rewritten.statementCount === 0) throw new SnowflakeError('000900', 'Empty SQL statement.', '42000');
     if (rewritten.statementCount > 1) {
       throw new SnowflakeError(
@@ -220,29 +311,54 @@ export class QueryService {
     }
     const [w1, w2] = rewritten.leadingWords;
     if (w1 === 'ALTER' && w2 === 'SESSION') {
-      // QUERY_TAG and STATEMENT_TIMEOUT_IN_SECONDS are kept on the session; other settings (TIMEZONE…) are accepted and ignored.
-      session.parameters = applySessionChange(session.parameters, parseAlterSession(sqlText, body.bindings));
+      // QUERY_TAG and STATEMENT_TIMEOUT_IN_SECONDS act here; every setting (TIMEZONE, output formats…) is
+      // reported back in the replies' parameters, which is how the driver applies them.
+      const change = parseAlterSession(sqlText, body.bindings);
+      session.parameters = applySessionChange(session.parameters, change);
+      applySettingsChange(session.settings, change);
       return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.session };
     }
     if (w1 === 'USE') {
       // USE WAREHOUSE/ROLE/DATABASE have nothing to change here.
       return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.session };
     }
+    const wait = readSystemWait(sqlText);
+    if (wait) return runSystemWait(wait, AbortSignal.any([run.abort.signal, this.ctx.closing]));
     if (isUserStatement(sqlText)) return this.ctx.userStatements.execute(session, sqlText);
     if (w1 === 'BEGIN' || (w1 === 'START' && w2 === 'TRANSACTION')) return this.begin(session);
     if (w1 === 'COMMIT' || w1 === 'ROLLBACK') return this.end(session, w1);
 
-    const columnName = (name: string) => (sqlText.includes(`"${name}"`) ? name : name.toUpperCase());
+    const columnName = (duckName: string, index: number, all: readonly string[]) => {
+      const name = undoDuplicateRename(duckName, index, all, sqlText);
+      return sqlText.includes(`"${name}"`) ? name : name.toUpperCase();
+    };
     const work = async (conn: DuckDBConnection, inTransaction: boolean) => {
       // Canceled (or timed out) while waiting for a connection: do not start.
       if (run.abort.signal.aborted) throw abortError();
       run.conn = conn;
+      // The session's TIMEZONE reads and converts TIMESTAMP_LTZ values for this statement, as in Snowflake.
+      const zone = sessionTimeZone(session.settings);
+      if (zone) await conn.run(`SET TimeZone = '${zone}'`);
       try {
-        if (body.describeOnly === true) return await describeStatement(conn, rewritten.sql, columnName);
+        const history = readHistoryCall(rewritten.sql, session);
+        if (history) await materializeHistory(conn, this.history.list(history.filter), session);
+        const sql = history?.sql ?? rewritten.sql;
+        if (body.describeOnly === true) return await describeStatement(conn, sql, columnName);
         const binds = readBindings(body.bindings, rewritten.parameterCount);
-        return await executeStatement(conn, rewritten.sql, binds, { inTransaction, columnName });
+        const ddl = ddlTarget(sqlText);
+        const existedBefore = ddl?.conditional ? await objectExists(conn, ddl) : undefined;
+        try {
+          return withDdlStatus(await executeStatement(conn, sql, binds, { inTransaction, columnName }), ddl, existedBefore);
+        } catch (err) {
+          // TRUNCATE TABLE IF EXISTS of a missing table (see translateDialect).
+          if (rewritten.missingTableIsSuccess && /Table with name .* does not exist/i.test(String((err as Error)?.message))) {
+            return { result: statusResult('Statement executed successfully.'), statementTypeId: STATEMENT_TYPE_ID.ddl };
+          }
+          throw err;
+        }
       } finally {
         run.conn = undefined;
+        if (zone) await conn.run(`SET TimeZone = 'UTC'`);
       }
     };
     if (session.tx) return this.inTransaction(session, (conn) => work(conn, true));
@@ -338,7 +454,7 @@ export class QueryService {
   /** Cancels a running statement by query id or request id; unknown or finished ones are ignored. */
   abort(session: Session, target: { queryId?: string; requestId?: string }): void {
     this.ctx.stats.counters.aborts++;
-    const queryId = target.queryId ?? (target.requestId ? this.runningByRequest.get(`${session.user}\u0000${target.requestId}`) : undefined);
+    const queryId = target.queryId ?? (target.requestId ? this.runningByRequest.get(requestKeyOf(session, target.requestId)) : undefined);
     const run = queryId ? this.running.get(queryId) : undefined;
     if (!run) return;
     run.abort.abort();

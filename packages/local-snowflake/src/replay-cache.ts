@@ -10,6 +10,11 @@ export interface StoredReply {
   readonly queryId: string;
   /** The chunk files a large result's reply points at; downloadable while the reply is kept. */
   readonly chunks?: ResultChunks;
+  /**
+   * `false` for a reply that is not the query's result (the "running asynchronously" answer to an
+   * `asyncExec` request): it is replayed by request id but not served as the result by query id.
+   */
+  readonly isResult?: boolean;
 }
 
 /** Bytes a stored reply holds: its body and its chunk files. */
@@ -108,7 +113,7 @@ export class ReplayCache {
   private store(key: string, reply: StoredReply): void {
     this.entries.delete(key); // re-insert so Map order is age order
     this.entries.set(key, { reply, storedAt: this.now() });
-    this.byQueryId.set(reply.queryId, key);
+    if (reply.isResult !== false) this.byQueryId.set(reply.queryId, key);
     this.bytes += replyBytes(reply);
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.opts.maxEntries && this.bytes <= this.opts.maxBytes) break;
@@ -122,7 +127,7 @@ export class ReplayCache {
     this.entries.delete(key);
     if (e.reply) {
       this.bytes -= replyBytes(e.reply);
-      this.byQueryId.delete(e.reply.queryId);
+      if (this.byQueryId.get(e.reply.queryId) === key) this.byQueryId.delete(e.reply.queryId);
     }
   }
 }

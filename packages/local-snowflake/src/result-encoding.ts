@@ -1,10 +1,18 @@
 import {
+  DuckDBArrayValue,
+  DuckDBDecimalValue,
+  DuckDBListValue,
+  DuckDBMapValue,
+  DuckDBStructValue,
   DuckDBTypeId,
+  DuckDBUnionValue,
+  DuckDBVariantValue,
   type DuckDBResultReader,
   type DuckDBType,
   type DuckDBValue,
   type Json,
 } from '@duckdb/node-api';
+import { structuredColumn, type FieldMeta } from './dialect/structured-types';
 import { formatNumberVector } from './vector-format';
 
 /**
@@ -27,6 +35,8 @@ export interface RowTypeEntry {
   scale: number | null;
   collation: null;
   vectorDimension?: number;
+  /** A structured OBJECT's fields, ARRAY's element or MAP's key and value (`dialect/structured-types.ts`). */
+  fields?: FieldMeta[];
 }
 
 /**
@@ -64,24 +74,53 @@ function entry(name: string, type: string, extra: Partial<RowTypeEntry> = {}): R
   };
 }
 
-/** `seconds.fraction` with 9 fractional digits: the driver's wire form for timestamps and times. */
+/**
+ * Seconds since the epoch as a decimal number with 9 fractional digits: the driver's wire form for
+ * timestamps and times, which it reads as one signed number (`-1.750000000` is 1.75 s before 1970, not
+ * -1 s and then +0.75 s).
+ */
 function epochText(units: bigint, perSecond: bigint): string {
-  let seconds = units / perSecond;
-  let rest = units % perSecond;
-  if (rest < 0n) {
-    seconds -= 1n;
-    rest += perSecond;
-  }
-  const nanos = (rest * 1_000_000_000n) / perSecond;
-  return `${seconds}.${nanos.toString().padStart(9, '0')}`;
+  const negative = units < 0n;
+  const magnitude = negative ? -units : units;
+  const nanos = ((magnitude % perSecond) * 1_000_000_000n) / perSecond;
+  return `${negative ? '-' : ''}${magnitude / perSecond}.${nanos.toString().padStart(9, '0')}`;
 }
 
-function jsonCell(_v: DuckDBValue, json: () => Json): string {
-  return JSON.stringify(json());
+/**
+ * A VARIANT cell as JSON text, written from the DuckDB value itself: DuckDB's own JSON conversion turns
+ * BIGINTs into strings (to keep their precision), which would make `{"a":1}` come back as `{"a":"1"}`.
+ * Integers are written as JSON numbers, exactly; JSON text held in the variant is kept as it is.
+ */
+function variantCell(v: DuckDBValue): string {
+  return variantJson(v);
+}
+
+function variantJson(v: DuckDBValue | undefined, type?: DuckDBType): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : JSON.stringify(String(v));
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'string') return type?.alias?.toUpperCase() === 'JSON' ? v : JSON.stringify(v);
+  if (v instanceof DuckDBVariantValue) return variantJson(v.value, v.type);
+  if (v instanceof DuckDBListValue || v instanceof DuckDBArrayValue) return `[${v.items.map((i) => variantJson(i)).join(',')}]`;
+  if (v instanceof DuckDBStructValue) {
+    return `{${Object.entries(v.entries).map(([k, i]) => `${JSON.stringify(k)}:${variantJson(i)}`).join(',')}}`;
+  }
+  if (v instanceof DuckDBMapValue) return `{${v.entries.map((e) => `${JSON.stringify(String(e.key))}:${variantJson(e.value)}`).join(',')}}`;
+  if (v instanceof DuckDBUnionValue) return variantJson(v.value);
+  if (v instanceof DuckDBDecimalValue) return v.toString();
+  return JSON.stringify(String(v));
 }
 
 function plainText(v: DuckDBValue): string {
   return typeof v === 'string' ? v : String(v);
+}
+
+/** OBJECT/ARRAY/MAP columns: structured (with `fields`) when every leaf type has a structured form. */
+function structured(name: string, type: DuckDBType, semiStructured: string): { meta: RowTypeEntry; encode: CellEncoder } {
+  const column = structuredColumn(type, { type: semiStructured });
+  const meta = entry(name, column.type, column.fields ? { fields: column.fields } : {});
+  return { meta, encode: column.encode };
 }
 
 /** Chooses the Snowflake column type and the cell encoder for one DuckDB column type. */
@@ -136,16 +175,16 @@ function codecFor(name: string, type: DuckDBType): { meta: RowTypeEntry; encode:
           encode: (v) => formatNumberVector((v as { items: readonly DuckDBValue[] }).items as readonly number[]),
         };
       }
-      return { meta: entry(name, 'array'), encode: jsonCell };
+      return structured(name, type, 'array');
     }
     case DuckDBTypeId.LIST:
-      return { meta: entry(name, 'array'), encode: jsonCell };
+      return structured(name, type, 'array');
     case DuckDBTypeId.STRUCT:
     case DuckDBTypeId.MAP:
-      return { meta: entry(name, 'object'), encode: jsonCell };
+      return structured(name, type, 'object');
     case DuckDBTypeId.UNION:
     case DuckDBTypeId.VARIANT:
-      return { meta: entry(name, 'variant'), encode: jsonCell };
+      return { meta: entry(name, 'variant'), encode: variantCell };
     case DuckDBTypeId.VARCHAR:
       if (type.alias?.toUpperCase() === 'JSON') return { meta: entry(name, 'variant'), encode: plainText };
       return { meta: entry(name, 'text', { length: TEXT_LENGTH, byteLength: TEXT_LENGTH }), encode: plainText };
@@ -155,14 +194,17 @@ function codecFor(name: string, type: DuckDBType): { meta: RowTypeEntry; encode:
   }
 }
 
+/** The name reported for DuckDB's column `duckName`, the `index`-th of `all` (the result's columns). */
+export type ColumnNaming = (duckName: string, index: number, all: readonly string[]) => string;
+
 /**
  * Encodes a DuckDB result for the driver. `columnName` maps DuckDB's column name to the one reported
  * (Snowflake upper-cases unquoted identifiers).
  */
-export function encodeResult(reader: DuckDBResultReader, columnName: (duckName: string) => string): EncodedResult {
+export function encodeResult(reader: DuckDBResultReader, columnName: ColumnNaming): EncodedResult {
   const names = reader.columnNames();
   const types = reader.columnTypes();
-  const codecs = names.map((n, i) => codecFor(columnName(n), types[i]));
+  const codecs = names.map((n, i) => codecFor(columnName(n, i, names), types[i]));
   const rows = reader.getRows();
   let jsonRows: Json[][] | undefined;
   const rowset: ResultCell[][] = new Array(rows.length);
@@ -185,8 +227,8 @@ export function encodeResult(reader: DuckDBResultReader, columnName: (duckName: 
 }
 
 /** Column metadata only, for `describeOnly` requests (the statement is prepared, never run). */
-export function describeColumns(names: readonly string[], types: readonly DuckDBType[], columnName: (duckName: string) => string): EncodedResult {
-  return { rowtype: names.map((n, i) => codecFor(columnName(n), types[i]).meta), rowset: [] };
+export function describeColumns(names: readonly string[], types: readonly DuckDBType[], columnName: ColumnNaming): EncodedResult {
+  return { rowtype: names.map((n, i) => codecFor(columnName(n, i, names), types[i]).meta), rowset: [] };
 }
 
 /** The one-cell result Snowflake returns for statements without rows (DDL, session commands). */

@@ -21,9 +21,12 @@ import { LoginRefusedError } from './login-refused-error';
 import { errorReply, loginReply, loginRefusedReply, okReply, renewReply } from './protocol';
 import type { QueryExecutionStatus, QueryHistoryEntry, QueryHistoryFilter } from './query-history';
 import { QueryService } from './query-service';
+import { readParameterObject } from './session-parameters';
 import { SessionStore, type Session } from './sessions';
+import { readStatementParameters } from './statement-parameters';
 import { SnowflakeError } from './snowflake-error';
 import { StatsRecorder, type WarehouseStats } from './stats';
+import { registerTimeLimitedGenerator } from './time-limited-generator';
 import { UserStatements } from './user-statements';
 import {
   DAY_MS,
@@ -292,7 +295,7 @@ class LocalWarehouseServer implements LocalWarehouse {
       if (err instanceof BadRequestError) {
         sendJson(res, JSON.stringify({ success: false, code: null, message: err.message, data: null }), err.status);
       } else if (err instanceof SnowflakeError) {
-        sendJson(res, errorReply(err));
+        sendJson(res, errorReply(err), err.httpStatus);
       } else if ((err as Error)?.name === 'AbortError' && this.closing.signal.aborted) {
         res.destroy();
       } else {
@@ -371,6 +374,9 @@ class LocalWarehouseServer implements LocalWarehouse {
     }
     const { user } = identity;
     const param = (name: string, fallback: string) => (url.searchParams.get(name) || fallback).toUpperCase();
+    // Parameters the client sets at login (its queryTag, jsTreatIntegerAsBigInt, keep-alive…).
+    const loginParameters = data.SESSION_PARAMETERS;
+    const statementParameters = readStatementParameters(loginParameters);
     const session: Session = this.sessions.create({
       user: user.name,
       database: param('databaseName', 'FLEET'),
@@ -378,7 +384,8 @@ class LocalWarehouseServer implements LocalWarehouse {
       warehouse: param('warehouse', user.defaultWarehouse ?? 'LOCAL_WH'),
       // A token's role restriction is the session's role, whatever the client asked for.
       role: identity.role?.toUpperCase() ?? param('roleName', user.defaultRole ?? 'PUBLIC'),
-    });
+    }, readParameterObject(loginParameters));
+    if (Object.keys(statementParameters).length > 0) session.parameters = statementParameters;
     this.recorder.countLogin(identity.authenticator);
     return loginReply(session);
   }
@@ -446,6 +453,7 @@ export async function startLocalWarehouse(options: LocalWarehouseOptions = {}): 
     await registerCortexFunctions(conn, (n) => {
       recorder.counters.embeddedTexts += n;
     });
+    registerTimeLimitedGenerator(conn);
     dataset = await loadDemoDataset(conn, opts.seed >>> 0, opts.deals, opts.anchorMs);
   });
   const http = createServer({ keepAlive: true });

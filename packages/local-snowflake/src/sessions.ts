@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckLease } from './duck-pool';
 import { SnowflakeError } from './snowflake-error';
+import type { SessionSettings } from './session-parameters';
 import type { StatementParameters } from './statement-parameters';
 
 /** Snowflake's defaults: a session token lives an hour, the master token (used to renew it) four. */
@@ -25,9 +26,12 @@ export interface Session {
   txQueue: Promise<unknown>;
   /** QUERY_TAG and STATEMENT_TIMEOUT_IN_SECONDS as set by `ALTER SESSION` (absent: never set, or unset). */
   parameters?: StatementParameters;
+  /** Every parameter set at login or by `ALTER SESSION`, reported back in each reply's `data.parameters`. */
+  readonly settings: SessionSettings;
 }
 
 // The Snowflake error codes the driver's session state machine reacts to (lib/constants/gs_errors.js).
+export const INVALID_SESSION_TOKEN = '390104';
 export const GONE_SESSION = '390111';
 export const SESSION_TOKEN_EXPIRED = '390112';
 export const MASTER_TOKEN_EXPIRED = '390114';
@@ -37,24 +41,31 @@ function newToken(kind: string): string {
   return `ver:1-hint:${kind}-${randomBytes(24).toString('base64url')}`;
 }
 
+/** Tokens of ended sessions remembered, so that they get "session gone" rather than "invalid token". */
+const RETIRED_TOKENS = 100_000;
+
 /**
- * Sessions by token. The driver reacts to three answers here: `390112` (session token expired) makes it
+ * Sessions by token. The driver reacts to four answers here: `390112` (session token expired) makes it
  * renew through `/session/token-request` with the master token; `390111` (session gone) and `390114`
  * (master token expired) make it drop the connection for good, so every later call on that connection
- * fails and a pool must open a new one.
+ * fails and a pool must open a new one. A token this server never issued gets HTTP 401 with `390104`,
+ * as from Snowflake, which the driver reports as its invalid-token error (401004) on that call only.
  */
 export class SessionStore {
   private readonly byToken = new Map<string, Session>();
+  /** Session tokens of sessions that ended or were renewed away, oldest first. */
+  private readonly retired = new Set<string>();
   private readonly byMaster = new Map<string, Session>();
   private readonly byId = new Map<number, Session>();
   private nextId = 1_000_001;
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  create(fields: Pick<Session, 'user' | 'database' | 'schema' | 'warehouse' | 'role'>): Session {
+  create(fields: Pick<Session, 'user' | 'database' | 'schema' | 'warehouse' | 'role'>, settings: SessionSettings = new Map()): Session {
     const t = this.now();
     const session: Session = {
       ...fields,
+      settings,
       id: this.nextId++,
       token: newToken('session'),
       tokenExpiresAt: t + SESSION_TOKEN_VALIDITY_S * 1000,
@@ -72,6 +83,9 @@ export class SessionStore {
   authenticate(token: string | undefined): Session {
     if (!token) throw new SnowflakeError(MISSING_AUTH, 'Authorization header not found in the request data.', '08001');
     const session = this.byToken.get(token);
+    if (!session && !this.retired.has(token)) {
+      throw new SnowflakeError(INVALID_SESSION_TOKEN, 'Invalid session token. Please log in again.', '08001', {}, 401);
+    }
     if (!session) {
       throw new SnowflakeError(GONE_SESSION, 'Session no longer exists.  New login required to access the service.', '08001');
     }
@@ -88,6 +102,7 @@ export class SessionStore {
       throw new SnowflakeError(MASTER_TOKEN_EXPIRED, 'Authentication token has expired.  The user must authenticate again.', '08001');
     }
     this.byToken.delete(session.token);
+    this.retire(session.token);
     session.token = newToken('session');
     session.tokenExpiresAt = this.now() + SESSION_TOKEN_VALIDITY_S * 1000;
     this.byToken.set(session.token, session);
@@ -97,6 +112,7 @@ export class SessionStore {
   /** Removes one session; returns it so the caller can release what it holds. */
   delete(session: Session): void {
     this.byToken.delete(session.token);
+    this.retire(session.token);
     this.byMaster.delete(session.masterToken);
     this.byId.delete(session.id);
   }
@@ -104,6 +120,7 @@ export class SessionStore {
   /** Removes every session (and returns them): the next call on any connection gets `390111`. */
   clear(): Session[] {
     const all = [...this.byId.values()];
+    for (const token of this.byToken.keys()) this.retire(token);
     this.byToken.clear();
     this.byMaster.clear();
     this.byId.clear();
@@ -116,6 +133,11 @@ export class SessionStore {
     const gone = [...this.byId.values()].filter((s) => t >= s.masterExpiresAt);
     for (const s of gone) this.delete(s);
     return gone;
+  }
+
+  private retire(token: string): void {
+    this.retired.add(token);
+    if (this.retired.size > RETIRED_TOKENS) this.retired.delete(this.retired.values().next().value!);
   }
 
   get size(): number {

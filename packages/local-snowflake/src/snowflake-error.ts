@@ -12,6 +12,8 @@ export class SnowflakeError extends Error {
     readonly sqlState: string,
     /** Extra fields merged into the reply's `data`. */
     readonly data: Record<string, unknown> = {},
+    /** HTTP status of the reply: 200 for everything but the few refusals Snowflake sends otherwise (an invalid session token: 401). */
+    readonly httpStatus = 200,
   ) {
     super(message);
     this.name = 'SnowflakeError';

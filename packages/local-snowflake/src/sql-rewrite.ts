@@ -1,5 +1,9 @@
+import { translateDialect, type SessionNames } from './dialect/translate';
+
 /**
  * Turns Snowflake SQL into SQL DuckDB accepts, without ever touching values: binds stay binds.
+ * The Snowflake-only constructs (types, GENERATOR, FLATTEN, FROM VALUES, paths, column names…) are
+ * translated first, token by token (`dialect/translate.ts`, docs/dialect.md); then this pass.
  *
  * One pass over the text that knows Snowflake's lexical regions (single-quoted strings with backslash
  * escapes, `"identifiers"`, `$$dollar strings$$`, `--` / `//` / `/* *\/` comments), and outside them only:
@@ -21,6 +25,8 @@ export interface RewrittenSql {
   readonly statementCount: number;
   /** Up to three leading words of the first statement, upper-case (e.g. `['ALTER', 'SESSION', 'SET']`). */
   readonly leadingWords: readonly string[];
+  /** `TRUNCATE TABLE IF EXISTS`: DuckDB's "table does not exist" means success (see `translateDialect`). */
+  readonly missingTableIsSuccess: boolean;
 }
 
 const VECTOR_TYPE = /\bVECTOR\s*\(\s*(FLOAT|INT)\s*,\s*(\d+)\s*\)/gi;
@@ -40,8 +46,12 @@ function rewriteCode(code: string): string {
     .replace(BARE_DATE_PART, (_m, fn: string, part: string) => `${fn}('${part.toLowerCase()}',`);
 }
 
-/** Rewrites one request's SQL text (see the module comment). Never throws: bad SQL is DuckDB's to report. */
-export function rewriteSql(input: string): RewrittenSql {
+/**
+ * Rewrites one request's SQL text (see the module comment); `session` names the current database and
+ * schema. Never throws: bad SQL is DuckDB's to report.
+ */
+export function rewriteSql(snowflakeSql: string, session?: SessionNames): RewrittenSql {
+  const { sql: input, missingTableIsSuccess } = translateDialect(snowflakeSql, session);
   const out: string[] = [];
   let code = ''; // pending text outside strings/comments, rewritten in one go when a region starts
   let positional = 0;
@@ -188,5 +198,6 @@ export function rewriteSql(input: string): RewrittenSql {
     parameterCount: Math.max(positional, maxNumbered),
     statementCount,
     leadingWords: words,
+    missingTableIsSuccess,
   };
 }

@@ -1,3 +1,4 @@
+import { parameterValue, type ParameterValue, type SessionSettings } from './session-parameters';
 import { SnowflakeError } from './snowflake-error';
 
 /** Snowflake's limit on a QUERY_TAG, in characters. */
@@ -172,10 +173,14 @@ function bindValue(bindings: unknown, index: number): unknown {
   return bind.value;
 }
 
-/** What one `ALTER SESSION` statement does to the parameters this server acts on. */
+/** What one `ALTER SESSION` statement does to the parameters this server acts on, and to all of them as reported. */
 export interface SessionParameterChange {
   readonly set: StatementParameters;
   readonly unset: ReadonlyArray<keyof StatementParameters>;
+  /** Every parameter set (upper-case name → value), ours included: reported back in `data.parameters`. */
+  readonly settings: ReadonlyArray<readonly [string, ParameterValue]>;
+  /** Every parameter unset. */
+  readonly unsetNames: readonly string[];
 }
 
 /**
@@ -204,6 +209,8 @@ export function parseAlterSession(sql: string, bindings: unknown): SessionParame
   const verb = expectWord('SET', 'UNSET');
   const set: StatementParameters = {};
   const unset: Array<keyof StatementParameters> = [];
+  const settings: Array<[string, ParameterValue]> = [];
+  const unsetNames: string[] = [];
   let first = true;
   while (first || !atEnd()) {
     if (!first && peek().kind === 'punct' && peek().text === ',') t++;
@@ -213,6 +220,7 @@ export function parseAlterSession(sql: string, bindings: unknown): SessionParame
     t++;
     const name = parameterName(nameTok.text);
     if (verb === 'UNSET') {
+      unsetNames.push(nameTok.text.toUpperCase());
       if (name) unset.push(FIELD[name]);
       continue;
     }
@@ -221,6 +229,8 @@ export function parseAlterSession(sql: string, bindings: unknown): SessionParame
     const valueTok = peek();
     if (!valueTok || valueTok.kind === 'punct') throw unexpected();
     t++;
+    const reported = reportedValue(valueTok, bindings);
+    if (reported !== undefined) settings.push([nameTok.text.toUpperCase(), reported]);
     if (!name) continue;
     const raw: RawValue =
       valueTok.kind === 'string'
@@ -232,7 +242,29 @@ export function parseAlterSession(sql: string, bindings: unknown): SessionParame
             : { value: valueTok.text, numericText: false };
     (set as Record<string, unknown>)[FIELD[name]] = validated(name, raw);
   }
-  return { set, unset };
+  return { set, unset, settings, unsetNames };
+}
+
+/** A parameter's value as reported to the client: text, a number, or a boolean for `TRUE` / `FALSE`. */
+function reportedValue(tok: Token, bindings: unknown): ParameterValue | undefined {
+  switch (tok.kind) {
+    case 'string':
+      return tok.value;
+    case 'number':
+      return Number(tok.text);
+    case 'bind':
+      return parameterValue(bindValue(bindings, tok.index));
+    case 'word':
+      return tok.text === 'TRUE' ? true : tok.text === 'FALSE' ? false : tok.text;
+    default:
+      return undefined;
+  }
+}
+
+/** Applies an `ALTER SESSION` to the settings reported back to the client. */
+export function applySettingsChange(settings: SessionSettings, change: SessionParameterChange): void {
+  for (const [name, value] of change.settings) settings.set(name, value);
+  for (const name of change.unsetNames) settings.delete(name);
 }
 
 /** The session's parameters after an `ALTER SESSION`. */

@@ -4,7 +4,7 @@ import type { Session } from '../src/sessions';
 import { formatNumberVector, VECTOR_DECIMALS } from '../src/vector-format';
 
 // Only the fields a reply reads; the rest of a session does not reach the encoder.
-const session = { database: 'FLEET', schema: 'PUBLIC', warehouse: 'LOCAL_WH', role: 'FLEET_ROLE' } as Session;
+const session = { database: 'FLEET', schema: 'PUBLIC', warehouse: 'LOCAL_WH', role: 'FLEET_ROLE', settings: new Map() } as unknown as Session;
 
 const column = (name: string, type: string): RowTypeEntry => ({
   name, database: '', schema: '', table: '', nullable: true, type, length: null, byteLength: null, precision: null, scale: null, collation: null,

@@ -533,16 +533,17 @@ describe('local warehouse default dataset', () => {
 describe('SQL rewriting for DuckDB', () => {
   it('numbers ? and :N placeholders outside strings, identifiers, comments and casts', () => {
     const r = rewriteSql(`SELECT ?, '?', "a?", x::INT, :2 -- ?\n/* ? */ FROM t WHERE $$?$$ = ?`);
-    expect(r.sql).toBe(`SELECT $1, '?', "a?", x::INT, $2 -- ?\n/* ? */ FROM t WHERE $$?$$ = $2`);
+    // (dialect translation: unaliased expressions get Snowflake's column name, INT is BIGINT; test/dialect.test.ts)
+    expect(r.sql).toBe(`SELECT $1, '?', "a?", x::BIGINT AS "X::INT", $2 -- ?\n/* ? */ FROM t WHERE $$?$$ = $2`);
     expect(r.parameterCount).toBe(2);
     expect(r.statementCount).toBe(1);
   });
 
   it('rewrites VECTOR types, // comments and backslash escapes', () => {
-    expect(rewriteSql('SELECT v::VECTOR(FLOAT, 768), w::vector(int,3) // note').sql).toBe('SELECT v::FLOAT[768], w::INTEGER[3] -- note');
+    expect(rewriteSql('SELECT v::VECTOR(FLOAT, 768) AS v, w::vector(int,3) AS w // note').sql).toBe('SELECT v::FLOAT[768] AS v, w::INTEGER[3] AS w -- note');
     expect(rewriteSql("SELECT 'it\\'s'").sql).toBe("SELECT E'it\\'s'");
-    expect(rewriteSql("SELECT DATEADD(Day, -30, x), DATEDIFF( month ,a,b), 'DATEADD(day,'").sql).toBe(
-      "SELECT DATEADD('day', -30, x), DATEDIFF('month',a,b), 'DATEADD(day,'",
+    expect(rewriteSql("SELECT DATEADD(Day, -30, x) a, DATEDIFF( month ,a,b) b, 'DATEADD(day,'").sql).toBe(
+      "SELECT DATEADD('day', -30, x) a, DATEDIFF('month',a,b) b, 'DATEADD(day,'",
     );
   });
 
