@@ -22,9 +22,28 @@ export const isValidNamespace = (ns: unknown): ns is string => IndexNamespace.sa
 /** True for an id {@link IndexItemId} accepts. */
 export const isValidId = (id: unknown): id is string => IndexItemId.safeParse(id).success;
 
-/** Where an embedded item lives in the search index. */
-export const IndexTarget = z.strictObject({ namespace: IndexNamespace, id: IndexItemId });
-export type IndexTarget = z.infer<typeof IndexTarget>;
+/**
+ * A point in time for index metadata and search filters: milliseconds since the epoch, or an ISO 8601
+ * date-time with an offset (`2026-12-07T10:00:00Z`), which becomes milliseconds.
+ */
+export const IndexTimestamp = z.union(
+  [z.number().int('must be an integer (ms since the epoch)').min(0, 'must not be before 1970').max(8.64e15, 'is too far in the future'), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))],
+  { error: 'must be ms since the epoch or an ISO 8601 date-time' },
+);
+
+/**
+ * Where an embedded item lives in the search index, and what search filters can select it by: the
+ * tenant it belongs to, the deal it is about, its time (all optional; an item without a field never
+ * matches a filter on that field).
+ */
+export const IndexTarget = z.strictObject({
+  namespace: IndexNamespace,
+  id: IndexItemId,
+  tenant: IndexItemId.optional(),
+  dealId: IndexItemId.optional(),
+  ts: IndexTimestamp.optional(),
+});
+export type IndexTarget = z.output<typeof IndexTarget>;
 
 /** Payload of an `embeddings` job. */
 export const EmbeddingJobData = z.strictObject({

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { IndexClosedError } from './errors/index-closed-error';
 import { IndexThreadError } from './errors/index-thread-error';
-import type { ApplyResult, NamespaceFiles, NamespacedHit, OpBatch } from './namespaced-index';
+import type { ItemMeta } from './item-metadata';
+import type { ApplyResult, BatchAnswer, BatchQuery, NamespaceFiles, NamespacedHit, OpBatch } from './namespaced-index';
 import { DEFAULT_NAMESPACE, type CompiledIndexSettings } from './settings';
 import type { IndexStats, SavedIndex, ThreadReply, ThreadRequest, ThreadResults } from './thread-protocol';
 import type { OpenMode } from './vector-index';
@@ -92,14 +93,14 @@ export class IndexThread {
   }
 
   /** Upserts items into one namespace (default `default`) in one batch add. */
-  upsertMany(items: readonly { id: string; vector: ArrayLike<number> }[], namespace = DEFAULT_NAMESPACE): Promise<ApplyResult> {
+  upsertMany(items: readonly { id: string; vector: ArrayLike<number>; meta?: ItemMeta }[], namespace = DEFAULT_NAMESPACE): Promise<ApplyResult> {
     const d = this.settings.dimensions;
     const vectors = new Float32Array(items.length * d);
     const ops: OpBatch['ops'] = [];
     for (const item of items) {
       if (item.vector?.length !== d) throw new RangeError(`vector of ${item.id} has ${item.vector?.length} components, expected ${d}`);
       vectors.set(item.vector, ops.length * d);
-      ops.push({ kind: 'upsert', namespace, id: item.id });
+      ops.push({ kind: 'upsert', namespace, id: item.id, ...(item.meta ? { meta: item.meta } : {}) });
     }
     return this.apply({ ops, vectors }, { transfer: true });
   }
@@ -112,6 +113,17 @@ export class IndexThread {
   search(vector: Float32Array | readonly number[], k: number, namespace?: string): Promise<NamespacedHit[]> {
     const v = vector instanceof Float32Array ? vector : Float32Array.from(vector);
     return this.request({ op: 'search', vector: v, k, namespace });
+  }
+
+  /**
+   * A batch of queries in one message and as few native calls as possible (see
+   * `NamespacedIndex.searchBatch`): row `i` of `vectors` is the vector of `queries[i]`; each answer is
+   * its own success or error. `vectors` is transferred (detached here) when it owns its whole buffer.
+   * `threads`: native threads per call (0 = all cores; a created or written-to index uses one).
+   */
+  searchBatch(vectors: Float32Array, queries: BatchQuery[], threads = 0): Promise<BatchAnswer[]> {
+    const v = isWholeBuffer(vectors) ? vectors : vectors.slice();
+    return this.request({ op: 'searchBatch', vectors: v, queries, threads }, [v.buffer as ArrayBuffer]);
   }
 
   /** Writes the index files and `mapping.json` into `dir` (an existing, empty folder). */

@@ -28,6 +28,8 @@ function handle(req: ThreadRequest): unknown {
       return current().apply(req.batch);
     case 'search':
       return current().search(req.vector, req.k, req.namespace);
+    case 'searchBatch':
+      return current().searchBatch(req.vectors, req.queries, req.threads);
     case 'save':
       return current().save(req.dir);
     case 'stats': {

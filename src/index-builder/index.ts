@@ -7,7 +7,8 @@
  * → `SearchService` (verifies, opens in new threads and hot-swaps each snapshot) → `search(vector, k, ns)`.
  */
 export { createIndexBuilder, IndexBuilder, type IndexBuilderEvents, type IndexBuilderOptions, type IndexBuilderState } from './builder';
-export { createSearchService, SearchService, type SearchResult, type SearchServiceEvents, type SearchServiceOptions } from './search-service';
+export { checkFilter, createSearchService, SearchService, type SearchResult, type SearchServiceEvents, type SearchServiceOptions } from './search-service';
+export { ItemMetadata, isActiveFilter, type ItemMeta, type SavedMeta, type SearchFilter } from './item-metadata';
 export {
   appendDeletes,
   appendUpserts,
@@ -28,8 +29,19 @@ export {
 } from './upsert-stream';
 export { SnapshotStore, snapshotName, MANIFEST_FILE, type LatestSnapshot, type PendingSnapshot, type SnapshotManifest, type SnapshotRef, type SnapshotStoreOptions } from './snapshot-store';
 export { IndexThread, type IndexThreadOptions } from './index-thread';
-export { VectorIndex, type IdMapping, type OpenMode, type UpsertResult, type VectorHit } from './vector-index';
-export { NamespacedIndex, MAPPING_FILE, namespaceFile, type ApplyResult, type IndexOp, type NamespacedHit, type OpBatch } from './namespaced-index';
+export { FILTER_MAX_CANDIDATES, FILTER_OVERFETCH, VectorIndex, type FilteredHits, type IdMapping, type OpenMode, type UpsertResult, type VectorHit } from './vector-index';
+export {
+  NamespacedIndex,
+  MAPPING_FILE,
+  namespaceFile,
+  type ApplyResult,
+  type BatchAnswer,
+  type BatchQuery,
+  type IndexOp,
+  type NamespacedHit,
+  type OpBatch,
+  type QueryAnswer,
+} from './namespaced-index';
 export {
   compileIndexSettings,
   DEFAULT_INDEX_SETTINGS,

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isActiveFilter, type ItemMeta, type SearchFilter } from './item-metadata';
 import { isValidNamespace, type CompiledIndexSettings } from './settings';
 import { VectorIndex, type IdMapping, type OpenMode, type VectorHit } from './vector-index';
 
@@ -8,7 +9,26 @@ export interface IndexOp {
   kind: 'upsert' | 'delete';
   namespace: string;
   id: string;
+  /** Upserts: what filters can select the item by (tenant, deal, timestamp). */
+  meta?: ItemMeta;
 }
+
+/** One query of a batch; its vector is row `i` of the batch's matrix. */
+export interface BatchQuery {
+  k: number;
+  /** Omitted: every namespace, merged by distance. */
+  namespace?: string;
+  filter?: SearchFilter;
+}
+
+/** The answer to one query: hits, and for a filtered query how many items matched the filter. */
+export interface QueryAnswer {
+  hits: NamespacedHit[];
+  matching?: number;
+}
+
+/** One query's outcome in a batch: a failing query fails alone. */
+export type BatchAnswer = ({ ok: true } & QueryAnswer) | { ok: false; error: { name: string; message: string } };
 
 /**
  * An ordered list of changes. `vectors` holds one row (`dimensions` floats) per upsert, in the order
@@ -107,14 +127,15 @@ export class NamespacedIndex {
       last.set(key, { op, row: r });
     }
 
-    const perNs = new Map<string, { deletes: string[]; ids: string[]; rows: number[] }>();
+    const perNs = new Map<string, { deletes: string[]; ids: string[]; rows: number[]; metas: (ItemMeta | undefined)[] }>();
     for (const { op, row: r } of last.values()) {
       let g = perNs.get(op.namespace);
-      if (!g) perNs.set(op.namespace, (g = { deletes: [], ids: [], rows: [] }));
+      if (!g) perNs.set(op.namespace, (g = { deletes: [], ids: [], rows: [], metas: [] }));
       if (op.kind === 'delete') g.deletes.push(op.id);
       else {
         g.ids.push(op.id);
         g.rows.push(r);
+        g.metas.push(op.meta);
       }
     }
 
@@ -127,7 +148,7 @@ export class NamespacedIndex {
       if (!index) this.indexes.set(ns, (index = new VectorIndex(this.settings)));
       const rows = new Float32Array(g.ids.length * d);
       g.rows.forEach((r, i) => rows.set(batch.vectors.subarray(r * d, r * d + d), i * d));
-      const res = index.upsertRows(g.ids, rows);
+      const res = index.upsertRows(g.ids, rows, g.metas);
       upserted += res.applied;
       for (const x of res.rejected) rejected.push({ namespace: ns, ...x });
     }
@@ -146,6 +167,75 @@ export class NamespacedIndex {
     const all: NamespacedHit[] = [];
     for (const [ns, index] of this.indexes) for (const h of index.search(vector, k)) all.push({ ...h, namespace: ns });
     return all.sort((a, b) => a.distance - b.distance).slice(0, k);
+  }
+
+  /**
+   * One query, optionally filtered (see `VectorIndex.searchFiltered`). Without a namespace every
+   * namespace is searched and the hits merged; `matching` then sums over namespaces.
+   */
+  query(vector: Float32Array, q: BatchQuery): QueryAnswer {
+    if (!Number.isInteger(q.k) || q.k < 1) throw new RangeError(`k must be a positive integer, got ${q.k}`);
+    if (!isActiveFilter(q.filter)) return { hits: this.search(vector, q.k, q.namespace) };
+    const filter = q.filter;
+    const targets = q.namespace === undefined ? [...this.indexes] : this.indexes.has(q.namespace) ? [[q.namespace, this.indexes.get(q.namespace)!] as const] : [];
+    let matching = 0;
+    const all: NamespacedHit[] = [];
+    for (const [ns, index] of targets) {
+      const r = index.searchFiltered(vector, q.k, filter);
+      matching += r.matching;
+      for (const h of r.hits) all.push({ ...h, namespace: ns });
+    }
+    if (targets.length > 1) all.sort((a, b) => a.distance - b.distance);
+    return { hits: all.slice(0, q.k), matching };
+  }
+
+  /**
+   * A batch of queries (row `i` of `vectors` for `queries[i]`) in as few native calls as possible:
+   * unfiltered queries with the same namespace and `k` go to USearch as one matrix spread over
+   * `threads` threads (0 = all cores); filtered ones run one by one. A query that fails (or whose
+   * group call fails) gets its own error; the others are answered.
+   */
+  searchBatch(vectors: Float32Array, queries: readonly BatchQuery[], threads = 0): BatchAnswer[] {
+    const d = this.settings.dimensions;
+    if (vectors.length !== queries.length * d) throw new RangeError(`searchBatch: ${vectors.length} values for ${queries.length} queries of ${d} dimensions`);
+    const out: BatchAnswer[] = new Array(queries.length);
+    const row = (i: number) => vectors.subarray(i * d, i * d + d);
+    const one = (i: number) => {
+      try {
+        out[i] = { ok: true, ...this.query(row(i), queries[i]) };
+      } catch (err) {
+        out[i] = { ok: false, error: errorOf(err) };
+      }
+    };
+    const groups = new Map<string, number[]>();
+    queries.forEach((q, i) => {
+      if (isActiveFilter(q.filter) || !Number.isInteger(q.k) || q.k < 1) return one(i);
+      const key = `${q.namespace ?? ''}\u0000${q.k}`;
+      const g = groups.get(key);
+      if (g) g.push(i);
+      else groups.set(key, [i]);
+    });
+    for (const members of groups.values()) {
+      if (members.length === 1) {
+        one(members[0]);
+        continue;
+      }
+      const { k, namespace } = queries[members[0]];
+      const matrix = new Float32Array(members.length * d);
+      members.forEach((i, j) => matrix.set(row(i), j * d));
+      try {
+        const targets = namespace === undefined ? [...this.indexes.keys()] : [namespace];
+        const merged: NamespacedHit[][] = members.map(() => []);
+        for (const ns of targets) this.searchMany(matrix, k, ns, threads).forEach((hits, j) => merged[j].push(...hits));
+        members.forEach((i, j) => {
+          const hits = targets.length > 1 ? merged[j].sort((a, b) => a.distance - b.distance).slice(0, k) : merged[j];
+          out[i] = { ok: true, hits };
+        });
+      } catch {
+        for (const i of members) one(i); // isolate the query that broke the group call
+      }
+    }
+    return out;
   }
 
   /** Many queries (a flat `count × dimensions` matrix) against one namespace in one native call over `threads` threads (0 = all cores). */
@@ -167,4 +257,9 @@ export class NamespacedIndex {
     writeFileSync(join(dir, MAPPING_FILE), JSON.stringify(mapping));
     return { namespaces, count: this.size };
   }
+}
+
+function errorOf(err: unknown): { name: string; message: string } {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name, message: e.message };
 }

@@ -1,13 +1,15 @@
 import type { Redis } from 'ioredis';
+import { MAX_FILTER_VALUES } from '../contracts/search';
 import type { Logger } from '../telemetry/logger';
 import { IndexClosedError } from './errors/index-closed-error';
 import { IndexNotReadyError } from './errors/index-not-ready-error';
 import { IndexOptionError } from './errors/index-option-error';
 import { SafeEmitter } from './events';
 import { IndexThread } from './index-thread';
+import { isActiveFilter, type SearchFilter } from './item-metadata';
 import { snapshotChannel } from './upsert-stream';
-import type { NamespacedHit } from './namespaced-index';
-import { integerIn, isValidNamespace, oneOf } from './settings';
+import type { BatchAnswer, BatchQuery, NamespacedHit, QueryAnswer } from './namespaced-index';
+import { integerIn, isValidId, isValidNamespace, oneOf } from './settings';
 import { SnapshotStore, type SnapshotRef } from './snapshot-store';
 import type { OpenMode } from './vector-index';
 
@@ -35,6 +37,19 @@ export interface SearchServiceOptions {
   maxK?: number;
   /** How long a replaced snapshot waits for its in-flight queries before its threads stop anyway. Default 30 000; 0–600 000. */
   drainTimeoutMs?: number;
+  /**
+   * Coalesce concurrent queries: while an index thread is busy, queries queue, and the thread then
+   * takes all of them (up to `maxBatch`) in one message and one multi-query USearch call spread over
+   * `batchThreads` cores. A query arriving at an idle thread leaves at once (with those from the same
+   * tick), so a lone query waits for nothing. Default true; false sends each query on its own.
+   */
+  coalesce?: boolean;
+  /** Most queries in one coalesced batch. Default 256; 1–10 000. */
+  maxBatch?: number;
+  /** Native threads one batched call uses; 0 = every core. Default 0; 0–256. */
+  batchThreads?: number;
+  /** Extra time an idle thread waits for more queries after the first (coalescing only). Default 0; 0–100. */
+  coalesceWindowMs?: number;
   logger?: Logger;
 }
 
@@ -48,6 +63,10 @@ interface CompiledSearchOptions {
   pollMs: number;
   maxK: number;
   drainTimeoutMs: number;
+  coalesce: boolean;
+  maxBatch: number;
+  batchThreads: number;
+  coalesceWindowMs: number;
   logger?: Logger;
 }
 
@@ -57,7 +76,11 @@ export interface SearchResult {
   hits: NamespacedHit[];
   /** Version of the snapshot that answered (all hits come from one snapshot). */
   snapshotVersion: number;
+  /** Filtered searches: how many items (in the namespaces searched) match the filter. */
+  matching?: number;
 }
+
+
 
 export interface SearchServiceEvents extends Record<string, unknown> {
   /** A newer snapshot is now serving. */
@@ -83,9 +106,48 @@ function compile(opts: SearchServiceOptions): CompiledSearchOptions {
     pollMs,
     maxK: integerIn('maxK', opts.maxK ?? 1_000, 1, 10_000),
     drainTimeoutMs: integerIn('drainTimeoutMs', opts.drainTimeoutMs ?? 30_000, 0, 600_000),
+    coalesce: opts.coalesce === undefined ? true : booleanOption('coalesce', opts.coalesce),
+    maxBatch: integerIn('maxBatch', opts.maxBatch ?? 256, 1, 10_000),
+    batchThreads: integerIn('batchThreads', opts.batchThreads ?? 0, 0, 256),
+    coalesceWindowMs: integerIn('coalesceWindowMs', opts.coalesceWindowMs ?? 0, 0, 100),
     logger: opts.logger,
   };
 }
+
+function booleanOption(option: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new IndexOptionError(option, value, 'true or false');
+  return value;
+}
+
+/** Checks a filter's shape (the contracts' schema does the same for API and queue input); throws RangeError. */
+export function checkFilter(filter: unknown): SearchFilter | undefined {
+  if (filter === undefined) return undefined;
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new RangeError('filter must be an object');
+  const f = filter as Record<string, unknown>;
+  for (const key of Object.keys(f)) if (!['tenant', 'dealId', 'from', 'to'].includes(key)) throw new RangeError(`filter.${key} is not a filter field (tenant, dealId, from, to)`);
+  for (const field of ['tenant', 'dealId'] as const) {
+    const v = f[field];
+    if (v === undefined) continue;
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_FILTER_VALUES || !list.every(isValidId)) {
+      throw new RangeError(`filter.${field} must be an id or a list of 1 to ${MAX_FILTER_VALUES} ids`);
+    }
+  }
+  for (const field of ['from', 'to'] as const) {
+    const v = f[field];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw new RangeError(`filter.${field} must be a time in ms since the epoch`);
+  }
+  return f as SearchFilter;
+}
+
+interface QueuedQuery {
+  vector: Float32Array;
+  query: BatchQuery;
+  resolve: (a: QueryAnswer) => void;
+  reject: (e: Error) => void;
+}
+
+type BatchPolicy = Pick<CompiledSearchOptions, 'coalesce' | 'maxBatch' | 'batchThreads' | 'coalesceWindowMs'>;
 
 /**
  * One loaded snapshot: its threads, and how many queries are running on it. Retired when a newer one
@@ -99,7 +161,15 @@ class Generation {
   private markStopped!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
 
-  constructor(readonly snapshot: SnapshotRef, private readonly threads: IndexThread[]) {}
+  private readonly queue: QueuedQuery[] = [];
+  private readonly busy = new Set<IndexThread>();
+  private scheduled = false;
+  /** Messages sent to the index threads, and the queries they carried (shared with the service). */
+  readonly counts: { batches: number; queries: number };
+
+  constructor(readonly snapshot: SnapshotRef, private readonly threads: IndexThread[], private readonly policy: BatchPolicy, counts: { batches: number; queries: number }) {
+    this.counts = counts;
+  }
 
   get version(): number {
     return this.snapshot.version;
@@ -109,15 +179,65 @@ class Generation {
     return this.snapshot.manifest.settings.dimensions;
   }
 
-  async search(vector: Float32Array, k: number, namespace?: string): Promise<NamespacedHit[]> {
+  async search(vector: Float32Array, query: BatchQuery): Promise<QueryAnswer> {
     this.inFlight++;
     try {
+      if (this.policy.coalesce) return await new Promise<QueryAnswer>((resolve, reject) => {
+        this.queue.push({ vector, query, resolve, reject });
+        this.schedule();
+      });
       let thread = this.threads[0];
       for (const t of this.threads) if (t.pending < thread.pending) thread = t;
-      return await thread.search(vector, k, namespace);
+      this.counts.batches++;
+      this.counts.queries++;
+      const [answer] = await thread.searchBatch(vector.slice(), [query], 1);
+      return unwrap(answer);
     } finally {
       this.inFlight--;
       if (this.retired && this.inFlight === 0) void this.close();
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const run = () => {
+      this.scheduled = false;
+      this.pump();
+    };
+    // Queries issued in the same tick ride together; with a window, so do those of the next few ms.
+    if (this.policy.coalesceWindowMs > 0) setTimeout(run, this.policy.coalesceWindowMs);
+    else queueMicrotask(run);
+  }
+
+  /** Hands queued queries to idle threads, one batch each; a thread's next batch is cut when its last one returns. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const thread = this.threads.find((t) => !this.busy.has(t));
+      if (!thread) return;
+      const batch = this.queue.splice(0, this.policy.maxBatch);
+      const d = batch[0].vector.length;
+      const matrix = new Float32Array(batch.length * d);
+      batch.forEach((q, i) => matrix.set(q.vector, i * d));
+      this.busy.add(thread);
+      this.counts.batches++;
+      this.counts.queries += batch.length;
+      thread
+        .searchBatch(matrix, batch.map((q) => q.query), this.policy.batchThreads)
+        .then(
+          (answers) => batch.forEach((q, i) => {
+            try {
+              q.resolve(unwrap(answers[i]));
+            } catch (err) {
+              q.reject(err as Error);
+            }
+          }),
+          (err: Error) => batch.forEach((q) => q.reject(err)),
+        )
+        .finally(() => {
+          this.busy.delete(thread);
+          this.pump();
+        });
     }
   }
 
@@ -142,6 +262,12 @@ class Generation {
     }
     return this.stopped;
   }
+}
+
+function unwrap(answer: BatchAnswer | undefined): QueryAnswer {
+  if (!answer) throw new Error('index thread returned no answer for a query');
+  if (!answer.ok) throw Object.assign(new Error(answer.error.message), { name: answer.error.name });
+  return { hits: answer.hits, ...(answer.matching !== undefined ? { matching: answer.matching } : {}) };
 }
 
 /**
@@ -181,6 +307,9 @@ export class SearchService {
     this.store = new SnapshotStore({ dir: opts.snapshotDir });
   }
 
+  /** Messages sent to index threads and the queries they carried, since start: `queries / batches` is the mean batch. */
+  readonly searchCounts = { batches: 0, queries: 0 };
+
   /** Version being served, or null before the first snapshot. */
   get snapshotVersion(): number | null {
     return this.current?.version ?? null;
@@ -218,10 +347,14 @@ export class SearchService {
   }
 
   /**
-   * The `k` nearest items to `vector` in `namespace` (or across all namespaces), from one snapshot.
-   * Throws `IndexOptionError`-style `RangeError`s for bad input, `IndexNotReadyError` before a snapshot.
+   * The `k` nearest items to `vector` in `namespace` (or across all namespaces), from one snapshot;
+   * with `filter`, only items whose metadata matches (see `SearchFilter`; `matching` in the result).
+   * Concurrent calls are coalesced into batched native calls (see `coalesce`).
+   * Throws `RangeError`s for bad input, `IndexNotReadyError` before a snapshot.
+   *
+   * @example await search.search(vector, 10, 'call_notes', { tenant: 'acme', from: Date.parse('2026-11-01') })
    */
-  async search(vector: Float32Array | readonly number[], k: number, namespace?: string): Promise<SearchResult> {
+  async search(vector: Float32Array | readonly number[], k: number, namespace?: string, filter?: SearchFilter): Promise<SearchResult> {
     if (this.closing) throw new IndexClosedError('search service');
     const gen = this.current;
     if (!gen) throw new IndexNotReadyError(this._lastError ? `no good snapshot (${this._lastError.message})` : 'no snapshot loaded yet');
@@ -229,10 +362,11 @@ export class SearchService {
     if (vector.length !== gen.dimensions) throw new RangeError(`query vector has ${vector.length} components, the index has ${gen.dimensions}`);
     if (!Number.isInteger(k) || k < 1 || k > this.opts.maxK) throw new RangeError(`k must be an integer from 1 to ${this.opts.maxK}, got ${k}`);
     if (namespace !== undefined && !isValidNamespace(namespace)) throw new RangeError(`namespace ${JSON.stringify(namespace)} is not valid`);
+    const f = checkFilter(filter);
     const v = vector instanceof Float32Array ? vector : Float32Array.from(vector);
     for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new RangeError(`query vector component ${i} is not a finite number`);
-    const hits = await gen.search(v, k, namespace);
-    return { hits, snapshotVersion: gen.version };
+    const answer = await gen.search(v, { k, ...(namespace !== undefined ? { namespace } : {}), ...(isActiveFilter(f) ? { filter: f } : {}) });
+    return { hits: answer.hits, snapshotVersion: gen.version, ...(answer.matching !== undefined ? { matching: answer.matching } : {}) };
   }
 
   /**
@@ -260,7 +394,7 @@ export class SearchService {
   }
 
   private async refreshOnce(): Promise<boolean> {
-    const { logger, mode, expansionSearch, threads: threadCount, drainTimeoutMs } = this.opts;
+    const { logger, mode, expansionSearch, threads: threadCount, drainTimeoutMs, coalesce, maxBatch, batchThreads, coalesceWindowMs } = this.opts;
     const { snapshot, skipped } = await this.store.loadLatest({ newerThan: this.current?.version ?? 0, exclude: this.refused });
     for (const err of skipped) {
       if (err.version !== undefined) this.refused.add(err.version); // a refused snapshot never heals: do not re-hash it
@@ -289,7 +423,7 @@ export class SearchService {
       return false;
     }
     const old = this.current;
-    this.current = new Generation(snapshot, threads); // the swap: later queries start on the new snapshot
+    this.current = new Generation(snapshot, threads, { coalesce, maxBatch, batchThreads, coalesceWindowMs }, this.searchCounts); // the swap: later queries start on the new snapshot
     void old?.retire(drainTimeoutMs);
     const loadMs = Date.now() - started;
     logger?.info({ from: old?.version ?? null, to: snapshot.version, count: snapshot.manifest.count, loadMs }, 'search index swapped');

@@ -31,8 +31,9 @@ export interface IndexSettings {
   /**
    * Candidate-list size while searching (ef). Default 192, measured with `runAnnBench` on the hard
    * clustered data set at 100k × 768 (f16, M 16): recall@10 was 0.856 at 64 (the library default),
-   * 0.926 at 128, 0.944 at 160, 0.957 at 192, 0.972 at 256; on DESIGN.md's real embeddings 128
-   * already gave 0.96. Recall falls as the index grows, hence the margin. 1–4096. A search service
+   * 0.926 at 128, 0.944 at 160, 0.957 at 192, 0.972 at 256. On real vectors (GloVe 6B, 100k × 768
+   * through an orthogonal map; `fleet bench ann --dataset glove`): 0.902 at 64, 0.954 at 128, 0.972 at
+   * 192, 0.979 at 256 (docs/search.md). Recall falls as the index grows, hence the margin. 1–4096. A search service
    * may override it per replica without a rebuild (a viewed index takes it at construction only).
    */
   expansionSearch?: number;

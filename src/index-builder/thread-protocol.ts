@@ -1,4 +1,4 @@
-import type { ApplyResult, NamespaceFiles, NamespacedHit, OpBatch } from './namespaced-index';
+import type { ApplyResult, BatchAnswer, BatchQuery, NamespaceFiles, NamespacedHit, OpBatch } from './namespaced-index';
 import type { CompiledIndexSettings } from './settings';
 import type { OpenMode } from './vector-index';
 
@@ -8,6 +8,7 @@ export type ThreadRequest =
   | { op: 'open'; dir: string; settings: CompiledIndexSettings; namespaces: NamespaceFiles; mode: OpenMode; expansionSearch?: number }
   | { op: 'apply'; batch: OpBatch }
   | { op: 'search'; vector: Float32Array; k: number; namespace?: string }
+  | { op: 'searchBatch'; vectors: Float32Array; queries: BatchQuery[]; threads: number }
   | { op: 'save'; dir: string }
   | { op: 'stats' };
 
@@ -29,6 +30,7 @@ export interface ThreadResults {
   open: { size: number };
   apply: ApplyResult;
   search: NamespacedHit[];
+  searchBatch: BatchAnswer[];
   save: SavedIndex;
   stats: IndexStats;
 }

@@ -2,6 +2,7 @@ import { endianness } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../contracts/errors';
 import { LuaCommand } from '../redis-lua/lua-command';
+import type { ItemMeta } from './item-metadata';
 import type { IndexOp, OpBatch } from './namespaced-index';
 import { IndexItemId, IndexNamespace } from '../contracts/embedding';
 import { DEFAULT_NAMESPACE } from './settings';
@@ -16,6 +17,9 @@ import { DEFAULT_NAMESPACE } from './settings';
  *   id  item id
  *   v   upserts only: the vector as raw little-endian float32 bytes (3 KB for 768-d; base64 would be 4 KB)
  *   j   upserts written by `appendUpsertsOnce`: the id of the job whose effect the entry is
+ *   t   upserts, optional: tenant          ─┐ filter metadata; an entry without them (every entry
+ *   dl  upserts, optional: deal id          │ written before filters existed) is an item without
+ *   ts  upserts, optional: ms since epoch  ─┘ metadata, which filtered searches never return
  *
  * Applying entries is idempotent: the final vector of an id depends only on its last entry.
  */
@@ -36,11 +40,18 @@ export interface SnapshotAnnouncement {
   log_position: string;
 }
 
-/** One vector to index. `namespace` defaults to `default`; ids are unique per namespace. */
+/**
+ * One vector to index. `namespace` defaults to `default`; ids are unique per namespace. `tenant`,
+ * `dealId` and `ts` (ms since the epoch) are what filtered searches select by; a re-upsert replaces
+ * them with the new entry's (absent = none).
+ */
 export interface IndexUpsert {
   id: string;
   vector: Float32Array | readonly number[];
   namespace?: string;
+  tenant?: string;
+  dealId?: string;
+  ts?: number;
 }
 
 export interface IndexDeletion {
@@ -70,7 +81,7 @@ export async function appendUpserts(redis: Redis, prefix: string, items: readonl
   validateUpserts(items, opts);
   const key = indexLogKey(prefix);
   const tx = redis.multi();
-  for (const item of items) tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector));
+  for (const item of items) tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector), ...metaFields(item));
   return execIds(await tx.exec());
 }
 
@@ -91,11 +102,15 @@ export const INDEX_EFFECT_FIELD = 'fleet:index-upsert';
 const APPEND_ONCE_LUA = `
 local out = {}
 for i = 2, #KEYS do
-  local a = (i - 2) * 4
+  local a = (i - 2) * 7
   local fresh = 1
   if redis.call('EXISTS', KEYS[i]) == 1 then fresh = redis.call('HSETNX', KEYS[i], '${INDEX_EFFECT_FIELD}', ARGV[a + 4]) end
   if fresh == 1 then
-    out[i - 1] = redis.call('XADD', KEYS[1], '*', 'op', 'u', 'ns', ARGV[a + 1], 'id', ARGV[a + 2], 'v', ARGV[a + 3], 'j', ARGV[a + 4])
+    local entry = {'XADD', KEYS[1], '*', 'op', 'u', 'ns', ARGV[a + 1], 'id', ARGV[a + 2], 'v', ARGV[a + 3], 'j', ARGV[a + 4]}
+    if ARGV[a + 5] ~= '' then table.insert(entry, 't'); table.insert(entry, ARGV[a + 5]) end
+    if ARGV[a + 6] ~= '' then table.insert(entry, 'dl'); table.insert(entry, ARGV[a + 6]) end
+    if ARGV[a + 7] ~= '' then table.insert(entry, 'ts'); table.insert(entry, ARGV[a + 7]) end
+    out[i - 1] = redis.call(unpack(entry))
   else
     out[i - 1] = ''
   end
@@ -118,7 +133,7 @@ export async function appendUpsertsOnce(redis: Redis, prefix: string, items: rea
   const args: (string | Buffer)[] = [];
   for (const item of items) {
     keys.push(item.jobKey);
-    args.push(item.namespace ?? DEFAULT_NAMESPACE, item.id, vectorBytes(item.vector), item.jobId);
+    args.push(item.namespace ?? DEFAULT_NAMESPACE, item.id, vectorBytes(item.vector), item.jobId, item.tenant ?? '', item.dealId ?? '', item.ts === undefined ? '' : String(item.ts));
   }
   const reply = (await appendOnce.run(redis, keys, args)) as string[];
   return reply.map((id) => (id === '' ? null : String(id)));
@@ -142,6 +157,14 @@ function validateUpserts<T extends IndexUpsert>(
           break;
         }
       }
+    }
+    for (const field of ['tenant', 'dealId'] as const) {
+      if (item?.[field] === undefined) continue;
+      const r = IndexItemId.safeParse(item[field]);
+      if (!r.success) issues.push({ path: `[${i}].${field}`, message: r.error.issues[0].message });
+    }
+    if (item?.ts !== undefined && (typeof item.ts !== 'number' || !Number.isSafeInteger(item.ts) || item.ts < 0)) {
+      issues.push({ path: `[${i}].ts`, message: 'must be an integer number of ms since the epoch' });
     }
     extra?.(item, i, issues);
   });
@@ -198,7 +221,8 @@ export async function readLog(redis: Redis, prefix: string, afterId: string, opt
     } else if (op === 'u') {
       if (f.v?.length !== d * 4) malformed.push({ streamId, reason: `vector of ${namespace}/${id} has ${f.v?.length ?? 0} bytes, expected ${d * 4} (${d} float32)` });
       else {
-        ops.push({ kind: 'upsert', namespace, id });
+        const meta = metaOf(f);
+        ops.push(meta ? { kind: 'upsert', namespace, id, meta } : { kind: 'upsert', namespace, id });
         rows.push(f.v);
       }
     } else ops.push({ kind: 'delete', namespace, id });
@@ -238,6 +262,26 @@ function checkRef(item: IndexDeletion, i: number, issues: { path: string; messag
   if (!id.success) issues.push({ path: `[${i}].id`, message: id.error.issues[0].message });
   const ns = item?.namespace === undefined ? undefined : IndexNamespace.safeParse(item.namespace);
   if (ns && !ns.success) issues.push({ path: `[${i}].namespace`, message: ns.error.issues[0].message });
+}
+
+/** The optional metadata fields of a log entry (none when the item carries none). */
+function metaFields(item: IndexUpsert): string[] {
+  const out: string[] = [];
+  if (item.tenant !== undefined) out.push('t', item.tenant);
+  if (item.dealId !== undefined) out.push('dl', item.dealId);
+  if (item.ts !== undefined) out.push('ts', String(item.ts));
+  return out;
+}
+
+function metaOf(f: Record<string, Buffer>): ItemMeta | undefined {
+  const meta: ItemMeta = {};
+  if (f.t) meta.tenant = f.t.toString();
+  if (f.dl) meta.dealId = f.dl.toString();
+  if (f.ts) {
+    const ts = Number(f.ts.toString());
+    if (Number.isFinite(ts)) meta.ts = ts; // an unreadable time is dropped, not the whole entry
+  }
+  return meta.tenant !== undefined || meta.dealId !== undefined || meta.ts !== undefined ? meta : undefined;
 }
 
 function vectorBytes(v: Float32Array | readonly number[]): Buffer {

@@ -1,6 +1,21 @@
+import { availableParallelism } from 'node:os';
 import { Index, type BatchMatches, type MetricKind, type ScalarKind } from 'usearch';
 import { IndexItemId } from '../contracts/embedding';
+import { ItemMetadata, type ItemMeta, type SavedMeta, type SearchFilter } from './item-metadata';
 import { isValidId, type CompiledIndexSettings } from './settings';
+
+/**
+ * Filtered search over-fetches: it asks USearch for `k × (size / matching) × FILTER_OVERFETCH` candidates
+ * (the binding has no predicate callback), keeps those that match, and grows the request 4× while too few
+ * matched. The recall cost this has is measured in test/index-filter.test.ts and docs/search.md.
+ */
+export const FILTER_OVERFETCH = 4;
+/**
+ * Most candidates one filtered search asks for. A search for `c` candidates costs about what ef = `c`
+ * costs, so this bounds the work of a very selective filter (below ~k / size × 2 / this, hits can be
+ * missing: the answer says how many items matched, so a caller can tell).
+ */
+export const FILTER_MAX_CANDIDATES = 16_384;
 
 /** One search result. `score` is a similarity (higher is closer); `distance` is USearch's raw distance. */
 export interface VectorHit {
@@ -21,6 +36,18 @@ export interface IdMapping {
   /** `ids[i]` has key `keys[i]`. Parallel arrays keep the JSON small (no per-entry object). */
   ids: string[];
   keys: number[];
+  /**
+   * Filter metadata, parallel to `ids` (tenant, deal, timestamp). Absent when no item carries any —
+   * which is also how every mapping written before filters reads: such an index has no metadata,
+   * and a filtered search over it matches nothing.
+   */
+  meta?: SavedMeta;
+}
+
+/** A filtered search's hits and how many items of the index matched the filter. */
+export interface FilteredHits {
+  hits: VectorHit[];
+  matching: number;
 }
 
 /** What one upsert or delete batch did. Rejected items are reported, never thrown: one bad item never fails its batch. */
@@ -47,6 +74,9 @@ export class VectorIndex {
   private readonly idToKey = new Map<string, number>();
   private readonly keyToId = new Map<number, string>();
   private nextKey = 1;
+  private readonly meta = new ItemMetadata();
+  /** False from `open` until the first add: only then may one search call use more than one thread. */
+  private touched = true;
   /** True for an index memory-mapped with `view`: searchable, not writable. */
   readonly readOnly: boolean;
 
@@ -77,6 +107,7 @@ export class VectorIndex {
       throw new Error(`index file ${file} has ${vi.index.dimensions()} dimensions, its manifest says ${settings.dimensions}`);
     }
     vi.importMapping(mapping, file);
+    vi.touched = false;
     return vi;
   }
 
@@ -93,10 +124,11 @@ export class VectorIndex {
   }
 
   /** Upserts `{ id, vector }` items (one batch `add`). A later item with the same id wins. */
-  upsertMany(items: readonly { id: string; vector: ArrayLike<number> }[]): UpsertResult {
+  upsertMany(items: readonly { id: string; vector: ArrayLike<number>; meta?: ItemMeta }[]): UpsertResult {
     const d = this.dimensions;
     const flat = new Float32Array(items.length * d);
     const ids: string[] = [];
+    const metas: (ItemMeta | undefined)[] = [];
     const rejected: UpsertResult['rejected'] = [];
     for (const item of items) {
       if (item.vector?.length !== d) {
@@ -105,17 +137,19 @@ export class VectorIndex {
       }
       flat.set(item.vector, ids.length * d);
       ids.push(item.id);
+      metas.push(item.meta);
     }
-    const result = this.upsertRows(ids, ids.length === items.length ? flat : flat.slice(0, ids.length * d));
+    const result = this.upsertRows(ids, ids.length === items.length ? flat : flat.slice(0, ids.length * d), metas);
     return { applied: result.applied, rejected: [...rejected, ...result.rejected] };
   }
 
   /**
    * Upserts `ids[i]` with row `i` of the flattened `rows` (`ids.length × dimensions`). Rows are checked
    * (finite; non-zero under `cos`); duplicates in one call keep the last valid row. All survivors go to
-   * USearch in one `add(keys, vectors)` call.
+   * USearch in one `add(keys, vectors)` call. `metas[i]` is row `i`'s filter metadata: an upsert replaces
+   * the whole item, so a row without metadata clears what the id carried before.
    */
-  upsertRows(ids: readonly string[], rows: Float32Array): UpsertResult {
+  upsertRows(ids: readonly string[], rows: Float32Array, metas?: readonly (ItemMeta | undefined)[]): UpsertResult {
     this.assertWritable();
     const d = this.dimensions;
     if (rows.length !== ids.length * d) throw new RangeError(`upsertRows: ${rows.length} values for ${ids.length} ids of ${d} dimensions`);
@@ -146,8 +180,10 @@ export class VectorIndex {
       } else replaced.push(BigInt(key));
       keys[j++] = BigInt(key);
     }
+    this.touched = true;
     if (replaced.length) this.index.remove(BigUint64Array.from(replaced));
     for (const { id, key } of added) this.bind(id, key);
+    if (metas || this.meta.size > 0) for (const [id, row] of lastRow) this.meta.set(this.idToKey.get(id)!, metas?.[row]);
     try {
       this.index.add(keys, vectors, this.settings.addThreads);
     } catch (err) {
@@ -189,6 +225,40 @@ export class VectorIndex {
   }
 
   /**
+   * The `k` nearest ids among the items matching `filter`, by over-fetching (see `FILTER_OVERFETCH`):
+   * every hit matches; fewer than `min(k, matching)` come back only when the matching items are too
+   * rare to be reached within `FILTER_MAX_CANDIDATES` candidates.
+   */
+  searchFiltered(vector: Float32Array, k: number, filter: SearchFilter): FilteredHits {
+    if (vector.length !== this.dimensions) throw new RangeError(`query has ${vector.length} components, expected ${this.dimensions}`);
+    const compiled = this.meta.compile(filter);
+    const matching = compiled.count();
+    const size = this.index.size();
+    if (matching === 0 || size === 0) return { hits: [], matching };
+    const cap = Math.max(k, FILTER_MAX_CANDIDATES);
+    const want = Math.min(k, matching);
+    let fetch = Math.min(size, cap, Math.max(k, Math.ceil(((k * size) / matching) * FILTER_OVERFETCH)));
+    for (;;) {
+      const m = this.index.search(vector, fetch, 1);
+      const hits: VectorHit[] = [];
+      for (let i = 0; i < m.keys.length && hits.length < k; i++) {
+        const key = Number(m.keys[i]);
+        if (!compiled.matches(key)) continue;
+        const id = this.keyToId.get(key);
+        if (id !== undefined) hits.push({ id, distance: m.distances[i], score: this.score(m.distances[i]) });
+      }
+      if (hits.length >= want || fetch >= size || fetch >= cap) return { hits, matching };
+      fetch = Math.min(size, cap, fetch * 4);
+    }
+  }
+
+  /** Filter metadata of `id`, if it carries any. */
+  metaOf(id: string): ItemMeta | undefined {
+    const key = this.idToKey.get(id);
+    return key === undefined ? undefined : this.meta.get(key);
+  }
+
+  /**
    * Many queries in one native call (`queries.length / dimensions` rows), spread over `threads`
    * threads (0 = all cores). For throughput measurements and bulk jobs. More than one thread needs
    * an index opened with `load`/`view` (they reserve a search context per core); an index grown by
@@ -196,6 +266,10 @@ export class VectorIndex {
    */
   searchMany(queries: Float32Array, k: number, threads = 1): VectorHit[][] {
     const d = this.dimensions;
+    // Only an index fresh from load/view is sure to hold a search context per core; adds reserve as
+    // many as their add threads (see above).
+    if (this.touched) threads = 1;
+    else if (threads === 0 || threads > availableParallelism()) threads = availableParallelism();
     const count = queries.length / d;
     if (!Number.isInteger(count)) throw new RangeError(`searchMany: ${queries.length} values is not a whole number of ${d}-d rows`);
     if (count === 0 || this.index.size() === 0) return Array.from({ length: count }, () => []);
@@ -220,11 +294,13 @@ export class VectorIndex {
   }
 
   exportMapping(): IdMapping {
-    return { nextKey: this.nextKey, ids: [...this.idToKey.keys()], keys: [...this.idToKey.values()] };
+    const keys = [...this.idToKey.values()];
+    const meta = this.meta.export(keys);
+    return { nextKey: this.nextKey, ids: [...this.idToKey.keys()], keys, ...(meta ? { meta } : {}) };
   }
 
   private importMapping(mapping: IdMapping, file: string): void {
-    const { ids, keys, nextKey } = mapping;
+    const { ids, keys, nextKey, meta } = mapping;
     if (!Array.isArray(ids) || !Array.isArray(keys) || ids.length !== keys.length || !Number.isSafeInteger(nextKey)) {
       throw new Error(`mapping for ${file} is malformed`);
     }
@@ -233,6 +309,7 @@ export class VectorIndex {
       if (!Number.isSafeInteger(keys[i]) || keys[i] >= nextKey) throw new Error(`mapping for ${file}: key ${keys[i]} of ${ids[i]} is not below nextKey ${nextKey}`);
       this.bind(ids[i], keys[i]);
     }
+    if (meta !== undefined) this.meta.import(keys, meta, `the mapping for ${file}`);
     this.nextKey = nextKey;
   }
 
@@ -242,6 +319,7 @@ export class VectorIndex {
   }
 
   private unbind(key: number): void {
+    this.meta.clear(key);
     const id = this.keyToId.get(key);
     this.keyToId.delete(key);
     if (id !== undefined) this.idToKey.delete(id);

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { DEFAULT_EMBEDDING_MODEL, EMBEDDING_MODELS, type EmbeddingModel } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
-import { SearchRequest, type SearchResponse } from '../contracts/search';
+import { SearchRequest, type SearchFilter, type SearchResponse } from '../contracts/search';
 import { validate } from '../contracts/validate';
 import { decodeVector } from '../contracts/vector-codec';
 import type { EmbeddingService } from './embedding-processor';
@@ -9,7 +9,12 @@ import { parseJobData } from './job-data';
 
 /** What the search role needs from the index: the search service of `src/index-builder`. */
 export interface VectorSearcher {
-  search(vector: Float32Array, k: number, namespace?: string): Promise<{ hits: { id: string; namespace: string; score: number }[]; snapshotVersion: number }>;
+  search(
+    vector: Float32Array,
+    k: number,
+    namespace?: string,
+    filter?: SearchFilter,
+  ): Promise<{ hits: { id: string; namespace: string; score: number }[]; snapshotVersion: number; matching?: number }>;
 }
 
 export interface SearchProcessor {
@@ -19,7 +24,7 @@ export interface SearchProcessor {
 }
 
 /**
- * Semantic search: a text goes through the embedding path (cache first, then a coalesced warehouse
+ * Semantic search, optionally filtered by tenant, deal and time (`filter`): a text goes through the embedding path (cache first, then a coalesced warehouse
  * batch), a vector is used as given; the index answers with ids, scores and its snapshot version.
  */
 export function createSearchProcessor(deps: { index: VectorSearcher; embeddings: EmbeddingService }): SearchProcessor {
@@ -35,8 +40,13 @@ export function createSearchProcessor(deps: { index: VectorSearcher; embeddings:
     } else {
       vector = typeof req.vector === 'string' ? decodeVector(req.vector) : Float32Array.from(req.vector!);
     }
-    const { hits, snapshotVersion } = await deps.index.search(vector, req.k, req.namespace);
-    return { hits: hits.map((h) => ({ id: h.id, namespace: h.namespace, score: Number(h.score.toFixed(6)) })), snapshotVersion, ...(embedding ? { embedding } : {}) };
+    const { hits, snapshotVersion, matching } = req.filter ? await deps.index.search(vector, req.k, req.namespace, req.filter) : await deps.index.search(vector, req.k, req.namespace);
+    return {
+      hits: hits.map((h) => ({ id: h.id, namespace: h.namespace, score: Number(h.score.toFixed(6)) })),
+      snapshotVersion,
+      ...(matching !== undefined ? { matching } : {}),
+      ...(embedding ? { embedding } : {}),
+    };
   };
   return {
     run: async (input) => answer(validate(SearchRequest, input)),
