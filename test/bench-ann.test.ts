@@ -14,9 +14,32 @@ describe('ann benchmark (smoke)', () => {
   afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
   it('reports raw USearch next to the fleet path, the ef curve, concurrency and filters; the ground truth is cached', async () => {
-    const opts = { dataset: 'hard' as const, n: 2_000, dims: 64, queries: 40, efSweep: [8, 64], concurrency: 20, concurrentQueries: 200, filterQueries: 10, replica: false, cacheDir, redisUrl: testRedisUrl() };
+    const opts = {
+      dataset: 'hard' as const,
+      n: 2_000,
+      dims: 64,
+      queries: 40,
+      efSweep: [8, 64],
+      concurrency: 20,
+      concurrentQueries: 200,
+      filterQueries: 10,
+      replica: false,
+      cacheDir,
+      redisUrl: testRedisUrl(),
+    };
     const r = await runAnnBench(opts);
-    for (const key of ['n', 'recall_at_10', 'p50_ms', 'raw_p50_ms', 'speedup_vs_exact', 'serial_qps', 'coalesced_qps', 'serial_p99_ms', 'coalesced_p99_ms', 'fleet_vs_raw_p50']) {
+    for (const key of [
+      'n',
+      'recall_at_10',
+      'p50_ms',
+      'raw_p50_ms',
+      'speedup_vs_exact',
+      'serial_qps',
+      'coalesced_qps',
+      'serial_p99_ms',
+      'coalesced_p99_ms',
+      'fleet_vs_raw_p50',
+    ]) {
       expect(typeof r[key]).toBe('number');
     }
     expect(r.n).toBe(2_000);

@@ -32,7 +32,16 @@ describe('cache L2 reads with TTL (the grace path) send the Lua text once per co
   });
 
   const graceCache = (prefix: string, l2BatchSize?: number) => {
-    const cache = new TieredCache<string>({ redis: client, namespace: 'lua', prefix, codec: jsonCodec(), graceMs: 60_000, invalidation: false, l2BatchSize, l2TimeoutMs: 10_000 });
+    const cache = new TieredCache<string>({
+      redis: client,
+      namespace: 'lua',
+      prefix,
+      codec: jsonCodec(),
+      graceMs: 60_000,
+      invalidation: false,
+      l2BatchSize,
+      l2TimeoutMs: 10_000,
+    });
     caches.push(cache);
     return cache;
   };

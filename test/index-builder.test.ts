@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createIndexBuilder, type IndexBuilder } from '../src/index-builder/builder';
-import { appendDeletes, appendUpserts, indexLogKey } from '../src/index-builder/upsert-stream';
 import { createSearchService, type SearchService } from '../src/index-builder/search-service';
+import { appendDeletes, appendUpserts, indexLogKey } from '../src/index-builder/upsert-stream';
 import { itemVector, spawnTsChild, waitForLine } from './fixtures/index-helpers';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 
@@ -63,7 +63,11 @@ describe('IndexBuilder (real Redis, real USearch)', () => {
     // Acknowledged and applied in memory, but not snapshotted: 200 new, 20 re-upserted, 10 deleted.
     await appendUpserts(redis, prefix, items(300, 500));
     await appendUpserts(redis, prefix, items(0, 20, 1));
-    const last = await appendDeletes(redis, prefix, items(20, 30).map(({ id, namespace }) => ({ id, namespace })));
+    const last = await appendDeletes(
+      redis,
+      prefix,
+      items(20, 30).map(({ id, namespace }) => ({ id, namespace })),
+    );
     await waitForLine<{ position?: string }>(lines, (m) => m.position === last[last.length - 1]);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));

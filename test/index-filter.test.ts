@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clusteredSpec, clusteredVectors } from '../src/bench/ann';
-import { NamespacedIndex, MAPPING_FILE, type MappingFile } from '../src/index-builder/namespaced-index';
 import type { ItemMeta, SearchFilter } from '../src/index-builder/item-metadata';
+import { MAPPING_FILE, type MappingFile, NamespacedIndex } from '../src/index-builder/namespaced-index';
 import { compileIndexSettings } from '../src/index-builder/settings';
 
 /**
@@ -29,7 +29,8 @@ function metaOf(i: number): ItemMeta | undefined {
 
 function matches(meta: ItemMeta | undefined, f: SearchFilter): boolean {
   if (!meta) return false;
-  const any = (v: string | undefined, want: string | readonly string[] | undefined) => want === undefined || (v !== undefined && (typeof want === 'string' ? [want] : want).includes(v));
+  const any = (v: string | undefined, want: string | readonly string[] | undefined) =>
+    want === undefined || (v !== undefined && (typeof want === 'string' ? [want] : want).includes(v));
   if (!any(meta.tenant, f.tenant) || !any(meta.dealId, f.dealId)) return false;
   if (f.from !== undefined || f.to !== undefined) {
     if (meta.ts === undefined || meta.ts < (f.from ?? -Infinity) || meta.ts >= (f.to ?? Infinity)) return false;
@@ -47,13 +48,21 @@ function exactFiltered(q: number, f: SearchFilter, k = K): string[] {
     for (let j = 0; j < D; j++) dot += data[i * D + j] * query[j]; // unit vectors: dot = cosine
     scored.push({ id: `item-${i}`, s: dot });
   }
-  return scored.sort((a, b) => b.s - a.s).slice(0, k).map((x) => x.id);
+  return scored
+    .sort((a, b) => b.s - a.s)
+    .slice(0, k)
+    .map((x) => x.id);
 }
 
 function build(withMeta = true): NamespacedIndex {
   const index = new NamespacedIndex(settings);
   index.apply({
-    ops: Array.from({ length: N }, (_, i) => ({ kind: 'upsert' as const, namespace: 'notes', id: `item-${i}`, ...(withMeta && metaOf(i) ? { meta: metaOf(i) } : {}) })),
+    ops: Array.from({ length: N }, (_, i) => ({
+      kind: 'upsert' as const,
+      namespace: 'notes',
+      id: `item-${i}`,
+      ...(withMeta && metaOf(i) ? { meta: metaOf(i) } : {}),
+    })),
     vectors: data,
   });
   return index;
@@ -101,7 +110,11 @@ describe('filtered search against exact filtered search', () => {
   });
 
   it('items without metadata never match a filter, but are found without one', () => {
-    const r = index.query(queries.subarray(0, D), { k: N, namespace: 'notes', filter: { tenant: ['acme', 'globex', ...Array.from({ length: 37 }, (_, i) => `t-${i}`)] } });
+    const r = index.query(queries.subarray(0, D), {
+      k: N,
+      namespace: 'notes',
+      filter: { tenant: ['acme', 'globex', ...Array.from({ length: 37 }, (_, i) => `t-${i}`)] },
+    });
     expect(r.matching).toBe(N - N / 50);
     expect(r.hits.some((h) => Number(h.id.slice(5)) % 50 === 49)).toBe(false);
     expect(index.search(data.slice(49 * D, 50 * D), 1, 'notes')[0].id).toBe('item-49');
@@ -110,9 +123,21 @@ describe('filtered search against exact filtered search', () => {
   it('a re-upsert replaces the metadata, a delete forgets it', () => {
     const small = new NamespacedIndex(settings);
     const v = (i: number) => data.slice(i * D, (i + 1) * D);
-    small.apply({ ops: [{ kind: 'upsert', namespace: 'n', id: 'a', meta: { tenant: 'acme' } }, { kind: 'upsert', namespace: 'n', id: 'b', meta: { tenant: 'acme' } }], vectors: new Float32Array([...v(0), ...v(1)]) });
+    small.apply({
+      ops: [
+        { kind: 'upsert', namespace: 'n', id: 'a', meta: { tenant: 'acme' } },
+        { kind: 'upsert', namespace: 'n', id: 'b', meta: { tenant: 'acme' } },
+      ],
+      vectors: new Float32Array([...v(0), ...v(1)]),
+    });
     expect(small.query(v(0), { k: 5, namespace: 'n', filter: { tenant: 'acme' } }).matching).toBe(2);
-    small.apply({ ops: [{ kind: 'upsert', namespace: 'n', id: 'a', meta: { tenant: 'globex' } }, { kind: 'delete', namespace: 'n', id: 'b' }], vectors: v(0) });
+    small.apply({
+      ops: [
+        { kind: 'upsert', namespace: 'n', id: 'a', meta: { tenant: 'globex' } },
+        { kind: 'delete', namespace: 'n', id: 'b' },
+      ],
+      vectors: v(0),
+    });
     expect(small.query(v(0), { k: 5, namespace: 'n', filter: { tenant: 'acme' } })).toEqual({ hits: [], matching: 0 });
     expect(small.query(v(0), { k: 5, namespace: 'n', filter: { tenant: 'globex' } }).hits.map((h) => h.id)).toEqual(['a']);
     small.apply({ ops: [{ kind: 'upsert', namespace: 'n', id: 'a' }], vectors: v(0) }); // no metadata: none left
@@ -122,8 +147,19 @@ describe('filtered search against exact filtered search', () => {
   it('without a namespace, filtered hits from every namespace are merged and matching is summed', () => {
     const two = new NamespacedIndex(settings);
     const rows = (from: number, to: number) => data.slice(from * D, to * D);
-    two.apply({ ops: Array.from({ length: 100 }, (_, i) => ({ kind: 'upsert' as const, namespace: 'x', id: `item-${i}`, meta: { tenant: 'acme' } })), vectors: rows(0, 100) });
-    two.apply({ ops: Array.from({ length: 100 }, (_, i) => ({ kind: 'upsert' as const, namespace: 'y', id: `item-${100 + i}`, meta: { tenant: i < 50 ? 'acme' : 'globex' } })), vectors: rows(100, 200) });
+    two.apply({
+      ops: Array.from({ length: 100 }, (_, i) => ({ kind: 'upsert' as const, namespace: 'x', id: `item-${i}`, meta: { tenant: 'acme' } })),
+      vectors: rows(0, 100),
+    });
+    two.apply({
+      ops: Array.from({ length: 100 }, (_, i) => ({
+        kind: 'upsert' as const,
+        namespace: 'y',
+        id: `item-${100 + i}`,
+        meta: { tenant: i < 50 ? 'acme' : 'globex' },
+      })),
+      vectors: rows(100, 200),
+    });
     const r = two.query(queries.subarray(0, D), { k: 200, filter: { tenant: 'acme' } });
     expect(r.matching).toBe(150);
     expect(r.hits.length).toBe(150);

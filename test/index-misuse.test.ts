@@ -2,17 +2,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { ValidationError } from '../src/contracts/errors';
 import { IndexTarget } from '../src/contracts/embedding';
+import { ValidationError } from '../src/contracts/errors';
 import { createIndexBuilder } from '../src/index-builder/builder';
 import { BuilderLockError } from '../src/index-builder/errors/builder-lock-error';
 import { IndexNotReadyError } from '../src/index-builder/errors/index-not-ready-error';
 import { IndexOptionError } from '../src/index-builder/errors/index-option-error';
 import { SnapshotCorruptError } from '../src/index-builder/errors/snapshot-corrupt-error';
-import { appendUpserts, indexLogKey } from '../src/index-builder/upsert-stream';
 import { createSearchService } from '../src/index-builder/search-service';
 import { compileIndexSettings, isValidNamespace } from '../src/index-builder/settings';
 import { MANIFEST_FILE, snapshotName } from '../src/index-builder/snapshot-store';
+import { appendUpserts, indexLogKey } from '../src/index-builder/upsert-stream';
 import { itemVector } from './fixtures/index-helpers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
@@ -71,7 +71,8 @@ describe('index-builder misuse', () => {
     const issues = (err as ValidationError).issues;
     expect(issues.map((i) => i.path)).toEqual(['[0].namespace', '[1].id', '[2].id']);
     expect(issues[0].message).toBe(IndexTarget.safeParse({ namespace: 'calls.v2', id: 'a' }).error!.issues[0].message);
-    for (const ns of ['calls', 'call_notes', 'Deals-2026']) expect(IndexTarget.safeParse({ namespace: ns, id: 'C-1' }).success && isValidNamespace(ns)).toBe(true);
+    for (const ns of ['calls', 'call_notes', 'Deals-2026'])
+      expect(IndexTarget.safeParse({ namespace: ns, id: 'C-1' }).success && isValidNamespace(ns)).toBe(true);
     for (const ns of ['calls.v2', '../etc', '', '-x']) expect(isValidNamespace(ns)).toBe(false);
   });
 

@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createIndexBuilder, type IndexBuilder } from '../src/index-builder/builder';
 import { SnapshotCorruptError } from '../src/index-builder/errors/snapshot-corrupt-error';
-import { appendUpserts, snapshotChannel } from '../src/index-builder/upsert-stream';
 import { createSearchService, type SearchService } from '../src/index-builder/search-service';
 import { MANIFEST_FILE, snapshotName } from '../src/index-builder/snapshot-store';
+import { appendUpserts, snapshotChannel } from '../src/index-builder/upsert-stream';
 import { itemVector } from './fixtures/index-helpers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
 const dims = 64;
-const items = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ id: `msg-${from + i}`, namespace: 'messages', vector: itemVector(from + i, dims) }));
+const items = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => ({ id: `msg-${from + i}`, namespace: 'messages', vector: itemVector(from + i, dims) }));
 
 describe('SearchService (hot swap, refusal of bad snapshots)', () => {
   let redis: Redis;
@@ -24,7 +25,15 @@ describe('SearchService (hot swap, refusal of bad snapshots)', () => {
     redis = testRedis();
     dir = mkdtempSync(join(tmpdir(), 'index-search-'));
     prefix = uniquePrefix('index-search');
-    builder = createIndexBuilder({ redis, prefix, snapshotDir: dir, settings: { dimensions: dims }, snapshotEveryMs: 3_600_000, blockMs: 50, keepSnapshots: 5 });
+    builder = createIndexBuilder({
+      redis,
+      prefix,
+      snapshotDir: dir,
+      settings: { dimensions: dims },
+      snapshotEveryMs: 3_600_000,
+      blockMs: 50,
+      keepSnapshots: 5,
+    });
     await builder.start();
     search = createSearchService({ redis, prefix, snapshotDir: dir, pollMs: 0, threads: 2 });
   });

@@ -17,7 +17,10 @@ function unit(i: number): Float32Array {
 
 /** Writes a real snapshot of `n` vectors through an index thread, at log position `pos`. */
 async function writeSnapshot(store: SnapshotStore, thread: IndexThread, n: number, pos: string) {
-  await thread.upsertMany(Array.from({ length: n }, (_, i) => ({ id: `id-${i}`, vector: unit(i) })), 'notes');
+  await thread.upsertMany(
+    Array.from({ length: n }, (_, i) => ({ id: `id-${i}`, vector: unit(i) })),
+    'notes',
+  );
   const pending = await store.begin();
   const saved = await thread.save(pending.tmpDir);
   return store.commit(pending, { count: saved.count, settings, logPosition: pos, namespaces: saved.namespaces });

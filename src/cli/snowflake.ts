@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { publicKeyFingerprint } from '../pool/credentials';
 
-export interface KeyPairFiles {
+interface KeyPairFiles {
   privateKeyFile: string;
   publicKeyFile: string;
   /** `SHA256:<base64>`, as `DESC USER` shows it in RSA_PUBLIC_KEY_FP. */
@@ -18,7 +18,7 @@ export interface KeyPairFiles {
  * private key as PKCS#8 PEM (`rsa_key.p8`, mode 0600; encrypted with AES-256-CBC when a passphrase is
  * given) and the public key as SPKI PEM (`rsa_key.pub`). Existing files are never overwritten.
  */
-export function writeKeyPair(dir: string, passphrase?: string): KeyPairFiles {
+function writeKeyPair(dir: string, passphrase?: string): KeyPairFiles {
   const privateKeyFile = path.join(dir, 'rsa_key.p8');
   const publicKeyFile = path.join(dir, 'rsa_key.pub');
   for (const f of [privateKeyFile, publicKeyFile]) {

@@ -4,11 +4,11 @@ import { CORTEX_CREDITS_PER_MTOKENS, parseCortexPrices, WAREHOUSE_CREDITS_PER_HO
 import { type Authenticator, VARIABLES, type VariableName, type VariableSpec } from './variables';
 
 export { ConfigError } from './errors';
-export { CORTEX_CREDITS_PER_MTOKENS, WAREHOUSE_CREDITS_PER_HOUR, type WarehouseSize } from './prices';
-export { AUTHENTICATORS, type Authenticator, VARIABLES, type VariableName, type VariableSpec } from './variables';
+
+export { VARIABLES, type VariableSpec } from './variables';
 
 /** Every variable, parsed: the type of each is what its schema outputs (src/config/variables.ts). */
-export type RawConfig = { -readonly [K in VariableName]: z.output<(typeof VARIABLES)[K]['schema']> };
+type RawConfig = { -readonly [K in VariableName]: z.output<(typeof VARIABLES)[K]['schema']> };
 
 /**
  * How the fleet logs in to Snowflake, one variant per authenticator. Secrets are given inline or as a
@@ -143,7 +143,6 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
 export type FleetConfig = DeepReadonly<ReturnType<typeof group>>;
 /** Connection settings for ioredis (the URL, and optionally an ACL user, password and CA file). */
 export type RedisSettings = Pick<FleetConfig['redis'], 'url'> & Partial<FleetConfig['redis']>;
-export type SnowflakeSettings = FleetConfig['snowflake'];
 export type JobSettings = FleetConfig['jobs'];
 
 function deepFreeze<T>(o: T): T {

@@ -3,7 +3,7 @@ import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { CORTEX_CREDITS_PER_MTOKENS, CORTEX_PRICE_LIST, WAREHOUSE_CREDITS_PER_HOUR, type WarehouseSize } from './prices';
 
 /** The login methods the fleet offers (snowflake-sdk 3.3 authenticator names). */
-export const AUTHENTICATORS = ['SNOWFLAKE', 'SNOWFLAKE_JWT', 'PROGRAMMATIC_ACCESS_TOKEN', 'OAUTH', 'OAUTH_CLIENT_CREDENTIALS'] as const;
+const AUTHENTICATORS = ['SNOWFLAKE', 'SNOWFLAKE_JWT', 'PROGRAMMATIC_ACCESS_TOKEN', 'OAUTH', 'OAUTH_CLIENT_CREDENTIALS'] as const;
 export type Authenticator = (typeof AUTHENTICATORS)[number];
 
 /**

@@ -14,7 +14,9 @@ export const DEFAULT_EMBEDDING_MODEL: EmbeddingModel = 'e5-base-v2';
 export const IndexNamespace = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, _ or -, starting with a letter or digit');
 
 /** An item id in the search index: 1-128 letters, digits or `_ . : / -`, starting with a letter or digit. */
-export const IndexItemId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/, 'must be 1-128 letters, digits or _ . : / -, starting with a letter or digit');
+export const IndexItemId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/, 'must be 1-128 letters, digits or _ . : / -, starting with a letter or digit');
 
 /** True for a namespace {@link IndexNamespace} accepts. */
 export const isValidNamespace = (ns: unknown): ns is string => IndexNamespace.safeParse(ns).success;
@@ -27,7 +29,10 @@ export const isValidId = (id: unknown): id is string => IndexItemId.safeParse(id
  * date-time with an offset (`2026-12-07T10:00:00Z`), which becomes milliseconds.
  */
 export const IndexTimestamp = z.union(
-  [z.number().int('must be an integer (ms since the epoch)').min(0, 'must not be before 1970').max(8.64e15, 'is too far in the future'), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))],
+  [
+    z.number().int('must be an integer (ms since the epoch)').min(0, 'must not be before 1970').max(8.64e15, 'is too far in the future'),
+    z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+  ],
   { error: 'must be ms since the epoch or an ISO 8601 date-time' },
 );
 

@@ -6,9 +6,12 @@ export const MAX_SEARCH_K = 1_000;
 /** Most values in one filter list (`tenant`, `dealId`). */
 export const MAX_FILTER_VALUES = 1_000;
 
-const idOrIds = z.union([IndexItemId, z.array(IndexItemId).min(1, 'must list at least one id').max(MAX_FILTER_VALUES, `must list at most ${MAX_FILTER_VALUES} ids`)], {
-  error: `must be an id or a list of 1 to ${MAX_FILTER_VALUES} ids`,
-});
+const idOrIds = z.union(
+  [IndexItemId, z.array(IndexItemId).min(1, 'must list at least one id').max(MAX_FILTER_VALUES, `must list at most ${MAX_FILTER_VALUES} ids`)],
+  {
+    error: `must be an id or a list of 1 to ${MAX_FILTER_VALUES} ids`,
+  },
+);
 
 /**
  * Restricts a search to items whose metadata (given at upsert: `index.tenant`, `index.dealId`,
@@ -35,7 +38,12 @@ export const SearchRequest = z
         { error: 'must be base64 of little-endian float32 or a list of 1 to 4096 finite numbers' },
       )
       .optional(),
-    k: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(MAX_SEARCH_K, `must be at most ${MAX_SEARCH_K}`).default(10),
+    k: z
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(MAX_SEARCH_K, `must be at most ${MAX_SEARCH_K}`)
+      .default(10),
     namespace: IndexTarget.shape.namespace.optional(),
     filter: SearchFilter.optional(),
     model: z.string().optional(),

@@ -11,7 +11,7 @@ export interface BuildFlowOptions {
 }
 
 /** `wf-…-collect-gong`: the job id of one step of a workflow. */
-export function childJobId(workflowId: string, step: string): string {
+function childJobId(workflowId: string, step: string): string {
   return `${workflowId}-${step}`;
 }
 
@@ -31,7 +31,7 @@ export function sourceOfJobKey(key: string): Source | undefined {
 }
 
 /** The sources a workflow must have; a failure of any other source leaves a marked gap in the report. */
-export function requiredSources(data: WorkflowJobData): Source[] {
+function requiredSources(data: WorkflowJobData): Source[] {
   return data.requiredSources ?? [...WORKFLOW_TYPES[data.type].required];
 }
 

@@ -69,7 +69,7 @@ function items(title: string, list: SourceItem[] | undefined, n = 5): string[] {
 }
 
 /** A readable Markdown rendering of the report. */
-export function renderMarkdown(r: Omit<WorkflowReport, 'markdown'>): string {
+function renderMarkdown(r: Omit<WorkflowReport, 'markdown'>): string {
   const lines = [
     `# ${cell(r.question)}`,
     '',

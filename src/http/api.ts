@@ -18,7 +18,7 @@ import { workflowRoutes } from './routes/workflows';
 import { secureV1 } from './v1-scope';
 
 /** Bull Board access; the board is mounted when any credential exists (API tokens count as admin). */
-export interface ApiBoardOptions extends BoardOptions {
+interface ApiBoardOptions extends BoardOptions {
   /** Basic credentials of the board administrator (browsers). */
   admin?: Credentials;
   /** Basic credentials of a read-only viewer. */
@@ -65,7 +65,7 @@ export interface ApiOptions {
   trustProxy?: boolean | string;
 }
 
-export const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
+const DEFAULT_BODY_LIMIT_BYTES = 1_048_576;
 
 /** The options, checked: a wrong one is a TypeError/RangeError at start, never a surprise per request. */
 function checkOptions(opts: ApiOptions): { bodyLimit: number; maxWaitMs: number; redisTimeoutMs: number } {

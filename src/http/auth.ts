@@ -26,8 +26,8 @@ export interface AuthOptions {
   viewer?: Credentials;
 }
 
-export const MIN_TOKEN_CHARS = 16;
-export const MIN_PASSWORD_CHARS = 8;
+const MIN_TOKEN_CHARS = 16;
+const MIN_PASSWORD_CHARS = 8;
 
 // One-shot hash (Node >= 21.7): about a third of createHash's cost, on every authenticated request.
 const digest = (s: string): Buffer => hash('sha256', s, 'buffer');

@@ -32,7 +32,7 @@ interface CachedCount {
   refreshing?: Promise<number>;
 }
 
-export const DEFAULT_MAX_BACKLOG = 100_000;
+const DEFAULT_MAX_BACKLOG = 100_000;
 
 /**
  * Refuses enqueues (429 with Retry-After) while a queue's backlog is over its bound, so a producer

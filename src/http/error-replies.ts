@@ -4,7 +4,7 @@ import { ResultTimeoutError, ValidationError } from '../contracts/errors';
 import { HttpError, type HttpIssue } from './http-error';
 
 /** What the API answers for an error: `{ error: { code, message, issues? } }` with a status and headers. */
-export interface ErrorReply {
+interface ErrorReply {
   status: number;
   code: string;
   message: string;
@@ -30,7 +30,7 @@ const FASTIFY_ERRORS: Readonly<Record<string, (limits: { bodyLimit: number }) =>
  * arrive in time is a 503 to retry. Anything else is `undefined` here: a 500 whose details are logged, not
  * sent (a RangeError from deep inside is the operator's problem, not bad input).
  */
-export function errorReply(err: Error, limits: { bodyLimit: number }): ErrorReply | undefined {
+function errorReply(err: Error, limits: { bodyLimit: number }): ErrorReply | undefined {
   if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message, issues: err.issues, headers: err.headers };
   // By name too: a ValidationError from another copy of the contracts (a linked package) is the same error.
   if (err instanceof ValidationError || (err.name === 'ValidationError' && Array.isArray((err as ValidationError).issues))) {

@@ -6,7 +6,7 @@ import { MAX_TEXT_CHARS, WarehouseText } from '../contracts/text';
 import { WorkflowJobData } from '../contracts/workflows';
 
 /** Most texts one `POST /v1/embeddings` may carry (each becomes one job). */
-export const MAX_TEXTS_PER_REQUEST = 1_000;
+const MAX_TEXTS_PER_REQUEST = 1_000;
 /** BullMQ's priority range (1 = highest). */
 const MAX_PRIORITY = 2_097_152;
 

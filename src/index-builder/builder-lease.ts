@@ -3,7 +3,10 @@ import type { Redis } from 'ioredis';
 import { LuaCommand } from '../redis-lua/lua-command';
 import { BuilderLockError } from './errors/builder-lock-error';
 
-const renewLease = new LuaCommand('fleetLeaseRenew', `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`);
+const renewLease = new LuaCommand(
+  'fleetLeaseRenew',
+  `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`,
+);
 const releaseLease = new LuaCommand('fleetLeaseRelease', `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`);
 
 /**
@@ -15,7 +18,12 @@ export class BuilderLease {
   private timer?: NodeJS.Timeout;
   private held = false;
 
-  constructor(private readonly redis: Redis, readonly key: string, private readonly ttlMs: number, private readonly onLost: (err: BuilderLockError) => void) {}
+  constructor(
+    private readonly redis: Redis,
+    readonly key: string,
+    private readonly ttlMs: number,
+    private readonly onLost: (err: BuilderLockError) => void,
+  ) {}
 
   /** Takes the lease, retrying every `retryMs` for up to `waitMs`. */
   async acquire(waitMs: number, retryMs = 500): Promise<void> {

@@ -6,11 +6,11 @@ import { IndexOptionError } from './errors/index-option-error';
 import { SnapshotCorruptError } from './errors/snapshot-corrupt-error';
 import { SafeEmitter } from './events';
 import { IndexThread } from './index-thread';
-import { compareStreamIds, readLog, snapshotChannel, trimLog, type SnapshotAnnouncement } from './upsert-stream';
 import type { ApplyResult } from './namespaced-index';
-import { compileIndexSettings, integerIn, sameStorageSettings, type CompiledIndexSettings, type IndexSettings } from './settings';
-import { SnapshotStore, type SnapshotRef } from './snapshot-store';
+import { type CompiledIndexSettings, compileIndexSettings, type IndexSettings, integerIn, sameStorageSettings } from './settings';
+import { type SnapshotRef, SnapshotStore } from './snapshot-store';
 import type { IndexStats } from './thread-protocol';
+import { compareStreamIds, readLog, type SnapshotAnnouncement, snapshotChannel, trimLog } from './upsert-stream';
 
 /** Options of `createIndexBuilder`. Durations in ms. */
 export interface IndexBuilderOptions {
@@ -67,7 +67,8 @@ export interface IndexBuilderEvents extends Record<string, unknown> {
 
 function compile(opts: IndexBuilderOptions): CompiledBuilderOptions {
   if (!opts || typeof opts !== 'object') throw new IndexOptionError('options', opts, 'an object');
-  if (!opts.redis || typeof (opts.redis as Partial<Redis>).duplicate !== 'function') throw new IndexOptionError('redis', typeof opts.redis, 'an ioredis client');
+  if (!opts.redis || typeof (opts.redis as Partial<Redis>).duplicate !== 'function')
+    throw new IndexOptionError('redis', typeof opts.redis, 'an ioredis client');
   if (typeof opts.prefix !== 'string' || opts.prefix.length === 0) throw new IndexOptionError('prefix', opts.prefix, 'a non-empty string');
   if (typeof opts.snapshotDir !== 'string' || opts.snapshotDir.length === 0) throw new IndexOptionError('snapshotDir', opts.snapshotDir, 'a folder path');
   return {
@@ -156,12 +157,19 @@ export class IndexBuilder {
       const { snapshot, skipped } = await this.store.loadLatest();
       for (const err of skipped) logger?.warn({ err: err.message }, 'snapshot refused; trying the previous one');
       if (!snapshot && skipped.length) {
-        throw new SnapshotCorruptError(this.opts.snapshotDir, `every snapshot was refused; not starting empty (acknowledged upserts may be trimmed from the log). Fix or remove them: ${skipped.map((e) => e.message).join('; ')}`);
+        throw new SnapshotCorruptError(
+          this.opts.snapshotDir,
+          `every snapshot was refused; not starting empty (acknowledged upserts may be trimmed from the log). Fix or remove them: ${skipped.map((e) => e.message).join('; ')}`,
+        );
       }
       if (snapshot) {
         if (!sameStorageSettings(snapshot.manifest.settings, settings)) {
           const m = snapshot.manifest.settings;
-          throw new IndexOptionError('settings', { dimensions: settings.dimensions, metric: settings.metric, dtype: settings.dtype }, `dimensions ${m.dimensions}, metric ${m.metric}, dtype ${m.dtype} like snapshot ${snapshot.version}; changing them needs a rebuild under a new prefix and snapshotDir`);
+          throw new IndexOptionError(
+            'settings',
+            { dimensions: settings.dimensions, metric: settings.metric, dtype: settings.dtype },
+            `dimensions ${m.dimensions}, metric ${m.metric}, dtype ${m.dtype} like snapshot ${snapshot.version}; changing them needs a rebuild under a new prefix and snapshotDir`,
+          );
         }
         this.thread = await IndexThread.open({ dir: snapshot.dir, settings, namespaces: snapshot.manifest.namespaces }, 'load', { name: 'index-builder' });
         this._position = snapshot.manifest.log_position;
@@ -187,10 +195,15 @@ export class IndexBuilder {
     if (compareStreamIds(this._position, streamId) >= 0) return Promise.resolve();
     if (this.closing || this._state === 'failed') return Promise.reject(new IndexClosedError('index builder'));
     return new Promise((resolve, reject) => {
-      const w = { id: streamId, resolve, reject, timer: setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`index builder did not apply ${streamId} within ${timeoutMs} ms (at ${this._position})`));
-      }, timeoutMs) };
+      const w = {
+        id: streamId,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          reject(new Error(`index builder did not apply ${streamId} within ${timeoutMs} ms (at ${this._position})`));
+        }, timeoutMs),
+      };
       this.waiters.push(w);
     });
   }
@@ -229,9 +242,17 @@ export class IndexBuilder {
     }
     const retained = await this.store.retainedLogPosition();
     const trimmed = retained && retained !== '0-0' ? await trimLog(redis, prefix, retained) : 0;
-    const announcement: SnapshotAnnouncement = { version: ref.version, name: ref.dir.split(/[\\/]/).pop()!, count: ref.manifest.count, log_position: ref.manifest.log_position };
+    const announcement: SnapshotAnnouncement = {
+      version: ref.version,
+      name: ref.dir.split(/[\\/]/).pop()!,
+      count: ref.manifest.count,
+      log_position: ref.manifest.log_position,
+    };
     await redis.publish(snapshotChannel(prefix), JSON.stringify(announcement));
-    logger?.info({ version: ref.version, count: ref.manifest.count, position: ref.manifest.log_position, trimmed, ms: Date.now() - started }, 'index snapshot written');
+    logger?.info(
+      { version: ref.version, count: ref.manifest.count, position: ref.manifest.log_position, trimmed, ms: Date.now() - started },
+      'index snapshot written',
+    );
     this.events.emit('snapshot', ref);
     return ref;
   }

@@ -3,8 +3,8 @@ import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { IndexClosedError } from './errors/index-closed-error';
 import { IndexThreadError } from './errors/index-thread-error';
 import type { ItemMeta } from './item-metadata';
-import type { ApplyResult, BatchAnswer, BatchQuery, NamespaceFiles, NamespacedHit, OpBatch } from './namespaced-index';
-import { DEFAULT_NAMESPACE, type CompiledIndexSettings } from './settings';
+import type { ApplyResult, BatchAnswer, BatchQuery, NamespacedHit, NamespaceFiles, OpBatch } from './namespaced-index';
+import { type CompiledIndexSettings, DEFAULT_NAMESPACE } from './settings';
 import type { IndexStats, SavedIndex, ThreadReply, ThreadRequest, ThreadResults } from './thread-protocol';
 import type { OpenMode } from './vector-index';
 import { startWorkerScript } from './worker-script';
@@ -38,7 +38,10 @@ export class IndexThread {
   private dead?: Error;
   private closing?: Promise<void>;
 
-  private constructor(private readonly worker: Worker, readonly settings: CompiledIndexSettings) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly settings: CompiledIndexSettings,
+  ) {
     worker.on('message', (reply: ThreadReply) => this.onReply(reply));
     worker.on('error', (err) => this.fail(new IndexThreadError(`index thread crashed: ${err.message}`, err.name)));
     worker.on('exit', (code) => this.fail(this.closing ? new IndexClosedError('index thread') : new IndexThreadError(`index thread exited with code ${code}`)));

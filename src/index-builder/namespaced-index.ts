@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isActiveFilter, type ItemMeta, type SearchFilter } from './item-metadata';
-import { isValidNamespace, type CompiledIndexSettings } from './settings';
-import { VectorIndex, type IdMapping, type OpenMode, type VectorHit } from './vector-index';
+import { type ItemMeta, isActiveFilter, type SearchFilter } from './item-metadata';
+import { type CompiledIndexSettings, isValidNamespace } from './settings';
+import { type IdMapping, type OpenMode, type VectorHit, VectorIndex } from './vector-index';
 
 /** One change to the index, as it travels through the log. Upserts take their vector from `OpBatch.vectors`. */
 export interface IndexOp {
@@ -78,7 +78,10 @@ export function namespaceFile(namespace: string): string {
 export class NamespacedIndex {
   private readonly indexes = new Map<string, VectorIndex>();
 
-  constructor(readonly settings: CompiledIndexSettings, readonly readOnly = false) {}
+  constructor(
+    readonly settings: CompiledIndexSettings,
+    readonly readOnly = false,
+  ) {}
 
   /** Opens a snapshot folder's files (already verified against their checksums). */
   static open(dir: string, settings: CompiledIndexSettings, namespaces: NamespaceFiles, mode: OpenMode, expansionSearch?: number): NamespacedIndex {
@@ -177,7 +180,8 @@ export class NamespacedIndex {
     if (!Number.isInteger(q.k) || q.k < 1) throw new RangeError(`k must be a positive integer, got ${q.k}`);
     if (!isActiveFilter(q.filter)) return { hits: this.search(vector, q.k, q.namespace) };
     const filter = q.filter;
-    const targets = q.namespace === undefined ? [...this.indexes] : this.indexes.has(q.namespace) ? [[q.namespace, this.indexes.get(q.namespace)!] as const] : [];
+    const targets =
+      q.namespace === undefined ? [...this.indexes] : this.indexes.has(q.namespace) ? [[q.namespace, this.indexes.get(q.namespace)!] as const] : [];
     let matching = 0;
     const all: NamespacedHit[] = [];
     for (const [ns, index] of targets) {

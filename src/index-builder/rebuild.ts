@@ -1,5 +1,5 @@
+import { countSourceRows, type IndexSource, readSourceTexts } from '../warehouse/queries/read-source-texts';
 import type { Warehouse } from '../warehouse/types';
-import { countSourceRows, readSourceTexts, type IndexSource } from '../warehouse/queries/read-source-texts';
 
 export interface RebuildProgress {
   source: IndexSource;
@@ -30,13 +30,20 @@ export interface RebuildOptions {
  */
 export async function rebuildFromWarehouse(opts: RebuildOptions): Promise<RebuildProgress> {
   const chunkSize = opts.chunkSize ?? 500;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 5000) throw new RangeError(`rebuild: chunkSize must be an integer from 1 to 5000, got ${chunkSize}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 5000)
+    throw new RangeError(`rebuild: chunkSize must be an integer from 1 to 5000, got ${chunkSize}`);
   const total = await countSourceRows(opts.warehouse, opts.source);
   const started = performance.now();
   let done = 0;
   let cached = 0;
   let after = '';
-  const progress = (): RebuildProgress => ({ source: opts.source, done, total, cached, rowsPerS: Math.round(done / Math.max(0.001, (performance.now() - started) / 1000)) });
+  const progress = (): RebuildProgress => ({
+    source: opts.source,
+    done,
+    total,
+    cached,
+    rowsPerS: Math.round(done / Math.max(0.001, (performance.now() - started) / 1000)),
+  });
   for (;;) {
     const rows = await readSourceTexts(opts.warehouse, opts.source, after, chunkSize);
     if (rows.length === 0) break;

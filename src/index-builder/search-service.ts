@@ -7,10 +7,10 @@ import { IndexOptionError } from './errors/index-option-error';
 import { SafeEmitter } from './events';
 import { IndexThread } from './index-thread';
 import { isActiveFilter, type SearchFilter } from './item-metadata';
-import { snapshotChannel } from './upsert-stream';
 import type { BatchAnswer, BatchQuery, NamespacedHit, QueryAnswer } from './namespaced-index';
 import { integerIn, isValidId, isValidNamespace, oneOf } from './settings';
-import { SnapshotStore, type SnapshotRef } from './snapshot-store';
+import { type SnapshotRef, SnapshotStore } from './snapshot-store';
+import { snapshotChannel } from './upsert-stream';
 import type { OpenMode } from './vector-index';
 
 /** Options of `createSearchService`. Durations in ms. */
@@ -80,8 +80,6 @@ export interface SearchResult {
   matching?: number;
 }
 
-
-
 export interface SearchServiceEvents extends Record<string, unknown> {
   /** A newer snapshot is now serving. */
   swapped: { from: number | null; to: number; loadMs: number };
@@ -91,7 +89,8 @@ export interface SearchServiceEvents extends Record<string, unknown> {
 
 function compile(opts: SearchServiceOptions): CompiledSearchOptions {
   if (!opts || typeof opts !== 'object') throw new IndexOptionError('options', opts, 'an object');
-  if (!opts.redis || typeof (opts.redis as Partial<Redis>).duplicate !== 'function') throw new IndexOptionError('redis', typeof opts.redis, 'an ioredis client');
+  if (!opts.redis || typeof (opts.redis as Partial<Redis>).duplicate !== 'function')
+    throw new IndexOptionError('redis', typeof opts.redis, 'an ioredis client');
   if (typeof opts.prefix !== 'string' || opts.prefix.length === 0) throw new IndexOptionError('prefix', opts.prefix, 'a non-empty string');
   if (typeof opts.snapshotDir !== 'string' || opts.snapshotDir.length === 0) throw new IndexOptionError('snapshotDir', opts.snapshotDir, 'a folder path');
   const pollMs = opts.pollMs ?? 30_000;
@@ -120,11 +119,12 @@ function booleanOption(option: string, value: unknown): boolean {
 }
 
 /** Checks a filter's shape (the contracts' schema does the same for API and queue input); throws RangeError. */
-export function checkFilter(filter: unknown): SearchFilter | undefined {
+function checkFilter(filter: unknown): SearchFilter | undefined {
   if (filter === undefined) return undefined;
   if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new RangeError('filter must be an object');
   const f = filter as Record<string, unknown>;
-  for (const key of Object.keys(f)) if (!['tenant', 'dealId', 'from', 'to'].includes(key)) throw new RangeError(`filter.${key} is not a filter field (tenant, dealId, from, to)`);
+  for (const key of Object.keys(f))
+    if (!['tenant', 'dealId', 'from', 'to'].includes(key)) throw new RangeError(`filter.${key} is not a filter field (tenant, dealId, from, to)`);
   for (const field of ['tenant', 'dealId'] as const) {
     const v = f[field];
     if (v === undefined) continue;
@@ -167,7 +167,12 @@ class Generation {
   /** Messages sent to the index threads, and the queries they carried (shared with the service). */
   readonly counts: { batches: number; queries: number };
 
-  constructor(readonly snapshot: SnapshotRef, private readonly threads: IndexThread[], private readonly policy: BatchPolicy, counts: { batches: number; queries: number }) {
+  constructor(
+    readonly snapshot: SnapshotRef,
+    private readonly threads: IndexThread[],
+    private readonly policy: BatchPolicy,
+    counts: { batches: number; queries: number },
+  ) {
     this.counts = counts;
   }
 
@@ -182,10 +187,11 @@ class Generation {
   async search(vector: Float32Array, query: BatchQuery): Promise<QueryAnswer> {
     this.inFlight++;
     try {
-      if (this.policy.coalesce) return await new Promise<QueryAnswer>((resolve, reject) => {
-        this.queue.push({ vector, query, resolve, reject });
-        this.schedule();
-      });
+      if (this.policy.coalesce)
+        return await new Promise<QueryAnswer>((resolve, reject) => {
+          this.queue.push({ vector, query, resolve, reject });
+          this.schedule();
+        });
       let thread = this.threads[0];
       for (const t of this.threads) if (t.pending < thread.pending) thread = t;
       this.counts.batches++;
@@ -223,15 +229,20 @@ class Generation {
       this.counts.batches++;
       this.counts.queries += batch.length;
       thread
-        .searchBatch(matrix, batch.map((q) => q.query), this.policy.batchThreads)
+        .searchBatch(
+          matrix,
+          batch.map((q) => q.query),
+          this.policy.batchThreads,
+        )
         .then(
-          (answers) => batch.forEach((q, i) => {
-            try {
-              q.resolve(unwrap(answers[i]));
-            } catch (err) {
-              q.reject(err as Error);
-            }
-          }),
+          (answers) =>
+            batch.forEach((q, i) => {
+              try {
+                q.resolve(unwrap(answers[i]));
+              } catch (err) {
+                q.reject(err as Error);
+              }
+            }),
           (err: Error) => batch.forEach((q) => q.reject(err)),
         )
         .finally(() => {
@@ -383,10 +394,11 @@ export class SearchService {
       let swapped = false;
       do {
         this.refreshAgain = false;
-        swapped = (await this.refreshOnce().catch((err) => {
-          this.opts.logger?.error({ err }, 'snapshot refresh failed');
-          return false;
-        })) || swapped;
+        swapped =
+          (await this.refreshOnce().catch((err) => {
+            this.opts.logger?.error({ err }, 'snapshot refresh failed');
+            return false;
+          })) || swapped;
       } while (this.refreshAgain && !this.closing);
       return swapped;
     })().finally(() => (this.refreshing = undefined));
@@ -407,7 +419,10 @@ export class SearchService {
     const started = Date.now();
     const opened = await Promise.allSettled(
       Array.from({ length: threadCount }, (_, i) =>
-        IndexThread.open({ dir: snapshot.dir, settings: snapshot.manifest.settings, namespaces: snapshot.manifest.namespaces }, mode, { expansionSearch, name: `index-search-${snapshot.version}-${i}` }),
+        IndexThread.open({ dir: snapshot.dir, settings: snapshot.manifest.settings, namespaces: snapshot.manifest.namespaces }, mode, {
+          expansionSearch,
+          name: `index-search-${snapshot.version}-${i}`,
+        }),
       ),
     );
     const threads = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

@@ -1,12 +1,12 @@
 import { IndexOptionError } from './errors/index-option-error';
 
-export const INDEX_METRICS = ['cos', 'ip', 'l2sq'] as const;
+const INDEX_METRICS = ['cos', 'ip', 'l2sq'] as const;
 /** Distance used by the index. `cos` for embeddings; `ip` expects normalised vectors; `l2sq` is squared Euclidean. */
-export type IndexMetric = (typeof INDEX_METRICS)[number];
+type IndexMetric = (typeof INDEX_METRICS)[number];
 
-export const INDEX_DTYPES = ['f32', 'f16', 'i8'] as const;
+const INDEX_DTYPES = ['f32', 'f16', 'i8'] as const;
 /** How each stored vector component is kept: 4, 2 or 1 byte(s). Queries are always given as float32. */
-export type IndexDType = (typeof INDEX_DTYPES)[number];
+type IndexDType = (typeof INDEX_DTYPES)[number];
 
 /**
  * The settings of one USearch HNSW index. Every field is optional; the default is given with each.
@@ -78,7 +78,8 @@ export function compileIndexSettings(input: IndexSettings | undefined, path = 's
     throw new IndexOptionError(path, input, 'an object');
   }
   for (const key of Object.keys(input ?? {})) {
-    if (!KNOWN_KEYS.has(key)) throw new IndexOptionError(`${path}.${key}`, (input as Record<string, unknown>)[key], `one of the known settings: ${[...KNOWN_KEYS].join(', ')}`);
+    if (!KNOWN_KEYS.has(key))
+      throw new IndexOptionError(`${path}.${key}`, (input as Record<string, unknown>)[key], `one of the known settings: ${[...KNOWN_KEYS].join(', ')}`);
   }
   const defined = Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== undefined));
   const s = { ...DEFAULT_INDEX_SETTINGS, ...defined } as CompiledIndexSettings;

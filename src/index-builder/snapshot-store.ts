@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { IndexOptionError } from './errors/index-option-error';
 import { SnapshotCorruptError } from './errors/snapshot-corrupt-error';
-import { compareStreamIds } from './upsert-stream';
 import { MAPPING_FILE, type NamespaceFiles } from './namespaced-index';
-import { compileIndexSettings, integerIn, type CompiledIndexSettings } from './settings';
+import { type CompiledIndexSettings, compileIndexSettings, integerIn } from './settings';
+import { compareStreamIds } from './upsert-stream';
 
 /**
  * `manifest.json` of a snapshot folder. Written last, inside the temporary folder, before the atomic
  * rename: a folder named `snapshot-<version>` without a valid manifest was not made by us.
  */
-export interface SnapshotManifest {
+interface SnapshotManifest {
   format: 1;
   /** Monotonic within a snapshot directory: one more than the highest version present when written. */
   version: number;
@@ -146,7 +146,10 @@ export class SnapshotStore {
    * Makes the files in `pending.tmpDir` a durable snapshot: fsync + sha256 of every file, manifest,
    * fsync of the folder, atomic rename, fsync of the parent. Then keeps only the newest `keep`.
    */
-  async commit(pending: PendingSnapshot, meta: { count: number; settings: CompiledIndexSettings; logPosition: string; namespaces: NamespaceFiles }): Promise<SnapshotRef> {
+  async commit(
+    pending: PendingSnapshot,
+    meta: { count: number; settings: CompiledIndexSettings; logPosition: string; namespaces: NamespaceFiles },
+  ): Promise<SnapshotRef> {
     const expected = new Set([MAPPING_FILE, ...Object.values(meta.namespaces).map((n) => n.file)]);
     const present = new Set(await readdir(pending.tmpDir));
     for (const f of expected) if (!present.has(f)) throw new Error(`snapshot ${pending.version}: ${f} was not written`);

@@ -1,4 +1,4 @@
-import type { ApplyResult, BatchAnswer, BatchQuery, NamespaceFiles, NamespacedHit, OpBatch } from './namespaced-index';
+import type { ApplyResult, BatchAnswer, BatchQuery, NamespacedHit, NamespaceFiles, OpBatch } from './namespaced-index';
 import type { CompiledIndexSettings } from './settings';
 import type { OpenMode } from './vector-index';
 

@@ -1,10 +1,10 @@
 import { endianness } from 'node:os';
 import type { Redis } from 'ioredis';
+import { IndexItemId, IndexNamespace } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
 import { LuaCommand } from '../redis-lua/lua-command';
 import type { ItemMeta } from './item-metadata';
 import type { IndexOp, OpBatch } from './namespaced-index';
-import { IndexItemId, IndexNamespace } from '../contracts/embedding';
 import { DEFAULT_NAMESPACE } from './settings';
 
 /**
@@ -65,7 +65,7 @@ export interface AppendOptions {
 }
 
 /** Most items accepted by one append call (one MULTI). */
-export const MAX_APPEND_BATCH = 10_000;
+const MAX_APPEND_BATCH = 10_000;
 
 const LE = endianness() === 'LE';
 
@@ -81,7 +81,8 @@ export async function appendUpserts(redis: Redis, prefix: string, items: readonl
   validateUpserts(items, opts);
   const key = indexLogKey(prefix);
   const tx = redis.multi();
-  for (const item of items) tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector), ...metaFields(item));
+  for (const item of items)
+    tx.xadd(key, '*', 'op', 'u', 'ns', item.namespace ?? DEFAULT_NAMESPACE, 'id', item.id, 'v', vectorBytes(item.vector), ...metaFields(item));
   return execIds(await tx.exec());
 }
 
@@ -126,21 +127,31 @@ const appendOnce = new LuaCommand('fleetIndexAppendOnce', APPEND_ONCE_LUA);
  */
 export async function appendUpsertsOnce(redis: Redis, prefix: string, items: readonly JobUpsert[], opts: AppendOptions = {}): Promise<(string | null)[]> {
   validateUpserts(items, opts, (item, i, issues) => {
-    if (typeof item?.jobKey !== 'string' || item.jobKey.length === 0) issues.push({ path: `[${i}].jobKey`, message: 'must be the job\'s Redis key' });
+    if (typeof item?.jobKey !== 'string' || item.jobKey.length === 0) issues.push({ path: `[${i}].jobKey`, message: "must be the job's Redis key" });
     if (typeof item?.jobId !== 'string' || item.jobId.length === 0) issues.push({ path: `[${i}].jobId`, message: 'must be the job id' });
   });
   const keys: string[] = [indexLogKey(prefix)];
   const args: (string | Buffer)[] = [];
   for (const item of items) {
     keys.push(item.jobKey);
-    args.push(item.namespace ?? DEFAULT_NAMESPACE, item.id, vectorBytes(item.vector), item.jobId, item.tenant ?? '', item.dealId ?? '', item.ts === undefined ? '' : String(item.ts));
+    args.push(
+      item.namespace ?? DEFAULT_NAMESPACE,
+      item.id,
+      vectorBytes(item.vector),
+      item.jobId,
+      item.tenant ?? '',
+      item.dealId ?? '',
+      item.ts === undefined ? '' : String(item.ts),
+    );
   }
   const reply = (await appendOnce.run(redis, keys, args)) as string[];
   return reply.map((id) => (id === '' ? null : String(id)));
 }
 
 function validateUpserts<T extends IndexUpsert>(
-  items: readonly T[], opts: AppendOptions, extra?: (item: T, i: number, issues: { path: string; message: string }[]) => void,
+  items: readonly T[],
+  opts: AppendOptions,
+  extra?: (item: T, i: number, issues: { path: string; message: string }[]) => void,
 ): void {
   const issues: { path: string; message: string }[] = [];
   checkBatch(items, issues);
@@ -197,7 +208,12 @@ export interface LogRead {
  * Reads up to `count` entries after `afterId` (exclusive), waiting up to `blockMs` when none are
  * there (omit it to return at once). Null when nothing arrived. Use a dedicated connection when blocking.
  */
-export async function readLog(redis: Redis, prefix: string, afterId: string, opts: { count: number; blockMs?: number; dimensions: number }): Promise<LogRead | null> {
+export async function readLog(
+  redis: Redis,
+  prefix: string,
+  afterId: string,
+  opts: { count: number; blockMs?: number; dimensions: number },
+): Promise<LogRead | null> {
   const args: (string | number)[] = ['COUNT', opts.count];
   if (opts.blockMs !== undefined) args.push('BLOCK', opts.blockMs);
   args.push('STREAMS', indexLogKey(prefix), afterId);
@@ -219,7 +235,8 @@ export async function readLog(redis: Redis, prefix: string, afterId: string, opt
     if (!id || (op !== 'u' && op !== 'd')) {
       malformed.push({ streamId, reason: `entry needs op u|d and an id (got op=${op}, id=${id})` });
     } else if (op === 'u') {
-      if (f.v?.length !== d * 4) malformed.push({ streamId, reason: `vector of ${namespace}/${id} has ${f.v?.length ?? 0} bytes, expected ${d * 4} (${d} float32)` });
+      if (f.v?.length !== d * 4)
+        malformed.push({ streamId, reason: `vector of ${namespace}/${id} has ${f.v?.length ?? 0} bytes, expected ${d * 4} (${d} float32)` });
       else {
         const meta = metaOf(f);
         ops.push(meta ? { kind: 'upsert', namespace, id, meta } : { kind: 'upsert', namespace, id });

@@ -1,21 +1,21 @@
 import { availableParallelism } from 'node:os';
-import { Index, type BatchMatches, type MetricKind, type ScalarKind } from 'usearch';
+import { type BatchMatches, Index, type MetricKind, type ScalarKind } from 'usearch';
 import { IndexItemId } from '../contracts/embedding';
-import { ItemMetadata, type ItemMeta, type SavedMeta, type SearchFilter } from './item-metadata';
-import { isValidId, type CompiledIndexSettings } from './settings';
+import { type ItemMeta, ItemMetadata, type SavedMeta, type SearchFilter } from './item-metadata';
+import { type CompiledIndexSettings, isValidId } from './settings';
 
 /**
  * Filtered search over-fetches: it asks USearch for `k × (size / matching) × FILTER_OVERFETCH` candidates
  * (the binding has no predicate callback), keeps those that match, and grows the request 4× while too few
  * matched. The recall cost this has is measured in test/index-filter.test.ts and docs/search.md.
  */
-export const FILTER_OVERFETCH = 4;
+const FILTER_OVERFETCH = 4;
 /**
  * Most candidates one filtered search asks for. A search for `c` candidates costs about what ef = `c`
  * costs, so this bounds the work of a very selective filter (below ~k / size × 2 / this, hits can be
  * missing: the answer says how many items matched, so a caller can tell).
  */
-export const FILTER_MAX_CANDIDATES = 16_384;
+const FILTER_MAX_CANDIDATES = 16_384;
 
 /** One search result. `score` is a similarity (higher is closer); `distance` is USearch's raw distance. */
 export interface VectorHit {
@@ -80,7 +80,10 @@ export class VectorIndex {
   /** True for an index memory-mapped with `view`: searchable, not writable. */
   readonly readOnly: boolean;
 
-  constructor(readonly settings: CompiledIndexSettings, opts: { expansionSearch?: number; readOnly?: boolean } = {}) {
+  constructor(
+    readonly settings: CompiledIndexSettings,
+    opts: { expansionSearch?: number; readOnly?: boolean } = {},
+  ) {
     this.index = new Index({
       dimensions: settings.dimensions,
       metric: settings.metric as MetricKind,
@@ -306,7 +309,8 @@ export class VectorIndex {
     }
     if (ids.length !== this.index.size()) throw new Error(`mapping for ${file} has ${ids.length} ids but the index holds ${this.index.size()} vectors`);
     for (let i = 0; i < ids.length; i++) {
-      if (!Number.isSafeInteger(keys[i]) || keys[i] >= nextKey) throw new Error(`mapping for ${file}: key ${keys[i]} of ${ids[i]} is not below nextKey ${nextKey}`);
+      if (!Number.isSafeInteger(keys[i]) || keys[i] >= nextKey)
+        throw new Error(`mapping for ${file}: key ${keys[i]} of ${ids[i]} is not below nextKey ${nextKey}`);
       this.bind(ids[i], keys[i]);
     }
     if (meta !== undefined) this.meta.import(keys, meta, `the mapping for ${file}`);

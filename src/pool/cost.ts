@@ -21,17 +21,6 @@ export interface CostPrices {
   cortexCreditsPerMTokens: Readonly<Record<string, number>>;
 }
 
-/** One Cortex function's input in a statement. */
-export interface CortexUsage {
-  /** e.g. `EMBED_TEXT_768`, `SENTIMENT`, `SUMMARIZE`. */
-  function: string;
-  model?: string;
-  /** Characters of input text sent with the statement. */
-  inputChars?: number;
-  /** Or: the result column holding each row's input length (e.g. `LENGTH(NOTES) AS INPUT_CHARS`). */
-  charsColumn?: string;
-}
-
 /** Cumulative figures of one queue (or `none` for statements no queue asked for). */
 export interface CostTotals {
   statements: number;

@@ -94,7 +94,7 @@ interface ParsedKey {
  * PRIVATE KEY`; a PKCS#1 `BEGIN RSA PRIVATE KEY` is refused with the openssl command that converts it),
  * RSA, decryptable with the passphrase. `where` names the variable in every error; the key never appears.
  */
-export function parsePrivateKey(text: string, where: string, passphrase: string | undefined): ParsedKey {
+function parsePrivateKey(text: string, where: string, passphrase: string | undefined): ParsedKey {
   const pem = text.trim();
   const header = /^-----BEGIN ([A-Z0-9 ]+)-----/m.exec(pem)?.[1];
   if (!header) throw new ConfigError([`${where}: not a PEM private key (no -----BEGIN … PRIVATE KEY----- line)`]);

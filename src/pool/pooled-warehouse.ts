@@ -45,7 +45,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Snowflake admin can group QUERY_HISTORY by the fleet's work (`TRY_PARSE_JSON(QUERY_TAG):queue`).
  * Each string is cut to 200 characters, so the tag stays well within Snowflake's limit of 2,000.
  */
-export function queryTag(role: string, label: string, tag: StatementTag | undefined, attempt: number): string {
+function queryTag(role: string, label: string, tag: StatementTag | undefined, attempt: number): string {
   const cut = (v: string | undefined) => (v === undefined ? undefined : v.slice(0, 200));
   return JSON.stringify({
     app: 'warehouse-fleet',

@@ -3,6 +3,6 @@
  * http): a circuit breaker and a deadline around a promise. Imports nothing of the fleet, so any part may
  * import it without breaking the layer rules.
  */
-export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker';
+export { CircuitBreaker, type CircuitState } from './circuit-breaker';
 export { withDeadline, withDeadlineOr } from './deadline';
 export { DeadlineExceededError } from './deadline-exceeded-error';

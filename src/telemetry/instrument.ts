@@ -52,8 +52,3 @@ export function instrumentProcessor<J extends InstrumentedJob, R>(processor: (jo
       }
     });
 }
-
-/** A child logger carrying the job's queue and id and the active trace ids. */
-export function jobLogger(logger: Logger, job: Pick<TracedJob, 'id' | 'queueName'>): Logger {
-  return logger.child({ queue: job.queueName, jobId: job.id, ...activeTraceIds() });
-}

@@ -59,20 +59,20 @@ export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];
 export const ALL_METRIC_NAMES: readonly MetricName[] = Object.freeze(Object.values(METRIC_NAMES));
 
 /** BullMQ states reported by the queue depth gauge (BullMQ 6 keeps a paused queue's jobs in `waiting`). */
-export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children'] as const;
+const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children'] as const;
 
 /** Millisecond buckets with edges at the fleet's thresholds (100, 200, 500 ms). */
 const MS_BUCKETS = [1, 2, 5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10_000, 30_000, 60_000];
 const SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000];
 
 /** Anything with BullMQ's `name` and `getJobCounts` (a Queue). */
-export interface QueueCountsSource {
+interface QueueCountsSource {
   readonly name: string;
   getJobCounts(...types: (typeof QUEUE_STATES)[number][]): Promise<Record<string, number>>;
 }
 
 /** The part of the pool's stats the gauges read (src/pool's PoolStats fits). */
-export interface PoolGaugeStats {
+interface PoolGaugeStats {
   size: number;
   borrowed: number;
   available: number;
@@ -91,7 +91,7 @@ export interface CacheTierStats {
   entries?: number;
 }
 
-export interface IndexGaugeStats {
+interface IndexGaugeStats {
   vectors: number;
   snapshotVersion: number;
 }
@@ -141,7 +141,7 @@ export interface FleetMetrics {
 }
 
 /** Cumulative cost figures of one queue (src/pool's CostTotals fits). */
-export interface CostGaugeTotals {
+interface CostGaugeTotals {
   warehouseCredits: number;
   cortexCredits: number;
   cortexTokens: number;

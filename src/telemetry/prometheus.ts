@@ -5,7 +5,7 @@ import { createFleetMetrics, type FleetMetrics } from './metrics';
 import type { SlowLog } from './slow';
 
 /** Prometheus text exposition format (what Prometheus expects from a scrape). */
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** What an HTTP server needs to answer `GET /metrics`: the fleet serves it from its own server, not a second port. */
 export interface MetricsEndpoint {

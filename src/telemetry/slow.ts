@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 /** The kinds of operation the fleet times against a threshold. */
-export type SlowOperationKind = 'warehouse_query' | 'job' | 'api_response';
+type SlowOperationKind = 'warehouse_query' | 'job' | 'api_response';
 
 /** Thresholds above which an operation is logged as slow (the alert rules in ops/prometheus use the same). */
 export interface SlowThresholds {

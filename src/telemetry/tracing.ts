@@ -14,7 +14,7 @@ import {
 } from '@opentelemetry/api';
 
 /** Instrumentation scope of every span the fleet makes. */
-export const TRACER_NAME = 'warehouse-fleet';
+const TRACER_NAME = 'warehouse-fleet';
 
 const tracer = () => trace.getTracer(TRACER_NAME);
 
@@ -44,7 +44,7 @@ export function injectTraceContext(ctx: Context = context.active()): Record<stri
 }
 
 /** The context carried by headers (`traceparent`...): an HTTP request's or a job's `trace` field. */
-export function extractTraceContext(carrier: Record<string, unknown> | undefined | null): Context {
+function extractTraceContext(carrier: Record<string, unknown> | undefined | null): Context {
   if (!carrier || typeof carrier !== 'object') return ROOT_CONTEXT;
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(carrier)) {
@@ -67,7 +67,7 @@ export function activeTraceIds(): { traceId: string; spanId: string } | undefine
 }
 
 /** Runs `fn` with `span` active; records an exception and error status if it throws; always ends the span. */
-export async function runInSpan<T>(span: Span, parent: Context, fn: (span: Span) => Promise<T> | T): Promise<T> {
+async function runInSpan<T>(span: Span, parent: Context, fn: (span: Span) => Promise<T> | T): Promise<T> {
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
   } catch (err) {
@@ -170,16 +170,6 @@ export function withWarehouseSpan<T>(label: string, fn: (span: Span) => Promise<
     { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'snowflake', 'db.operation.name': label, ...attrs } },
     parent,
   );
-  return runInSpan(span, parent, fn);
-}
-
-/**
- * Runs an incoming request's handling in a SERVER span that continues the caller's trace (`traceparent`
- * header), so the jobs it enqueues belong to the caller's trace.
- */
-export function withServerSpan<T>(name: string, headers: Record<string, unknown>, attrs: Attributes, fn: (span: Span) => Promise<T> | T): Promise<T> {
-  const parent = extractTraceContext(headers);
-  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes: attrs }, parent);
   return runInSpan(span, parent, fn);
 }
 

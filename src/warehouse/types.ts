@@ -15,7 +15,7 @@ export interface StatementTag {
 }
 
 /** The input one Cortex function reads in a statement, for cost figures (see src/pool/cost.ts). */
-export interface CortexInput {
+interface CortexInput {
   /** e.g. `EMBED_TEXT_768`, `SENTIMENT`, `SUMMARIZE`. */
   readonly function: string;
   readonly model?: string;

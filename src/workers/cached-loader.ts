@@ -2,7 +2,7 @@ import type { TieredCache } from '../cache';
 import { type BatchEvent, type BatchInfo, Coalescer, type Loaded } from './coalescer';
 
 /** Where a value came from: the in-process cache, Redis, or a warehouse batch. */
-export type Tier = 'l1' | 'l2' | 'warehouse';
+type Tier = 'l1' | 'l2' | 'warehouse';
 
 export interface TieredLoad<V> {
   value: V;

@@ -37,7 +37,7 @@ export function toDeal(row: DealRow): Deal {
   };
 }
 
-export function amountBand(amount: number | null): AmountBand {
+function amountBand(amount: number | null): AmountBand {
   if (amount === null) return 'unknown';
   if (amount < 10_000) return 'small';
   if (amount < 50_000) return 'mid';

@@ -30,7 +30,7 @@ export interface EmbeddingProcessorDeps {
   queue?: string;
 }
 
-export interface IndexUpsertItem {
+interface IndexUpsertItem {
   namespace: string;
   id: string;
   vector: Float32Array;

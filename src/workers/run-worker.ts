@@ -32,8 +32,8 @@ export interface RunWorkerOptions<R> {
 }
 
 /** Bounds of the fetch pause after a job met an open warehouse circuit. */
-export const DEFER_MIN_MS = 500;
-export const DEFER_MAX_MS = 30_000;
+const DEFER_MIN_MS = 500;
+const DEFER_MAX_MS = 30_000;
 
 /** The CircuitOpenError behind `err` (itself or along its `cause` chain), if any. */
 export function circuitOpenCause(err: unknown): CircuitOpenError | undefined {

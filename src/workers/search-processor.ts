@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { DEFAULT_EMBEDDING_MODEL, EMBEDDING_MODELS, type EmbeddingModel } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
-import { SearchRequest, type SearchFilter, type SearchResponse } from '../contracts/search';
+import { type SearchFilter, SearchRequest, type SearchResponse } from '../contracts/search';
 import { validate } from '../contracts/validate';
 import { decodeVector } from '../contracts/vector-codec';
 import type { EmbeddingService } from './embedding-processor';
@@ -33,14 +33,17 @@ export function createSearchProcessor(deps: { index: VectorSearcher; embeddings:
     let embedding: SearchResponse['embedding'];
     if (req.text !== undefined) {
       const model = (req.model ?? DEFAULT_EMBEDDING_MODEL) as EmbeddingModel;
-      if (!(EMBEDDING_MODELS as readonly string[]).includes(model)) throw new ValidationError([{ path: 'model', message: `must be one of ${EMBEDDING_MODELS.join(', ')}` }]);
+      if (!(EMBEDDING_MODELS as readonly string[]).includes(model))
+        throw new ValidationError([{ path: 'model', message: `must be one of ${EMBEDDING_MODELS.join(', ')}` }]);
       const loaded = await deps.embeddings.embed(model, req.text);
       vector = loaded.value;
       embedding = { tier: loaded.tier };
     } else {
       vector = typeof req.vector === 'string' ? decodeVector(req.vector) : Float32Array.from(req.vector!);
     }
-    const { hits, snapshotVersion, matching } = req.filter ? await deps.index.search(vector, req.k, req.namespace, req.filter) : await deps.index.search(vector, req.k, req.namespace);
+    const { hits, snapshotVersion, matching } = req.filter
+      ? await deps.index.search(vector, req.k, req.namespace, req.filter)
+      : await deps.index.search(vector, req.k, req.namespace);
     return {
       hits: hits.map((h) => ({ id: h.id, namespace: h.namespace, score: Number(h.score.toFixed(6)) })),
       snapshotVersion,

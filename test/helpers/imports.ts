@@ -7,7 +7,7 @@ import path from 'node:path';
  * - `type`: `import type`, `import { type A, type B }`, `typeof import('…')` (erased by tsc);
  * - `lazy`: `require('…')` or `import('…')` in code (loaded when that code runs).
  */
-export type ImportKind = 'static' | 'type' | 'lazy';
+type ImportKind = 'static' | 'type' | 'lazy';
 
 export interface ImportRef {
   specifier: string;

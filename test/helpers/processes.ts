@@ -7,7 +7,7 @@ import path from 'node:path';
  */
 
 /** The fleet's CLI, as the image runs it (`node bin/fleet.js`; it loads dist/, which `npm test` builds first). */
-export const FLEET_CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
+const FLEET_CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
 
 /** Output kept per stream: a long run (the memory fault logs for minutes) must not grow the test's memory. */
 const KEEP_CHARS = 2_000_000;
@@ -21,7 +21,7 @@ export interface LaunchOptions {
 }
 
 /** How a process ended: its exit code, or the name of the signal that ended it. */
-export type ExitStatus = number | string;
+type ExitStatus = number | string;
 
 export interface Finished {
   code: number | null;

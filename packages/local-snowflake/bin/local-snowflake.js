@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-'use strict';
+
 // `npx local-snowflake --port 8085`: the compiled CLI in dist/ (`npm run build`; a published package ships it).
 const path = require('node:path');
 const fs = require('node:fs');
@@ -16,7 +16,7 @@ require(entry)
       if (code !== undefined) process.exitCode = code;
     },
     (err) => {
-      process.stderr.write(`local-snowflake: ${err && err.stack ? err.stack : err}\n`);
+      process.stderr.write(`local-snowflake: ${err?.stack ? err.stack : err}\n`);
       process.exit(1);
     },
   );

@@ -23,7 +23,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -98,7 +98,11 @@ function parseArgs(argv) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
-    if (a === '--only') opts.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+    if (a === '--only')
+      opts.only = value()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     else if (a === '--out') opts.out = resolve(value());
     else if (a === '--no-control') opts.control = false;
     else if (a === '--server') opts.server = resolve(value());
@@ -121,7 +125,14 @@ async function startRefusingServer() {
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ data: { errorCode: '390100', nextAction: 'RETRY_LOGIN' }, code: '390100', message: 'Incorrect username or password was specified.', success: false }));
+      res.end(
+        JSON.stringify({
+          data: { errorCode: '390100', nextAction: 'RETRY_LOGIN' },
+          code: '390100',
+          message: 'Incorrect username or password was specified.',
+          success: false,
+        }),
+      );
     });
   });
   await new Promise((ok) => http.listen(0, '127.0.0.1', ok));
@@ -187,8 +198,7 @@ function runMocha(opts, file, port, extraArgs, capS) {
           else if (event === 'fail') {
             failed.push(test.fullTitle);
             if (!errors.has(test.fullTitle)) errors.set(test.fullTitle, String(test.err).slice(0, 300));
-          }
-          else if (event === 'end') finished = true;
+          } else if (event === 'end') finished = true;
         } catch {
           // a test's own output on the same line; the outcome is missing, so the test counts as failed
         }
@@ -224,11 +234,15 @@ async function listTests(opts, file, work) {
   const output = join(work, `${file}.dry-run.json`);
   const mocha = join(opts.driver, 'node_modules', 'mocha', 'bin', 'mocha.js');
   await new Promise((ok) => {
-    const child = spawn(process.execPath, [mocha, '--dry-run', '--reporter', 'json', '--reporter-option', `output=${output}`, join('test', 'integration', file)], {
-      cwd: opts.driver,
-      env: driverEnv(1),
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [mocha, '--dry-run', '--reporter', 'json', '--reporter-option', `output=${output}`, join('test', 'integration', file)],
+      {
+        cwd: opts.driver,
+        env: driverEnv(1),
+        stdio: 'ignore',
+      },
+    );
     child.on('close', ok);
   });
   const report = JSON.parse(readFileSync(output, 'utf8'));
@@ -259,7 +273,9 @@ function testFiles(opts) {
   const dir = join(opts.driver, 'test', 'integration');
   if (!existsSync(dir)) throw new Error(`${dir} does not exist: give the path of a snowflake-connector-nodejs checkout`);
   if (!existsSync(join(opts.driver, 'node_modules', 'mocha'))) throw new Error(`run \`npm install\` in ${opts.driver} first`);
-  const all = readdirSync(dir).filter((f) => /^test.*\.(js|ts)$/.test(f)).sort();
+  const all = readdirSync(dir)
+    .filter((f) => /^test.*\.(js|ts)$/.test(f))
+    .sort();
   const files = all.filter((f) => !(f in EXCLUDED));
   if (!opts.only) return files;
   for (const f of opts.only) if (!files.includes(f)) throw new Error(`--only: ${f} is not an included file of ${dir}`);
@@ -281,7 +297,9 @@ async function judgeFile(opts, file, work) {
   // The control run fails fast or hangs until a test times out (the driver's tests set their own
   // timeouts, up to 10 minutes): a minute is plenty to see which tests pass against a refusing server.
   // Its outcome depends on the driver's test file only, so it is kept in the control cache.
-  const fileHash = createHash('sha256').update(readFileSync(join(opts.driver, 'test', 'integration', file))).digest('hex');
+  const fileHash = createHash('sha256')
+    .update(readFileSync(join(opts.driver, 'test', 'integration', file)))
+    .digest('hex');
   const cached = opts.controlCache[file]?.hash === fileHash ? opts.controlCache[file] : undefined;
   const [judged, control] = await Promise.all([
     run(() => startJudgedServer(opts.server), [], opts.fileTimeoutS),
@@ -302,7 +320,8 @@ async function judgeFile(opts, file, work) {
   for (const [title, status] of result) {
     if (skipped.has(title) || excludedTest(file, title)) continue;
     const needsServer = controlResult.get(title) !== 'passed';
-    const error = status === 'failed' ? (vacuous.includes(title) ? 'vacuous pass' : (judged.errors.get(title.replace(/ #\d+$/, '')) ?? 'never ran')) : undefined;
+    const error =
+      status === 'failed' ? (vacuous.includes(title) ? 'vacuous pass' : (judged.errors.get(title.replace(/ #\d+$/, '')) ?? 'never ran')) : undefined;
     tests.push({ title, status, needsServer, ...(error ? { error } : {}) });
   }
   const counted = tests.filter((t) => t.needsServer);
@@ -317,7 +336,11 @@ async function judgeFile(opts, file, work) {
     excludedTests: titles.filter((t) => excludedTest(file, t)).length,
     vacuous,
     seconds: [judged.seconds, control?.seconds],
-    note: judged.cut ? `cut after ${opts.fileTimeoutS} s` : judged.finished ? undefined : `mocha ended early: ${judged.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+    note: judged.cut
+      ? `cut after ${opts.fileTimeoutS} s`
+      : judged.finished
+        ? undefined
+        : `mocha ended early: ${judged.stderr.trim().split('\n').slice(-2).join(' | ')}`,
   };
 }
 
@@ -344,9 +367,19 @@ async function main() {
     results.sort((a, b) => a.file.localeCompare(b.file));
     writeFileSync(controlCachePath, JSON.stringify(opts.controlCache));
     for (const r of results) {
-      const extra = [`${r.seconds.filter((x) => x !== undefined).join('+')} s`, r.passWithoutServer ? `${r.passWithoutServer} pass without a server` : '', r.skipped ? `${r.skipped} skipped` : '', r.excludedTests ? `${r.excludedTests} left out` : '', r.vacuous.length ? `${r.vacuous.length} vacuous pass(es) counted as failed` : '', r.note ?? ''].filter(Boolean).join('; ');
+      const extra = [
+        `${r.seconds.filter((x) => x !== undefined).join('+')} s`,
+        r.passWithoutServer ? `${r.passWithoutServer} pass without a server` : '',
+        r.skipped ? `${r.skipped} skipped` : '',
+        r.excludedTests ? `${r.excludedTests} left out` : '',
+        r.vacuous.length ? `${r.vacuous.length} vacuous pass(es) counted as failed` : '',
+        r.note ?? '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       console.log(`${r.file.padEnd(36)} ${String(r.passed).padStart(3)} / ${String(r.counted).padEnd(3)} ${extra}`);
-      if (opts.verbose) for (const t of r.tests) if (t.needsServer && t.status !== 'passed') console.log(`    ✗ ${t.title}: ${t.error.split('\n').slice(0, 6).join(' | ')}`);
+      if (opts.verbose)
+        for (const t of r.tests) if (t.needsServer && t.status !== 'passed') console.log(`    ✗ ${t.title}: ${t.error.split('\n').slice(0, 6).join(' | ')}`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { LocalWarehouseOptions, WarehouseLogger } from './options';
-import { startLocalWarehouse, type LocalWarehouse } from './server';
+import { type LocalWarehouse, startLocalWarehouse } from './server';
 
 /** What `local-snowflake --help` prints. */
 export const USAGE = `Usage: local-snowflake [options]
@@ -46,7 +46,8 @@ export class UsageError extends Error {
 function integer(flag: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -113,9 +114,7 @@ function parse(argv: readonly string[]) {
 /** JSON lines on stderr; debug and info only with `--verbose`, warnings and errors always. */
 function stderrLogger(verbose: boolean): WarehouseLogger {
   const write = (level: string) => (obj: object, msg?: string) => {
-    const fields = Object.fromEntries(
-      Object.entries(obj).map(([k, val]) => [k, val instanceof Error ? { message: val.message, stack: val.stack } : val]),
-    );
+    const fields = Object.fromEntries(Object.entries(obj).map(([k, val]) => [k, val instanceof Error ? { message: val.message, stack: val.stack } : val]));
     process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
   };
   const quiet = () => {};

@@ -1,17 +1,11 @@
-import {
-  dateValue,
-  decimalValue,
-  timestampValue,
-  type DuckDBAppender,
-  type DuckDBConnection,
-} from '@duckdb/node-api';
-import { generateDataset, type DemoDataset } from './dataset';
+import { type DuckDBAppender, type DuckDBConnection, dateValue, decimalValue, timestampValue } from '@duckdb/node-api';
+import { type DemoDataset, generateDataset } from './dataset';
 
 /**
  * The demo tables, with upper-case column names because that is how Snowflake reports unquoted
  * identifiers. No primary keys: Snowflake does not enforce them either.
  */
-export const DATASET_DDL = [
+const DATASET_DDL = [
   `CREATE TABLE IF NOT EXISTS DEALS (
      ID VARCHAR NOT NULL, NAME VARCHAR NOT NULL, STAGE VARCHAR NOT NULL, AMOUNT DECIMAL(12,2),
      OWNER VARCHAR, COMPANY VARCHAR, NOTES VARCHAR, CREATED_AT TIMESTAMP, STAGE_CHANGED_AT TIMESTAMP,

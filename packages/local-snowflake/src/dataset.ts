@@ -1,5 +1,5 @@
 import * as W from './dataset-words';
-import { seededRandom, type SeededRandom } from './prng';
+import { type SeededRandom, seededRandom } from './prng';
 
 const DAY_MS = 86_400_000;
 
@@ -7,7 +7,7 @@ const DAY_MS = 86_400_000;
 export const DATASET_HISTORY_DAYS = 540;
 
 /** A HubSpot-like deal. Times are epoch milliseconds (UTC); `closeDateDays` is days since 1970-01-01. */
-export interface DealRecord {
+interface DealRecord {
   id: string;
   name: string;
   stage: string;
@@ -22,7 +22,7 @@ export interface DealRecord {
   closeDateDays: number;
 }
 
-export interface CallRecord {
+interface CallRecord {
   id: string;
   dealId: string;
   startedAt: number;
@@ -30,7 +30,7 @@ export interface CallRecord {
   transcript: string;
 }
 
-export interface SlackRecord {
+interface SlackRecord {
   id: string;
   channel: string;
   author: string;
@@ -39,7 +39,7 @@ export interface SlackRecord {
   ts: number;
 }
 
-export interface IssueRecord {
+interface IssueRecord {
   id: string;
   title: string;
   description: string;
@@ -104,10 +104,22 @@ function sentimentLine(health: Health, ctx: DealContext, rng: SeededRandom): str
   const roll = rng.next();
   const pool =
     health === 'healthy'
-      ? roll < 0.8 ? W.POSITIVE_LINES : roll < 0.9 ? W.NEUTRAL_LINES : W.NEGATIVE_LINES
+      ? roll < 0.8
+        ? W.POSITIVE_LINES
+        : roll < 0.9
+          ? W.NEUTRAL_LINES
+          : W.NEGATIVE_LINES
       : health === 'at-risk'
-        ? roll < 0.8 ? W.NEGATIVE_LINES : roll < 0.9 ? W.NEUTRAL_LINES : W.POSITIVE_LINES
-        : roll < 0.6 ? W.NEUTRAL_LINES : roll < 0.8 ? W.POSITIVE_LINES : W.NEGATIVE_LINES;
+        ? roll < 0.8
+          ? W.NEGATIVE_LINES
+          : roll < 0.9
+            ? W.NEUTRAL_LINES
+            : W.POSITIVE_LINES
+        : roll < 0.6
+          ? W.NEUTRAL_LINES
+          : roll < 0.8
+            ? W.POSITIVE_LINES
+            : W.NEGATIVE_LINES;
   return fill(rng.pick(pool), ctx, rng);
 }
 

@@ -9,7 +9,7 @@ import { statusResult } from './result-encoding';
  * `Drop statement executed successfully (T1 already dropped).`. Other statements without rows say
  * `Statement executed successfully.`.
  */
-export const GENERIC_STATUS = 'Statement executed successfully.';
+const GENERIC_STATUS = 'Statement executed successfully.';
 
 /** How Snowflake names each kind of object in a CREATE reply. */
 const CREATED_KIND: Record<string, string> = {
@@ -32,7 +32,22 @@ const CREATED_KIND: Record<string, string> = {
 };
 
 // Words that may sit between CREATE [OR REPLACE] and the object kind.
-const MODIFIERS = new Set(['TEMPORARY', 'TEMP', 'TRANSIENT', 'LOCAL', 'GLOBAL', 'VOLATILE', 'SECURE', 'MATERIALIZED', 'RECURSIVE', 'HYBRID', 'DYNAMIC', 'EXTERNAL', 'ICEBERG', 'UNIQUE']);
+const MODIFIERS = new Set([
+  'TEMPORARY',
+  'TEMP',
+  'TRANSIENT',
+  'LOCAL',
+  'GLOBAL',
+  'VOLATILE',
+  'SECURE',
+  'MATERIALIZED',
+  'RECURSIVE',
+  'HYBRID',
+  'DYNAMIC',
+  'EXTERNAL',
+  'ICEBERG',
+  'UNIQUE',
+]);
 
 /** A DDL statement's verb, object kind and name, as far as the status message needs them. */
 export interface DdlTarget {
@@ -133,7 +148,7 @@ export function ddlTarget(sql: string): DdlTarget | undefined {
  * The status of a DDL statement that succeeded. `existedBefore` is whether the object existed when the
  * statement started, where that was checked (only a conditional CREATE or DROP changes the message).
  */
-export function ddlStatus(target: DdlTarget | undefined, existedBefore?: boolean): string {
+function ddlStatus(target: DdlTarget | undefined, existedBefore?: boolean): string {
   if (!target) return GENERIC_STATUS;
   if (target.verb === 'CREATE') {
     if (target.conditional && existedBefore === true) return `${target.name} already exists, statement succeeded.`;

@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { connectionSettings } from './functions';
 
 /** One DuckDB connection on loan; give it back exactly once with `release()`. */
@@ -58,9 +58,7 @@ export class DuckPool {
     if (this.closed) return Promise.reject(new Error('local warehouse database is closed'));
     const conn = this.idle.pop();
     if (conn) return Promise.resolve(this.lease(conn));
-    return new Promise((resolve, reject) =>
-      this.waiters.push({ resolve: (c) => resolve(this.lease(c)), reject }),
-    );
+    return new Promise((resolve, reject) => this.waiters.push({ resolve: (c) => resolve(this.lease(c)), reject }));
   }
 
   /** Borrows a connection for the duration of `fn`. */

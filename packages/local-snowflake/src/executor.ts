@@ -1,7 +1,7 @@
-import { ResultReturnType, StatementType, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue, ResultReturnType, StatementType } from '@duckdb/node-api';
 import type { BindRows } from './binds';
 import { denseParameters } from './parameter-numbering';
-import { describeColumns, dmlCountResult, encodeResult, statusResult, type ColumnNaming, type EncodedResult } from './result-encoding';
+import { type ColumnNaming, describeColumns, dmlCountResult, type EncodedResult, encodeResult, statusResult } from './result-encoding';
 import { SnowflakeError } from './snowflake-error';
 
 /** A statement's outcome in the shape the query reply needs. */

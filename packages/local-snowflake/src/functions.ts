@@ -1,28 +1,14 @@
-import {
-  ARRAY,
-  DOUBLE,
-  DuckDBScalarFunction,
-  FLOAT,
-  VARCHAR,
-  arrayValue,
-  type DuckDBConnection,
-  type DuckDBValue,
-  type DuckDBVector,
-} from '@duckdb/node-api';
-import { EMBEDDER_DIMS, embedText } from './embedder';
+import { ARRAY, arrayValue, DOUBLE, type DuckDBConnection, DuckDBScalarFunction, type DuckDBValue, type DuckDBVector, FLOAT, VARCHAR } from '@duckdb/node-api';
 import { sentimentScore, summarizeText } from './cortex-stand-ins';
 import { DIALECT_MACROS, registerDialectFunctions } from './dialect/functions';
+import { EMBEDDER_DIMS, embedText } from './embedder';
 
 /**
  * Models accepted by the local `EMBED_TEXT_768`. Every one of them is served by the same LOCAL STAND-IN
  * (`embedder.ts`); the list exists so that a typo in a model name fails here as it would
  * in Snowflake instead of silently working.
  */
-export const EMBED_768_MODELS: ReadonlySet<string> = new Set([
-  'e5-base-v2',
-  'snowflake-arctic-embed-m',
-  'snowflake-arctic-embed-m-v1.5',
-]);
+export const EMBED_768_MODELS: ReadonlySet<string> = new Set(['e5-base-v2', 'snowflake-arctic-embed-m', 'snowflake-arctic-embed-m-v1.5']);
 
 /** Called with the number of texts each time the embedding function runs (for server stats). */
 export type EmbedCounter = (texts: number) => void;
@@ -70,10 +56,7 @@ export async function registerCortexFunctions(conn: DuckDBConnection, onEmbed: E
           const model = models.getItem(r);
           const text = texts.getItem(r);
           if (typeof model === 'string' && !EMBED_768_MODELS.has(model)) {
-            info.setError(
-              `Invalid argument: unknown model '${model.slice(0, 64)}' for EMBED_TEXT_768; ` +
-                `supported: ${[...EMBED_768_MODELS].join(', ')}`,
-            );
+            info.setError(`Invalid argument: unknown model '${model.slice(0, 64)}' for EMBED_TEXT_768; ` + `supported: ${[...EMBED_768_MODELS].join(', ')}`);
             return;
           }
           if (typeof text !== 'string' || typeof model !== 'string') {

@@ -6,7 +6,7 @@ import { SnowflakeError } from './snowflake-error';
 const gunzipAsync = promisify(gunzip);
 
 /** Largest request body accepted (a 100,000-value array bind of short texts is a few MB). */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** A request the server cannot read at all; answered with 4xx (which the driver does not retry). */
 export class BadRequestError extends Error {

@@ -9,14 +9,15 @@
  *   // … conn.connect(), conn.execute(…) …
  *   await wh.close();
  */
-export { startLocalWarehouse, type LocalWarehouse } from './server';
+
+export { DATASET_HISTORY_DAYS } from './dataset';
+export type { DatasetCounts } from './dataset-load';
+export { cosineSimilarity, EMBEDDER_DIMS, embedText } from './embedder';
+export { EMBED_768_MODELS } from './functions';
 export type { LocalWarehouseOptions, WarehouseFault, WarehouseLogger } from './options';
+export { type LocalWarehouseProcess, type LocalWarehouseProcessOptions, startLocalWarehouseProcess } from './process';
+export type { QueryExecutionStatus, QueryHistoryEntry, QueryHistoryFilter } from './query-history';
+export { type LocalWarehouse, startLocalWarehouse } from './server';
+export { SnowflakeError } from './snowflake-error';
 export type { LoginAuthenticator, LoginFailureReason, QueryKind, WarehouseStats } from './stats';
 export type { UserProperties, UserProperty, UserType } from './users';
-export type { QueryExecutionStatus, QueryHistoryEntry, QueryHistoryFilter } from './query-history';
-export { SnowflakeError } from './snowflake-error';
-export type { DatasetCounts } from './dataset-load';
-export { DATASET_HISTORY_DAYS } from './dataset';
-export { EMBED_768_MODELS } from './functions';
-export { EMBEDDER_DIMS, cosineSimilarity, embedText } from './embedder';
-export { startLocalWarehouseProcess, type LocalWarehouseProcess, type LocalWarehouseProcessOptions } from './process';

@@ -3,9 +3,9 @@ import type { RegisteredKey } from './rsa-public-key';
 import type { LoginFailureReason } from './stats';
 
 /** Snowflake refuses key-pair JWTs that live longer than an hour (`exp - iat`). */
-export const MAX_JWT_LIFETIME_S = 3600;
+const MAX_JWT_LIFETIME_S = 3600;
 /** How far in the future `iat` may be (clock skew between client and server). */
-export const MAX_JWT_CLOCK_SKEW_S = 60;
+const MAX_JWT_CLOCK_SKEW_S = 60;
 /**
  * Timestamps above this are milliseconds. snowflake-sdk 3.3 (auth_keypair.js) puts `Date.now()` in `iat`
  * and `exp`, milliseconds where the JWT standard says seconds, and real Snowflake accepts it; other

@@ -53,8 +53,7 @@ export function readLoginRequest(data: Record<string, unknown>): LoginRequest {
 //   tests (testOauth.js: 'Invalid OAuth access token. ', 'The user you were trying to authenticate as
 //   differs from the user tied to the access token.', code 390309).
 const refusals = {
-  password: (reason: LoginFailureReason) =>
-    new LoginRefusedError('390100', 'Incorrect username or password was specified.', reason, 'USERNAME_PASSWORD'),
+  password: (reason: LoginFailureReason) => new LoginRefusedError('390100', 'Incorrect username or password was specified.', reason, 'USERNAME_PASSWORD'),
   jwt: (reason: LoginFailureReason) =>
     new LoginRefusedError(reason === 'jwt_fingerprint_mismatch' ? '394304' : '390144', 'JWT token is invalid. [{incident}]', reason, 'KEYPAIR'),
   pat: (reason: LoginFailureReason) => new LoginRefusedError('394400', 'Programmatic access token is invalid.', reason, 'PAT'),

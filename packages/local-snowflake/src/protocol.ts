@@ -1,7 +1,7 @@
 import type { LoginRefusedError } from './login-refused-error';
 import type { ResultChunks } from './result-chunks';
 import type { EncodedResult } from './result-encoding';
-import { writeRowsetSegments, type RowsetSegment } from './rowset-segments';
+import { type RowsetSegment, writeRowsetSegments } from './rowset-segments';
 import { reportedParameters, type SessionSettings } from './session-parameters';
 import type { Session } from './sessions';
 import { MASTER_TOKEN_VALIDITY_S, SESSION_TOKEN_VALIDITY_S } from './sessions';

@@ -46,8 +46,8 @@ export interface QueryHistoryFilter {
   limit?: number;
 }
 
-export const QUERY_TEXT_MAX_CHARS = 1000;
-export const QUERY_HISTORY_SIZE = 10_000;
+const QUERY_TEXT_MAX_CHARS = 1000;
+const QUERY_HISTORY_SIZE = 10_000;
 
 /**
  * The most recent {@link QUERY_HISTORY_SIZE} statements, oldest evicted first. Entries are created when a
@@ -58,7 +58,10 @@ export class QueryHistory {
 
   constructor(private readonly maxEntries = QUERY_HISTORY_SIZE) {}
 
-  start(fields: Pick<QueryHistoryEntry, 'queryId' | 'sessionId' | 'user' | 'queryText' | 'queryTag' | 'statementTimeoutS'>, now = Date.now()): QueryHistoryEntry {
+  start(
+    fields: Pick<QueryHistoryEntry, 'queryId' | 'sessionId' | 'user' | 'queryText' | 'queryTag' | 'statementTimeoutS'>,
+    now = Date.now(),
+  ): QueryHistoryEntry {
     const entry: QueryHistoryEntry = {
       ...fields,
       queryText: fields.queryText.slice(0, QUERY_TEXT_MAX_CHARS),
@@ -82,7 +85,20 @@ export class QueryHistory {
   /** Records how a statement ended. */
   finish(
     entry: QueryHistoryEntry,
-    outcome: Partial<Pick<QueryHistoryEntry, 'queryTag' | 'statementTimeoutS' | 'errorCode' | 'errorMessage' | 'rowsProduced' | 'bytesInline' | 'chunkCount' | 'bytesInChunks' | 'bytesInChunksCompressed'>> & {
+    outcome: Partial<
+      Pick<
+        QueryHistoryEntry,
+        | 'queryTag'
+        | 'statementTimeoutS'
+        | 'errorCode'
+        | 'errorMessage'
+        | 'rowsProduced'
+        | 'bytesInline'
+        | 'chunkCount'
+        | 'bytesInChunks'
+        | 'bytesInChunksCompressed'
+      >
+    > & {
       status: Exclude<QueryExecutionStatus, 'RUNNING'>;
     },
     now = Date.now(),

@@ -3,28 +3,28 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { bindingsContain, readBindings } from './binds';
 import { ddlTarget, objectExists, withDdlStatus } from './ddl-status';
+import type { DuckPool } from './duck-pool';
+import { fromDuckDBError } from './duckdb-errors';
+import { undoDuplicateRename } from './duplicate-columns';
+import { describeStatement, type Execution, executeStatement, STATEMENT_TYPE_ID } from './executor';
+import type { JsonBody } from './http-io';
 import { materializeHistory, readHistoryCall } from './information-schema-history';
 import { multiStatementCount, splitStatements, statementBindings, statementCountMismatch } from './multi-statement';
-import type { DuckPool } from './duck-pool';
-import { undoDuplicateRename } from './duplicate-columns';
-import { fromDuckDBError } from './duckdb-errors';
-import { describeStatement, executeStatement, STATEMENT_TYPE_ID, type Execution } from './executor';
 import type { CompiledFault, WarehouseLogger } from './options';
-import type { JsonBody } from './http-io';
 import { encodeQueryReply, errorReply, okReply, queryStatusReply } from './protocol';
 import { QueryHistory, type QueryHistoryEntry, type QueryHistoryFilter } from './query-history';
 import { ReplayCache, type StoredReply } from './replay-cache';
 import { chunkLimits, packResultChunks, type ResultChunks } from './result-chunks';
 import { statusResult } from './result-encoding';
 import { writeRowsetSegments } from './rowset-segments';
-import { readParameterObject, sessionTimeZone, type SessionSettings } from './session-parameters';
+import { readParameterObject, type SessionSettings, sessionTimeZone } from './session-parameters';
 import type { Session } from './sessions';
-import { readSystemWait, runSystemWait } from './system-wait';
 import { SnowflakeError } from './snowflake-error';
 import { rewriteSql } from './sql-rewrite';
 import { applySessionChange, applySettingsChange, effectiveParameters, parseAlterSession, readStatementParameters } from './statement-parameters';
 import { classifyQuery, type StatsRecorder } from './stats';
-import { isUserStatement, type UserStatements, redactUserStatementSecrets } from './user-statements';
+import { readSystemWait, runSystemWait } from './system-wait';
+import { isUserStatement, redactUserStatementSecrets, type UserStatements } from './user-statements';
 
 /** What the query service needs from the server; read on every request so changes apply at once. */
 export interface QueryServiceContext {
@@ -290,10 +290,14 @@ export class QueryService {
         run.abort.signal.removeEventListener('abort', cancelChild);
       }
       const outcome = this.statuses.get(childId);
-      if (outcome?.status !== 'SUCCESS') throw outcome?.error ?? new SnowflakeError('000603', 'SQL execution internal error: a statement of the request did not finish.', 'XX000');
+      if (outcome?.status !== 'SUCCESS')
+        throw outcome?.error ?? new SnowflakeError('000603', 'SQL execution internal error: a statement of the request did not finish.', 'XX000');
     }
     return {
-      result: { rowtype: statusResult('').rowtype.map((c) => ({ ...c, name: 'multiple statement execution' })), rowset: [['Multiple statements executed successfully.']] },
+      result: {
+        rowtype: statusResult('').rowtype.map((c) => ({ ...c, name: 'multiple statement execution' })),
+        rowset: [['Multiple statements executed successfully.']],
+      },
       statementTypeId: STATEMENT_TYPE_ID.multiStatement,
       resultIds,
     };
@@ -303,11 +307,7 @@ export class QueryService {
     const rewritten = rewriteSql(sqlText, session);
     if (rewritten.statementCount === 0) throw new SnowflakeError('000900', 'Empty SQL statement.', '42000');
     if (rewritten.statementCount > 1) {
-      throw new SnowflakeError(
-        '000008',
-        `Actual statement count ${rewritten.statementCount} did not match the desired statement count 1.`,
-        '0A000',
-      );
+      throw new SnowflakeError('000008', `Actual statement count ${rewritten.statementCount} did not match the desired statement count 1.`, '0A000');
     }
     const [w1, w2] = rewritten.leadingWords;
     if (w1 === 'ALTER' && w2 === 'SESSION') {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { constants as zlibConstants, gzip } from 'node:zlib';
+import { gzip, constants as zlibConstants } from 'node:zlib';
 import type { RowsetSegment, SegmentLimits } from './rowset-segments';
 
 const gzipAsync = promisify(gzip);
@@ -9,7 +9,7 @@ const gzipAsync = promisify(gzip);
 export const MAX_CHUNK_FILE_BYTES = 16 * 1024 * 1024;
 
 /** One entry of `data.chunks`, as snowflake-sdk reads it (lib/connection/result/chunk.js). */
-export interface ChunkDescriptor {
+interface ChunkDescriptor {
   readonly url: string;
   readonly rowCount: number;
   readonly uncompressedSize: number;
@@ -38,7 +38,7 @@ export function chunkLimits(inlineBytes: number): SegmentLimits | undefined {
 }
 
 /** The URL path of chunk `index` of a query's result. */
-export function chunkPath(queryId: string, index: number): string {
+function chunkPath(queryId: string, index: number): string {
   return `/chunks/${queryId}/${index}`;
 }
 
@@ -48,9 +48,7 @@ export function chunkPath(queryId: string, index: number): string {
  * absolute URLs on `origin`, as the driver requires.
  */
 export async function packResultChunks(queryId: string, origin: string, segments: readonly RowsetSegment[]): Promise<ResultChunks> {
-  const files = await Promise.all(
-    segments.map((s) => gzipAsync(Buffer.concat(s.parts as Buffer[]), { level: zlibConstants.Z_BEST_SPEED })),
-  );
+  const files = await Promise.all(segments.map((s) => gzipAsync(Buffer.concat(s.parts as Buffer[]), { level: zlibConstants.Z_BEST_SPEED })));
   const descriptors = segments.map((s, i) => ({
     url: `${origin}${chunkPath(queryId, i)}`,
     rowCount: s.rowCount,

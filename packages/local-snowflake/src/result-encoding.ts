@@ -3,16 +3,16 @@ import {
   DuckDBDecimalValue,
   DuckDBListValue,
   DuckDBMapValue,
+  type DuckDBResultReader,
   DuckDBStructValue,
+  type DuckDBType,
   DuckDBTypeId,
   DuckDBUnionValue,
-  DuckDBVariantValue,
-  type DuckDBResultReader,
-  type DuckDBType,
   type DuckDBValue,
+  DuckDBVariantValue,
   type Json,
 } from '@duckdb/node-api';
-import { structuredColumn, type FieldMeta } from './dialect/structured-types';
+import { type FieldMeta, structuredColumn } from './dialect/structured-types';
 import { formatNumberVector } from './vector-format';
 
 /**
@@ -104,7 +104,9 @@ function variantJson(v: DuckDBValue | undefined, type?: DuckDBType): string {
   if (v instanceof DuckDBVariantValue) return variantJson(v.value, v.type);
   if (v instanceof DuckDBListValue || v instanceof DuckDBArrayValue) return `[${v.items.map((i) => variantJson(i)).join(',')}]`;
   if (v instanceof DuckDBStructValue) {
-    return `{${Object.entries(v.entries).map(([k, i]) => `${JSON.stringify(k)}:${variantJson(i)}`).join(',')}}`;
+    return `{${Object.entries(v.entries)
+      .map(([k, i]) => `${JSON.stringify(k)}:${variantJson(i)}`)
+      .join(',')}}`;
   }
   if (v instanceof DuckDBMapValue) return `{${v.entries.map((e) => `${JSON.stringify(String(e.key))}:${variantJson(e.value)}`).join(',')}}`;
   if (v instanceof DuckDBUnionValue) return variantJson(v.value);
@@ -165,7 +167,10 @@ function codecFor(name: string, type: DuckDBType): { meta: RowTypeEntry; encode:
     case DuckDBTypeId.BLOB:
       return {
         meta: entry(name, 'binary', { length: 8_388_608, byteLength: 8_388_608 }),
-        encode: (v) => Buffer.from((v as { bytes: Uint8Array }).bytes).toString('hex').toUpperCase(),
+        encode: (v) =>
+          Buffer.from((v as { bytes: Uint8Array }).bytes)
+            .toString('hex')
+            .toUpperCase(),
       };
     case DuckDBTypeId.ARRAY: {
       const elem = type.valueType.typeId;

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { SnowflakeError } from './snowflake-error';
 
 /** Snowflake refuses RSA keys shorter than this (its key-pair guide asks for 2048-bit keys). */
-export const MIN_RSA_MODULUS_BITS = 2048;
+const MIN_RSA_MODULUS_BITS = 2048;
 
 /** A public key registered on a user (`RSA_PUBLIC_KEY` or `RSA_PUBLIC_KEY_2`). */
 export interface RegisteredKey {
@@ -21,7 +21,7 @@ export interface RegisteredKey {
  * returns (seen in the terraform provider's acceptance tests and in user reports); its numeric code was
  * not found in any public source, so the invalid-value code `001008` stands in for it.
  */
-export function invalidPublicKey(): SnowflakeError {
+function invalidPublicKey(): SnowflakeError {
   return new SnowflakeError('001008', "SQL execution error:\nNew public key rejected by current policy. Reason: 'Invalid Public key'", '22023');
 }
 
@@ -48,6 +48,8 @@ export function parseRsaPublicKey(value: string): RegisteredKey {
 }
 
 /** `SHA256:<base64>` of the key's DER SPKI, computed exactly as snowflake-sdk's auth_keypair.js does. */
-export function publicKeyFingerprint(key: KeyObject): string {
-  return `SHA256:${createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest('base64')}`;
+function publicKeyFingerprint(key: KeyObject): string {
+  return `SHA256:${createHash('sha256')
+    .update(key.export({ format: 'der', type: 'spki' }))
+    .digest('base64')}`;
 }

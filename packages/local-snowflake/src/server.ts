@@ -2,29 +2,29 @@ import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadDemoDataset, type DatasetCounts } from './dataset-load';
+import { CHUNK_PATH, ChunkDownloads } from './chunk-downloads';
+import { type DatasetCounts, loadDemoDataset } from './dataset-load';
 import { DuckPool } from './duck-pool';
 import { registerCortexFunctions } from './functions';
-import { CHUNK_PATH, ChunkDownloads } from './chunk-downloads';
-import { asObject, BadRequestError, bearerToken, readJsonBody, sendJson, type JsonBody } from './http-io';
+import { asObject, BadRequestError, bearerToken, type JsonBody, readJsonBody, sendJson } from './http-io';
+import { type LoginIdentity, LoginVerifier, readLoginRequest } from './login';
+import { LoginRefusedError } from './login-refused-error';
 import {
-  compileFault,
-  compileOptions,
-  validLatency,
   type CompiledFault,
   type CompiledWarehouseOptions,
+  compileFault,
+  compileOptions,
   type LocalWarehouseOptions,
+  validLatency,
   type WarehouseFault,
 } from './options';
-import { LoginVerifier, readLoginRequest, type LoginIdentity } from './login';
-import { LoginRefusedError } from './login-refused-error';
-import { errorReply, loginReply, loginRefusedReply, okReply, renewReply } from './protocol';
+import { errorReply, loginRefusedReply, loginReply, okReply, renewReply } from './protocol';
 import type { QueryExecutionStatus, QueryHistoryEntry, QueryHistoryFilter } from './query-history';
 import { QueryService } from './query-service';
 import { readParameterObject } from './session-parameters';
-import { SessionStore, type Session } from './sessions';
-import { readStatementParameters } from './statement-parameters';
+import { type Session, SessionStore } from './sessions';
 import { SnowflakeError } from './snowflake-error';
+import { readStatementParameters } from './statement-parameters';
 import { StatsRecorder, type WarehouseStats } from './stats';
 import { registerTimeLimitedGenerator } from './time-limited-generator';
 import { UserStatements } from './user-statements';
@@ -32,12 +32,12 @@ import {
   DAY_MS,
   DEFAULT_OAUTH_TTL_MS,
   DEFAULT_TOKEN_DAYS,
+  type UserProperties,
+  type UserProperty,
   UserRegistry,
   userErrors,
   userName,
   validTokenOptions,
-  type UserProperties,
-  type UserProperty,
 } from './users';
 
 /** A running local warehouse. */
@@ -267,7 +267,7 @@ class LocalWarehouseServer implements LocalWarehouse {
    */
   private origin(req: IncomingMessage): string {
     const host = req.headers.host;
-    return host && /^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host) ? `http://${host}` : this.url;
+    return host && /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host) ? `http://${host}` : this.url;
   }
 
   /** Injected slowness for requests other than queries (which get theirs in QueryService). */
@@ -377,14 +377,17 @@ class LocalWarehouseServer implements LocalWarehouse {
     // Parameters the client sets at login (its queryTag, jsTreatIntegerAsBigInt, keep-alive…).
     const loginParameters = data.SESSION_PARAMETERS;
     const statementParameters = readStatementParameters(loginParameters);
-    const session: Session = this.sessions.create({
-      user: user.name,
-      database: param('databaseName', 'FLEET'),
-      schema: param('schemaName', 'PUBLIC'),
-      warehouse: param('warehouse', user.defaultWarehouse ?? 'LOCAL_WH'),
-      // A token's role restriction is the session's role, whatever the client asked for.
-      role: identity.role?.toUpperCase() ?? param('roleName', user.defaultRole ?? 'PUBLIC'),
-    }, readParameterObject(loginParameters));
+    const session: Session = this.sessions.create(
+      {
+        user: user.name,
+        database: param('databaseName', 'FLEET'),
+        schema: param('schemaName', 'PUBLIC'),
+        warehouse: param('warehouse', user.defaultWarehouse ?? 'LOCAL_WH'),
+        // A token's role restriction is the session's role, whatever the client asked for.
+        role: identity.role?.toUpperCase() ?? param('roleName', user.defaultRole ?? 'PUBLIC'),
+      },
+      readParameterObject(loginParameters),
+    );
     if (Object.keys(statementParameters).length > 0) session.parameters = statementParameters;
     this.recorder.countLogin(identity.authenticator);
     return loginReply(session);
@@ -427,7 +430,8 @@ function historyFilter(params: URLSearchParams): QueryHistoryFilter {
   const status = params.get('status');
   if (status !== null) {
     const statuses: QueryExecutionStatus[] = ['RUNNING', 'SUCCESS', 'FAILED_WITH_ERROR', 'ABORTED'];
-    if (!statuses.includes(status as QueryExecutionStatus)) throw new Error(`query-history \`status\` must be one of ${statuses.join(', ')}, got ${JSON.stringify(status)}`);
+    if (!statuses.includes(status as QueryExecutionStatus))
+      throw new Error(`query-history \`status\` must be one of ${statuses.join(', ')}, got ${JSON.stringify(status)}`);
     filter.status = status as QueryExecutionStatus;
   }
   return filter;

@@ -22,7 +22,7 @@ export interface ReportedParameter {
  * Snowflake's defaults for the parameters a client reads, except `TIMEZONE`: the local warehouse runs
  * in UTC (Snowflake's default is America/Los_Angeles) so that results do not depend on the machine.
  */
-export const DEFAULT_SESSION_PARAMETERS: readonly ReportedParameter[] = [
+const DEFAULT_SESSION_PARAMETERS: readonly ReportedParameter[] = [
   { name: 'TIMEZONE', value: 'UTC' },
   { name: 'TIMESTAMP_OUTPUT_FORMAT', value: 'YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM' },
   { name: 'TIMESTAMP_NTZ_OUTPUT_FORMAT', value: 'YYYY-MM-DD HH24:MI:SS.FF3' },
@@ -65,11 +65,6 @@ export function reportedParameters(session: SessionSettings, statement?: Session
   for (const [name, value] of session) merged.set(name, value);
   if (statement) for (const [name, value] of statement) merged.set(name, value);
   return [...merged].map(([name, value]) => ({ name, value }));
-}
-
-/** The value in effect for one parameter: the statement's, the session's, or the default. */
-export function parameterInEffect(name: string, session: SessionSettings, statement?: SessionSettings): ParameterValue | undefined {
-  return statement?.get(name) ?? session.get(name) ?? DEFAULTS.get(name);
 }
 
 /**

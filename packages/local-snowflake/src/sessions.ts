@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckLease } from './duck-pool';
-import { SnowflakeError } from './snowflake-error';
 import type { SessionSettings } from './session-parameters';
+import { SnowflakeError } from './snowflake-error';
 import type { StatementParameters } from './statement-parameters';
 
 /** Snowflake's defaults: a session token lives an hour, the master token (used to renew it) four. */
@@ -31,11 +31,11 @@ export interface Session {
 }
 
 // The Snowflake error codes the driver's session state machine reacts to (lib/constants/gs_errors.js).
-export const INVALID_SESSION_TOKEN = '390104';
-export const GONE_SESSION = '390111';
-export const SESSION_TOKEN_EXPIRED = '390112';
-export const MASTER_TOKEN_EXPIRED = '390114';
-export const MISSING_AUTH = '390101';
+const INVALID_SESSION_TOKEN = '390104';
+const GONE_SESSION = '390111';
+const SESSION_TOKEN_EXPIRED = '390112';
+const MASTER_TOKEN_EXPIRED = '390114';
+const MISSING_AUTH = '390101';
 
 function newToken(kind: string): string {
   return `ver:1-hint:${kind}-${randomBytes(24).toString('base64url')}`;

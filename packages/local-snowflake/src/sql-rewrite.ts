@@ -1,4 +1,4 @@
-import { translateDialect, type SessionNames } from './dialect/translate';
+import { type SessionNames, translateDialect } from './dialect/translate';
 
 /**
  * Turns Snowflake SQL into SQL DuckDB accepts, without ever touching values: binds stay binds.

@@ -1,11 +1,11 @@
-import { parameterValue, type ParameterValue, type SessionSettings } from './session-parameters';
+import { type ParameterValue, parameterValue, type SessionSettings } from './session-parameters';
 import { SnowflakeError } from './snowflake-error';
 
 /** Snowflake's limit on a QUERY_TAG, in characters. */
-export const QUERY_TAG_MAX_CHARS = 2000;
+const QUERY_TAG_MAX_CHARS = 2000;
 /** STATEMENT_TIMEOUT_IN_SECONDS: Snowflake's default (two days) and largest value (seven days, also what `0` means). */
-export const STATEMENT_TIMEOUT_DEFAULT_S = 172_800;
-export const STATEMENT_TIMEOUT_MAX_S = 604_800;
+const STATEMENT_TIMEOUT_DEFAULT_S = 172_800;
+const STATEMENT_TIMEOUT_MAX_S = 604_800;
 
 /**
  * The session parameters the local warehouse acts on, as set at one level (session or statement); a
@@ -154,10 +154,9 @@ function tokenize(sql: string): Token[] {
       i++;
     } else {
       const rest = sql.slice(i);
-      const m =
-        /^[A-Za-z_][A-Za-z0-9_$]*/.exec(rest) ?? /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(rest) ?? /^:\d+/.exec(rest);
+      const m = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(rest) ?? /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(rest) ?? /^:\d+/.exec(rest);
       if (m && /^[A-Za-z_]/.test(m[0])) out.push({ kind: 'word', text: m[0].toUpperCase(), pos: i });
-      else if (m && m[0].startsWith(':')) out.push({ kind: 'bind', index: Number(m[0].slice(1)), text: m[0], pos: i });
+      else if (m?.[0].startsWith(':')) out.push({ kind: 'bind', index: Number(m[0].slice(1)), text: m[0], pos: i });
       else if (m) out.push({ kind: 'number', text: m[0], pos: i });
       else if ('=,;'.includes(ch)) out.push({ kind: 'punct', text: ch, pos: i });
       else throw syntaxError(sql, i, ch);

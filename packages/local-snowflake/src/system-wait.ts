@@ -10,7 +10,8 @@ import { statusResult } from './result-encoding';
  * which is what client code (and the driver's own tests of async execution and cancellation) use it for.
  * It answers `waited n seconds` (the unit as given, lower-case), like Snowflake.
  */
-const SYSTEM_WAIT = /^\s*(CALL|SELECT)\s+(SYSTEM\$WAIT\s*\(\s*(\d+(?:\.\d+)?)\s*(?:,\s*'(SECONDS|SECOND|MILLISECONDS|MILLISECOND|MINUTES|MINUTE|HOURS|HOUR)'\s*)?\))\s*;?\s*$/i;
+const SYSTEM_WAIT =
+  /^\s*(CALL|SELECT)\s+(SYSTEM\$WAIT\s*\(\s*(\d+(?:\.\d+)?)\s*(?:,\s*'(SECONDS|SECOND|MILLISECONDS|MILLISECOND|MINUTES|MINUTE|HOURS|HOUR)'\s*)?\))\s*;?\s*$/i;
 
 const UNIT_MS: Record<string, number> = { SECOND: 1000, MILLISECOND: 1, MINUTE: 60_000, HOUR: 3_600_000 };
 

@@ -1,4 +1,4 @@
-import { BIGINT, DOUBLE, DuckDBTableFunction, type DuckDBConnection } from '@duckdb/node-api';
+import { BIGINT, DOUBLE, type DuckDBConnection, DuckDBTableFunction } from '@duckdb/node-api';
 
 /**
  * The DuckDB table function behind Snowflake's `TABLE(GENERATOR(TIMELIMIT => s))`: rows (one column,
@@ -10,7 +10,7 @@ import { BIGINT, DOUBLE, DuckDBTableFunction, type DuckDBConnection } from '@duc
  * @example
  *   SELECT count(*) FROM fleet_local_generator_time_limit(3600)   -- runs an hour, or until canceled
  */
-export const TIME_LIMITED_GENERATOR = 'fleet_local_generator_time_limit';
+const TIME_LIMITED_GENERATOR = 'fleet_local_generator_time_limit';
 
 const CHUNK_ROWS = 2048;
 

@@ -1,8 +1,18 @@
-import { STATEMENT_TYPE_ID, type Execution } from './executor';
-import { statusResult, type EncodedResult, type RowTypeEntry } from './result-encoding';
+import { type Execution, STATEMENT_TYPE_ID } from './executor';
+import { type EncodedResult, type RowTypeEntry, statusResult } from './result-encoding';
 import type { Session } from './sessions';
 import { SnowflakeError } from './snowflake-error';
-import { DAY_MS, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, USER_TYPES, userErrors, type UserProperties, type UserProperty, type UserRegistry, type UserType } from './users';
+import {
+  DAY_MS,
+  DEFAULT_TOKEN_DAYS,
+  MAX_TOKEN_DAYS,
+  USER_TYPES,
+  type UserProperties,
+  type UserProperty,
+  type UserRegistry,
+  type UserType,
+  userErrors,
+} from './users';
 
 /**
  * Snowflake's user statements, which DuckDB does not have: parsed here and applied to the

@@ -54,7 +54,7 @@ export interface WarehouseUser {
 }
 
 /** A salted SHA-256: enough for an in-memory development stand-in, and nothing readable if dumped. */
-export interface PasswordHash {
+interface PasswordHash {
   readonly salt: Buffer;
   readonly hash: Buffer;
 }
@@ -109,7 +109,8 @@ export const userErrors = {
   noSuchUser: (name: string) => new SnowflakeError('002003', `SQL compilation error:\nUser '${name}' does not exist or not authorized.`, '02000'),
   noSuchToken: (name: string) =>
     new SnowflakeError('002003', `SQL compilation error:\nProgrammatic access token '${name}' does not exist or not authorized.`, '02000'),
-  insufficientPrivileges: (object: string) => new SnowflakeError('003001', `SQL access control error:\nInsufficient privileges to operate on ${object}.`, '42501'),
+  insufficientPrivileges: (object: string) =>
+    new SnowflakeError('003001', `SQL access control error:\nInsufficient privileges to operate on ${object}.`, '42501'),
   servicePassword: (name: string) =>
     new SnowflakeError('001008', `SQL compilation error:\nUser '${name}' has TYPE = SERVICE: a service user cannot have a PASSWORD.`, '22023'),
   roleRestrictionRequired: (name: string) =>

@@ -1,11 +1,9 @@
-import { createHash, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { isUserStatement, redactUserStatementSecrets } from '../src/user-statements';
 import { destroy, failure, type Row } from './helpers/driver';
 import { sleep } from './helpers/wait';
-
-
 
 /** An RSA key pair as a client holds it: the private key as PKCS#8 PEM, the public one as users paste it. */
 interface KeyPair {
@@ -55,8 +53,6 @@ function exec(conn: snowflake.Connection, sqlText: string): Promise<Row[]> {
     conn.execute({ sqlText, complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])) });
   });
 }
-
-
 
 /** Connects, runs `SELECT 1`, disconnects: the credential really works end to end. */
 async function canQuery(wh: LocalWarehouse, options: Record<string, unknown>): Promise<boolean> {
@@ -327,11 +323,14 @@ describe('local warehouse authentication over the real snowflake-sdk driver', ()
       expect((await exec(admin, 'DESC USER "mixedCase"')).find((r) => r.property === 'TYPE')?.value).toBe('LEGACY_SERVICE');
       expect(await exec(admin, 'DROP USER "mixedCase"')).toEqual([{ status: 'mixedCase successfully dropped.' }]);
       expect(await exec(admin, 'DROP USER IF EXISTS "mixedCase"')).toEqual([{ status: 'Drop statement executed successfully (mixedCase already dropped).' }]);
-      expect(await exec(admin, 'ALTER USER IF EXISTS nobody SET COMMENT = \'x\'')).toEqual([{ status: 'Statement executed successfully.' }]);
+      expect(await exec(admin, "ALTER USER IF EXISTS nobody SET COMMENT = 'x'")).toEqual([{ status: 'Statement executed successfully.' }]);
       expect(String((await failure(exec(admin, "ALTER USER nobody SET COMMENT = 'x'"))).code)).toBe('002003');
 
       const syntax = await failure(exec(admin, 'CREATE USER u1 FAVOURITE_COLOUR = blue'));
-      expect([String(syntax.code), syntax.message]).toEqual(['001003', "SQL compilation error:\nsyntax error line 1 at position 15 unexpected 'FAVOURITE_COLOUR'."]);
+      expect([String(syntax.code), syntax.message]).toEqual([
+        '001003',
+        "SQL compilation error:\nsyntax error line 1 at position 15 unexpected 'FAVOURITE_COLOUR'.",
+      ]);
       expect(String((await failure(exec(admin, 'CREATE USER u2 TYPE = ROBOT'))).code)).toBe('001008');
       // The admin stays a PERSON user with a password.
       expect(String((await failure(exec(admin, 'ALTER USER fleet SET TYPE = SERVICE'))).code)).toBe('003001');
@@ -392,7 +391,7 @@ describe('user statement recognition and redaction', () => {
     expect(isUserStatement("ALTER USER svc ADD PAT t ROLE_RESTRICTION = 'R'")).toBe(true);
     expect(isUserStatement('describe user svc')).toBe(true);
     expect(isUserStatement('CREATE OR REPLACE TABLE USERS (A INT)')).toBe(false);
-    expect(isUserStatement('ALTER SESSION SET QUERY_TAG = \'user\'')).toBe(false);
+    expect(isUserStatement("ALTER SESSION SET QUERY_TAG = 'user'")).toBe(false);
     expect(isUserStatement('SELECT * FROM USER')).toBe(false);
   });
 

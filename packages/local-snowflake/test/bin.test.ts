@@ -1,24 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import snowflake from 'snowflake-sdk';
+import type snowflake from 'snowflake-sdk';
+import { type LocalWarehouseProcess, startLocalWarehouseProcess } from '../src';
 import { parseCommandLine, UsageError } from '../src/cli';
-import { startLocalWarehouseProcess, type LocalWarehouseProcess } from '../src';
 import { connect as connectTo, destroy, type Row } from './helpers/driver';
 
 const connect = (url: string, username: string, password: string) => connectTo(url, { username, password });
 
-
 // The built bin, as `npx local-snowflake` runs it (`npm test` builds dist/ first).
 const BIN = path.join(__dirname, '..', 'bin', 'local-snowflake.js');
-
-
 
 function exec(conn: snowflake.Connection, sqlText: string, binds?: (string | number)[]): Promise<Row[]> {
   return new Promise((resolve, reject) => {
     conn.execute({ sqlText, binds, complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])) });
   });
 }
-
 
 interface Running {
   child: ChildProcess;
@@ -34,7 +30,9 @@ function runBin(args: string[]): Promise<Running> {
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the bin did not listen within 30 s: ${err}`)), 30_000);
     child.stdout!.on('data', (d: Buffer) => {
@@ -139,10 +137,32 @@ describe('parseCommandLine', () => {
   it('maps flags to startLocalWarehouse options; the port defaults to 8085', () => {
     expect(parseCommandLine([]).options.port).toBe(8085);
     expect(
-      parseCommandLine(['--port', '0', '--host', '0.0.0.0', '--deals', '5', '--seed=-3', '--login-latency-ms', '10', '--query-latency-ms', '2', '--result-chunk-bytes', 'off']).options,
+      parseCommandLine([
+        '--port',
+        '0',
+        '--host',
+        '0.0.0.0',
+        '--deals',
+        '5',
+        '--seed=-3',
+        '--login-latency-ms',
+        '10',
+        '--query-latency-ms',
+        '2',
+        '--result-chunk-bytes',
+        'off',
+      ]).options,
     ).toEqual({
-      port: 0, host: '0.0.0.0', deals: 5, seed: -3, loginLatencyMs: 10, queryLatencyMs: 2, resultChunkBytes: Infinity,
-      user: undefined, password: undefined, dbPath: undefined,
+      port: 0,
+      host: '0.0.0.0',
+      deals: 5,
+      seed: -3,
+      loginLatencyMs: 10,
+      queryLatencyMs: 2,
+      resultChunkBytes: Infinity,
+      user: undefined,
+      password: undefined,
+      dbPath: undefined,
     });
     expect(parseCommandLine(['--result-chunk-bytes', '4096']).options.resultChunkBytes).toBe(4096);
   });
@@ -171,7 +191,10 @@ describe('startLocalWarehouseProcess', () => {
       await wh.resetStats();
       expect((await wh.stats()).queries).toBe(0);
       await wh.setFault({ mode: 'error' });
-      const err = await exec(conn, 'SELECT 1').then(() => undefined, (e: Error & { code?: unknown }) => e);
+      const err = await exec(conn, 'SELECT 1').then(
+        () => undefined,
+        (e: Error & { code?: unknown }) => e,
+      );
       expect(String(err?.code)).toBe('000603');
       await wh.setFault({ mode: 'none' });
       expect(await exec(conn, 'SELECT 2 AS X')).toEqual([{ X: 2 }]);

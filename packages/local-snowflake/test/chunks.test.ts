@@ -1,20 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import snowflake from 'snowflake-sdk';
+import type snowflake from 'snowflake-sdk';
+import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { embedText } from '../src/embedder';
-import { startLocalWarehouse, type LocalWarehouse } from '../src';
 import { chunkLimits, MAX_CHUNK_FILE_BYTES } from '../src/result-chunks';
 import type { ResultCell } from '../src/result-encoding';
-import { writeRowsetSegments, type RowsetSegment } from '../src/rowset-segments';
+import { type RowsetSegment, writeRowsetSegments } from '../src/rowset-segments';
 import { formatNumberVector } from '../src/vector-format';
 import { connect as connectTo, destroy, failure, httpLogin, type Row } from './helpers/driver';
 
 const connect = (wh: LocalWarehouse) => connectTo(wh.url);
 
-
 type Chunk = { url: string; rowCount: number; uncompressedSize: number; compressedSize: number };
 type QueryReply = { success: boolean; data: { queryId: string; rowset: unknown[][]; returned: number; total: number; chunks?: Chunk[]; qrmk?: string } };
-
-
 
 /** The default (non-stream) mode: the driver downloads every chunk and hands over all rows at once. */
 function execAll(conn: snowflake.Connection, sqlText: string, binds?: unknown[]): Promise<Row[]> {
@@ -42,7 +39,6 @@ function execStreamed(conn: snowflake.Connection, sqlText: string, binds?: unkno
     });
   });
 }
-
 
 /** A query-request over plain HTTP, as the driver sends it, returning the parsed reply. */
 async function httpQuery(wh: LocalWarehouse, sqlText: string): Promise<{ token: string; reply: QueryReply }> {
@@ -263,7 +259,11 @@ describe('writeRowsetSegments (cutting a rowset into the inline part and chunk f
     const [whole, ...none] = writeRowsetSegments(rowset);
     expect(none).toEqual([]);
     expect(whole.bytes).toBe(-1);
-    expect(text(whole)).toBe(writeRowsetSegments(rowset, { first: Infinity, next: () => Infinity }).map(text).join(''));
+    expect(text(whole)).toBe(
+      writeRowsetSegments(rowset, { first: Infinity, next: () => Infinity })
+        .map(text)
+        .join(''),
+    );
     const big: ResultCell[][] = [['a'], ['x'.repeat(500)], ['b']];
     expect(writeRowsetSegments(big, { first: 100, next: () => 100 }).map((s) => s.rowCount)).toEqual([1, 1, 1]);
     expect(writeRowsetSegments([], { first: 100, next: () => 100 })).toEqual([{ parts: [], rowCount: 0, bytes: 0 }]);

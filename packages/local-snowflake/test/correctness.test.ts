@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { connect, destroy, failure, httpLogin, type Row } from './helpers/driver';
 
 /**
@@ -98,7 +98,7 @@ describe('correctness: what the server sends back', () => {
       expect(await exec(conn, 'DROP TABLE ddl_t')).toEqual([{ status: 'DDL_T successfully dropped.' }]);
       expect(await exec(conn, 'DROP TABLE IF EXISTS ddl_t')).toEqual([{ status: 'Drop statement executed successfully (DDL_T already dropped).' }]);
       expect(await exec(conn, 'CREATE SCHEMA ddl_s')).toEqual([{ status: 'Schema DDL_S successfully created.' }]);
-      expect(await exec(conn, 'ALTER SESSION SET QUERY_TAG = \'ddl\'')).toEqual([{ status: 'Statement executed successfully.' }]);
+      expect(await exec(conn, "ALTER SESSION SET QUERY_TAG = 'ddl'")).toEqual([{ status: 'Statement executed successfully.' }]);
     });
   });
 
@@ -177,6 +177,23 @@ describe('correctness: what the server sends back', () => {
         expect(await exec(own, sql, [], asText)).toEqual([{ TS: '2024-01-01 19:00:00.000 -0500', D: '04/03/2024' }]);
       } finally {
         await destroy(own);
+      }
+    });
+
+    it('runs each statement in the session’s TIMEZONE (TIMESTAMP_LTZ conversions), and only that session’s', async () => {
+      const la = await connect(wh.url);
+      try {
+        await exec(la, "ALTER SESSION SET TIMEZONE = 'America/Los_Angeles'");
+        // DuckDB's own constructor, so that only the session's zone is under test (not the dialect's casts).
+        const sql = "SELECT make_timestamptz(2021, 12, 22, 9, 43, 44.0) AS TS, current_setting('TimeZone') AS ZONE";
+        const [inLa] = await exec(la, sql);
+        expect([(inLa.TS as Date).toISOString(), inLa.ZONE]).toEqual(['2021-12-22T17:43:44.000Z', 'America/Los_Angeles']);
+        const [elsewhere] = await exec(conn, sql);
+        expect([(elsewhere.TS as Date).toISOString(), elsewhere.ZONE]).toEqual(['2021-12-22T09:43:44.000Z', 'UTC']);
+        const err = await failure(exec(la, "ALTER SESSION SET TIMEZONE = 'Mars/Olympus_Mons'").then(() => exec(la, sql)));
+        expect(err.message).toMatch(/Mars\/Olympus_Mons/);
+      } finally {
+        await destroy(la);
       }
     });
 

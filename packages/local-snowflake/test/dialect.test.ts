@@ -1,5 +1,5 @@
-import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import type snowflake from 'snowflake-sdk';
+import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { translateDialect } from '../src/dialect/translate';
 import { connect, destroy, failure, type Row } from './helpers/driver';
 
@@ -61,17 +61,32 @@ describe('Snowflake dialect through the real driver', () => {
     expect(r.OBJ).toEqual({ o: true });
     const types = Object.fromEntries(columns.map((c) => [c.name, c.type]));
     expect(types).toMatchObject({
-      N: 'fixed', D: 'fixed', I: 'fixed', F: 'real', S: 'text', V: 'text', B: 'binary', TS: 'timestamp_ntz',
-      LTZ: 'timestamp_ltz', DT: 'date', T: 'time', OK: 'boolean', VAR: 'variant',
+      N: 'fixed',
+      D: 'fixed',
+      I: 'fixed',
+      F: 'real',
+      S: 'text',
+      V: 'text',
+      B: 'binary',
+      TS: 'timestamp_ntz',
+      LTZ: 'timestamp_ltz',
+      DT: 'date',
+      T: 'time',
+      OK: 'boolean',
+      VAR: 'variant',
     });
     expect(columns.find((c) => c.name === 'D')).toMatchObject({ precision: 10, scale: 2 });
     const cast = await run(conn, "select '3.14159'::NUMBER(10,3) as c, CAST('7' AS INTEGER) as k, '2024-05-06'::TIMESTAMP_NTZ as w");
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: NUMBER(10,3) rounds 3.14159 to this, not pi
     expect(cast.rows[0]).toMatchObject({ C: 3.142, K: 7 });
     expect((cast.rows[0].W as Date).toISOString()).toBe('2024-05-06T00:00:00.000Z');
   });
 
   it('generates rows with TABLE(GENERATOR(ROWCOUNT => n)), SEQ4() and a deterministic RANDSTR', async () => {
-    const { rows } = await run(conn, 'select seq4() as s, seq8() as s8, randstr(8, 42) as r, randstr(8, s) as rs from table(generator(rowcount => 5)) order by s');
+    const { rows } = await run(
+      conn,
+      'select seq4() as s, seq8() as s8, randstr(8, 42) as r, randstr(8, s) as rs from table(generator(rowcount => 5)) order by s',
+    );
     expect(rows.map((r) => r.S)).toEqual([0, 1, 2, 3, 4]);
     expect(rows.map((r) => r.S8)).toEqual([0, 1, 2, 3, 4]);
     expect(new Set(rows.map((r) => r.R)).size).toBe(1);
@@ -124,11 +139,9 @@ describe('Snowflake dialect through the real driver', () => {
   });
 
   it('flattens JSON with TABLE(FLATTEN(…)) and reads v:a.b[0] paths', async () => {
-    const { rows } = await run(
-      conn,
-      "select index, value:a as a, value:b.c[1] as c from table(flatten(input => parse_json(?))) order by index",
-      ['[{"a": 1, "b": {"c": [5, 6]}}, {"a": "x"}]'],
-    );
+    const { rows } = await run(conn, 'select index, value:a as a, value:b.c[1] as c from table(flatten(input => parse_json(?))) order by index', [
+      '[{"a": 1, "b": {"c": [5, 6]}}, {"a": "x"}]',
+    ]);
     expect(rows).toEqual([
       { INDEX: 0, A: 1, C: 6 },
       { INDEX: 1, A: 'x', C: null },
@@ -138,7 +151,7 @@ describe('Snowflake dialect through the real driver', () => {
       JSON.stringify([{ s1: 'p', s2: 'q' }, { s1: 'r' }]),
     ]);
     expect(ins.rows[0]['number of rows inserted']).toBe(2);
-    const obj = await run(conn, "select key, value from table(flatten(parse_json('{\"k\": [1]}')))");
+    const obj = await run(conn, 'select key, value from table(flatten(parse_json(\'{"k": [1]}\')))');
     expect(obj.rows).toEqual([{ KEY: 'k', VALUE: [1] }]);
   });
 
@@ -182,7 +195,7 @@ describe('Snowflake dialect through the real driver', () => {
   it('names unaliased expression columns by their upper-cased text, as Snowflake does', async () => {
     await run(conn, 'create or replace table dialect_names(a int)');
     await run(conn, 'insert into dialect_names values (1), (2)');
-    const { columns } = await run(conn, "select 1+1, count(*), max(a), a from dialect_names group by a limit 1");
+    const { columns } = await run(conn, 'select 1+1, count(*), max(a), a from dialect_names group by a limit 1');
     expect(columns.map((c) => c.name)).toEqual(['1+1', 'COUNT(*)', 'MAX(A)', 'A']);
   });
 
@@ -202,7 +215,7 @@ describe('Snowflake dialect through the real driver', () => {
   });
 
   it('never rewrites string literals, quoted identifiers or comments', async () => {
-    const text = "number(38,0) table(generator(rowcount=>1)) from values (1) concat(null) v:a ?";
+    const text = 'number(38,0) table(generator(rowcount=>1)) from values (1) concat(null) v:a ?';
     const { rows } = await run(conn, `select '${text}' as "timestamp_ltz", /* truncate table if exists x */ 'x' as "VALUES"`);
     expect(rows[0]).toEqual({ timestamp_ltz: text, VALUES: 'x' });
   });
@@ -210,7 +223,7 @@ describe('Snowflake dialect through the real driver', () => {
 
 describe('translateDialect', () => {
   it('keeps literals, identifiers, comments and binds as written, and binds in order', () => {
-    const sql = "select 'a::number', \"x:y\", ? -- number\n from t where c = :1 and d::number > ?";
+    const sql = 'select \'a::number\', "x:y", ? -- number\n from t where c = :1 and d::number > ?';
     const out = translateDialect(sql).sql;
     expect(out).toContain("'a::number'");
     expect(out).toContain('"x:y"');

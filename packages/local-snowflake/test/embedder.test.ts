@@ -1,4 +1,4 @@
-import { EMBEDDER_DIMS, EMPTY_TEXT_VECTOR, cosineSimilarity, embedText } from '../src/embedder';
+import { cosineSimilarity, EMBEDDER_DIMS, EMPTY_TEXT_VECTOR, embedText } from '../src/embedder';
 
 function norm(v: Float32Array): number {
   let s = 0;

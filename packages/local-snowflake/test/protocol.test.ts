@@ -1,5 +1,5 @@
-import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse } from '../src';
+import type snowflake from 'snowflake-sdk';
+import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { connect, destroy, failure, type Row } from './helpers/driver';
 import { waitUntil } from './helpers/wait';
 
@@ -24,7 +24,12 @@ function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[], extra
 }
 
 /** Runs a multi-statement request and collects every statement's rows, walking them as the driver's users do. */
-function execMulti(conn: snowflake.Connection, sqlText: string, binds: Bind[] = [], parameters?: Record<string, unknown>): Promise<Array<{ sql: string; rows: Row[] }>> {
+function execMulti(
+  conn: snowflake.Connection,
+  sqlText: string,
+  binds: Bind[] = [],
+  parameters?: Record<string, unknown>,
+): Promise<Array<{ sql: string; rows: Row[] }>> {
   return new Promise((resolve, reject) => {
     const results: Array<{ sql: string; rows: Row[] }> = [];
     conn.execute({
@@ -73,7 +78,11 @@ describe('protocol: async execution, multi-statement requests, waits, cancellati
       const stmt = await conn.getResultsFromQueryId({ queryId } as never);
       const rows = await new Promise<Row[]>((resolve, reject) => {
         const out: Row[] = [];
-        stmt.streamRows().on('data', (r: Row) => out.push(r)).on('end', () => resolve(out)).on('error', reject);
+        stmt
+          .streamRows()
+          .on('data', (r: Row) => out.push(r))
+          .on('end', () => resolve(out))
+          .on('error', reject);
       });
       expect(rows).toEqual([{ SYSTEM$WAIT: 'waited 1 seconds' }]);
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
@@ -119,7 +128,7 @@ describe('protocol: async execution, multi-statement requests, waits, cancellati
       const own = await connect(wh.url);
       try {
         await exec(own, 'ALTER SESSION SET MULTI_STATEMENT_COUNT = 0');
-        const results = await execMulti(own, "CREATE TABLE MULTI_T (X INT); INSERT INTO MULTI_T VALUES (1), (2); SELECT sum(X) AS S FROM MULTI_T");
+        const results = await execMulti(own, 'CREATE TABLE MULTI_T (X INT); INSERT INTO MULTI_T VALUES (1), (2); SELECT sum(X) AS S FROM MULTI_T');
         expect(results.map((r) => r.rows)).toEqual([[{ status: 'Table MULTI_T successfully created.' }], [{ 'number of rows inserted': 2 }], [{ S: 3 }]]);
         const err = await failure(execMulti(own, 'INSERT INTO MULTI_T VALUES (3); SELECT * FROM NO_SUCH_TABLE; INSERT INTO MULTI_T VALUES (4)'));
         expect(err.message).toContain('NO_SUCH_TABLE');
@@ -133,7 +142,9 @@ describe('protocol: async execution, multi-statement requests, waits, cancellati
   describe('SYSTEM$WAIT and cancellation', () => {
     it('generates rows for as long as the time limit says', async () => {
       const started = Date.now();
-      expect(await exec(conn, 'SELECT count(*) > 1000 AS MANY, min(SEQ) AS FIRST FROM fleet_local_generator_time_limit(0.3)')).toEqual([{ MANY: true, FIRST: 0 }]);
+      expect(await exec(conn, 'SELECT count(*) > 1000 AS MANY, min(SEQ) AS FIRST FROM fleet_local_generator_time_limit(0.3)')).toEqual([
+        { MANY: true, FIRST: 0 },
+      ]);
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     });
 

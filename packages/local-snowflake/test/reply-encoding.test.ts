@@ -7,7 +7,17 @@ import { formatNumberVector, VECTOR_DECIMALS } from '../src/vector-format';
 const session = { database: 'FLEET', schema: 'PUBLIC', warehouse: 'LOCAL_WH', role: 'FLEET_ROLE', settings: new Map() } as unknown as Session;
 
 const column = (name: string, type: string): RowTypeEntry => ({
-  name, database: '', schema: '', table: '', nullable: true, type, length: null, byteLength: null, precision: null, scale: null, collation: null,
+  name,
+  database: '',
+  schema: '',
+  table: '',
+  nullable: true,
+  type,
+  length: null,
+  byteLength: null,
+  precision: null,
+  scale: null,
+  collation: null,
 });
 
 /** What the reply should say: the same result written by plain JSON.stringify, byte cells as their text. */

@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import snowflake from 'snowflake-sdk';
+import type snowflake from 'snowflake-sdk';
+import { type LocalWarehouse, startLocalWarehouse } from '../src';
+import { SUMMARY_MAX_CHARS, sentimentScore, summarizeText } from '../src/cortex-stand-ins';
 import { embedText } from '../src/embedder';
-import { startLocalWarehouse, type LocalWarehouse } from '../src';
-import { sentimentScore, summarizeText, SUMMARY_MAX_CHARS } from '../src/cortex-stand-ins';
 import { rewriteSql } from '../src/sql-rewrite';
 import { connect as connectTo, destroy, failure, httpLogin, type Row } from './helpers/driver';
 import { waitUntil } from './helpers/wait';
 
 const connect = (wh: LocalWarehouse, password = 'fleet') => connectTo(wh.url, { password });
 
-
 type Bind = string | number | boolean | null | Date;
-
 
 function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[] | Bind[][], extra: Record<string, unknown> = {}): Promise<Row[]> {
   return new Promise((resolve, reject) => {
@@ -23,9 +21,6 @@ function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[] | Bind
     });
   });
 }
-
-
-
 
 function httpQuery(wh: LocalWarehouse, token: string, requestId: string, sqlText: string, bindings?: object): Promise<Response> {
   return fetch(`${wh.url}/queries/v1/query-request?requestId=${requestId}`, {
@@ -39,9 +34,7 @@ function httpQuery(wh: LocalWarehouse, token: string, requestId: string, sqlText
 function embedStatement(texts: readonly string[]): { sql: string; binds: Bind[] } {
   const binds: Bind[] = ['e5-base-v2'];
   texts.forEach((t, i) => binds.push(i, t));
-  const sql =
-    'SELECT t.I AS I, SNOWFLAKE.CORTEX.EMBED_TEXT_768(?, t.TXT) AS V ' +
-    `FROM (VALUES ${texts.map(() => '(?, ?)').join(', ')}) AS t(I, TXT)`;
+  const sql = `SELECT t.I AS I, SNOWFLAKE.CORTEX.EMBED_TEXT_768(?, t.TXT) AS V FROM (VALUES ${texts.map(() => '(?, ?)').join(', ')}) AS t(I, TXT)`;
   return { sql, binds };
 }
 
@@ -263,7 +256,11 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
     }
 
     await exec(conn, 'CREATE TABLE HOSTILE_T (I INTEGER, T VARCHAR)');
-    await exec(conn, 'INSERT INTO HOSTILE_T VALUES (?, ?)', hostile.map((t, i) => [i, t]));
+    await exec(
+      conn,
+      'INSERT INTO HOSTILE_T VALUES (?, ?)',
+      hostile.map((t, i) => [i, t]),
+    );
     const back = await exec(conn, 'SELECT I, T FROM HOSTILE_T ORDER BY I');
     expect(back.map((r) => r.T)).toEqual(hostile);
     expect(await exec(conn, 'SELECT count(*) AS N FROM DEALS')).toEqual([{ N: dealsBefore }]);
@@ -275,7 +272,13 @@ describe('local warehouse over the real snowflake-sdk driver (small dataset)', (
       'SELECT SNOWFLAKE.CORTEX.SENTIMENT(?) AS POS, SNOWFLAKE.CORTEX.SENTIMENT(?) AS NEG, SNOWFLAKE.CORTEX.SUMMARIZE(?) AS SUMMARY, ' +
         "VECTOR_COSINE_SIMILARITY(SNOWFLAKE.CORTEX.EMBED_TEXT_768('e5-base-v2', ?), SNOWFLAKE.CORTEX.EMBED_TEXT_768('e5-base-v2', ?)) AS SIM, " +
         "'[1,0]'::VECTOR(FLOAT, 2) AS V",
-      ['They are really excited and the budget is approved.', 'They are frustrated by delays and mention churn risk.', 'First sentence. Second one.', 'renewal pricing', 'pricing of the renewal'],
+      [
+        'They are really excited and the budget is approved.',
+        'They are frustrated by delays and mention churn risk.',
+        'First sentence. Second one.',
+        'renewal pricing',
+        'pricing of the renewal',
+      ],
     );
     expect(row.POS as number).toBeGreaterThan(0.3);
     expect(row.NEG as number).toBeLessThan(-0.3);
@@ -501,11 +504,10 @@ describe('local warehouse default dataset', () => {
       expect(wh.dataset.deals).toBe(10_000);
       expect(wh.dataset.anchorDate).toBe(anchorDate);
       // The timeline ends at the anchor: history before it, open deals closing after it.
-      const [span] = await exec(
-        full,
-        "SELECT max(LAST_ACTIVITY_AT) <= ?::TIMESTAMP AS HISTORY_BEFORE, max(CLOSE_DATE) > ?::DATE AS OPEN_AFTER FROM DEALS",
-        [anchorDate, anchorDate],
-      );
+      const [span] = await exec(full, 'SELECT max(LAST_ACTIVITY_AT) <= ?::TIMESTAMP AS HISTORY_BEFORE, max(CLOSE_DATE) > ?::DATE AS OPEN_AFTER FROM DEALS', [
+        anchorDate,
+        anchorDate,
+      ]);
       expect(span).toEqual({ HISTORY_BEFORE: true, OPEN_AFTER: true });
 
       // Same seed → same first deals whatever the size; another seed → other deals.

@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import snowflake from 'snowflake-sdk';
-import { startLocalWarehouse, type LocalWarehouse, type QueryHistoryEntry } from '../src';
+import type snowflake from 'snowflake-sdk';
+import { type LocalWarehouse, type QueryHistoryEntry, startLocalWarehouse } from '../src';
 import { connect as connectTo, destroy, failure, httpLogin, type Row } from './helpers/driver';
 import { waitUntil } from './helpers/wait';
 
 const connect = (wh: LocalWarehouse) => connectTo(wh.url);
-
-
-
-
 
 function exec(conn: snowflake.Connection, sqlText: string, opts: { binds?: unknown[]; parameters?: Record<string, unknown> } = {}): Promise<Row[]> {
   return new Promise((resolve, reject) => {
@@ -20,7 +16,6 @@ function exec(conn: snowflake.Connection, sqlText: string, opts: { binds?: unkno
     });
   });
 }
-
 
 /** The history entry of the statement whose SQL text is `sqlText` (unique per test). */
 function entryFor(wh: LocalWarehouse, sqlText: string): QueryHistoryEntry {
@@ -192,10 +187,14 @@ describe('local warehouse statement parameters and query history (over the real 
     await destroy(doomed);
 
     for (const sql of ['SELECT 1 AS ABANDONED_RAW', 'SELECT 1 AS ABANDONED_DRIVER']) {
-      const entry = await waitUntil(`${sql} to end`, () => {
-        const e = entryFor(wh, sql);
-        return e.status !== 'RUNNING' && e;
-      }, { timeoutMs: 5_000, everyMs: 50 });
+      const entry = await waitUntil(
+        `${sql} to end`,
+        () => {
+          const e = entryFor(wh, sql);
+          return e.status !== 'RUNNING' && e;
+        },
+        { timeoutMs: 5_000, everyMs: 50 },
+      );
       // Canceled by the server at ~1 s, not run out to the fault's 3 s.
       expect(entry).toMatchObject({ status: 'ABORTED', errorCode: '000630' });
       expect(entry.durationMs!).toBeGreaterThanOrEqual(950);

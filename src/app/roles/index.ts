@@ -10,7 +10,7 @@ import { searchRole } from './search';
 export type { RoleContext, StartedRole } from './context';
 
 /** The roles a process can run, one module each (`fleet worker --role R`; `fleet up` runs them all). */
-export const ROLES = {
+const ROLES = {
   embeddings: embeddingsRole,
   deals: dealsRole,
   flows: flowsRole,

@@ -4,7 +4,10 @@
  * and write snapshots; during a rolling deploy the new one waits for the old one's `close()`.
  */
 export class BuilderLockError extends Error {
-  constructor(readonly key: string, reason: string) {
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
     super(`index builder lease ${key}: ${reason}`);
     this.name = 'BuilderLockError';
   }

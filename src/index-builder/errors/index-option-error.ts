@@ -4,7 +4,11 @@
  * the option, the value received and what is expected, so one restart fixes it.
  */
 export class IndexOptionError extends Error {
-  constructor(readonly option: string, readonly value: unknown, readonly expected: string) {
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    readonly expected: string,
+  ) {
     super(`invalid index option ${option}: ${describe(value)} (expected ${expected})`);
     this.name = 'IndexOptionError';
   }

@@ -4,7 +4,10 @@
  * the thread (`IndexOptionError`, `Error`, ...). A dead thread fails every pending and later request.
  */
 export class IndexThreadError extends Error {
-  constructor(message: string, readonly remote?: string) {
+  constructor(
+    message: string,
+    readonly remote?: string,
+  ) {
     super(message);
     this.name = 'IndexThreadError';
   }

@@ -6,7 +6,11 @@
  */
 export class SnapshotCorruptError extends Error {
   /** `snapshot`: folder name (or the snapshot directory when no snapshot is usable); `version` when known. */
-  constructor(readonly snapshot: string, readonly reason: string, readonly version?: number) {
+  constructor(
+    readonly snapshot: string,
+    readonly reason: string,
+    readonly version?: number,
+  ) {
     super(`snapshot ${snapshot} refused: ${reason}`);
     this.name = 'SnapshotCorruptError';
   }

@@ -1,7 +1,7 @@
 import type { QueryOptions, Warehouse } from '../types';
 
 /** Tables a search index can be rebuilt from, and the text each row contributes. */
-export const INDEX_SOURCES = {
+const INDEX_SOURCES = {
   calls: { table: 'GONG_CALLS', text: "COALESCE(TITLE, '') || '. ' || COALESCE(TRANSCRIPT, '')" },
   messages: { table: 'SLACK_MESSAGES', text: "COALESCE(TEXT, '')" },
   deals: { table: 'DEALS', text: "COALESCE(NAME, '') || '. ' || COALESCE(NOTES, '')" },

@@ -2,14 +2,48 @@ import { isPunct, isWord, render, skipSpace, splitTopLevel, synthetic, type Toke
 
 // Words that end a SELECT list.
 const LIST_END = new Set([
-  'FROM', 'WHERE', 'GROUP', 'HAVING', 'QUALIFY', 'ORDER', 'LIMIT', 'OFFSET', 'UNION', 'EXCEPT', 'INTERSECT',
-  'MINUS', 'INTO', 'WINDOW', 'FETCH',
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'QUALIFY',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+  'MINUS',
+  'INTO',
+  'WINDOW',
+  'FETCH',
 ]);
 
 // Words after which a trailing identifier is part of the expression, not an alias (`x IS NULL`, `CASE … END`).
 const NOT_ALIAS = new Set([
-  'END', 'NULL', 'TRUE', 'FALSE', 'IS', 'NOT', 'AND', 'OR', 'LIKE', 'ILIKE', 'IN', 'BETWEEN', 'THEN', 'ELSE',
-  'WHEN', 'CASE', 'DISTINCT', 'AS', 'ESCAPE', 'DATE', 'TIME', 'TIMESTAMP', 'INTERVAL',
+  'END',
+  'NULL',
+  'TRUE',
+  'FALSE',
+  'IS',
+  'NOT',
+  'AND',
+  'OR',
+  'LIKE',
+  'ILIKE',
+  'IN',
+  'BETWEEN',
+  'THEN',
+  'ELSE',
+  'WHEN',
+  'CASE',
+  'DISTINCT',
+  'AS',
+  'ESCAPE',
+  'DATE',
+  'TIME',
+  'TIMESTAMP',
+  'INTERVAL',
 ]);
 
 /**
@@ -78,7 +112,11 @@ function expressionName(tokens: readonly Token[], s: number, e: number): string 
     const before = sig[sig.length - 2];
     const lastIsKeyword = last.kind === 'word' && NOT_ALIAS.has(last.text.toUpperCase());
     const beforeEndsExpression =
-      isPunct(before, ')') || isPunct(before, ']') || before.kind === 'string' || before.kind === 'number' || before.kind === 'quoted' ||
+      isPunct(before, ')') ||
+      isPunct(before, ']') ||
+      before.kind === 'string' ||
+      before.kind === 'number' ||
+      before.kind === 'quoted' ||
       (before.kind === 'word' && !NOT_ALIAS.has(before.text.toUpperCase()));
     if (!lastIsKeyword && beforeEndsExpression) return undefined;
   }
@@ -87,4 +125,3 @@ function expressionName(tokens: readonly Token[], s: number, e: number): string 
   if (text.length > 255) return undefined;
   return text.toUpperCase();
 }
-

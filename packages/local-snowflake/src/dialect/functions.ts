@@ -1,4 +1,4 @@
-import { BIGINT, DOUBLE, DuckDBScalarFunction, DuckDBVarCharType, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import { BIGINT, DOUBLE, type DuckDBConnection, DuckDBScalarFunction, DuckDBVarCharType, VARCHAR } from '@duckdb/node-api';
 import { normalizeRelaxedJson } from './relaxed-json';
 import { duckTimestampText, parseTimestampText } from './timestamps';
 
@@ -9,7 +9,7 @@ const JSON_TYPE = DuckDBVarCharType.create('JSON');
 const RANDSTR_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** RANDSTR(length, gen): the same `gen` gives the same string, as in Snowflake (not the same characters). */
-export function randomString(length: number, gen: number): string {
+function randomString(length: number, gen: number): string {
   // mulberry32 over a hash of gen's bits
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, gen);

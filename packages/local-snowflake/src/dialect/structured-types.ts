@@ -1,4 +1,4 @@
-import { DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import { type DuckDBType, DuckDBTypeId, type DuckDBValue } from '@duckdb/node-api';
 
 /**
  * Snowflake's structured types (`OBJECT(a VARCHAR)`, `ARRAY(INT)`, `MAP(K, V)`) as DuckDB's STRUCT,
@@ -32,7 +32,7 @@ function field(name: string, type: string, extra: Partial<FieldMeta> = {}): Fiel
 }
 
 /** The `fields` entry for a value of `type`, or undefined when the type has no structured form. */
-export function fieldMeta(name: string, type: DuckDBType): FieldMeta | undefined {
+function fieldMeta(name: string, type: DuckDBType): FieldMeta | undefined {
   switch (type.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return field(name, 'boolean');
@@ -91,7 +91,7 @@ function timestampText(micros: bigint): string {
 }
 
 /** A DuckDB value as the JSON Snowflake writes inside a structured (or semi-structured) cell. */
-export function toSnowflakeJson(value: DuckDBValue, type: DuckDBType): Json {
+function toSnowflakeJson(value: DuckDBValue, type: DuckDBType): Json {
   if (value === null) return null;
   switch (type.typeId) {
     case DuckDBTypeId.BOOLEAN:
@@ -112,7 +112,9 @@ export function toSnowflakeJson(value: DuckDBValue, type: DuckDBType): Json {
       // JSON numbers, as Snowflake writes them (a client's JSON.parse may lose digits beyond 2^53).
       return Number(String(value));
     case DuckDBTypeId.BLOB:
-      return Buffer.from((value as { bytes: Uint8Array }).bytes).toString('hex').toUpperCase();
+      return Buffer.from((value as { bytes: Uint8Array }).bytes)
+        .toString('hex')
+        .toUpperCase();
     case DuckDBTypeId.DATE: {
       const days = (value as { days: number }).days;
       return new Date(days * 86_400_000).toISOString().slice(0, 10);
@@ -160,10 +162,7 @@ export function toSnowflakeJson(value: DuckDBValue, type: DuckDBType): Json {
 }
 
 /** Column metadata and cell encoder for a DuckDB STRUCT, LIST or MAP result column. */
-export function structuredColumn(
-  type: DuckDBType,
-  base: { type: string },
-): { type: string; fields?: FieldMeta[]; encode: (v: DuckDBValue) => string } {
+export function structuredColumn(type: DuckDBType, base: { type: string }): { type: string; fields?: FieldMeta[]; encode: (v: DuckDBValue) => string } {
   const meta = fieldMeta('', type);
   const encode = (v: DuckDBValue) => JSON.stringify(toSnowflakeJson(v, type));
   if (!meta) return { type: base.type, encode };

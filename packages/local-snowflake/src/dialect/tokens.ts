@@ -102,7 +102,7 @@ export function render(tokens: readonly Token[]): string {
 
 /** True for a `word` token spelling `word` (case-insensitive). */
 export function isWord(t: Token | undefined, ...words: string[]): boolean {
-  if (!t || t.kind !== 'word') return false;
+  if (t?.kind !== 'word') return false;
   const upper = t.text.toUpperCase();
   return words.length === 0 || words.includes(upper);
 }

@@ -1,5 +1,5 @@
 import { columnNames } from './column-names';
-import { isPunct, isWord, matchingParen, prevSignificant, render, skipSpace, splitTopLevel, synthetic, tokenize, type Token } from './tokens';
+import { isPunct, isWord, matchingParen, prevSignificant, render, skipSpace, splitTopLevel, synthetic, type Token, tokenize } from './tokens';
 import { translateTypes } from './types';
 
 /** Snowflake SQL translated to DuckDB's, and what the server must know to run it as Snowflake would. */
@@ -152,8 +152,29 @@ function fromValues(tokens: Token[]): Token[] {
 }
 
 const CLAUSE_WORDS = new Set([
-  'WHERE', 'GROUP', 'HAVING', 'QUALIFY', 'ORDER', 'LIMIT', 'OFFSET', 'UNION', 'EXCEPT', 'INTERSECT', 'MINUS',
-  'JOIN', 'INNER', 'LEFT', 'RIGHT', 'FULL', 'CROSS', 'NATURAL', 'ON', 'USING', 'WINDOW', 'FETCH', 'LATERAL',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'QUALIFY',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+  'MINUS',
+  'JOIN',
+  'INNER',
+  'LEFT',
+  'RIGHT',
+  'FULL',
+  'CROSS',
+  'NATURAL',
+  'ON',
+  'USING',
+  'WINDOW',
+  'FETCH',
+  'LATERAL',
 ]);
 
 function isClauseWord(t: Token): boolean {
@@ -212,7 +233,7 @@ function tableFunctions(tokens: Token[]): Token[] {
       const input = argument(out, parts, 'INPUT', 0);
       if (input !== undefined) {
         replacement =
-          '(SELECT 1 AS SEQ, CASE WHEN f.fullkey LIKE \'%]\' THEN NULL ELSE f.key END AS KEY, ' +
+          "(SELECT 1 AS SEQ, CASE WHEN f.fullkey LIKE '%]' THEN NULL ELSE f.key END AS KEY, " +
           "substr(f.fullkey, 2) AS PATH, CASE WHEN f.fullkey LIKE '%]' THEN CAST(f.key AS BIGINT) END AS INDEX, " +
           `f.value AS VALUE, CAST(__flatten_input AS JSON) AS THIS FROM (SELECT ${input} AS __flatten_input) AS __flatten_src, ` +
           'json_each(__flatten_input) AS f)';

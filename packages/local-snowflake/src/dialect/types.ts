@@ -90,7 +90,7 @@ function prevSignificantIndex(tokens: readonly Token[], i: number): number {
 /** `ntz`, `ltz` or `tz` when the type at `i` is a Snowflake timestamp type. */
 function timestampKind(tokens: readonly Token[], i: number): 'ntz' | 'ltz' | 'tz' | undefined {
   const t = tokens[i];
-  if (!t || t.kind !== 'word') return undefined;
+  if (t?.kind !== 'word') return undefined;
   const name = t.text.toUpperCase();
   if (name === 'TIMESTAMP_LTZ' || name === 'TIMESTAMPLTZ') return 'ltz';
   if (name === 'TIMESTAMP_TZ' || name === 'TIMESTAMPTZ') return 'tz';
@@ -105,7 +105,10 @@ function previousWord(tokens: readonly Token[], i: number): string {
 }
 
 function isAlterTable(tokens: readonly Token[], addIndex: number): boolean {
-  const words = tokens.slice(0, addIndex).filter((t) => t.kind === 'word').map((t) => t.text.toUpperCase());
+  const words = tokens
+    .slice(0, addIndex)
+    .filter((t) => t.kind === 'word')
+    .map((t) => t.text.toUpperCase());
   return words[0] === 'ALTER' && words[1] === 'TABLE';
 }
 
@@ -153,9 +156,9 @@ const TZ_TYPES = new Set(['TIMESTAMP_LTZ', 'TIMESTAMPLTZ', 'TIMESTAMP_TZ', 'TIME
  * Reads the type starting at token `i` and returns its DuckDB spelling and the index after it, or
  * undefined for a name this module leaves alone.
  */
-export function readType(tokens: readonly Token[], i: number): { text: string; end: number } | undefined {
+function readType(tokens: readonly Token[], i: number): { text: string; end: number } | undefined {
   const t = tokens[i];
-  if (!t || t.kind !== 'word') return undefined;
+  if (t?.kind !== 'word') return undefined;
   const name = t.text.toUpperCase();
   let end = i + 1;
   // Multi-word spellings.
@@ -172,7 +175,7 @@ export function readType(tokens: readonly Token[], i: number): { text: string; e
     args = splitTopLevel(tokens, open + 1, close);
   }
   const withArgs = args ? close + 1 : end;
-  const argText = (k: number) => (args && args[k] ? render(tokens.slice(args[k][0], args[k][1])).trim() : undefined);
+  const argText = (k: number) => (args?.[k] ? render(tokens.slice(args[k][0], args[k][1])).trim() : undefined);
 
   if (name === 'NUMBER' || name === 'NUMERIC' || name === 'DECIMAL' || name === 'DEC') {
     const p = argText(0) ?? '38';

@@ -14,7 +14,13 @@ snowflake.configure({ logLevel: 'OFF', additionalLogToConsole: false } as never)
  * say otherwise: another user, password, authenticator, key or token).
  */
 export function connect(url: string, options: Record<string, unknown> = {}): Promise<snowflake.Connection> {
-  const conn = snowflake.createConnection({ account: 'local', username: 'fleet', password: 'fleet', accessUrl: url, ...options } as snowflake.ConnectionOptions);
+  const conn = snowflake.createConnection({
+    account: 'local',
+    username: 'fleet',
+    password: 'fleet',
+    accessUrl: url,
+    ...options,
+  } as snowflake.ConnectionOptions);
   return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
 }
 

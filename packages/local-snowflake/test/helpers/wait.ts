@@ -26,7 +26,11 @@ type Falsy = false | 0 | '' | null | undefined;
  *   await waitUntil('the statement to run', () => wh.queryHistory({ status: 'RUNNING' }).some((e) => e.queryText === sql));
  *   const done = await waitUntil('the statement to end', () => wh.queryHistory().find((e) => e.queryText === sql && e.status !== 'RUNNING'), { timeoutMs: 5_000 });
  */
-export async function waitUntil<T>(what: string, check: () => T | Promise<T>, { timeoutMs = 30_000, everyMs = 25 }: WaitOptions = {}): Promise<Exclude<T, Falsy>> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  { timeoutMs = 30_000, everyMs = 25 }: WaitOptions = {},
+): Promise<Exclude<T, Falsy>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
