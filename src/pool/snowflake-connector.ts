@@ -47,9 +47,12 @@ export function toWarehouseError(err: unknown, fallback: string): WarehouseError
 }
 
 // Snowflake session errors (expired/invalid token, session gone), the driver's "terminated connection"
-// (407002: this session object is dead, a new one will do) and its network codes.
+// (407002: this session object is dead, a new one will do), its invalid-token error (401004: Snowflake
+// answered HTTP 401 with 390104 to a token it does not know) and its network codes.
 // 000630: the warehouse stopped the statement at its STATEMENT_TIMEOUT_IN_SECONDS, as our own deadline would.
-const TRANSIENT_CODES = new Set(['000630', '407002', '390111', '390112', '390113', '390114', '390318', '402001', '402002', '405501', '405502', '405503']);
+const TRANSIENT_CODES = new Set([
+  '000630', '401004', '407002', '390104', '390111', '390112', '390113', '390114', '390318', '402001', '402002', '405501', '405502', '405503',
+]);
 // Wrong credentials (password, JWT signature or key fingerprint, OAuth token, access token): a retry
 // with the same credentials fails the same way. An expired OAuth token (390318) stays transient: the
 // next login reads a rotated SNOWFLAKE_TOKEN_FILE.
@@ -64,12 +67,14 @@ function isTransientCode(code: string | undefined, message: string): boolean {
 }
 
 // The warehouse answered that it does not know the session (it restarted, or the session expired) - the
-// driver then reports its own 407002 - or the driver had already dropped it: a fresh session will do.
-const SESSION_GONE_CODES = new Set(['407002', '390111', '390114']);
+// driver then reports its own 407002, or 401004 for a token it was told is invalid - or the driver had
+// already dropped it: a fresh session will do.
+const SESSION_GONE_CODES = new Set(['401004', '407002', '390104', '390111', '390114']);
 
 /** The session is gone, not the warehouse: the call can go again at once on a new session. */
 export function isSessionGone(err: WarehouseError): boolean {
-  return err.code !== undefined && SESSION_GONE_CODES.has(err.code);
+  // The driver's 401004 ("Invalid token": HTTP 401 with 390104) can arrive with its code only in the message.
+  return (err.code !== undefined && SESSION_GONE_CODES.has(err.code)) || /Request to Snowflake failed\.\s+Invalid token/.test(err.message);
 }
 
 /** Session-level failures after which a connection must not go back to the pool. */
