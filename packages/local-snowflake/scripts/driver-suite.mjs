@@ -8,18 +8,24 @@
  *   (cd /tmp/sf-driver && npm install)
  *   scripts/node24 node packages/local-snowflake/scripts/driver-suite.mjs /tmp/sf-driver
  *
- * Options: `--only a.js,b.ts` (run these files only), `--out FILE` (every test's outcome as JSON, to diff
- * two runs), `--no-control` (skip the control run, see below), `--server PATH` (the package's built
- * `dist/index.js` to judge, default this package's), `--file-timeout-s N` (default 600), `--verbose`.
+ * Options: `--only a.js,b.ts` (these files only), `--jobs N` (files judged at once, default 2),
+ * `--verbose` (each failing test and its error), `--out FILE` (every test's outcome as JSON, to diff two
+ * runs), `--no-control` (no control run, see below), `--server PATH` (the built `dist/index.js` to judge,
+ * default this package's), `--file-timeout-s N` (a file's run is cut after N s, default 600).
  *
  * Each file runs in its own mocha process (`--retries 0`, the driver's own .mocharc otherwise) against
- * its own fresh server, so one file's tables or sessions cannot help or hurt another.
+ * its own fresh server (`startLocalWarehouse({ deals: 0, loginLatencyMs: 0 })`, user fleet/fleet,
+ * database FLEET, schema PUBLIC), so one file's tables or sessions cannot help or hurt another.
  *
- * What is counted. A test "needs a working server" when it is in an included file (see EXCLUDED for the
- * files left out and why), is not skipped, and FAILS in the control run, where the same file runs against
- * a server that refuses every request (login included). Tests that pass there (e.g. "connecting with a
- * wrong password fails") do not show the server works, so they are reported but not scored. A test that
- * never ran because its `before` hook failed counts as failed. The last line printed is the score as JSON.
+ * What is counted. A test "needs a working server" when it is in an included file (EXCLUDED lists the
+ * files left out and why, EXCLUDED_TESTS single tests), is not skipped (`it.skip`), and FAILS in the
+ * control run, where the same file runs against a server that refuses every request (login included):
+ * a test that passes there (e.g. "connecting with a wrong password fails") shows nothing about the
+ * server, so it is reported but not scored. The control outcomes depend on the test file only and are
+ * cached in `<driver>/.driver-suite-control.json` (by the file's hash). A test that never ran (its
+ * `before` hook failed, mocha crashed, the run was cut) counts as failed, and so does a test with a
+ * failed VACUITY_CHECKS check: one known to pass without doing what it tests. The last line printed is
+ * the score as JSON.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';

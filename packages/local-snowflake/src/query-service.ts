@@ -15,7 +15,7 @@ import { encodeQueryReply, errorReply, okReply, queryStatusReply } from './proto
 import { QueryHistory, type QueryHistoryEntry, type QueryHistoryFilter } from './query-history';
 import { ReplayCache, type StoredReply } from './replay-cache';
 import { chunkLimits, packResultChunks, type ResultChunks } from './result-chunks';
-import { statusResult } from './result-encoding';
+import { singleTextResult, statusResult } from './result-encoding';
 import { writeRowsetSegments } from './rowset-segments';
 import { readParameterObject, type SessionSettings, sessionTimeZone } from './session-parameters';
 import type { Session } from './sessions';
@@ -294,10 +294,7 @@ export class QueryService {
         throw outcome?.error ?? new SnowflakeError('000603', 'SQL execution internal error: a statement of the request did not finish.', 'XX000');
     }
     return {
-      result: {
-        rowtype: statusResult('').rowtype.map((c) => ({ ...c, name: 'multiple statement execution' })),
-        rowset: [['Multiple statements executed successfully.']],
-      },
+      result: singleTextResult('multiple statement execution', 'Multiple statements executed successfully.'),
       statementTypeId: STATEMENT_TYPE_ID.multiStatement,
       resultIds,
     };
@@ -335,11 +332,11 @@ export class QueryService {
     const work = async (conn: DuckDBConnection, inTransaction: boolean) => {
       // Canceled (or timed out) while waiting for a connection: do not start.
       if (run.abort.signal.aborted) throw abortError();
-      run.conn = conn;
       // The session's TIMEZONE reads and converts TIMESTAMP_LTZ values for this statement, as in Snowflake.
       const zone = sessionTimeZone(session.settings);
-      if (zone) await conn.run(`SET TimeZone = '${zone}'`);
+      run.conn = conn;
       try {
+        if (zone) await conn.run(`SET TimeZone = '${zone}'`);
         const history = readHistoryCall(rewritten.sql, session);
         if (history) await materializeHistory(conn, this.history.list(history.filter), session);
         const sql = history?.sql ?? rewritten.sql;
@@ -358,7 +355,10 @@ export class QueryService {
         }
       } finally {
         run.conn = undefined;
-        if (zone) await conn.run(`SET TimeZone = 'UTC'`);
+        // Back to the pool's UTC, whatever happened; a failure here must not hide the statement's own.
+        if (zone) {
+          await conn.run(`SET TimeZone = 'UTC'`).catch((err) => this.ctx.logger.warn({ err }, 'local warehouse could not reset a connection to UTC'));
+        }
       }
     };
     if (session.tx) return this.inTransaction(session, (conn) => work(conn, true));

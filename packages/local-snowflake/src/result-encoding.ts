@@ -238,9 +238,14 @@ export function describeColumns(names: readonly string[], types: readonly DuckDB
 
 /** The one-cell result Snowflake returns for statements without rows (DDL, session commands). */
 export function statusResult(message: string): EncodedResult {
+  return singleTextResult('status', message);
+}
+
+/** A one-cell text result under `column` (a status, `SYSTEM$WAIT`'s answer, a multi-statement request's). */
+export function singleTextResult(column: string, text: string): EncodedResult {
   return {
-    rowtype: [entry('status', 'text', { length: TEXT_LENGTH, byteLength: TEXT_LENGTH, nullable: false })],
-    rowset: [[message]],
+    rowtype: [entry(column, 'text', { length: TEXT_LENGTH, byteLength: TEXT_LENGTH, nullable: false })],
+    rowset: [[text]],
   };
 }
 

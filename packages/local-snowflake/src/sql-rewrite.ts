@@ -60,6 +60,9 @@ export function rewriteSql(snowflakeSql: string, session?: SessionNames): Rewrit
   let statementHasContent = false;
   const words: string[] = [];
   let wordsDone = false;
+  // Index in `out` of the last string literal: a `:1` right after one (only spaces between) is an
+  // object literal's key separator (`{'x':1}`), not a bind.
+  let lastLiteralAt = -1;
 
   const flushCode = () => {
     if (code) out.push(rewriteCode(code));
@@ -99,6 +102,7 @@ export function rewriteSql(snowflakeSql: string, session?: SessionNames): Rewrit
       const prefix = hasBackslash && !isIdentChar(lastEmittedChar()) ? 'E' : '';
       flushCode();
       out.push(prefix + literal);
+      lastLiteralAt = out.length - 1;
       statementHasContent = true;
       wordsDone = true;
       i = j + 1;
@@ -145,7 +149,8 @@ export function rewriteSql(snowflakeSql: string, session?: SessionNames): Rewrit
       i += 2;
       continue;
     }
-    if (ch === ':' && next !== undefined && next >= '0' && next <= '9' && !isIdentChar(input[i - 1])) {
+    const afterLiteral = lastLiteralAt === out.length - 1 && code.trim() === '';
+    if (ch === ':' && next !== undefined && next >= '0' && next <= '9' && !isIdentChar(input[i - 1]) && !afterLiteral) {
       let j = i + 1;
       while (j < n && input[j] >= '0' && input[j] <= '9') j++;
       const index = Number(input.slice(i + 1, j));

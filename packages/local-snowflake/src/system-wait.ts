@@ -1,8 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Execution } from './executor';
-import { STATEMENT_TYPE_ID } from './executor';
-import type { EncodedResult } from './result-encoding';
-import { statusResult } from './result-encoding';
+import { type Execution, STATEMENT_TYPE_ID } from './executor';
+import { singleTextResult } from './result-encoding';
 
 /**
  * `CALL SYSTEM$WAIT(n [, 'SECONDS' | 'MILLISECONDS' | 'MINUTES' | 'HOURS'])` (or `SELECT` it): a
@@ -37,7 +35,5 @@ export function readSystemWait(sql: string): SystemWait | undefined {
 /** Waits (abortably: a cancel or timeout rejects with an AbortError) and returns the one-row answer. */
 export async function runSystemWait(wait: SystemWait, signal: AbortSignal): Promise<Execution> {
   await sleep(wait.ms, undefined, { signal });
-  const [column] = statusResult(wait.answer).rowtype;
-  const result: EncodedResult = { rowtype: [{ ...column, name: wait.column }], rowset: [[wait.answer]] };
-  return { result, statementTypeId: STATEMENT_TYPE_ID.select };
+  return { result: singleTextResult(wait.column, wait.answer), statementTypeId: STATEMENT_TYPE_ID.select };
 }

@@ -5,7 +5,7 @@ import { BIGINT, DOUBLE, type DuckDBConnection, DuckDBTableFunction } from '@duc
  * `SEQ`, counting from 0) for `s` seconds from the first one, then the end. Like Snowflake's, it makes a
  * query that runs for as long as asked while doing real work, so a client's cancel or a statement
  * timeout interrupts a running statement (DuckDB checks for interrupts between chunks), not one that
- * already failed or ended. The dialect translation maps the Snowflake form onto it.
+ * already failed or ended. It is what the dialect translation is to map the Snowflake form onto.
  *
  * @example
  *   SELECT count(*) FROM fleet_local_generator_time_limit(3600)   -- runs an hour, or until canceled

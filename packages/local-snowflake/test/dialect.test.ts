@@ -2,6 +2,7 @@ import type snowflake from 'snowflake-sdk';
 import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { translateDialect } from '../src/dialect/translate';
 import { connect, destroy, failure, type Row } from './helpers/driver';
+import { waitUntil } from './helpers/wait';
 
 interface Result {
   rows: Row[];
@@ -212,6 +213,42 @@ describe('Snowflake dialect through the real driver', () => {
     } finally {
       await destroy(bare);
     }
+  });
+
+  it('runs TABLE(GENERATOR(TIMELIMIT => s)) until its time is up, or until the statement is canceled', async () => {
+    const short = await run(conn, 'select count(*) > 1000 as many from table(generator(timelimit => 0.2))');
+    expect(short.rows[0].MANY).toBe(true);
+    const sqlText = 'select count(*) as n from table(generator(timelimit => 3600))';
+    let complete!: (err: unknown) => void;
+    const done = new Promise<unknown>((resolve) => {
+      complete = resolve;
+    });
+    const stmt = conn.execute({ sqlText, complete: (err) => complete(err) });
+    await waitUntil('the generator to run', () => wh.queryHistory({ status: 'RUNNING' }).some((e) => e.queryText === sqlText));
+    await new Promise<void>((resolve, reject) => stmt.cancel((err) => (err ? reject(err) : resolve())));
+    expect(((await done) as { code?: string })?.code).toBe('000604');
+    expect(wh.queryHistory({ limit: 20 }).find((e) => e.queryText === sqlText)).toMatchObject({ status: 'ABORTED' });
+  });
+
+  it('reads timestamp text without an offset in the session time zone; text with one keeps it', async () => {
+    const la = await connect(wh.url);
+    try {
+      await run(la, "alter session set timezone = 'America/Los_Angeles'");
+      const { rows } = await run(la, "select '2024-01-01 00:00:00'::timestamp_ltz as wall, '2024-01-01 00:00:00 +01:00'::timestamp_ltz as offset_given");
+      expect([(rows[0].WALL as Date).toISOString(), (rows[0].OFFSET_GIVEN as Date).toISOString()]).toEqual([
+        '2024-01-01T08:00:00.000Z',
+        '2023-12-31T23:00:00.000Z',
+      ]);
+    } finally {
+      await destroy(la);
+    }
+  });
+
+  it("reads {'x':1} as an object literal, and :1 after other tokens as a bind", async () => {
+    const literal = await run(conn, "select {'x':1, 'y' :2} as o");
+    expect(literal.rows[0].O).toEqual({ x: 1, y: 2 });
+    const bound = await run(conn, "select 'a' || :1 as s, :2 as t", ['b', 'c']);
+    expect(bound.rows[0]).toMatchObject({ S: 'ab', T: 'c' });
   });
 
   it('never rewrites string literals, quoted identifiers or comments', async () => {

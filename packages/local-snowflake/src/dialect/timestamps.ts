@@ -94,12 +94,13 @@ const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
 /**
  * The text DuckDB casts: the wall clock (`YYYY-MM-DD HH:MM:SS.ffffff`), followed for `withZone` by the
- * offset (`+HH:MM`, UTC when the text had none: the session time zone here is UTC).
+ * offset (`+HH:MM`) when the text had one. Without one DuckDB reads the wall clock in the session's time
+ * zone (TIMEZONE, which the server sets per statement), as Snowflake reads TIMESTAMP_LTZ/TZ text.
  */
 export function duckTimestampText(t: ParsedTimestamp, withZone: boolean): string {
   const wall = `${pad(t.year, 4)}-${pad(t.month)}-${pad(t.day)} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}.${t.nanos.slice(0, 6)}`;
-  if (!withZone) return wall;
-  const offset = t.offsetMinutes ?? 0;
+  if (!withZone || t.offsetMinutes === undefined) return wall;
+  const offset = t.offsetMinutes;
   const sign = offset < 0 ? '-' : '+';
   const abs = Math.abs(offset);
   return `${wall}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;

@@ -209,7 +209,8 @@ function argument(tokens: readonly Token[], parts: Array<[number, number]>, name
 }
 
 /**
- * `TABLE(GENERATOR(ROWCOUNT => n))` → `range(n)`; `TABLE(FLATTEN([INPUT =>] x))` → a subquery over
+ * `TABLE(GENERATOR(ROWCOUNT => n))` → `range(n)` (`TIMELIMIT => s` alone → the time-limited generator,
+ * src/time-limited-generator.ts); `TABLE(FLATTEN([INPUT =>] x))` → a subquery over
  * DuckDB's `json_each` with FLATTEN's columns (SEQ, KEY, PATH, INDEX, VALUE, THIS).
  */
 function tableFunctions(tokens: Token[]): Token[] {
@@ -228,7 +229,10 @@ function tableFunctions(tokens: Token[]): Token[] {
     let replacement: string | undefined;
     if (isWord(out[fn], 'GENERATOR')) {
       const rows = argument(out, parts, 'ROWCOUNT', 0);
+      // Without ROWCOUNT, TIMELIMIT (seconds) bounds the rows: a query that runs that long (cancelable).
+      const seconds = rows === undefined ? argument(out, parts, 'TIMELIMIT', 1) : undefined;
       if (rows !== undefined) replacement = `range(${rows})`;
+      else if (seconds !== undefined) replacement = `fleet_local_generator_time_limit(${seconds})`;
     } else if (isWord(out[fn], 'FLATTEN')) {
       const input = argument(out, parts, 'INPUT', 0);
       if (input !== undefined) {
