@@ -190,7 +190,7 @@ describe('fault 3: the warehouse goes away for 30 s (stopped, then errors, then 
     const maxStarted = Math.max(0, ...completedJobs.map((j) => j.attemptsStarted ?? 0));
     const retried = completedJobs.filter((j) => j.attemptsMade > 1).length;
     const codes = [...log.failedCallsByCode].map(([c, n]) => `${c}:${n}`).join(' ');
-    const stale = (log.failedCallsByCode.get('390111') ?? 0) + (log.failedCallsByCode.get('407002') ?? 0);
+    const stale = ['390111', '407002', '401004'].reduce((n, code) => n + (log.failedCallsByCode.get(code) ?? 0), 0);
     const phaseOf = (t: number) => (t < outageAt ? 'before' : t < errorAt ? 'stopped' : t < slowAt ? 'error' : t < recoveredAt ? 'slow' : 'recovered');
     const byPhase = (times: number[]) => {
       const n = new Map<string, number>();

@@ -51,7 +51,20 @@ export function toWarehouseError(err: unknown, fallback: string): WarehouseError
 // answered HTTP 401 with 390104 to a token it does not know) and its network codes.
 // 000630: the warehouse stopped the statement at its STATEMENT_TIMEOUT_IN_SECONDS, as our own deadline would.
 const TRANSIENT_CODES = new Set([
-  '000630', '401004', '407002', '390104', '390111', '390112', '390113', '390114', '390318', '402001', '402002', '405501', '405502', '405503',
+  '000630',
+  '401004',
+  '407002',
+  '390104',
+  '390111',
+  '390112',
+  '390113',
+  '390114',
+  '390318',
+  '402001',
+  '402002',
+  '405501',
+  '405502',
+  '405503',
 ]);
 // Wrong credentials (password, JWT signature or key fingerprint, OAuth token, access token): a retry
 // with the same credentials fails the same way. An expired OAuth token (390318) stays transient: the
