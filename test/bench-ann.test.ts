@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runAnnBench } from '../src/bench/ann';
 import { orthonormalColumns } from '../src/bench/ann-datasets';
+import { launchFleet } from './helpers/processes';
 import { testRedisUrl } from './helpers/redis';
 
 /** Smoke run of `fleet bench ann` at a small size: every figure the issue asks for is there, and sane. */
@@ -71,5 +72,31 @@ describe('ann benchmark (smoke)', () => {
       }
     }
     expect(worst).toBeLessThan(1e-9);
+  });
+});
+
+/** `fleet bench ann --dataset glove`, run as a user runs it: real GloVe vectors, the figures issue #20 names. */
+describe('fleet bench ann --dataset glove (CLI smoke run)', () => {
+  const root = path.resolve(__dirname, '..');
+
+  it('prints one JSON line with the GloVe figures, raw USearch beside the fleet, and the concurrency run', async () => {
+    const { code, stdout, stderr } = await launchFleet(['bench', 'ann', '--dataset', 'glove', '--n', '2000', '--quick', '--json'], {
+      cwd: root,
+      env: { LOG_LEVEL: 'warn' },
+    }).finished(180_000);
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+    const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    expect(r).toMatchObject({ dataset: 'glove', n: 2_000, dims: 768, queries: 100 });
+    for (const k of ['recall_at_10', 'p50_ms', 'raw_p50_ms', 'speedup_vs_exact', 'serial_qps', 'coalesced_qps', 'serial_p99_ms', 'coalesced_p99_ms']) {
+      expect({ k, type: typeof r[k] }).toEqual({ k, type: 'number' });
+    }
+    expect((r.ef_sweep as unknown[]).length).toBeGreaterThan(1);
+  });
+
+  it('refuses --dataset and --n for other benchmarks, and an --n that is no count, before anything runs', async () => {
+    const other = await launchFleet(['bench', 'pool', '--n', '5'], { cwd: root }).finished(30_000);
+    expect([other.code, other.stderr.trim()]).toEqual([2, 'fleet bench: --dataset and --n apply to the ann benchmark only']);
+    const bad = await launchFleet(['bench', 'ann', '--n', 'lots'], { cwd: root }).finished(30_000);
+    expect([bad.code, bad.stderr.trim()]).toEqual([2, 'fleet bench: --n must be an integer from 100 to 10000000, got "lots"']);
   });
 });

@@ -107,9 +107,18 @@ describe('coalesced search', () => {
     await new Promise((r) => setImmediate(r)); // the first batch is on its way
     const rest = Array.from({ length: 30 }, (_, i) => s.search(row(i + 1), 3, 'notes'));
     const answers = await Promise.all([first, ...rest]);
-    answers.forEach((a, i) => expect(a.hits[0].id).toBe(`n-${i}`));
+    expect(answers.map((a) => a.hits[0].id)).toEqual(answers.map((_, i) => `n-${i}`));
     expect(s.searchCounts.queries - before.queries).toBe(31);
     expect(s.searchCounts.batches - before.batches).toBeLessThanOrEqual(3);
+  });
+
+  it('with two index threads idle, what is queued is shared between them', async () => {
+    const s = createSearchService({ redis, prefix, snapshotDir: dir, pollMs: 0, threads: 2, batchThreads: 1 });
+    services.push(s);
+    await s.start();
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => s.search(row(i), 1, 'notes')));
+    expect(answers.map((a) => a.hits[0].id)).toEqual(answers.map((_, i) => `n-${i}`));
+    expect(s.searchCounts).toEqual({ batches: 2, queries: 40 });
   });
 
   it('a query that fails in a batch fails alone', async () => {
@@ -152,6 +161,7 @@ describe('filtered search through the search queue', () => {
       concurrency: 20,
       processor: createSearchProcessor({ index: s, embeddings: noEmbeddings }).process,
     });
+    await worker.waitUntilReady();
     producer = createProducer({ connection: redis, prefix });
   });
   afterAll(async () => {
@@ -164,14 +174,14 @@ describe('filtered search through the search queue', () => {
     const from = new Date(T0 + 300 * 60_000).toISOString();
     const to = T0 + 600 * 60_000;
     const handle = await producer.search({ vector: encodeVector(row(450)), k: 50, namespace: 'notes', filter: { tenant: 'acme', from, to } });
-    const answer = await handle.result({ timeoutMs: 10_000 });
+    const answer = await handle.result({ timeoutMs: 20_000 });
     const expected = Array.from({ length: N - 200 }, (_, i) => i).filter((i) => tenantOf(i) === 'acme' && i >= 300 && i < 600);
     expect(answer.matching).toBe(expected.length);
     expect(answer.hits.length).toBe(50);
     expect(answer.hits[0].id).toBe('n-450');
     for (const h of answer.hits) expect(expected).toContain(Number(h.id.slice(2)));
     // an unfiltered search still finds an item written without metadata
-    const plain = await (await producer.search({ vector: encodeVector(row(N - 1)), k: 1, namespace: 'notes' })).result({ timeoutMs: 10_000 });
+    const plain = await (await producer.search({ vector: encodeVector(row(N - 1)), k: 1, namespace: 'notes' })).result({ timeoutMs: 20_000 });
     expect(plain.hits[0].id).toBe(`n-${N - 1}`);
     expect(plain.matching).toBeUndefined();
   });
@@ -200,7 +210,8 @@ describe('filter metadata in the upsert log', () => {
     ]);
     await builder.waitForApplied(id!);
     const fields = await redis.xrange(indexLogKey(prefix), id!, id!);
-    const entry = Object.fromEntries(fields[0][1].reduce<[string, string][]>((acc, x, i, all) => (i % 2 ? acc : [...acc, [x, all[i + 1]]]), []));
+    const flat = fields[0][1];
+    const entry = Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i], flat[2 * i + 1]]));
     expect({ t: entry.t, dl: entry.dl, ts: entry.ts, j: entry.j }).toEqual({ t: 'initech', dl: 'D-99', ts: String(T0), j: 'job-1' });
     await builder.snapshot();
     const s = await service();

@@ -3,9 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
 import type { LocalWarehouse } from 'local-snowflake';
+import { startApiRole } from '../src/app/api-role';
+import { Releasers } from '../src/app/releasers';
+import { loadConfig } from '../src/config';
 import { QUEUES } from '../src/contracts/queues';
 import { appendUpserts, createIndexBuilder, createSearchService } from '../src/index-builder';
 import { createProducer } from '../src/producers';
+import { createLogger, startTelemetry } from '../src/telemetry';
 import { createEmbeddingProcessor, createEmbeddingService } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
 import { createSearchProcessor } from '../src/workers/search-processor';
@@ -13,6 +17,7 @@ import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 
+const TOKEN = 'search-e2e-token-0123456789';
 let server: LocalWarehouse;
 beforeAll(async () => {
   server = await startTestWarehouse();
@@ -52,9 +57,11 @@ describe('search end to end: embedding jobs feed the index, search answers by te
         'champion left the company, deal at risk',
         ...Array.from({ length: 197 }, (_, i) => `routine status update number ${i} about onboarding`),
       ];
-      const handles = await producer.embed(texts, { index: texts.map((_, i) => ({ namespace: 'calls', id: `C-${i}` })) });
+      // Metadata rides on the job's index target: even ids are tenant acme's, odd ones globex's.
+      const tenantOf = (i: number) => (i % 2 === 0 ? 'acme' : 'globex');
+      const handles = await producer.embed(texts, { index: texts.map((_, i) => ({ namespace: 'calls', id: `C-${i}`, tenant: tenantOf(i) })) });
       const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
-      expect(results[0].indexed).toEqual({ namespace: 'calls', id: 'C-0' });
+      expect(results[0].indexed).toEqual({ namespace: 'calls', id: 'C-0', tenant: 'acme' });
       expect(appends).toBeLessThanOrEqual(5);
       // every acknowledged upsert is in the log; the builder applies and snapshots them
       await waitUntil('the builder to apply all 200 upserts', async () => (await builder.stats()).size >= 200, { timeoutMs: 20_000, everyMs: 100 });
@@ -65,6 +72,42 @@ describe('search end to end: embedding jobs feed the index, search answers by te
       expect(answer.hits[0].id).toBe('C-2');
       expect(answer.snapshotVersion).toBeGreaterThanOrEqual(1);
       await expect(search.run({ k: 3 })).rejects.toThrow(/exactly one of text or vector/);
+      // The tenant stored by the embedding job filters the search: C-2 (acme's) is not globex's.
+      const globex = await search.run({ text: 'the champion has left the company', k: 5, namespace: 'calls', filter: { tenant: 'globex' } });
+      expect(globex.hits.length).toBe(5);
+      expect(globex.hits.every((h) => Number(h.id.slice(2)) % 2 === 1)).toBe(true);
+      // POST /v1/search as production wires it (startApiRole with the search role in-process).
+      const releasers = new Releasers();
+      const logger = createLogger({ level: 'silent' });
+      const telemetry = startTelemetry({ role: 'api', logger });
+      releasers.add('telemetry', () => telemetry.shutdown());
+      try {
+        const config = loadConfig({ REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, FLEET_API_TOKENS: TOKEN, PORT: '0', FLEET_API_HOST: '127.0.0.1' });
+        const { api } = await startApiRole({
+          config,
+          logger,
+          releasers,
+          telemetry,
+          search,
+          redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),
+          readiness: async () => ({ redis: true }),
+        });
+        const post = (body: unknown) =>
+          fetch(`${api.url}/v1/search`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+        const res = await post({ text: 'the champion has left the company', k: 5, namespace: 'calls', filter: { tenant: 'acme' } });
+        expect(res.status).toBe(200);
+        const viaHttp = (await res.json()) as { hits: { id: string }[] };
+        expect(viaHttp.hits[0].id).toBe('C-2');
+        expect(viaHttp.hits.every((h) => Number(h.id.slice(2)) % 2 === 0)).toBe(true);
+        const bad = await post({ text: 'x', filter: { tenant: 'has spaces' } });
+        expect(bad.status).toBe(400);
+      } finally {
+        await releasers.releaseAll(logger);
+      }
       // the same search through the `search` queue, as the api Deployment asks the search replicas
       const searchConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
       const searchWorker = runWorker({ queue: QUEUES.search, connection: searchConn, prefix, concurrency: 5, processor: search.process });

@@ -18,7 +18,7 @@ import { cachedGroundTruth, loadGlove, mulberry32 } from './ann-datasets';
 import { percentile, round } from './stats';
 
 const ANN_DATASETS = ['hard', 'easy', 'both', 'glove'] as const;
-type AnnDatasetName = (typeof ANN_DATASETS)[number];
+export type AnnDatasetName = (typeof ANN_DATASETS)[number];
 
 export interface AnnBenchOptions {
   /**
@@ -351,7 +351,9 @@ async function measureFilters(
       rows.push(i);
     }
     const subset = new Float32Array(rows.length * dims);
-    rows.forEach((r, j) => subset.set(data.subarray(r * dims, (r + 1) * dims), j * dims));
+    rows.forEach((r, j) => {
+      subset.set(data.subarray(r * dims, (r + 1) * dims), j * dims);
+    });
     const k = Math.min(K, rows.length);
     const truthLocal = exactTopK(subset, q, dims, k, 0);
     const lat: number[] = [];

@@ -6,6 +6,9 @@ export interface BenchContext {
   quick: boolean;
   /** Progress lines (stderr); the result is returned, not printed. */
   log: (line: string) => void;
+  /** `ann` only: the data set (`glove`, `hard`, `easy`, `both`) and the number of vectors indexed. */
+  dataset?: string;
+  n?: number;
 }
 
 export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;

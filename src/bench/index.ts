@@ -1,5 +1,5 @@
 import { loadConfig } from '../config';
-import { runAnnBench } from './ann';
+import { type AnnDatasetName, runAnnBench } from './ann';
 import { runApiBench } from './api-load';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
@@ -20,8 +20,10 @@ const BENCHMARKS: Record<BenchmarkName, Benchmark> = {
   ann: (ctx) => {
     const { metric, dtype, connectivity, expansionAdd, expansionSearch } = loadConfig(process.env).index;
     return runAnnBench({
-      n: ctx.quick ? 10_000 : 100_000,
-      queries: ctx.quick ? 100 : 500,
+      dataset: ctx.dataset as AnnDatasetName | undefined,
+      n: ctx.n ?? (ctx.quick ? 10_000 : 100_000),
+      // glove defaults to 1,000 held-out queries, the synthetic sets to 500.
+      queries: ctx.quick ? 100 : undefined,
       settings: { metric, dtype, connectivity, expansionAdd, expansionSearch },
       onProgress: (m: string) => ctx.log(m),
     });

@@ -213,7 +213,10 @@ export class NamespacedIndex {
     };
     const groups = new Map<string, number[]>();
     queries.forEach((q, i) => {
-      if (isActiveFilter(q.filter) || !Number.isInteger(q.k) || q.k < 1) return one(i);
+      if (isActiveFilter(q.filter) || !Number.isInteger(q.k) || q.k < 1) {
+        one(i);
+        return;
+      }
       const key = `${q.namespace ?? ''}\u0000${q.k}`;
       const g = groups.get(key);
       if (g) g.push(i);
@@ -226,11 +229,17 @@ export class NamespacedIndex {
       }
       const { k, namespace } = queries[members[0]];
       const matrix = new Float32Array(members.length * d);
-      members.forEach((i, j) => matrix.set(row(i), j * d));
+      members.forEach((i, j) => {
+        matrix.set(row(i), j * d);
+      });
       try {
         const targets = namespace === undefined ? [...this.indexes.keys()] : [namespace];
         const merged: NamespacedHit[][] = members.map(() => []);
-        for (const ns of targets) this.searchMany(matrix, k, ns, threads).forEach((hits, j) => merged[j].push(...hits));
+        for (const ns of targets) {
+          this.searchMany(matrix, k, ns, threads).forEach((hits, j) => {
+            merged[j].push(...hits);
+          });
+        }
         members.forEach((i, j) => {
           const hits = targets.length > 1 ? merged[j].sort((a, b) => a.distance - b.distance).slice(0, k) : merged[j];
           out[i] = { ok: true, hits };

@@ -219,12 +219,17 @@ class Generation {
   /** Hands queued queries to idle threads, one batch each; a thread's next batch is cut when its last one returns. */
   private pump(): void {
     while (this.queue.length > 0) {
-      const thread = this.threads.find((t) => !this.busy.has(t));
-      if (!thread) return;
-      const batch = this.queue.splice(0, this.policy.maxBatch);
+      const idle = this.threads.filter((t) => !this.busy.has(t));
+      if (idle.length === 0) return;
+      const thread = idle[0];
+      // Several idle threads share what is queued: otherwise a closed loop of callers, whose queries
+      // all return (and come back) together, keeps feeding one thread while the others wait.
+      const batch = this.queue.splice(0, Math.min(this.policy.maxBatch, Math.ceil(this.queue.length / idle.length)));
       const d = batch[0].vector.length;
       const matrix = new Float32Array(batch.length * d);
-      batch.forEach((q, i) => matrix.set(q.vector, i * d));
+      batch.forEach((q, i) => {
+        matrix.set(q.vector, i * d);
+      });
       this.busy.add(thread);
       this.counts.batches++;
       this.counts.queries += batch.length;
@@ -243,7 +248,9 @@ class Generation {
                 q.reject(err as Error);
               }
             }),
-          (err: Error) => batch.forEach((q) => q.reject(err)),
+          (err: Error) => {
+            for (const q of batch) q.reject(err);
+          },
         )
         .finally(() => {
           this.busy.delete(thread);

@@ -34,6 +34,10 @@ interface IndexUpsertItem {
   namespace: string;
   id: string;
   vector: Float32Array;
+  /** Metadata filtered search can select on (the job's index target carries them). */
+  tenant?: string;
+  dealId?: string;
+  ts?: number;
   /** The job whose effect this upsert is: its Redis hash key and id (the sink appends once per job). */
   jobKey: string;
   jobId: string;
@@ -108,7 +112,9 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
         maxConcurrentBatches: 4,
         keyOf: (i) => String(i.seq), // never de-duplicated: two jobs may upsert one id with different vectors
         loadBatch: async (items) => {
-          await deps.indexSink!(items.map(({ namespace, id, vector, jobKey, jobId }) => ({ namespace, id, vector, jobKey, jobId })));
+          await deps.indexSink!(
+            items.map(({ namespace, id, vector, tenant, dealId, ts, jobKey, jobId }) => ({ namespace, id, vector, tenant, dealId, ts, jobKey, jobId })),
+          );
           return items.map(() => true as const);
         },
         onBatch: deps.onBatch,
