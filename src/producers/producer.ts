@@ -171,7 +171,8 @@ export function createProducer(options: ProducerOptions): Producer {
     return options.connection;
   })();
   const queues = new Map<QueueName, Queue>();
-  const events = new Map<QueueName, QueueEvents>();
+  const events = new Map<QueueName, Promise<QueueEvents>>();
+  const openEvents: QueueEvents[] = [];
   let flows: FlowProducer | undefined;
   let closed: Promise<void> | undefined;
   const onError = options.onError ?? throttledStderr();
@@ -193,18 +194,30 @@ export function createProducer(options: ProducerOptions): Producer {
     return q;
   };
 
-  // QueueEvents blocks on XREAD, so it gets its own connection.
-  const queueEvents = async (name: QueueName) => {
-    let qe = events.get(name);
-    if (!qe) {
-      const conn = connection instanceof IORedis ? connection.duplicate() : connection;
-      if (conn instanceof IORedis) owned.push(conn);
-      qe = new QueueEvents(name, { connection: conn, prefix });
-      qe.on('error', onError);
-      events.set(name, qe);
+  // QueueEvents blocks on XREAD, so it gets its own connection. It reads from the stream's last entry as
+  // of its creation, not from '$': BullMQ's QueueEvents issues its first XREAD '$' some time after it is
+  // "ready", and job.waitUntilFinished's own isFinished check runs once it is ready, so a job finishing in
+  // between was never seen (found under load: a completed job's result() timing out).
+  const queueEvents = (name: QueueName): Promise<QueueEvents> => {
+    let ready = events.get(name);
+    if (!ready) {
+      ready = (async () => {
+        const eventsKey = queue(name).keys.events;
+        const reader = connection instanceof IORedis ? connection : new IORedis(connection as import('ioredis').RedisOptions);
+        const last = await reader.xrevrange(eventsKey, '+', '-', 'COUNT', 1).finally(() => (reader === connection ? undefined : reader.quit()));
+        const conn = connection instanceof IORedis ? connection.duplicate() : connection;
+        if (conn instanceof IORedis) owned.push(conn);
+        const qe = new QueueEvents(name, { connection: conn, prefix, lastEventId: last[0]?.[0] ?? '0-0' });
+        qe.on('error', onError);
+        openEvents.push(qe);
+        await qe.waitUntilReady();
+        return qe;
+      })();
+      // A failed start (Redis away) is not kept: the next result() tries again.
+      ready.catch(() => events.delete(name));
+      events.set(name, ready);
     }
-    await qe.waitUntilReady();
-    return qe;
+    return ready;
   };
 
   const handle = <R>(name: QueueName, job: Job): JobHandle<R> => ({
@@ -371,7 +384,7 @@ export function createProducer(options: ProducerOptions): Producer {
       closed ??= (async () => {
         const results = await Promise.allSettled([
           ...(flows ? [flows.close()] : []),
-          ...[...events.values()].map((e) => e.close()),
+          ...openEvents.map((e) => e.close()),
           ...[...queues.values()].map((q) => q.close()),
         ]);
         await Promise.allSettled(owned.map((r) => r.quit()));

@@ -14,7 +14,8 @@ import type { V1Scope } from '../v1-scope';
  */
 export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope; producer: Producer; admission: Admission }): Promise<void> {
   const { scope, producer, admission } = opts;
-  const workflows = admission.queue(QUEUES.workflows);
+  // Looked up per request: a queue opened at registration would talk to Redis even in an API nobody asks for workflows.
+  const workflows = () => admission.queue(QUEUES.workflows);
 
   v1.post(
     '/v1/workflows',
@@ -36,7 +37,7 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
         const { idempotencyKey } = scope.context(req);
         const { question, ...options } = body;
         const handle = await admission.enqueue(QUEUES.workflows, 1, (trace) => producer.workflow(question, { ...options, idempotencyKey, trace }));
-        const job = await admission.withinDeadline(workflows.getJob(handle.id), 'job lookup');
+        const job = await admission.withinDeadline(workflows().getJob(handle.id), 'job lookup');
         const state = job ? await admission.withinDeadline(job.getState(), 'job lookup') : 'unknown';
         const href = `/v1/workflows/${encodeURIComponent(handle.id)}`;
         reply.code(202).header('location', href);
@@ -58,7 +59,7 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
     (req) =>
       scope.inSpan(req, async () => {
         const { id } = validateRequest(WorkflowParams, req.params, 'params');
-        const job = await admission.withinDeadline(workflows.getJob(id), 'job lookup');
+        const job = await admission.withinDeadline(workflows().getJob(id), 'job lookup');
         if (!job)
           throw new HttpError(404, 'workflow_not_found', `no workflow ${JSON.stringify(id)} (it never existed, or it was removed after its retention period)`);
         const [state, dependencies] = await admission.withinDeadline(Promise.all([job.getState(), job.getDependenciesCount()]), 'job lookup');
