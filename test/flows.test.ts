@@ -1,15 +1,11 @@
 import { FlowProducer, Queue } from 'bullmq';
-import IORedis from 'ioredis';
 import type { LocalWarehouse } from 'local-snowflake';
-import { startApiRole } from '../src/app/api-role';
-import { Releasers } from '../src/app/releasers';
-import { loadConfig } from '../src/config';
 import { WorkflowJobData } from '../src/contracts/workflows';
 import { buildWorkflowFlow } from '../src/flows/build-flow';
 import { createProducer } from '../src/producers';
-import { createLogger, startTelemetry } from '../src/telemetry';
+import { startProductionApi } from './helpers/api';
 import { startFlowWorkers } from './helpers/flow-workers';
-import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
+import { testRedis, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 
@@ -107,26 +103,9 @@ describe('workflows as BullMQ flows', () => {
 
   it('POST /v1/workflows as production wires it: 202 with the workflow, GET follows it to its report, a retried key starts nothing new', async () => {
     const s = setup('flow-http');
-    const logger = createLogger({ level: 'silent' });
-    const releasers = new Releasers();
-    const telemetry = startTelemetry({ role: 'api', logger });
-    releasers.add('telemetry', () => telemetry.shutdown());
-    const config = loadConfig({ REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: s.prefix, FLEET_API_TOKENS: TOKEN, PORT: '0', FLEET_API_HOST: '127.0.0.1' });
+    const api = await startProductionApi({ prefix: s.prefix, token: TOKEN });
     try {
-      const { api } = await startApiRole({
-        config,
-        logger,
-        releasers,
-        telemetry,
-        redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),
-        readiness: async () => ({ redis: true }),
-      });
-      const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-        fetch(`${api.url}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
+      const { call } = api;
       const payload = { question: QUESTION, asOf: '2026-11-25T00:00:00Z' };
       const started = await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' });
       expect(started.status).toBe(202);
@@ -153,7 +132,7 @@ describe('workflows as BullMQ flows', () => {
       expect((await call('POST', '/v1/workflows', { question: '' })).status).toBe(400);
       expect((await call('GET', '/v1/workflows/wf-nope')).status).toBe(404);
     } finally {
-      await releasers.releaseAll(logger);
+      await api.close();
       await s.close();
     }
   });

@@ -1,13 +1,10 @@
 import { Writable } from 'node:stream';
-import IORedis from 'ioredis';
-import { startApiRole } from '../src/app/api-role';
-import { Releasers } from '../src/app/releasers';
-import { loadConfig } from '../src/config';
 import { encodeVector } from '../src/contracts/vector-codec';
-import { createLogger, startTelemetry } from '../src/telemetry';
+import { createLogger } from '../src/telemetry';
 import type { EmbeddingService } from '../src/workers/embedding-processor';
 import { createSearchProcessor } from '../src/workers/search-processor';
-import { testRedisUrl, uniquePrefix } from './helpers/redis';
+import { type ProductionApi, startProductionApi } from './helpers/api';
+import { uniquePrefix } from './helpers/redis';
 
 const TOKEN = 'search-errors-token-0123456789';
 
@@ -28,16 +25,6 @@ describe('POST /v1/search: errors the caller did not cause are 5xx', () => {
         },
       }),
     });
-    const releasers = new Releasers();
-    const telemetry = startTelemetry({ role: 'api', logger });
-    releasers.add('telemetry', () => telemetry.shutdown());
-    const config = loadConfig({
-      REDIS_URL: testRedisUrl(),
-      FLEET_QUEUE_PREFIX: uniquePrefix('search-err'),
-      FLEET_API_TOKENS: TOKEN,
-      PORT: '0',
-      FLEET_API_HOST: '127.0.0.1',
-    });
     // The index of a replica built with other settings: what src/index-builder's search service throws then.
     const index = {
       search: async (vector: Float32Array): Promise<never> => {
@@ -45,22 +32,10 @@ describe('POST /v1/search: errors the caller did not cause are 5xx', () => {
       },
     };
     const search = createSearchProcessor({ index, embeddings: {} as EmbeddingService });
+    let api: ProductionApi | undefined;
     try {
-      const { api } = await startApiRole({
-        config,
-        logger,
-        releasers,
-        telemetry,
-        search,
-        redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),
-        readiness: async () => ({ redis: true }),
-      });
-      const post = (payload: unknown) =>
-        fetch(`${api.url}/v1/search`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify(payload),
-        });
+      api = await startProductionApi({ prefix: uniquePrefix('search-err'), token: TOKEN, search, logger });
+      const post = (payload: unknown) => api!.call('POST', '/v1/search', payload);
 
       const misconfigured = await post({ vector: encodeVector(new Float32Array(768).fill(0.036)), k: 5 });
       expect(misconfigured.status).toBe(500);
@@ -71,7 +46,7 @@ describe('POST /v1/search: errors the caller did not cause are 5xx', () => {
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
     } finally {
-      await releasers.releaseAll(logger);
+      await api?.close();
     }
   });
 });

@@ -3,16 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
 import type { LocalWarehouse } from 'local-snowflake';
-import { startApiRole } from '../src/app/api-role';
-import { Releasers } from '../src/app/releasers';
-import { loadConfig } from '../src/config';
 import { QUEUES } from '../src/contracts/queues';
 import { appendUpserts, createIndexBuilder, createSearchService } from '../src/index-builder';
 import { createProducer } from '../src/producers';
-import { createLogger, startTelemetry } from '../src/telemetry';
 import { createEmbeddingProcessor, createEmbeddingService } from '../src/workers/embedding-processor';
 import { runWorker } from '../src/workers/run-worker';
 import { createSearchProcessor } from '../src/workers/search-processor';
+import { startProductionApi } from './helpers/api';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
 import { waitUntil } from './helpers/wait';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
@@ -77,27 +74,9 @@ describe('search end to end: embedding jobs feed the index, search answers by te
       expect(globex.hits.length).toBe(5);
       expect(globex.hits.every((h) => Number(h.id.slice(2)) % 2 === 1)).toBe(true);
       // POST /v1/search as production wires it (startApiRole with the search role in-process).
-      const releasers = new Releasers();
-      const logger = createLogger({ level: 'silent' });
-      const telemetry = startTelemetry({ role: 'api', logger });
-      releasers.add('telemetry', () => telemetry.shutdown());
+      const api = await startProductionApi({ prefix, token: TOKEN, search });
       try {
-        const config = loadConfig({ REDIS_URL: testRedisUrl(), FLEET_QUEUE_PREFIX: prefix, FLEET_API_TOKENS: TOKEN, PORT: '0', FLEET_API_HOST: '127.0.0.1' });
-        const { api } = await startApiRole({
-          config,
-          logger,
-          releasers,
-          telemetry,
-          search,
-          redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),
-          readiness: async () => ({ redis: true }),
-        });
-        const post = (body: unknown) =>
-          fetch(`${api.url}/v1/search`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-            body: JSON.stringify(body),
-          });
+        const post = (body: unknown) => api.call('POST', '/v1/search', body);
         const res = await post({ text: 'the champion has left the company', k: 5, namespace: 'calls', filter: { tenant: 'acme' } });
         expect(res.status).toBe(200);
         const viaHttp = (await res.json()) as { hits: { id: string }[] };
@@ -106,7 +85,7 @@ describe('search end to end: embedding jobs feed the index, search answers by te
         const bad = await post({ text: 'x', filter: { tenant: 'has spaces' } });
         expect(bad.status).toBe(400);
       } finally {
-        await releasers.releaseAll(logger);
+        await api.close();
       }
       // the same search through the `search` queue, as the api Deployment asks the search replicas
       const searchConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
