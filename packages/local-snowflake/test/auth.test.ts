@@ -2,7 +2,7 @@ import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign 
 import snowflake from 'snowflake-sdk';
 import { type LocalWarehouse, startLocalWarehouse } from '../src';
 import { isUserStatement, redactUserStatementSecrets } from '../src/user-statements';
-import { destroy, failure, type Row } from './helpers/driver';
+import { destroy, exec, failure } from './helpers/driver';
 import { sleep } from './helpers/wait';
 
 /** An RSA key pair as a client holds it: the private key as PKCS#8 PEM, the public one as users paste it. */
@@ -47,12 +47,6 @@ function connect(wh: LocalWarehouse, options: Record<string, unknown>): Promise<
 const withKey = (username: string, key: KeyPair) => ({ username, authenticator: 'SNOWFLAKE_JWT', privateKey: key.privatePem });
 const withPat = (username: string, token: string) => ({ username, authenticator: 'PROGRAMMATIC_ACCESS_TOKEN', token });
 const withPassword = (username: string, password: string) => ({ username, password });
-
-function exec(conn: snowflake.Connection, sqlText: string): Promise<Row[]> {
-  return new Promise((resolve, reject) => {
-    conn.execute({ sqlText, complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])) });
-  });
-}
 
 /** Connects, runs `SELECT 1`, disconnects: the credential really works end to end. */
 async function canQuery(wh: LocalWarehouse, options: Record<string, unknown>): Promise<boolean> {

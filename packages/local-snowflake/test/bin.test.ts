@@ -1,20 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import type snowflake from 'snowflake-sdk';
 import { type LocalWarehouseProcess, startLocalWarehouseProcess } from '../src';
 import { parseCommandLine, UsageError } from '../src/cli';
-import { connect as connectTo, destroy, type Row } from './helpers/driver';
+import { connect as connectTo, destroy, exec } from './helpers/driver';
 
 const connect = (url: string, username: string, password: string) => connectTo(url, { username, password });
 
 // The built bin, as `npx local-snowflake` runs it (`npm test` builds dist/ first).
 const BIN = path.join(__dirname, '..', 'bin', 'local-snowflake.js');
-
-function exec(conn: snowflake.Connection, sqlText: string, binds?: (string | number)[]): Promise<Row[]> {
-  return new Promise((resolve, reject) => {
-    conn.execute({ sqlText, binds, complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])) });
-  });
-}
 
 interface Running {
   child: ChildProcess;

@@ -1,25 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import snowflake from 'snowflake-sdk';
 import { type LocalWarehouse, startLocalWarehouse } from '../src';
-import { connect, destroy, failure, httpLogin, type Row } from './helpers/driver';
+import { connect, destroy, exec, failure, httpLogin, type Row } from './helpers/driver';
 
 /**
  * What the server sends back, checked through the real driver: values, statuses, tokens, request ids
  * and session parameters as Snowflake sends them (each case here was once wrong).
  */
-
-type Bind = string | number | boolean | null;
-
-function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[], extra: Record<string, unknown> = {}): Promise<Row[]> {
-  return new Promise((resolve, reject) => {
-    conn.execute({
-      sqlText,
-      binds: binds as never,
-      ...extra,
-      complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])),
-    });
-  });
-}
 
 async function rawQuery(wh: LocalWarehouse, token: string, sqlText: string, requestId = randomUUID()): Promise<{ status: number; body: Record<string, any> }> {
   const res = await fetch(`${wh.url}/queries/v1/query-request?requestId=${requestId}`, {

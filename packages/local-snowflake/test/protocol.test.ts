@@ -1,6 +1,6 @@
 import type snowflake from 'snowflake-sdk';
 import { type LocalWarehouse, startLocalWarehouse } from '../src';
-import { connect, destroy, failure, type Row } from './helpers/driver';
+import { type Bind, connect, destroy, exec, failure, type Row } from './helpers/driver';
 import { waitUntil } from './helpers/wait';
 
 /**
@@ -9,19 +9,7 @@ import { waitUntil } from './helpers/wait';
  * cancellation that interrupts for real, and the session's query history read back over SQL.
  */
 
-type Bind = string | number | boolean | null;
 type Statement = snowflake.RowStatement & { hasNext?: () => boolean; NextResult?: () => void };
-
-function exec(conn: snowflake.Connection, sqlText: string, binds?: Bind[], extra: Record<string, unknown> = {}): Promise<Row[]> {
-  return new Promise((resolve, reject) => {
-    conn.execute({
-      sqlText,
-      binds: binds as never,
-      ...extra,
-      complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])),
-    });
-  });
-}
 
 /** Runs a multi-statement request and collects every statement's rows, walking them as the driver's users do. */
 function execMulti(

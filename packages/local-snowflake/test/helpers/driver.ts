@@ -24,6 +24,21 @@ export function connect(url: string, options: Record<string, unknown> = {}): Pro
   return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve(conn))));
 }
 
+/** A bind value as the tests send them. */
+export type Bind = string | number | boolean | null;
+
+/** Runs one statement through the driver and resolves with its rows; `extra` adds execute options (e.g. `parameters`). */
+export function exec(conn: snowflake.Connection, sqlText: string, binds?: readonly Bind[], extra: Record<string, unknown> = {}): Promise<Row[]> {
+  return new Promise((resolve, reject) => {
+    conn.execute({
+      sqlText,
+      binds: binds as never,
+      ...extra,
+      complete: (err, _stmt, rows) => (err ? reject(err) : resolve((rows ?? []) as Row[])),
+    });
+  });
+}
+
 /** Logs out (if still logged in). */
 export function destroy(conn: snowflake.Connection): Promise<void> {
   return new Promise((resolve) => (conn.isUp() ? conn.destroy(() => resolve()) : resolve()));
