@@ -76,7 +76,7 @@ export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logge
 }
 
 /** The request's `Idempotency-Key`, validated (a bad one is a 400 naming the header). */
-function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
   const raw = req.headers[IDEMPOTENCY_HEADER];
   if (raw === undefined) return undefined;
   const value = Array.isArray(raw) ? raw[0] : raw;

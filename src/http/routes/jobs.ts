@@ -8,7 +8,7 @@ import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
 import { DealInsightsRequest, EmbeddingsRequest, IDEMPOTENCY_HEADER, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
-import type { V1Scope } from '../v1-scope';
+import { idempotencyKeyOf, type V1Scope } from '../v1-scope';
 
 export interface JobRoutesOptions {
   scope: V1Scope;
@@ -85,7 +85,7 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
       // Everything is validated before anything is enqueued.
       const body = validateRequest(EmbeddingsRequest, req.body, 'body');
       const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
-      const { idempotencyKey } = scope.context(req);
+      const idempotencyKey = idempotencyKeyOf(req);
       const texts = body.texts ?? [body.text!];
       const handles = await enqueue(QUEUES.embeddings, texts.length, async (trace) => {
         const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace };
@@ -99,7 +99,7 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     scope.inSpan(req, async () => {
       const body = validateRequest(DealInsightsRequest, req.body, 'body');
       const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
-      const { idempotencyKey } = scope.context(req);
+      const idempotencyKey = idempotencyKeyOf(req);
       const handle = await enqueue(QUEUES.deals, 1, (trace) => producer.dealInsights(body.dealIds, { priority: body.priority, idempotencyKey, trace }));
       return respond(reply, QUEUES.deals, [handle], waitMs);
     }),

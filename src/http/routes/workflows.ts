@@ -5,7 +5,7 @@ import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { errorResponses, WORKFLOW_BODY, WORKFLOW_STARTED_BODY } from '../openapi';
 import { openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
-import type { V1Scope } from '../v1-scope';
+import { idempotencyKeyOf, type V1Scope } from '../v1-scope';
 
 /**
  * `POST /v1/workflows` starts a workflow over the producer (a BullMQ flow: collectors in parallel,
@@ -34,7 +34,7 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
     (req, reply) =>
       scope.inSpan(req, async () => {
         const body = validateRequest(WorkflowRequest, req.body, 'body');
-        const { idempotencyKey } = scope.context(req);
+        const idempotencyKey = idempotencyKeyOf(req);
         const { question, ...options } = body;
         const handle = await admission.enqueue(QUEUES.workflows, 1, (trace) => producer.workflow(question, { ...options, idempotencyKey, trace }));
         const job = await admission.withinDeadline(workflows().getJob(handle.id), 'job lookup');
