@@ -13,6 +13,7 @@ import {
   type Json,
 } from '@duckdb/node-api';
 import { type FieldMeta, structuredColumn } from './dialect/structured-types';
+import { isIntegerType } from './duckdb-integer-types';
 import { formatNumberVector } from './vector-format';
 
 /**
@@ -127,22 +128,10 @@ function structured(name: string, type: DuckDBType, semiStructured: string): { m
 
 /** Chooses the Snowflake column type and the cell encoder for one DuckDB column type. */
 function codecFor(name: string, type: DuckDBType): { meta: RowTypeEntry; encode: CellEncoder } {
+  if (isIntegerType(type.typeId)) return { meta: entry(name, 'fixed', { precision: 38, scale: 0 }), encode: plainText };
   switch (type.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return { meta: entry(name, 'boolean'), encode: (v) => (v ? '1' : '0') };
-    case DuckDBTypeId.TINYINT:
-    case DuckDBTypeId.SMALLINT:
-    case DuckDBTypeId.INTEGER:
-    case DuckDBTypeId.BIGINT:
-    case DuckDBTypeId.UTINYINT:
-    case DuckDBTypeId.USMALLINT:
-    case DuckDBTypeId.UINTEGER:
-    case DuckDBTypeId.UBIGINT:
-    case DuckDBTypeId.HUGEINT:
-    case DuckDBTypeId.UHUGEINT:
-    case DuckDBTypeId.BIGNUM:
-    case DuckDBTypeId.INTEGER_LITERAL:
-      return { meta: entry(name, 'fixed', { precision: 38, scale: 0 }), encode: plainText };
     case DuckDBTypeId.DECIMAL:
       return { meta: entry(name, 'fixed', { precision: type.width, scale: type.scale }), encode: plainText };
     case DuckDBTypeId.FLOAT:

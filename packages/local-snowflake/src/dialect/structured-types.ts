@@ -1,4 +1,5 @@
 import { type DuckDBType, DuckDBTypeId, type DuckDBValue } from '@duckdb/node-api';
+import { isIntegerType } from '../duckdb-integer-types';
 
 /**
  * Snowflake's structured types (`OBJECT(a VARCHAR)`, `ARRAY(INT)`, `MAP(K, V)`) as DuckDB's STRUCT,
@@ -33,19 +34,10 @@ function field(name: string, type: string, extra: Partial<FieldMeta> = {}): Fiel
 
 /** The `fields` entry for a value of `type`, or undefined when the type has no structured form. */
 function fieldMeta(name: string, type: DuckDBType): FieldMeta | undefined {
+  if (isIntegerType(type.typeId)) return field(name, 'fixed', { precision: 38, scale: 0 });
   switch (type.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return field(name, 'boolean');
-    case DuckDBTypeId.TINYINT:
-    case DuckDBTypeId.SMALLINT:
-    case DuckDBTypeId.INTEGER:
-    case DuckDBTypeId.BIGINT:
-    case DuckDBTypeId.UTINYINT:
-    case DuckDBTypeId.USMALLINT:
-    case DuckDBTypeId.UINTEGER:
-    case DuckDBTypeId.UBIGINT:
-    case DuckDBTypeId.HUGEINT:
-      return field(name, 'fixed', { precision: 38, scale: 0 });
     case DuckDBTypeId.DECIMAL:
       return field(name, 'fixed', { precision: type.width, scale: type.scale });
     case DuckDBTypeId.FLOAT:
@@ -93,24 +85,14 @@ function timestampText(micros: bigint): string {
 /** A DuckDB value as the JSON Snowflake writes inside a structured (or semi-structured) cell. */
 function toSnowflakeJson(value: DuckDBValue, type: DuckDBType): Json {
   if (value === null) return null;
+  // JSON numbers, as Snowflake writes them (a client's JSON.parse may lose digits beyond 2^53).
+  if (isIntegerType(type.typeId) || type.typeId === DuckDBTypeId.DECIMAL) return Number(String(value));
   switch (type.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return value as boolean;
     case DuckDBTypeId.FLOAT:
     case DuckDBTypeId.DOUBLE:
       return value as number;
-    case DuckDBTypeId.TINYINT:
-    case DuckDBTypeId.SMALLINT:
-    case DuckDBTypeId.INTEGER:
-    case DuckDBTypeId.BIGINT:
-    case DuckDBTypeId.UTINYINT:
-    case DuckDBTypeId.USMALLINT:
-    case DuckDBTypeId.UINTEGER:
-    case DuckDBTypeId.UBIGINT:
-    case DuckDBTypeId.HUGEINT:
-    case DuckDBTypeId.DECIMAL:
-      // JSON numbers, as Snowflake writes them (a client's JSON.parse may lose digits beyond 2^53).
-      return Number(String(value));
     case DuckDBTypeId.BLOB:
       return Buffer.from((value as { bytes: Uint8Array }).bytes)
         .toString('hex')
