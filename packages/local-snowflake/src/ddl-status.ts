@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { tokenize } from './dialect/tokens';
 import type { Execution } from './executor';
 import { statusResult } from './result-encoding';
 
@@ -65,43 +66,16 @@ export interface DdlTarget {
 type Tok = { text: string; quoted: boolean };
 
 /** Leading identifiers and dots of a statement (comments skipped); stops at anything else. */
-function leadingTokens(sql: string, max = 12): Tok[] {
+function leadingTokens(sql: string, max = 24): Tok[] {
   const out: Tok[] = [];
-  let i = 0;
-  while (i < sql.length && out.length < max) {
-    const ch = sql[i];
-    if (/\s/.test(ch)) {
-      i++;
-    } else if (sql.startsWith('--', i) || sql.startsWith('//', i)) {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? sql.length : nl + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? sql.length : end + 2;
-    } else if (ch === '"') {
-      let j = i + 1;
-      let text = '';
-      while (j < sql.length) {
-        if (sql[j] === '"' && sql[j + 1] === '"') {
-          text += '"';
-          j += 2;
-        } else if (sql[j] === '"') {
-          break;
-        } else {
-          text += sql[j++];
-        }
-      }
-      out.push({ text, quoted: true });
-      i = j + 1;
-    } else if (ch === '.') {
-      out.push({ text: '.', quoted: false });
-      i++;
-    } else {
-      const m = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(sql.slice(i));
-      if (!m) break;
-      out.push({ text: m[0], quoted: false });
-      i += m[0].length;
-    }
+  for (const t of tokenize(sql)) {
+    if (out.length >= max) break;
+    if (t.kind === 'space' || t.kind === 'comment') continue;
+    if (t.kind === 'word') out.push({ text: t.text, quoted: false });
+    else if (t.kind === 'quoted')
+      out.push({ text: t.text.slice(1, t.text.endsWith('"') && t.text.length > 1 ? -1 : undefined).replaceAll('""', '"'), quoted: true });
+    else if (t.kind === 'punct' && t.text === '.') out.push({ text: '.', quoted: false });
+    else break;
   }
   return out;
 }

@@ -85,6 +85,8 @@ describe('correctness: what the server sends back', () => {
       expect(await exec(conn, 'DROP TABLE ddl_t')).toEqual([{ status: 'DDL_T successfully dropped.' }]);
       expect(await exec(conn, 'DROP TABLE IF EXISTS ddl_t')).toEqual([{ status: 'Drop statement executed successfully (DDL_T already dropped).' }]);
       expect(await exec(conn, 'CREATE SCHEMA ddl_s')).toEqual([{ status: 'Schema DDL_S successfully created.' }]);
+      // comments before the name, a qualified name, and a quoted part with a doubled quote
+      expect(await exec(conn, 'CREATE TABLE IF NOT EXISTS /* c */ ddl_s."Q""T" (x INT)')).toEqual([{ status: 'Table Q"T successfully created.' }]);
       expect(await exec(conn, "ALTER SESSION SET QUERY_TAG = 'ddl'")).toEqual([{ status: 'Statement executed successfully.' }]);
     });
   });
