@@ -1,3 +1,4 @@
+import { tokenize as lex } from './dialect/tokens';
 import { type ParameterValue, parameterValue, type SessionSettings } from './session-parameters';
 import { SnowflakeError } from './snowflake-error';
 
@@ -103,65 +104,55 @@ function syntaxError(sql: string, pos: number, found: string): SnowflakeError {
   );
 }
 
+/** The text of a string literal token (`'…'` with Snowflake's escapes, or `$$…$$`); an unterminated one is a syntax error. */
+function stringValue(sql: string, text: string): string {
+  const eof = () => syntaxError(sql, sql.length, '<EOF>');
+  if (text.startsWith('$$')) {
+    if (text.length < 4 || !text.endsWith('$$')) throw eof();
+    return text.slice(2, -2);
+  }
+  let value = '';
+  for (let j = 1; ; ) {
+    if (j >= text.length) throw eof();
+    const c = text[j];
+    if (c === '\\' && j + 1 < text.length) {
+      value += ESCAPES[text[j + 1]] ?? text[j + 1];
+      j += 2;
+    } else if (c === "'" && text[j + 1] === "'") {
+      value += "'";
+      j += 2;
+    } else if (c === "'") {
+      return value;
+    } else {
+      value += c;
+      j++;
+    }
+  }
+}
+
+/** The statement's significant tokens, read with the dialect lexer: strings decoded, binds numbered, signs joined to numbers. */
 function tokenize(sql: string): Token[] {
   const out: Token[] = [];
+  const lexed = lex(sql);
   let positional = 0;
-  let i = 0;
-  while (i < sql.length) {
-    const ch = sql[i];
-    if (/\s/.test(ch)) {
-      i++;
-    } else if (sql.startsWith('--', i) || sql.startsWith('//', i)) {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? sql.length : nl + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? sql.length : end + 2;
-    } else if (ch === "'") {
-      let j = i + 1;
-      let value = '';
-      for (;;) {
-        if (j >= sql.length) throw syntaxError(sql, sql.length, '<EOF>');
-        const c = sql[j];
-        if (c === '\\' && j + 1 < sql.length) {
-          value += ESCAPES[sql[j + 1]] ?? sql[j + 1];
-          j += 2;
-        } else if (c === "'" && sql[j + 1] === "'") {
-          value += "'";
-          j += 2;
-        } else if (c === "'") {
-          j++;
-          break;
-        } else {
-          value += c;
-          j++;
-        }
-      }
-      out.push({ kind: 'string', value, text: sql.slice(i, j), pos: i });
-      i = j;
-    } else if (sql.startsWith('$$', i)) {
-      const end = sql.indexOf('$$', i + 2);
-      if (end < 0) throw syntaxError(sql, sql.length, '<EOF>');
-      out.push({ kind: 'string', value: sql.slice(i + 2, end), text: sql.slice(i, end + 2), pos: i });
-      i = end + 2;
-    } else if (ch === '"') {
-      const end = sql.indexOf('"', i + 1);
-      if (end < 0) throw syntaxError(sql, sql.length, '<EOF>');
-      out.push({ kind: 'word', text: sql.slice(i + 1, end), pos: i });
-      i = end + 1;
-    } else if (ch === '?') {
-      out.push({ kind: 'bind', index: ++positional, text: '?', pos: i });
-      i++;
-    } else {
-      const rest = sql.slice(i);
-      const m = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(rest) ?? /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(rest) ?? /^:\d+/.exec(rest);
-      if (m && /^[A-Za-z_]/.test(m[0])) out.push({ kind: 'word', text: m[0].toUpperCase(), pos: i });
-      else if (m?.[0].startsWith(':')) out.push({ kind: 'bind', index: Number(m[0].slice(1)), text: m[0], pos: i });
-      else if (m) out.push({ kind: 'number', text: m[0], pos: i });
-      else if ('=,;'.includes(ch)) out.push({ kind: 'punct', text: ch, pos: i });
-      else throw syntaxError(sql, i, ch);
-      i += m ? m[0].length : 1;
-    }
+  let pos = 0;
+  for (let k = 0; k < lexed.length; pos += lexed[k].text.length, k++) {
+    const { kind, text } = lexed[k];
+    if (kind === 'space' || kind === 'comment') continue;
+    if (kind === 'string') out.push({ kind: 'string', value: stringValue(sql, text), text, pos });
+    else if (kind === 'quoted') {
+      if (text.length < 2 || !text.endsWith('"')) throw syntaxError(sql, sql.length, '<EOF>');
+      out.push({ kind: 'word', text: text.slice(1, -1).replaceAll('""', '"'), pos });
+    } else if (kind === 'word') out.push({ kind: 'word', text: text.toUpperCase(), pos });
+    else if (kind === 'number') out.push({ kind: 'number', text, pos });
+    else if (kind === 'bind') out.push({ kind: 'bind', index: text === '?' ? ++positional : Number(text.slice(1)), text, pos });
+    else if ((text === '-' || text === '+') && lexed[k + 1]?.kind === 'number') {
+      // a signed literal, e.g. `= -5`
+      out.push({ kind: 'number', text: text + lexed[k + 1].text, pos });
+      pos += text.length;
+      k++;
+    } else if (text === '=' || text === ',' || text === ';') out.push({ kind: 'punct', text, pos });
+    else throw syntaxError(sql, pos, text);
   }
   return out;
 }

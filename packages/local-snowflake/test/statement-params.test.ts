@@ -119,6 +119,20 @@ describe('local warehouse statement parameters and query history (over the real 
     expect(String((await failure(exec(conn, 'ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = 604801'))).code)).toBe('001008');
     expect(String((await failure(exec(conn, 'SELECT 1', { parameters: { STATEMENT_TIMEOUT_IN_SECONDS: -1 } }))).code)).toBe('001008');
     expect(String((await failure(exec(conn, 'ALTER SESSION SET QUERY_TAG'))).code)).toBe('001003');
+    expect(String((await failure(exec(conn, "ALTER SESSION SET QUERY_TAG = 'no end"))).code)).toBe('001003');
+    expect(String((await failure(exec(conn, 'ALTER SESSION SET QUERY_TAG = 1 + 2'))).code)).toBe('001003');
+    // a signed literal is one value (refused for its range, not its syntax)
+    expect(String((await failure(exec(conn, 'ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = -1'))).code)).toBe('001008');
+  });
+
+  it('reads ALTER SESSION literals as Snowflake does: comments, escapes, doubled quotes, $$ strings', async () => {
+    await exec(conn, "ALTER SESSION /* why */ SET QUERY_TAG = 'a\\tb''c' -- trailing");
+    await exec(conn, 'SELECT 1 AS ESCAPED_TAG');
+    expect(entryFor(wh, 'SELECT 1 AS ESCAPED_TAG').queryTag).toBe("a\tb'c");
+    await exec(conn, "ALTER SESSION SET \"QUERY_TAG\" = $$it's$$");
+    await exec(conn, 'SELECT 1 AS DOLLAR_TAG');
+    expect(entryFor(wh, 'SELECT 1 AS DOLLAR_TAG').queryTag).toBe("it's");
+    await exec(conn, 'ALTER SESSION UNSET QUERY_TAG');
   });
 
   it('cancels a statement at STATEMENT_TIMEOUT_IN_SECONDS with 000630, counting the slow fault', async () => {
