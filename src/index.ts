@@ -4,5 +4,7 @@
  * @example
  *   import { createProducer, decodeVector } from 'warehouse-fleet';
  */
+// Invalidating cached deal rows after a CRM update needs only Redis (no cache instance, no warehouse).
+export { type DealInvalidation, type InvalidateDealsOptions, invalidateDeals } from './cache/invalidate-deals';
 export * from './contracts';
 export * from './producers';

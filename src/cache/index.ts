@@ -7,6 +7,7 @@
 
 export { float32Codec, jsonCodec, L1_ENTRY_OVERHEAD_BYTES } from './codecs';
 export { CacheClosedError, CacheUnavailableError, MissingLoadResultError } from './errors';
+export { invalidateDeals } from './invalidate-deals';
 export { dealKey, embeddingKey } from './keys';
 export { CACHE_DEFAULTS, type CacheEvent, type TieredCacheOptions } from './options';
 export { createDealInsightCache, createEmbeddingCache } from './presets';

@@ -36,6 +36,11 @@ export function keySpace(prefix: string, version: string, namespace: string): st
   return `${prefix}:${version}:${namespace}:`;
 }
 
+/** The pub/sub channel of a key space's invalidations (`~` cannot occur in a logical key made by the helpers). */
+export function invalidationChannel(space: string): string {
+  return `${space}~invalidate`;
+}
+
 /**
  * Logical key of an embedding: base64url of SHA-256 over the model and the text. The model is
  * length-prefixed (`<utf8 byte length>:<model>`), so no (model, text) pair can collide with another

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { CircuitState } from '../resilience/circuit-breaker';
 import type { CacheCodec } from './codecs';
-import { DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION, isKeyPrefix, isKeySegment, keySpace } from './keys';
+import { DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION, invalidationChannel, isKeyPrefix, isKeySegment, keySpace } from './keys';
 
 /** Something worth a metric or a log line. Listeners run synchronously; one that throws is ignored. */
 export type CacheEvent =
@@ -77,6 +77,12 @@ export interface TieredCacheOptions<V> {
   instanceId?: string;
   /** Listener for `CacheEvent`s (metrics, logs). Default none. */
   onEvent?: (event: CacheEvent) => void;
+  /**
+   * A value's version (deal rows: their `updatedAt`), compared when a background refresh replaces a
+   * stale copy: when it moved on, the write-back also publishes an invalidation in the same round trip,
+   * so every replica drops the old copy from L1. Default none (refreshes publish nothing).
+   */
+  versionOf?: (value: V) => string | number | null | undefined;
 }
 
 /** Options after defaults and validation, durations in ms. */
@@ -105,6 +111,7 @@ export interface CompiledCacheOptions<V> {
   readonly clearL1OnResubscribe: boolean;
   readonly instanceId: string;
   readonly onEvent?: (event: CacheEvent) => void;
+  readonly versionOf?: (value: V) => string | number | null | undefined;
 }
 
 export const CACHE_DEFAULTS = Object.freeze({
@@ -128,7 +135,7 @@ const MAX_TTL_MS = 365 * 24 * 3_600_000;
 
 export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCacheOptions<V> {
   if (!input || typeof input !== 'object') throw new TypeError(`TieredCache: options must be an object, got ${input === null ? 'null' : typeof input}`);
-  const o = { ...CACHE_DEFAULTS, ...stripUndefined(input) } as Required<Omit<TieredCacheOptions<V>, 'subscriber' | 'onEvent' | 'instanceId'>> &
+  const o = { ...CACHE_DEFAULTS, ...stripUndefined(input) } as Required<Omit<TieredCacheOptions<V>, 'subscriber' | 'onEvent' | 'instanceId' | 'versionOf'>> &
     TieredCacheOptions<V>;
   const fail = (name: string, must: string, got: unknown): never => {
     throw new (typeof got === 'number' ? RangeError : TypeError)(`TieredCache: option \`${name}\` must be ${must}, got ${show(got)}`);
@@ -165,6 +172,7 @@ export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCa
     fail('instanceId', 'a string of 1-128 characters', o.instanceId);
   }
   if (o.onEvent !== undefined && typeof o.onEvent !== 'function') fail('onEvent', 'a function', o.onEvent);
+  if (o.versionOf !== undefined && typeof o.versionOf !== 'function') fail('versionOf', 'a function', o.versionOf);
   const space = keySpace(o.prefix, o.version, o.namespace);
   return Object.freeze({
     redis: o.redis,
@@ -173,7 +181,7 @@ export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCa
     prefix: o.prefix,
     version: o.version,
     keySpace: space,
-    channel: `${space}~invalidate`,
+    channel: invalidationChannel(space),
     l1MaxEntries: o.l1MaxEntries,
     l1MaxBytes: o.l1MaxBytes,
     l1TtlMs: o.l1TtlMs,
@@ -189,6 +197,7 @@ export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCa
     clearL1OnResubscribe: o.clearL1OnResubscribe,
     instanceId: o.instanceId ?? randomUUID(),
     onEvent: o.onEvent,
+    versionOf: o.versionOf,
   });
 }
 

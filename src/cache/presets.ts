@@ -27,7 +27,8 @@ export function createEmbeddingCache(opts: PresetOptions<Float32Array> & { dims?
 /**
  * The deal-insight cache: keys from `dealKey(id)`, values as JSON. Deals change, so the TTLs are short
  * (1 min in L1, 5 min in Redis) and a 10-minute grace period serves a slightly old insight at once while
- * it is refreshed in the background.
+ * it is refreshed in the background. A value's `updatedAt` (the warehouse's `UPDATED_AT`, on the `Deal`
+ * rows the deal worker caches) is its version: a refresh that finds it moved on tells every replica.
  */
 export function createDealInsightCache<V = DealInsight>(opts: PresetOptions<V>): TieredCache<V> {
   return new TieredCache<V>({
@@ -38,8 +39,16 @@ export function createDealInsightCache<V = DealInsight>(opts: PresetOptions<V>):
     l1TtlMs: 60_000,
     l2TtlMs: 5 * 60_000,
     graceMs: 10 * 60_000,
+    versionOf: updatedAtOf,
     ...stripUndefined(opts),
   });
+}
+
+/** `updatedAt` of a cached deal row, or of the deal in an insight; null when it has none. */
+function updatedAtOf(value: unknown): string | null {
+  const v = value as { updatedAt?: unknown; deal?: { updatedAt?: unknown } } | null;
+  const at = v?.updatedAt ?? v?.deal?.updatedAt;
+  return typeof at === 'string' ? at : null;
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -10,8 +10,10 @@ import { type L2Entry, RedisTier } from './redis-tier';
  * Loads the keys neither tier had, in one call (one warehouse statement). Returns an entry per key: the
  * value, or an Error for a key that failed on its own. Errors are handed to that key's callers and never
  * cached; a key left out of the map gets a `MissingLoadResultError`. Throwing fails every key of the call.
+ * `info.refresh` is true for a background refresh of keys served stale (nobody waits for it), false when
+ * callers wait for the keys.
  */
-export type LoadMany<V> = (keys: string[]) => Promise<ReadonlyMap<string, V | Error>>;
+export type LoadMany<V> = (keys: string[], info: { refresh: boolean }) => Promise<ReadonlyMap<string, V | Error>>;
 
 /** Counters since construction; see each field for what is counted. */
 export interface CacheStats {
@@ -419,7 +421,7 @@ export class TieredCache<V> {
       this.counters.loads++;
       let loaded: ReadonlyMap<string, V | Error>;
       try {
-        loaded = await loadMany(missingKeys);
+        loaded = await loadMany(missingKeys, { refresh });
         if (!(loaded instanceof Map)) throw new TypeError(`loadMany must return a Map, got ${Object.prototype.toString.call(loaded)}`);
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
@@ -433,6 +435,8 @@ export class TieredCache<V> {
         return;
       }
       const toWrite: Array<readonly [string, Buffer | string]> = [];
+      /** Refreshed keys whose version moved on: other replicas may hold the old one in L1. */
+      const changed: string[] = [];
       const failed: string[] = [];
       const loadedAt = Date.now();
       for (const i of missing) {
@@ -448,6 +452,7 @@ export class TieredCache<V> {
         if (!flights[i].invalidated) {
           try {
             const raw = codec.encode(value);
+            if (refresh && this.versionMoved(key, value)) changed.push(key);
             this.l1Set(key, value, this.sizeOf(value, raw), l1TtlMs, loadedAt);
             toWrite.push([this.redisKey(key), raw]);
           } catch (err) {
@@ -462,7 +467,10 @@ export class TieredCache<V> {
         this.emit({ type: 'load-error', cache: this.options.namespace, keys: failed, error: loaded.get(failed[0]) ?? new MissingLoadResultError(failed[0]) });
       }
       // Awaited so that when getMany resolves, L2 holds the values (bounded by the L2 deadline).
-      if (toWrite.length) await this.l2.writeMany(toWrite, l2TtlMs + graceMs).catch(() => undefined);
+      // A refresh that found a newer version tells the other replicas in the same round trip (their copies
+      // may be younger in L1 than this one was, so they would not refresh it themselves for a while).
+      const publish = changed.length && this.bus ? { channel: this.options.channel, message: encodeInvalidation(this.options.instanceId, changed) } : undefined;
+      if (toWrite.length) await this.l2.writeMany(toWrite, l2TtlMs + graceMs, publish).catch(() => undefined);
     } catch (err) {
       // A bug in this method must not leave callers waiting forever.
       const error = err instanceof Error ? err : new Error(String(err));
@@ -496,6 +504,16 @@ export class TieredCache<V> {
     });
     this.background.add(run);
     void run.finally(() => this.background.delete(run));
+  }
+
+  /** True when `versionOf` says `fresh` differs from the copy in L1 (no version, or no copy: false). */
+  private versionMoved(key: string, fresh: V): boolean {
+    const { versionOf } = this.options;
+    const old = this.l1.peek(key);
+    if (!versionOf || !old) return false;
+    const before = versionOf(old.value);
+    const after = versionOf(fresh);
+    return before !== null && before !== undefined && after !== null && after !== undefined && before !== after;
   }
 
   /** A refresh failed: keep serving the stale value, and do not ask the loader again for a while. */

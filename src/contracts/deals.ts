@@ -7,22 +7,34 @@ export const DealId = z
   .string({ error: 'must be a string' })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, _ or -, starting with a letter or digit');
 
+/** 1-1,000 distinct deal ids: what a `deals` job and a deal-cache invalidation accept. */
+const DealIdList = z
+  .array(DealId, { error: 'must be an array of deal ids' })
+  .min(1, 'must contain at least one id')
+  .max(MAX_DEAL_IDS, `must contain at most ${MAX_DEAL_IDS} ids`)
+  .superRefine((ids, ctx) => {
+    const seen = new Set<string>();
+    ids.forEach((id, i) => {
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate id ${JSON.stringify(id)}` });
+      seen.add(id);
+    });
+  });
+
 /** Payload of a `deals` job: insights for up to 1,000 distinct deal ids. */
 export const DealBatchJobData = z.strictObject({
-  dealIds: z
-    .array(DealId, { error: 'must be an array of deal ids' })
-    .min(1, 'must contain at least one id')
-    .max(MAX_DEAL_IDS, `must contain at most ${MAX_DEAL_IDS} ids`)
-    .superRefine((ids, ctx) => {
-      const seen = new Set<string>();
-      ids.forEach((id, i) => {
-        if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate id ${JSON.stringify(id)}` });
-        seen.add(id);
-      });
-    }),
+  dealIds: DealIdList,
   trace: z.record(z.string(), z.string()).optional(),
 });
 export type DealBatchJobData = z.output<typeof DealBatchJobData>;
+
+/**
+ * Deals whose cached rows must go (after a CRM update): `invalidateDeals`, `POST /v1/deals/invalidate` and
+ * `fleet deals invalidate` all accept exactly this.
+ */
+export const DealInvalidationRequest = z.strictObject({
+  dealIds: DealIdList.meta({ description: `1-${MAX_DEAL_IDS} distinct deal ids whose cached rows are dropped on every replica.`, uniqueItems: true }),
+});
+export type DealInvalidationRequest = z.output<typeof DealInvalidationRequest>;
 
 export type AmountBand = 'small' | 'mid' | 'large' | 'enterprise' | 'unknown';
 

@@ -12,6 +12,7 @@ import { installErrorReplies } from './error-replies';
 import { loadFastify } from './fastify';
 import { listen, type ReadinessCheck, type RunningServer, registerHealthRoutes } from './health';
 import { registerDocs } from './openapi';
+import { dealRoutes } from './routes/deals';
 import { jobRoutes } from './routes/jobs';
 import { type SearchHandler, searchRoutes } from './routes/search';
 import { workflowRoutes } from './routes/workflows';
@@ -61,6 +62,8 @@ export interface ApiOptions {
   search?: SearchHandler;
   /** Serve the OpenAPI document at /docs/json and a page at /docs. Default true. */
   docs?: boolean;
+  /** Key prefix of the replicas' caches (`CACHE_KEY_PREFIX`), for `POST /v1/deals/invalidate`. Default `fleet:cache`. */
+  cachePrefix?: string;
   /** Trust X-Forwarded-* from a proxy (fastify's `trustProxy`). Default false. */
   trustProxy?: boolean | string;
 }
@@ -138,6 +141,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     const scope = secureV1(v1, { auth, logger });
     await v1.register(jobRoutes, { scope, producer, queues, admission, maxWaitMs, redisTimeoutMs });
     await v1.register(workflowRoutes, { scope, producer, admission });
+    await v1.register(dealRoutes, { scope, producer, cachePrefix: opts.cachePrefix, redisTimeoutMs });
     if (opts.search) await v1.register(searchRoutes, { scope, search: opts.search });
   });
   return app;

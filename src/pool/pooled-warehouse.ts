@@ -1,7 +1,7 @@
 import type snowflake from 'snowflake-sdk';
 import { CircuitBreaker } from '../resilience/circuit-breaker';
 import { withWarehouseSpan } from '../telemetry/tracing';
-import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
+import { CircuitOpenError, PoolAcquireTimeoutError, WarehouseError, WarehouseTimeoutError } from '../warehouse/errors';
 import type { BindValue, QueryOptions, Row, StatementTag, Warehouse } from '../warehouse/types';
 import type { CostMeter } from './cost';
 import { isSessionBroken, isSessionGone, toWarehouseError } from './snowflake-connector';
@@ -27,7 +27,8 @@ export interface PooledWarehouseOptions {
   retryBaseMs?: number;
   /**
    * The breaker shared by every call of this client; default a new one with its defaults (5 failures, 10 s).
-   * Only transient failures count: a SQL error says the warehouse is up.
+   * Only the warehouse's own transient failures count: a SQL error says the warehouse is up, and an
+   * exhausted pool (every session busy with other calls) says nothing about it.
    */
   breaker?: CircuitBreaker;
   /** Called after every attempt. A throwing listener is ignored. */
@@ -115,6 +116,8 @@ export class PooledWarehouse implements Warehouse {
     // `retried` counts the retries spent (WAREHOUSE_RETRIES); `freshSessions` the calls sent again because the
     // borrowed session was gone, which spend none.
     for (let attempt = 0, retried = 0, freshSessions = 0; ; attempt++) {
+      // Read before allow(): a half-open circuit hands its single probe to this call.
+      const probe = this.breaker.state === 'half-open';
       if (!this.breaker.allow()) throw new CircuitOpenError(this.breaker.retryInMs(), this.breaker.lastError);
       const started = performance.now();
       try {
@@ -130,7 +133,13 @@ export class PooledWarehouse implements Warehouse {
         // answered: it must not open the circuit (a full pool of them would), nor spend a retry. The session was
         // destroyed; go again at once on a new one - at most pool-max times, in case every new session is dropped.
         const sessionGone = isSessionGone(err) && freshSessions < this.pool.stats().max && !opts.signal?.aborted;
-        this.breaker.failure(err, err.transient && !sessionGone);
+        if (err instanceof PoolAcquireTimeoutError && err.exhausted) {
+          // Other calls hold every session: the warehouse was never asked, so there is no verdict to count.
+          // A probe that could not go out keeps the circuit open for another cool-down, for the same reason.
+          if (probe) this.breaker.failure(this.breaker.lastError);
+        } else {
+          this.breaker.failure(err, err.transient && !sessionGone);
+        }
         this.report({ label, durationMs: performance.now() - started, ok: false, rows: 0, attempt, error: err });
         if (sessionGone) {
           freshSessions++;
@@ -203,6 +212,8 @@ export class PooledWarehouse implements Warehouse {
         finish(err);
       };
       const timer = setTimeout(() => {
+        // Still waiting for a session when the deadline came: the pool's verdict, not the warehouse's.
+        if (!pc && !statement) return finish(this.pool.timeoutError(timeoutMs));
         const detail = total === undefined ? undefined : `the statement ran; ${delivered} of ${total} rows received (result chunks still downloading)`;
         abandon(new WarehouseTimeoutError(label, timeoutMs, detail));
       }, timeoutMs);
@@ -271,7 +282,12 @@ export class PooledWarehouse implements Warehouse {
             },
           }) as snowflake.RowStatement;
         },
-        (err) => finish(new WarehouseError((err as Error).message, { transient: true, code: 'FLEET_POOL_TIMEOUT', cause: err })),
+        (err) =>
+          finish(
+            err instanceof PoolAcquireTimeoutError
+              ? err
+              : new WarehouseError((err as Error).message, { transient: true, code: 'FLEET_POOL_TIMEOUT', cause: err }),
+          ),
       );
     });
   }

@@ -1,6 +1,7 @@
 import genericPool, { type Pool } from 'generic-pool';
 import type snowflake from 'snowflake-sdk';
 import { withDeadlineOr } from '../resilience/deadline';
+import { PoolAcquireTimeoutError } from '../warehouse/errors';
 import type { Connector } from './snowflake-connector';
 
 export interface WarehousePoolOptions {
@@ -105,6 +106,8 @@ export class WarehousePool {
         create: async () => {
           const connection = await this.opts.connector.open();
           this.counters.created++;
+          // Logins work again: a later acquire timeout is no longer the login's fault.
+          this.lastCreateError = undefined;
           const now = this.opts.now();
           return { id: this.nextId++, connection, createdAt: now, lastUsedAt: now };
         },
@@ -149,7 +152,10 @@ export class WarehousePool {
     return ok;
   }
 
-  /** Borrows a session; rejects after `acquireTimeoutMs` (with the last login error, if logins fail). */
+  /**
+   * Borrows a session; rejects after `acquireTimeoutMs` with a `PoolAcquireTimeoutError` that says whether
+   * the pool was exhausted (every session borrowed) or sessions could not be opened (with the last login error).
+   */
   async acquire(): Promise<PooledConnection> {
     if (this.closing) throw new Error('WarehousePool is closed');
     const started = performance.now();
@@ -162,10 +168,28 @@ export class WarehousePool {
       }
       return pc;
     } catch (err) {
-      const last = this.lastCreateError as Error | undefined;
-      const why = last ? `; last login error: ${last.message}` : '';
-      throw Object.assign(new Error(`no warehouse session within ${this.opts.acquireTimeoutMs} ms${why}`), { cause: last ?? err, code: 'FLEET_POOL_TIMEOUT' });
+      // generic-pool's TimeoutError; anything else (a pool draining on close) is passed on as it is.
+      if ((err as Error)?.name !== 'TimeoutError') throw err;
+      throw this.timeoutError(this.opts.acquireTimeoutMs, err);
     }
+  }
+
+  /**
+   * True when every session is borrowed: a caller waiting now waits for another caller, not for the
+   * warehouse.
+   */
+  exhausted(): boolean {
+    return this.pool.borrowed >= this.pool.max;
+  }
+
+  /** The error of a wait for a session that lasted `waitedMs` (the pool's own timeout or a caller's deadline). */
+  timeoutError(waitedMs: number, cause?: unknown): PoolAcquireTimeoutError {
+    const last = this.lastCreateError as Error | undefined;
+    if (this.exhausted()) {
+      const { borrowed, pending } = this.stats();
+      return new PoolAcquireTimeoutError(waitedMs, true, `all ${borrowed} sessions are borrowed, ${pending} callers waiting (pool exhausted)`, cause);
+    }
+    return new PoolAcquireTimeoutError(waitedMs, false, last ? `last login error: ${last.message}` : 'no session could be opened in time', last ?? cause);
   }
 
   /** Returns a healthy session to the pool. */

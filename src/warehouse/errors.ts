@@ -49,3 +49,21 @@ export class WarehouseResultError extends WarehouseError {
     this.name = 'WarehouseResultError';
   }
 }
+
+/**
+ * No pooled session came free in time. `exhausted` true means every session was borrowed by other calls
+ * (the process asked for more than its pool holds): the warehouse was not asked anything, so this must not
+ * count toward the circuit breaker. False means sessions could not be opened in time (logins failing or
+ * slow, `cause` holds the last login error): that is the warehouse's failure and counts.
+ */
+export class PoolAcquireTimeoutError extends WarehouseError {
+  constructor(
+    readonly waitedMs: number,
+    readonly exhausted: boolean,
+    detail?: string,
+    cause?: unknown,
+  ) {
+    super(`no warehouse session within ${waitedMs} ms${detail ? `; ${detail}` : ''}`, { transient: true, code: 'FLEET_POOL_TIMEOUT', cause });
+    this.name = 'PoolAcquireTimeoutError';
+  }
+}

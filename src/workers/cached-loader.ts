@@ -1,4 +1,4 @@
-import type { TieredCache } from '../cache';
+import type { LoadMany, TieredCache } from '../cache';
 import { type BatchEvent, type BatchInfo, Coalescer, type Loaded } from './coalescer';
 
 /** Where a value came from: the in-process cache, Redis, or a warehouse batch. */
@@ -20,6 +20,13 @@ export interface CachedLoaderOptions<I, V> {
   keyOf: (item: I) => string;
   /** Loads one item through the warehouse coalescer. A rejection fails only this item. */
   loadFromWarehouse: (item: I) => Promise<Loaded<V>>;
+  /**
+   * Reloads keys the cache served stale (stale-while-revalidate, in the background: nobody waits), through
+   * the same warehouse coalescer, so a refresh shares its statement with the misses of the jobs running
+   * then. A per-key Error keeps serving the stale value for a while. Default none: a stale entry is served
+   * until its grace period ends.
+   */
+  refresh?: LoadMany<V>;
   /** L2 lookups wait at most this long to share one Redis round trip. Default 0: the lookups of one event-loop turn. */
   lookupWaitMs?: number;
   /** Most keys per L2 lookup or write-back batch. Default 1,000. */
@@ -64,7 +71,10 @@ export class CachedLoader<I, V> {
       maxConcurrentBatches: opts.lookupConcurrency ?? 16,
       loadBatch: async (items) => {
         const keys = items.map(opts.keyOf);
-        const found = await opts.cache.getMany(keys, async (missing) => new Map(missing.map((k) => [k, new Miss()])));
+        // Callers waiting on a miss go to the warehouse themselves (step 3); a background refresh has no caller.
+        const found = await opts.cache.getMany(keys, async (missing, info) =>
+          info.refresh && opts.refresh ? opts.refresh(missing, info) : new Map(missing.map((k) => [k, new Miss()])),
+        );
         return keys.map((k) => {
           const v = found.get(k);
           return v instanceof Miss || v === undefined ? new Miss() : v;

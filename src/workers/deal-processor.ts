@@ -66,8 +66,21 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
     if (!value) throw new DealNotFound(id);
     return { value, batch };
   };
+  // A deal's cache key is its id, so a stale key is refreshed by loading that id in the shared batch. A
+  // per-key error (the deal is gone, the warehouse failed) keeps the stale row served for a while.
+  const refresh = async (keys: string[]): Promise<Map<string, Deal | Error>> => {
+    const settled = await Promise.allSettled(keys.map(fromWarehouse));
+    return new Map(keys.map((id, i) => [id, settled[i].status === 'fulfilled' ? settled[i].value.value : (settled[i].reason as Error)]));
+  };
   const cached = deps.cache
-    ? new CachedLoader<string, Deal>({ name: 'deals-cache', cache: deps.cache, keyOf: dealKey, loadFromWarehouse: fromWarehouse, onBatch: deps.onBatch })
+    ? new CachedLoader<string, Deal>({
+        name: 'deals-cache',
+        cache: deps.cache,
+        keyOf: dealKey,
+        loadFromWarehouse: fromWarehouse,
+        refresh,
+        onBatch: deps.onBatch,
+      })
     : undefined;
   const load = async (id: string): Promise<TieredLoad<Deal> | null> => {
     try {
