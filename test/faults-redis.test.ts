@@ -98,7 +98,7 @@ describe('fault: Redis restarts (AOF, everysec) during a run', () => {
         completed: accepted.length - notCompleted,
         failed: counts.failed,
         duplicatedEffects: effects.duplicated,
-        detail: `down ${downMs} ms; ${refused} enqueues refused to their caller (none expected${refusals.size ? `; refused with: ${[...refusals].join(' / ')}` : ''}); index log entries ${effects.entries}`,
+        detail: `down ${downMs} ms; ${accepted.filter((h) => h.buffered).length} enqueues held in the producer's buffer and flushed on reconnect; ${refused} enqueues refused to their caller (none expected${refusals.size ? `; refused with: ${[...refusals].join(' / ')}` : ''}); index log entries ${effects.entries}`,
       });
       expect(refused).toBe(0);
       expect(accepted).toHaveLength(CHUNKS * PER_CHUNK);

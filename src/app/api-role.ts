@@ -6,7 +6,7 @@ import { JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import { QUEUES } from '../contracts/queues';
 import { HttpError, type ReadinessCheck, type RunningApi, type SearchHandler, startApi } from '../http';
 import { IndexNotReadyError } from '../index-builder';
-import { createProducer, type Producer, type SearchRequestInput } from '../producers';
+import { type BufferLimits, createProducer, type Producer, type SearchRequestInput } from '../producers';
 import type { Telemetry } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
 import type { SearchProcessor } from '../workers/search-processor';
@@ -51,6 +51,12 @@ function searchHandler(w: ApiWiring, producer: Producer): SearchHandler {
   };
 }
 
+/** The API producer's outage buffer: `PRODUCER_BUFFER_MAX_JOBS` / `PRODUCER_BUFFER_MAX_BYTES` (0 jobs: off). */
+function producerBuffer(config: FleetConfig): BufferLimits | false {
+  const { maxJobs, maxBytes } = config.http.producerBuffer;
+  return maxJobs === 0 ? false : { maxJobs, maxBytes };
+}
+
 /** Starts the HTTP API over the producer library; everything it creates is released with the rest. */
 export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tokens: readonly string[]; generated: boolean }> {
   let tokens = w.config.http.tokens;
@@ -61,9 +67,21 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     generated = true;
   }
   const connection = w.redis();
-  w.releasers.add('api redis connection', () => connection.quit());
-  const producer = createProducer({ connection, prefix: w.config.queuePrefix, defaultJobOptions: jobOptionsFrom(w.config.jobs) });
-  w.releasers.add('api producer', () => producer.close());
+  // quit() on a connection that is down would wait for a reconnect that may never come.
+  w.releasers.add('api redis connection', async () => (connection.status === 'ready' ? void (await connection.quit()) : connection.disconnect()));
+  // Buffered enqueues (Redis away) were answered 202: on shutdown they get what is left of the shutdown
+  // deadline to reach Redis, and any dropped are logged with their count (the callers were told "buffered").
+  const producer = createProducer({
+    connection,
+    prefix: w.config.queuePrefix,
+    defaultJobOptions: jobOptionsFrom(w.config.jobs),
+    buffer: producerBuffer(w.config),
+  });
+  w.releasers.add('api producer', async () => {
+    const outcome = await producer.close({ timeoutMs: Math.max(1, Math.floor(w.config.shutdownTimeoutMs / 2)) });
+    if (outcome.dropped || outcome.unknown) w.logger.error(outcome, 'api producer closed with buffered enqueues that did not reach Redis');
+    else if (outcome.flushed) w.logger.info(outcome, 'api producer flushed its buffer on close');
+  });
   const queues: Queue[] = Object.values(QUEUES).map((name) => producer.queue(name));
   w.telemetry.metrics.observeQueues(queues);
   const api = await startApi({
@@ -75,6 +93,7 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     board: { admin: w.config.http.boardAdmin, viewer: w.config.http.boardViewer },
     bodyLimitBytes: w.config.http.bodyLimitBytes,
     maxBacklog: w.config.http.maxBacklog,
+    cachePrefix: w.config.cache.keyPrefix,
     maxWaitMs: w.config.http.maxWaitMs,
     readiness: w.readiness,
     metrics: w.telemetry.metrics,

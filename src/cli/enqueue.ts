@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createRedis } from '../app/redis';
 import { type FleetConfig, jobOptionsFrom } from '../config';
-import { ValidationError } from '../contracts/errors';
+import { RedisUnavailableError, ValidationError } from '../contracts/errors';
 import { decodeVector } from '../contracts/vector-codec';
 import { createProducer, type JobHandle, MAX_RESULT_TIMEOUT_MS } from '../producers';
 
@@ -14,7 +14,14 @@ interface CommonOpts {
 async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typeof createProducer>) => Promise<T>): Promise<T> {
   const cfg = config();
   const connection = createRedis(cfg.redis, { retryStrategy: () => null, lazyConnect: false });
-  const producer = createProducer({ connection, prefix: cfg.queuePrefix, defaultJobOptions: jobOptionsFrom(cfg.jobs) });
+  // No buffering: a CLI that exits cannot hold jobs for later, so with Redis away it says so at once.
+  const producer = createProducer({
+    connection,
+    prefix: cfg.queuePrefix,
+    defaultJobOptions: jobOptionsFrom(cfg.jobs),
+    buffer: false,
+    connectWaitMs: 3_000,
+  });
   try {
     return await fn(producer);
   } finally {
@@ -39,7 +46,14 @@ async function report<R>(handle: JobHandle<R>, opts: CommonOpts, timeout: number
   process.stdout.write(`${JSON.stringify(show(result), null, 2)}\n`);
 }
 
+/** Exit code when Redis is unreachable and nothing was enqueued (sysexits' EX_UNAVAILABLE): retry later. */
+const EXIT_REDIS_UNAVAILABLE = 69;
+
 function fail(err: unknown): never {
+  if (err instanceof RedisUnavailableError) {
+    process.stderr.write(`fleet: ${err.message}\n`);
+    process.exit(EXIT_REDIS_UNAVAILABLE);
+  }
   process.stderr.write(`fleet enqueue: ${(err as Error).message}\n`);
   process.exit(err instanceof ValidationError ? 2 : 1);
 }

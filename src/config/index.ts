@@ -102,6 +102,7 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
       bodyLimitBytes: raw.FLEET_API_BODY_LIMIT_BYTES,
       maxBacklog: raw.FLEET_API_MAX_BACKLOG,
       maxWaitMs: raw.FLEET_API_MAX_WAIT_MS,
+      producerBuffer: { maxJobs: raw.PRODUCER_BUFFER_MAX_JOBS, maxBytes: raw.PRODUCER_BUFFER_MAX_BYTES },
       healthPort: raw.HEALTH_PORT,
     },
     telemetry: {

@@ -51,10 +51,17 @@ export const VARIABLES = {
   },
   FLEET_SHUTDOWN_TIMEOUT_MS: {
     group: 'process',
-    default: '25000',
+    default: '10000',
     schema: ms(1000, 600_000),
     description:
-      'Graceful-close deadline after SIGTERM/SIGINT: in-flight jobs finish, then the process exits. Keep it below Kubernetes terminationGracePeriodSeconds. A second signal forces exit.',
+      'Bound of the graceful close after SIGTERM/SIGINT: in-flight jobs finish, everything is released, the process exits 0 within it - also with Redis down (in-flight jobs are then left to stalled-job recovery). Keep it below Kubernetes terminationGracePeriodSeconds. A second signal forces exit.',
+  },
+  LOG_OUTAGE_SUMMARY_MS: {
+    group: 'process',
+    default: '30000',
+    schema: ms(1000, 3600_000),
+    description:
+      'While Redis, the warehouse or the cache L2 stays unavailable: at most one summary line per this interval, with the number of errors not logged (one line when it goes away, one when it returns).',
   },
   // --- http api and health -------------------------------------------------------------------
   PORT: { group: 'http', default: '3000', schema: int(0, 65535), description: 'Port of the HTTP API (`fleet api`, `fleet up`).' },
@@ -98,6 +105,19 @@ export const VARIABLES = {
     default: '100000',
     schema: int(1, 100_000_000),
     description: 'Per-queue backlog (waiting + prioritized jobs) above which enqueues get 429 with Retry-After.',
+  },
+  PRODUCER_BUFFER_MAX_JOBS: {
+    group: 'http',
+    default: '10000',
+    schema: int(0, 10_000_000),
+    description:
+      'Enqueues the API process holds in memory while Redis is unreachable (answered 202 with `buffered: true`, sent in order when it is back); past it, 503. 0 turns buffering off (503 at once).',
+  },
+  PRODUCER_BUFFER_MAX_BYTES: {
+    group: 'http',
+    default: '33554432',
+    schema: int(1024, 4 * 1024 * 1024 * 1024),
+    description: "Payload bytes (JSON) the API process's producer holds in memory while Redis is unreachable; past it, 503.",
   },
   FLEET_API_MAX_WAIT_MS: {
     group: 'http',

@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
+import { EnqueueDroppedError } from '../contracts/errors';
 import type { QueueName } from '../contracts/queues';
 import type { Producer } from '../producers';
-import { withDeadline } from '../resilience';
+import { withDeadline, withDeadlineOr } from '../resilience';
 import type { FleetMetrics } from '../telemetry/metrics';
 import { withEnqueueSpan } from '../telemetry/tracing';
 import type { BacklogGuard } from './backlog';
@@ -13,12 +14,18 @@ export interface Admission {
   queue(name: QueueName): Queue;
   /** Redis work of a request, bounded: past the deadline a 503 with Retry-After. */
   withinDeadline<T>(work: Promise<T>, what: 'enqueue' | 'job lookup'): Promise<T>;
+  /** A lookup whose answer is optional: `fallback` past the deadline or on an error, never a 503. */
+  lookupOr<T, F>(work: Promise<T>, fallback: F): Promise<T | F>;
   /**
    * Admits `count` jobs against the queue's backlog bound (429 past it), then runs the enqueue in an
-   * enqueue span; both within the deadline. A refused or failed enqueue gives its admission back.
+   * enqueue span, within the deadline. Past the deadline the enqueue is aborted: if it had not been sent,
+   * a 503 (it will never appear); if it had, a 504 saying its outcome is unknown and naming the
+   * Idempotency-Key to retry with. A refused or unsent enqueue gives its admission back.
    */
-  enqueue<T>(queue: QueueName, count: number, fn: (trace: Record<string, string>) => Promise<T>): Promise<T>;
+  enqueue<T>(queue: QueueName, count: number, idempotencyKey: string, fn: (trace: Record<string, string>, signal: AbortSignal) => Promise<T>): Promise<T>;
 }
+
+const TIMED_OUT = Symbol('timed out');
 
 export function createAdmission(opts: {
   producer: Producer;
@@ -33,33 +40,59 @@ export function createAdmission(opts: {
     withDeadline(
       work,
       redisTimeoutMs,
-      () =>
-        new HttpError(
-          503,
-          'redis_timeout',
-          `Redis did not answer within ${redisTimeoutMs} ms (${what}); retry later${what === 'enqueue' ? ' with the same Idempotency-Key' : ''}`,
-          undefined,
-          { 'retry-after': '1' },
-        ),
+      () => new HttpError(503, 'redis_timeout', `Redis did not answer within ${redisTimeoutMs} ms (${what}); retry later`, undefined, { 'retry-after': '1' }),
     );
   return {
     queue,
     withinDeadline,
-    async enqueue(name, count, fn) {
+    lookupOr: <T, F>(work: Promise<T>, fallback: F) => withDeadlineOr<T | F>(work, redisTimeoutMs, fallback).catch(() => fallback),
+    async enqueue(name, count, idempotencyKey, fn) {
+      const abort = new AbortController();
       let admitted = false;
+      let sending = false;
+      let dropped = false;
+      const work = (async () => {
+        // With Redis away the count cannot be read, and the producer's buffer is the bound that holds.
+        if (producer.stats().connected) {
+          await backlog.admit(queue(name), count);
+          admitted = true;
+        }
+        if (abort.signal.aborted) throw new EnqueueDroppedError(name, [], 'aborted');
+        sending = true;
+        return withEnqueueSpan(name, (trace) => fn(trace, abort.signal), { 'messaging.batch.message_count': count });
+      })();
+      work.catch((err) => {
+        if (err instanceof EnqueueDroppedError) dropped = true;
+      });
       try {
-        return await withinDeadline(
-          (async () => {
-            await backlog.admit(queue(name), count);
-            admitted = true;
-            return withEnqueueSpan(name, fn, { 'messaging.batch.message_count': count });
-          })(),
-          'enqueue',
-        );
+        return await withDeadline(work, redisTimeoutMs, () => TIMED_OUT);
       } catch (err) {
-        if (admitted) backlog.release(name, count);
-        if (err instanceof HttpError && err.status === 429) metrics?.backlogRejected(name);
-        throw err;
+        if (err !== TIMED_OUT) {
+          if (admitted) backlog.release(name, count);
+          if (err instanceof HttpError && err.status === 429) metrics?.backlogRejected(name);
+          throw err;
+        }
+        // The producer drops an aborted enqueue synchronously if it was still waiting; its rejection lands
+        // within this turn's microtasks, so one macrotask later `dropped` is settled.
+        abort.abort();
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!sending || dropped) {
+          if (admitted) backlog.release(name, count);
+          throw new HttpError(
+            503,
+            'redis_unavailable',
+            `Redis did not answer within ${redisTimeoutMs} ms and nothing was enqueued: no job will appear from this request. Retry later (Idempotency-Key ${idempotencyKey}).`,
+            undefined,
+            { 'retry-after': '1' },
+          );
+        }
+        throw new HttpError(
+          504,
+          'enqueue_outcome_unknown',
+          `the enqueue was sent but Redis did not answer within ${redisTimeoutMs} ms: the job(s) may or may not have been enqueued. Retry with the same Idempotency-Key (${idempotencyKey}); a retry never adds a second job.`,
+          undefined,
+          { 'retry-after': '1' },
+        );
       }
     },
   };

@@ -1,6 +1,13 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ResultTimeoutError, ValidationError } from '../contracts/errors';
+import {
+  BufferFullError,
+  EnqueueDroppedError,
+  EnqueueOutcomeUnknownError,
+  RedisUnavailableError,
+  ResultTimeoutError,
+  ValidationError,
+} from '../contracts/errors';
 import { HttpError, type HttpIssue } from './http-error';
 
 /** What the API answers for an error: `{ error: { code, message, issues? } }` with a status and headers. */
@@ -27,7 +34,8 @@ const FASTIFY_ERRORS: Readonly<Record<string, (limits: { bodyLimit: number }) =>
 /**
  * The error table: what reaches the error handler → the answer. Only what the caller did is a 4xx
  * (validation, malformed or oversized bodies); an HttpError says its own status; a result that did not
- * arrive in time is a 503 to retry. Anything else is `undefined` here: a 500 whose details are logged, not
+ * arrive in time is a 503 to retry, and so is an enqueue the producer could not send nor buffer (Redis
+ * unreachable, buffer full): that job will never appear. Anything else is `undefined` here: a 500 whose details are logged, not
  * sent (a RangeError from deep inside is the operator's problem, not bad input).
  */
 function errorReply(err: Error, limits: { bodyLimit: number }): ErrorReply | undefined {
@@ -37,6 +45,18 @@ function errorReply(err: Error, limits: { bodyLimit: number }): ErrorReply | und
     return { status: 400, code: 'invalid_request', message: err.message, issues: (err as ValidationError).issues as HttpIssue[] };
   }
   if (err instanceof ResultTimeoutError) return { status: 503, code: 'result_timeout', message: err.message, headers: { 'retry-after': '5' } };
+  // The producer sent nothing for these: a 503 promises the job will not appear later.
+  if (err instanceof RedisUnavailableError || err instanceof BufferFullError || err instanceof EnqueueDroppedError) {
+    const code = err instanceof BufferFullError ? 'buffer_full' : err instanceof EnqueueDroppedError ? 'enqueue_dropped' : 'redis_unavailable';
+    return {
+      status: 503,
+      code,
+      message: `${err.message}; no job will appear from this request. Retry later.`,
+      headers: { 'retry-after': '5' },
+    };
+  }
+  // Sent, then the connection failed (and the buffer had no room to resend it): the jobs may exist.
+  if (err instanceof EnqueueOutcomeUnknownError) return { status: 504, code: 'enqueue_outcome_unknown', message: err.message, headers: { 'retry-after': '1' } };
   const fe = err as FastifyError;
   const known = fe.code ? FASTIFY_ERRORS[fe.code] : undefined;
   if (known) return known(limits);

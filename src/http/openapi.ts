@@ -38,7 +38,8 @@ const ERROR_MEANINGS: Readonly<Record<number, string>> = {
   415: 'Content-Type is not application/json',
   429: 'Queue backlog over its bound; see Retry-After',
   500: 'Internal error (logged with the request id)',
-  503: 'A dependency did not answer in time (Redis, the search replicas) or the index is not ready; see Retry-After',
+  503: 'A dependency did not answer in time (Redis, the search replicas) or the index is not ready; see Retry-After. On an enqueue: nothing was enqueued and no job will appear from this request (Redis unreachable and the buffer full or off, or no answer before anything was sent)',
+  504: 'An enqueue was sent but Redis did not answer in time: the job may or may not exist. Retry with the same Idempotency-Key (named in the response header); a retry never doubles the job',
 };
 
 const ERROR_BODY = {
@@ -69,7 +70,11 @@ const JOB_ENTRY = {
   required: ['id', 'state', 'href'],
   properties: {
     id: { type: 'string' },
-    state: { type: 'string', enum: ['queued', 'pending', 'completed', 'failed'] },
+    state: {
+      type: 'string',
+      enum: ['queued', 'buffered', 'pending', 'completed', 'failed'],
+      description: 'queued: in Redis; buffered: held by the API process while Redis is unreachable, sent in order when it is back',
+    },
     href: { type: 'string', description: "GET it for the job's state, result, batches and logs" },
     result: {
       description: 'The job result (embedding: { model, dims, vector (base64 float32 LE), batch, cached }; deals: { requested, found, deals, batches })',
@@ -81,8 +86,16 @@ const JOB_ENTRY = {
 /** `POST /v1/embeddings` and `/v1/deals/insights` answers (202, or 200 when every job finished within waitMs). */
 export const ENQUEUED_BODY = {
   type: 'object',
-  required: ['queue', 'jobs'],
-  properties: { queue: { type: 'string' }, jobs: { type: 'array', items: JOB_ENTRY } },
+  required: ['queue', 'idempotencyKey', 'buffered', 'jobs'],
+  properties: {
+    queue: { type: 'string' },
+    idempotencyKey: { type: 'string', description: "The request's Idempotency-Key, or the one the API assigned: retry with it" },
+    buffered: {
+      type: 'boolean',
+      description: 'True when Redis is unreachable and the jobs wait in the API process (sent when it is back, unless the process stops first)',
+    },
+    jobs: { type: 'array', items: JOB_ENTRY },
+  },
 };
 
 /** `GET /v1/jobs/:queue/:id`. */
@@ -93,7 +106,11 @@ export const JOB_BODY = {
     queue: { type: 'string' },
     id: { type: 'string' },
     name: { type: 'string' },
-    state: { type: 'string', description: 'BullMQ state: waiting, prioritized, delayed, active, waiting-children, completed, failed' },
+    state: {
+      type: 'string',
+      description:
+        'BullMQ state: waiting, prioritized, delayed, active, waiting-children, completed, failed; or buffered (held by this API process while Redis is unreachable)',
+    },
     attemptsMade: { type: 'integer' },
     attempts: { type: 'integer' },
     createdAt: { type: 'string', format: 'date-time', nullable: true },
@@ -128,12 +145,17 @@ export const SEARCH_BODY = {
 /** `POST /v1/workflows` (202). */
 export const WORKFLOW_STARTED_BODY = {
   type: 'object',
-  required: ['id', 'queue', 'state', 'href'],
+  required: ['id', 'queue', 'state', 'href', 'idempotencyKey', 'buffered'],
   properties: {
     id: { type: 'string', description: 'The workflow id (its synthesize job); the same for a retried request with the same Idempotency-Key' },
     queue: { type: 'string' },
-    state: { type: 'string', description: 'BullMQ state of the workflow when answered' },
+    state: {
+      type: 'string',
+      description: "BullMQ state of the workflow when answered; 'buffered' while it waits in the API process, 'unknown' if the lookup did not answer",
+    },
     href: { type: 'string' },
+    idempotencyKey: { type: 'string', description: "The request's Idempotency-Key, or the one the API assigned: retry with it" },
+    buffered: { type: 'boolean', description: 'True when Redis is unreachable and the workflow waits in the API process' },
   },
 };
 
@@ -143,7 +165,11 @@ export const WORKFLOW_BODY = {
   required: ['id', 'state'],
   properties: {
     id: { type: 'string' },
-    state: { type: 'string', description: 'waiting-children while collectors and analysers run, then active, completed or failed' },
+    state: {
+      type: 'string',
+      description:
+        'waiting-children while collectors and analysers run, then active, completed or failed; buffered while held by this API process (Redis unreachable)',
+    },
     report: { description: 'The report (markdown and its structure) once completed, else null' },
     failedReason: { type: 'string' },
     dependencies: { type: 'object', description: 'Children by state (processed, unprocessed, failed, ignored)', additionalProperties: { type: 'integer' } },

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { type Context, context as otelContext, type Span, SpanStatusCode } from '@opentelemetry/api';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ValidationError } from '../contracts/errors';
 import { injectTraceContext, startServerSpan } from '../telemetry/tracing';
@@ -76,11 +77,22 @@ export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logge
 }
 
 /** The request's `Idempotency-Key`, validated (a bad one is a 400 naming the header). */
-export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+function idempotencyKeyOf(req: FastifyRequest): string | undefined {
   const raw = req.headers[IDEMPOTENCY_HEADER];
   if (raw === undefined) return undefined;
   const value = Array.isArray(raw) ? raw[0] : raw;
   const parsed = IdempotencyKey.safeParse(value);
   if (!parsed.success) throw new ValidationError([{ path: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'must be 1-512 characters' }]);
   return parsed.data;
+}
+
+/**
+ * The key an enqueue request runs under: the caller's `Idempotency-Key`, or a new UUID when it sent none,
+ * so that every enqueue can be retried without doubling its job. Named in the `Idempotency-Key` response
+ * header of every answer (errors included) and in the body of a 2xx.
+ */
+export function enqueueKeyOf(req: FastifyRequest, reply: FastifyReply): string {
+  const key = idempotencyKeyOf(req) ?? randomUUID();
+  reply.header(IDEMPOTENCY_HEADER, key);
+  return key;
 }

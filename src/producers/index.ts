@@ -1,3 +1,4 @@
+export type { BufferLimits, CloseResult } from './outage-buffer';
 export {
   createProducer,
   type EmbedOptions,
@@ -8,6 +9,7 @@ export {
   MAX_RESULT_TIMEOUT_MS,
   type Producer,
   type ProducerOptions,
+  type ProducerStats,
   type SearchRequestInput,
   type WaitForResultsOptions,
 } from './producer';

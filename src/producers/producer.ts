@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { type Meter, metrics } from '@opentelemetry/api';
 import { type ConnectionOptions, FlowProducer, type Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
-import IORedis, { type Redis } from 'ioredis';
+import IORedis, { type Redis, type RedisOptions } from 'ioredis';
 import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
 import { EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type IndexTarget } from '../contracts/embedding';
 import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
@@ -10,8 +11,10 @@ import { SearchRequest, type SearchResponse } from '../contracts/search';
 import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { buildWorkflowFlow } from '../flows/build-flow';
-import { withDeadlineOr } from '../resilience';
+import { withDeadline, withDeadlineOr } from '../resilience';
 import { injectTraceContext } from '../telemetry/tracing';
+import { type BufferLimits, type BufferStats, type CloseResult, DEFAULT_BUFFER_LIMITS, OutageGate, type Submission } from './outage-buffer';
+import { observeBuffer } from './producer-metrics';
 
 /** Retries and retention the fleet applies unless the caller overrides them. */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
@@ -29,11 +32,49 @@ export interface ProducerOptions {
   /** Defaults for every job (attempts, backoff, retention), merged over DEFAULT_JOB_OPTIONS. */
   defaultJobOptions?: JobsOptions;
   /**
-   * Connection errors of the producer's queues (Redis restarting, a network cut). Commands wait for the
-   * reconnect, so these are informational. Default: one line on stderr at most every 10 s (BullMQ would
-   * otherwise print every reconnect attempt with its stack).
+   * Connection errors of the producer's queues (Redis restarting, a network cut), enqueues put in the
+   * outage buffer (a notice saying how many are held) and buffered enqueues dropped
+   * (EnqueueDroppedError). Informational: the calls themselves say what happened to them. Default: one
+   * line on stderr at most every 10 s (BullMQ would otherwise print every reconnect attempt with its stack).
    */
   onError?: (err: Error) => void;
+  /**
+   * While Redis is unreachable, enqueues wait in memory, up to these bounds, and are flushed in order (with
+   * their job ids) when the connection is ready again; past a bound a call throws BufferFullError. `false`:
+   * calls throw RedisUnavailableError at once. Searches are never buffered. Default
+   * `{ maxJobs: 10_000, maxBytes: 32 MiB }`.
+   */
+  buffer?: BufferLimits | false;
+  /**
+   * How long an enqueue made while the connection is still making its first attempt waits for that
+   * attempt's outcome; then it is buffered, or (buffering off) throws RedisUnavailableError. Default 5,000 ms.
+   */
+  connectWaitMs?: number;
+  /** Meter for `fleet_producer_buffered_jobs` and `fleet_producer_dropped_jobs`. Default the global `fleet-producer` meter. */
+  meter?: Meter;
+}
+
+/** What the producer holds right now, and what it flushed and dropped. */
+export type ProducerStats = BufferStats;
+
+function checkProducerOptions(options: ProducerOptions): { limits: Required<BufferLimits> | false; connectWaitMs: number } {
+  const positive = (name: string, v: unknown) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new RangeError(`createProducer: option \`${name}\` must be an integer >= 1, got ${String(v)}`);
+    return v;
+  };
+  const connectWaitMs = positive('connectWaitMs', options.connectWaitMs ?? 5_000);
+  if (options.buffer === false) return { limits: false, connectWaitMs };
+  if (options.buffer !== undefined && (options.buffer === null || typeof options.buffer !== 'object')) {
+    throw new TypeError(`createProducer: option \`buffer\` must be { maxJobs?, maxBytes? } or false, got ${String(options.buffer)}`);
+  }
+  return {
+    limits: {
+      maxJobs: positive('buffer.maxJobs', options.buffer?.maxJobs ?? DEFAULT_BUFFER_LIMITS.maxJobs),
+      maxBytes: positive('buffer.maxBytes', options.buffer?.maxBytes ?? DEFAULT_BUFFER_LIMITS.maxBytes),
+    },
+    connectWaitMs,
+  };
 }
 
 function throttledStderr(everyMs = 10_000): (err: Error) => void {
@@ -45,9 +86,7 @@ function throttledStderr(everyMs = 10_000): (err: Error) => void {
       suppressed += 1;
       return;
     }
-    process.stderr.write(
-      `fleet producer: Redis connection error: ${err.message}${suppressed ? ` (${suppressed} more since the last line)` : ''}; commands wait for the reconnect\n`,
-    );
+    process.stderr.write(`fleet producer: ${err.message}${suppressed ? ` (${suppressed} more since the last line)` : ''}\n`);
     last = now;
     suppressed = 0;
   };
@@ -63,6 +102,12 @@ export interface EnqueueOptions {
   priority?: number;
   /** Trace context (W3C headers) carried in the job for the worker's spans. */
   trace?: Record<string, string>;
+  /**
+   * Aborting removes the enqueue while it has not been sent (waiting in the outage buffer, or for a first
+   * connection): the call or its handle's `persisted` rejects with EnqueueDroppedError and the job never
+   * appears. An add already sent cannot be taken back.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EmbedOptions extends EnqueueOptions {
@@ -75,7 +120,17 @@ export interface EmbedOptions extends EnqueueOptions {
 export interface JobHandle<R> {
   readonly queue: QueueName;
   readonly id: string;
-  /** Waits for the job to finish; rejects with JobFailedError or ResultTimeoutError. Default timeout 30 s. */
+  /**
+   * True when Redis was unreachable at the call and the job waits in the producer's memory: it reaches Redis
+   * when the connection is back, unless the producer closes first (see `persisted`).
+   */
+  readonly buffered: boolean;
+  /** Settles once the job is in Redis (at once unless buffered); rejects with EnqueueDroppedError if it never will be. */
+  readonly persisted: Promise<void>;
+  /**
+   * Waits for the job to finish (time in the buffer counts); rejects with JobFailedError, ResultTimeoutError,
+   * or EnqueueDroppedError for a buffered job that never reached Redis. Default timeout 30 s.
+   */
   result(opts?: { timeoutMs?: number }): Promise<R>;
 }
 
@@ -110,7 +165,16 @@ export interface Producer {
   waitForResults(handles: readonly JobHandle<unknown>[], opts: WaitForResultsOptions): Promise<JobOutcome[]>;
   /** The underlying queues (for callers that need BullMQ directly, e.g. Bull Board). */
   queue(name: QueueName): Queue;
-  close(): Promise<void>;
+  /** Whether the connection is ready, and the outage buffer's counts. */
+  stats(): ProducerStats;
+  /** True while the job waits in this producer's outage buffer (Redis does not know it yet). */
+  isBuffered(queue: QueueName, id: string): boolean;
+  /**
+   * Flushes the outage buffer within `timeoutMs` (default 5,000 ms), then closes the queues. Resolves with
+   * how many buffered jobs were flushed, dropped (never sent: they will not appear) and of unknown outcome.
+   * Idempotent.
+   */
+  close(opts?: { timeoutMs?: number }): Promise<CloseResult>;
 }
 
 /**
@@ -160,25 +224,39 @@ function checkPriority(priority: number | undefined): void {
  */
 export function createProducer(options: ProducerOptions): Producer {
   if (!options?.connection) throw new TypeError('createProducer: option `connection` is required');
+  const { limits, connectWaitMs } = checkProducerOptions(options);
   const prefix = options.prefix ?? '{fleet}';
   const owned: Redis[] = [];
-  const connection: Redis | ConnectionOptions = (() => {
-    if (typeof options.connection === 'string') {
-      const r = new IORedis(options.connection, { maxRetriesPerRequest: null });
-      owned.push(r);
-      return r;
-    }
-    return options.connection;
+  // Always one ioredis instance the producer can watch: the outage gate decides from its status.
+  const connection: Redis = (() => {
+    if (options.connection instanceof IORedis) return options.connection;
+    const r =
+      typeof options.connection === 'string'
+        ? new IORedis(options.connection, { maxRetriesPerRequest: null })
+        : new IORedis({ ...(options.connection as RedisOptions), maxRetriesPerRequest: null });
+    owned.push(r);
+    return r;
   })();
   const queues = new Map<QueueName, Queue>();
   const events = new Map<QueueName, Promise<QueueEvents>>();
   const openEvents: QueueEvents[] = [];
   let flows: FlowProducer | undefined;
-  let closed: Promise<void> | undefined;
+  let closed: Promise<CloseResult> | undefined;
   const onError = options.onError ?? throttledStderr();
+  let gate: OutageGate;
+  const observed = observeBuffer(options.meter ?? metrics.getMeter('fleet-producer'), prefix, () => gate.stats());
+  gate = new OutageGate(connection, { limits, connectWaitMs, onError, onDrop: observed.dropped });
 
-  const queue = (name: QueueName) => {
+  // Before anything is buffered or a queue opened (a queue on a dead connection only adds error noise).
+  const checkOpen = () => {
     if (closed) throw new Error('producer is closed');
+  };
+  const queue = (name: QueueName) => {
+    checkOpen();
+    return openQueue(name);
+  };
+  // Without the closed check: close() flushes the buffer through the queues before it closes them.
+  const openQueue = (name: QueueName) => {
     // A JavaScript caller can pass any string; BullMQ would open a queue nobody works on.
     if (typeof name !== 'string' || !isQueueName(name)) {
       throw new ValidationError([{ path: 'queue', message: `unknown queue ${JSON.stringify(name)}; known queues: ${Object.values(QUEUES).join(', ')}` }]);
@@ -203,10 +281,9 @@ export function createProducer(options: ProducerOptions): Producer {
     if (!ready) {
       ready = (async () => {
         const eventsKey = queue(name).keys.events;
-        const reader = connection instanceof IORedis ? connection : new IORedis(connection as import('ioredis').RedisOptions);
-        const last = await reader.xrevrange(eventsKey, '+', '-', 'COUNT', 1).finally(() => (reader === connection ? undefined : reader.quit()));
-        const conn = connection instanceof IORedis ? connection.duplicate() : connection;
-        if (conn instanceof IORedis) owned.push(conn);
+        const last = await connection.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
+        const conn = connection.duplicate();
+        owned.push(conn);
         const qe = new QueueEvents(name, { connection: conn, prefix, lastEventId: last[0]?.[0] ?? '0-0' });
         qe.on('error', onError);
         openEvents.push(qe);
@@ -220,21 +297,47 @@ export function createProducer(options: ProducerOptions): Producer {
     return ready;
   };
 
-  const handle = <R>(name: QueueName, job: Job): JobHandle<R> => ({
-    queue: name,
-    id: job.id!,
-    async result({ timeoutMs = 30_000 } = {}) {
-      checkTimeout(timeoutMs);
-      const qe = await queueEvents(name);
-      try {
-        return (await job.waitUntilFinished(qe, timeoutMs)) as R;
-      } catch (err) {
-        const msg = (err as Error).message ?? String(err);
-        if (/timed out before finishing/i.test(msg)) throw new ResultTimeoutError(name, job.id!, timeoutMs);
-        throw new JobFailedError(name, job.id!, msg);
-      }
-    },
-  });
+  /** A handle on a job that is in Redis (`job` a Job) or waiting in the outage buffer (`job` a promise of it). */
+  const handle = <R>(name: QueueName, id: string, job: Job | Promise<Job>): JobHandle<R> => {
+    const buffered = job instanceof Promise;
+    const persisted = buffered ? job.then(() => undefined) : Promise.resolve();
+    // Unobserved drops are reported through onError and the stats, never as an unhandled rejection.
+    persisted.catch(() => undefined);
+    return {
+      queue: name,
+      id,
+      buffered,
+      persisted,
+      async result({ timeoutMs = 30_000 } = {}) {
+        checkTimeout(timeoutMs);
+        const started = performance.now();
+        // Time in the buffer counts against the caller's timeout; a dropped job rejects with EnqueueDroppedError.
+        const inRedis = buffered ? await withDeadline(job, timeoutMs, () => new ResultTimeoutError(name, id, timeoutMs)) : (job as Job);
+        const qe = await queueEvents(name);
+        try {
+          return (await inRedis.waitUntilFinished(qe, Math.max(1, Math.round(timeoutMs - (performance.now() - started))))) as R;
+        } catch (err) {
+          const msg = (err as Error).message ?? String(err);
+          if (/timed out before finishing/i.test(msg)) throw new ResultTimeoutError(name, id, timeoutMs);
+          throw new JobFailedError(name, id, msg);
+        }
+      },
+    };
+  };
+
+  /** Sends the add now, or buffers it, or throws (see OutageGate); one handle per job id either way. */
+  const submit = async <R>(sub: Omit<Submission<Job[]>, 'signal'>, opts: EnqueueOptions): Promise<JobHandle<R>[]> => {
+    const admitted = await gate.submit({ ...sub, signal: opts.signal });
+    if (!admitted.buffered) return admitted.value.map((j) => handle<R>(sub.queue, j.id!, j));
+    return sub.jobIds.map((id, i) =>
+      handle<R>(
+        sub.queue,
+        id,
+        admitted.persisted.then((jobs) => jobs[i]),
+      ),
+    );
+  };
+  const sizeOf = (payloads: readonly unknown[]) => payloads.reduce<number>((n, p) => n + Buffer.byteLength(JSON.stringify(p)), 0);
 
   const jobOptions = (name: QueueName, opts: EnqueueOptions, keySuffix?: string): JobsOptions => {
     checkPriority(opts.priority);
@@ -272,12 +375,20 @@ export function createProducer(options: ProducerOptions): Producer {
       }
     });
     if (issues.length) throw new ValidationError(issues);
-    const q = queue(QUEUES.embeddings);
-    // One text: a plain add (addBulk wraps even one job in MULTI, about 3x the CPU); several: one round trip.
-    const jobs = many
-      ? await q.addBulk(payloads.map((data, i) => ({ name: JOB_NAMES.embed, data: data!, opts: jobOptions(QUEUES.embeddings, opts, String(i)) })))
-      : [await q.add(JOB_NAMES.embed, payloads[0]!, jobOptions(QUEUES.embeddings, opts))];
-    const handles = jobs.map((j) => handle<EmbeddingResult>(QUEUES.embeddings, j));
+    checkOpen();
+    const bulk = payloads.map((data, i) => ({ name: JOB_NAMES.embed, data: data!, opts: jobOptions(QUEUES.embeddings, opts, many ? String(i) : undefined) }));
+    const handles = await submit<EmbeddingResult>(
+      {
+        queue: QUEUES.embeddings,
+        jobIds: bulk.map((b) => b.opts.jobId!),
+        bytes: sizeOf(payloads),
+        bufferable: true,
+        // One text: a plain add (addBulk wraps even one job in MULTI, about 3x the CPU); several: one round trip.
+        send: async () =>
+          many ? openQueue(QUEUES.embeddings).addBulk(bulk) : [await openQueue(QUEUES.embeddings).add(bulk[0].name, bulk[0].data, bulk[0].opts)],
+      },
+      opts,
+    );
     return many ? handles : handles[0];
   }
 
@@ -342,54 +453,98 @@ export function createProducer(options: ProducerOptions): Producer {
     waitForResults,
     async dealInsights(dealIds, opts = {}) {
       const data = validate(DealBatchJobData, { dealIds, trace: traceOf(opts) });
-      const job = await queue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOptions(QUEUES.deals, opts));
-      return handle<DealInsightsResult>(QUEUES.deals, job);
+      const jobOpts = jobOptions(QUEUES.deals, opts);
+      checkOpen();
+      const [h] = await submit<DealInsightsResult>(
+        {
+          queue: QUEUES.deals,
+          jobIds: [jobOpts.jobId!],
+          bytes: sizeOf([data]),
+          bufferable: true,
+          send: async () => [await openQueue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOpts)],
+        },
+        opts,
+      );
+      return h;
     },
     async search(request, opts = {}) {
       const data = validate(SearchRequest, { ...request, trace: traceOf(opts) });
-      const job = await queue(QUEUES.search).add(JOB_NAMES.search, data, {
+      const jobOpts: JobsOptions = {
         ...jobOptions(QUEUES.search, opts),
         // a search is answered in a request's time or not at all: no long retry ladder, short retention
         attempts: 2,
         backoff: { type: 'fixed', delay: 200 },
         removeOnComplete: { age: 600, count: 10_000 },
-      });
-      return handle<SearchResponse>(QUEUES.search, job);
+      };
+      checkOpen();
+      const [h] = await submit<SearchResponse>(
+        {
+          queue: QUEUES.search,
+          jobIds: [jobOpts.jobId!],
+          bytes: sizeOf([data]),
+          // answered within a request or not at all: a search waiting out an outage helps nobody
+          bufferable: false,
+          send: async () => [await openQueue(QUEUES.search).add(JOB_NAMES.search, data, jobOpts)],
+        },
+        opts,
+      );
+      return h;
     },
     async workflow(question, opts = {}) {
       const data = validate(WorkflowJobData, { question, type: opts.type, requiredSources: opts.requiredSources, asOf: opts.asOf, trace: traceOf(opts) });
       checkPriority(opts.priority);
-      const workflowId = opts.idempotencyKey === undefined ? undefined : idempotentJobId(QUEUES.workflows, opts.idempotencyKey).replace(/^idem-/, 'wf-');
-      if (workflowId) {
-        // BullMQ would add a second tree of children under an existing root id: return the existing one.
-        const existing = await queue(QUEUES.workflows).getJob(workflowId);
-        if (existing) return handle<WorkflowReport>(QUEUES.workflows, existing);
-      }
-      if (closed) throw new Error('producer is closed');
-      if (!flows) {
-        flows = new FlowProducer({ connection, prefix });
-        // every concurrent add() listens for 'closing' until it is done; hundreds at once are normal here
-        flows.setMaxListeners(0);
-        flows.on('error', onError);
-      }
+      // Chosen here even without a key, so a buffered workflow has its id before it is sent, and a re-sent
+      // flow is recognised by its root.
+      const workflowId =
+        opts.idempotencyKey === undefined ? `wf-${randomUUID()}` : idempotentJobId(QUEUES.workflows, opts.idempotencyKey).replace(/^idem-/, 'wf-');
+      checkOpen();
       const tree = buildWorkflowFlow(data, {
         workflowId,
         jobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions, ...(opts.priority ? { priority: opts.priority } : {}) },
       });
-      const node = await flows.add(tree);
-      return handle<WorkflowReport>(QUEUES.workflows, node.job);
+      const [h] = await submit<WorkflowReport>(
+        {
+          queue: QUEUES.workflows,
+          jobIds: [workflowId],
+          bytes: sizeOf([tree]),
+          bufferable: true,
+          async send() {
+            // BullMQ would add a second tree of children under an existing root id: return the existing one.
+            const existing = await openQueue(QUEUES.workflows).getJob(workflowId);
+            if (existing) return [existing];
+            if (!flows) {
+              flows = new FlowProducer({ connection, prefix });
+              // every concurrent add() listens for 'closing' until it is done; hundreds at once are normal here
+              flows.setMaxListeners(0);
+              flows.on('error', onError);
+            }
+            return [(await flows.add(tree)).job];
+          },
+        },
+        opts,
+      );
+      return h;
     },
     queue,
-    close() {
+    stats: () => gate.stats(),
+    isBuffered: (name, id) => gate.holds(name, id),
+    close({ timeoutMs = 5_000 } = {}) {
+      if (!closed) checkTimeout(timeoutMs);
       closed ??= (async () => {
-        const results = await Promise.allSettled([
-          ...(flows ? [flows.close()] : []),
-          ...openEvents.map((e) => e.close()),
-          ...[...queues.values()].map((q) => q.close()),
-        ]);
-        await Promise.allSettled(owned.map((r) => r.quit()));
+        const outcome = await gate.close(timeoutMs);
+        observed.stop();
+        // With Redis away, BullMQ's close can wait on its connection: it gets what is left of a short grace.
+        const results = await withDeadlineOr(
+          Promise.allSettled([...(flows ? [flows.close()] : []), ...openEvents.map((e) => e.close()), ...[...queues.values()].map((q) => q.close())]),
+          2_000,
+          [],
+        );
+        // quit() would wait for a reconnect that may never come; a connection that is not ready is cut.
+        await Promise.allSettled(owned.map((r) => (r.status === 'ready' ? withDeadline(r.quit(), 2_000, 'quit') : r.disconnect())));
+        for (const r of owned) if (r.status !== 'end') r.disconnect();
         const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failed) throw failed.reason;
+        return outcome;
       })();
       return closed;
     },

@@ -2,13 +2,13 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { batchesInLogs } from '../../contracts/batch-log';
 import type { BatchRef } from '../../contracts/embedding';
-import { QUEUES, type QueueName } from '../../contracts/queues';
+import { isQueueName, QUEUES, type QueueName } from '../../contracts/queues';
 import type { JobHandle, Producer } from '../../producers';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
 import { DealInsightsRequest, EmbeddingsRequest, IDEMPOTENCY_HEADER, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
-import { idempotencyKeyOf, type V1Scope } from '../v1-scope';
+import { enqueueKeyOf, type V1Scope } from '../v1-scope';
 
 export interface JobRoutesOptions {
   scope: V1Scope;
@@ -43,17 +43,19 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
   const waitSchema = waitQuery(opts.maxWaitMs);
   const { enqueue } = admission;
 
-  const respond = async (reply: FastifyReply, queue: QueueName, handles: JobHandle<unknown>[], waitMs: number | undefined) => {
+  const respond = async (reply: FastifyReply, queue: QueueName, idempotencyKey: string, handles: JobHandle<unknown>[], waitMs: number | undefined) => {
     const href = (id: string) => `/v1/jobs/${queue}/${encodeURIComponent(id)}`;
     if (handles.length === 1) reply.header('location', href(handles[0].id));
+    // Buffered: Redis is away and the jobs wait in this process's producer, to be sent when it is back.
+    const buffered = handles.some((h) => h.buffered);
     if (!waitMs) {
       reply.code(202);
-      return { queue, jobs: handles.map((h) => ({ id: h.id, state: 'queued', href: href(h.id) })) };
+      return { queue, idempotencyKey, buffered, jobs: handles.map((h) => ({ id: h.id, state: h.buffered ? 'buffered' : 'queued', href: href(h.id) })) };
     }
     const outcomes = await producer.waitForResults(handles, { timeoutMs: waitMs, lookupTimeoutMs: redisTimeoutMs });
     const jobs = handles.map((h, i) => ({ id: h.id, href: href(h.id), ...outcomes[i] }));
     reply.code(jobs.some((j) => j.state === 'pending') ? 202 : 200);
-    return { queue, jobs };
+    return { queue, idempotencyKey, buffered, jobs };
   };
 
   const enqueueSchema = (summary: string, body: Record<string, unknown>) => ({
@@ -67,7 +69,9 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
           type: 'string',
           minLength: 1,
           maxLength: 512,
-          description: 'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained).',
+          description:
+            'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained). ' +
+            'Without one, the API assigns a UUID; either way every answer names it in its Idempotency-Key header (and a 2xx in `idempotencyKey`).',
         },
       },
     },
@@ -75,8 +79,12 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     body,
     response: {
       200: { description: 'Every job finished within waitMs', ...ENQUEUED_BODY },
-      202: { description: 'Enqueued (or still running after waitMs)', ...ENQUEUED_BODY },
-      ...errorResponses(400, 401, 413, 415, 429, 503),
+      202: {
+        description:
+          'Enqueued in Redis (or still running after waitMs); with `buffered: true`, Redis is unreachable and the jobs wait in the API process, sent in order when it is back',
+        ...ENQUEUED_BODY,
+      },
+      ...errorResponses(400, 401, 413, 415, 429, 503, 504),
     },
   });
 
@@ -85,13 +93,13 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
       // Everything is validated before anything is enqueued.
       const body = validateRequest(EmbeddingsRequest, req.body, 'body');
       const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
-      const idempotencyKey = idempotencyKeyOf(req);
+      const idempotencyKey = enqueueKeyOf(req, reply);
       const texts = body.texts ?? [body.text!];
-      const handles = await enqueue(QUEUES.embeddings, texts.length, async (trace) => {
-        const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace };
+      const handles = await enqueue(QUEUES.embeddings, texts.length, idempotencyKey, async (trace, signal) => {
+        const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace, signal };
         return body.texts !== undefined ? producer.embed(body.texts, options) : [await producer.embed(body.text!, options)];
       });
-      return respond(reply, QUEUES.embeddings, handles, waitMs);
+      return respond(reply, QUEUES.embeddings, idempotencyKey, handles, waitMs);
     }),
   );
 
@@ -99,9 +107,11 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     scope.inSpan(req, async () => {
       const body = validateRequest(DealInsightsRequest, req.body, 'body');
       const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
-      const idempotencyKey = idempotencyKeyOf(req);
-      const handle = await enqueue(QUEUES.deals, 1, (trace) => producer.dealInsights(body.dealIds, { priority: body.priority, idempotencyKey, trace }));
-      return respond(reply, QUEUES.deals, [handle], waitMs);
+      const idempotencyKey = enqueueKeyOf(req, reply);
+      const handle = await enqueue(QUEUES.deals, 1, idempotencyKey, (trace, signal) =>
+        producer.dealInsights(body.dealIds, { priority: body.priority, idempotencyKey, trace, signal }),
+      );
+      return respond(reply, QUEUES.deals, idempotencyKey, [handle], waitMs);
     }),
   );
 
@@ -126,6 +136,10 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
             'unknown_queue',
             `unknown queue ${JSON.stringify(params.queue)}; known queues: ${[...queues.keys()].join(', ') || '(none)'}`,
           );
+        }
+        // Redis does not know a buffered job yet (and may be away): this process does.
+        if (isQueueName(params.queue) && producer.isBuffered(params.queue, params.id)) {
+          return { queue: queue.name, id: params.id, state: 'buffered', batches: [], result: null, logs: [] };
         }
         const job = await admission.withinDeadline(queue.getJob(params.id), 'job lookup');
         if (!job) {

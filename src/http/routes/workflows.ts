@@ -5,7 +5,7 @@ import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { errorResponses, WORKFLOW_BODY, WORKFLOW_STARTED_BODY } from '../openapi';
 import { openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
-import { idempotencyKeyOf, type V1Scope } from '../v1-scope';
+import { enqueueKeyOf, type V1Scope } from '../v1-scope';
 
 /**
  * `POST /v1/workflows` starts a workflow over the producer (a BullMQ flow: collectors in parallel,
@@ -26,22 +26,36 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
         security: [{ bearerAuth: [] }],
         body: openApiSchema(WorkflowRequest),
         response: {
-          202: { description: 'Started (or, for a repeated Idempotency-Key, the workflow it started)', ...WORKFLOW_STARTED_BODY },
-          ...errorResponses(400, 401, 413, 415, 429, 503),
+          202: {
+            description:
+              'Started (or, for a repeated Idempotency-Key, the workflow it started); with `buffered: true`, Redis is unreachable and the workflow waits in the API process, sent when it is back',
+            ...WORKFLOW_STARTED_BODY,
+          },
+          ...errorResponses(400, 401, 413, 415, 429, 503, 504),
         },
       },
     },
     (req, reply) =>
       scope.inSpan(req, async () => {
         const body = validateRequest(WorkflowRequest, req.body, 'body');
-        const idempotencyKey = idempotencyKeyOf(req);
+        const idempotencyKey = enqueueKeyOf(req, reply);
         const { question, ...options } = body;
-        const handle = await admission.enqueue(QUEUES.workflows, 1, (trace) => producer.workflow(question, { ...options, idempotencyKey, trace }));
-        const job = await admission.withinDeadline(workflows().getJob(handle.id), 'job lookup');
-        const state = job ? await admission.withinDeadline(job.getState(), 'job lookup') : 'unknown';
+        const handle = await admission.enqueue(QUEUES.workflows, 1, idempotencyKey, (trace, signal) =>
+          producer.workflow(question, { ...options, idempotencyKey, trace, signal }),
+        );
+        // The workflow is started: a slow state lookup must not turn that into an error (the caller would
+        // think it failed), so it answers 'unknown' instead.
+        const state = handle.buffered
+          ? 'buffered'
+          : await admission.lookupOr(
+              workflows()
+                .getJob(handle.id)
+                .then((job) => job?.getState() ?? 'unknown'),
+              'unknown',
+            );
         const href = `/v1/workflows/${encodeURIComponent(handle.id)}`;
         reply.code(202).header('location', href);
-        return { id: handle.id, queue: handle.queue, state, href };
+        return { id: handle.id, queue: handle.queue, state, href, idempotencyKey, buffered: handle.buffered };
       }),
   );
 
@@ -59,6 +73,8 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
     (req) =>
       scope.inSpan(req, async () => {
         const { id } = validateRequest(WorkflowParams, req.params, 'params');
+        // Redis does not know a buffered workflow yet (and may be away): this process does.
+        if (producer.isBuffered(QUEUES.workflows, id)) return { id, state: 'buffered', report: null };
         const job = await admission.withinDeadline(workflows().getJob(id), 'job lookup');
         if (!job)
           throw new HttpError(404, 'workflow_not_found', `no workflow ${JSON.stringify(id)} (it never existed, or it was removed after its retention period)`);
