@@ -35,14 +35,14 @@ describe('scripts/test-prereqs: npm test brings what it needs or says what is mi
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('on a machine without redis-server, chromium, openssl and apt-get: one line naming them and the install command, exit 1', () => {
+  it('on a machine without redis-server, chromium, openssl, promtool and apt-get: one line naming them and the install command (Debian package names), exit 1', () => {
     const node24 = spawnSync(path.join(ROOT, 'scripts', 'node24'), ['node', '-p', 'process.execPath'], { encoding: 'utf8' }).stdout.trim();
     const bin = barePath(dir, { node: node24, cut: which('cut'), id: which('id'), dirname: which('dirname'), bash: which('bash') });
     const r = spawnSync(which('bash'), [path.join(ROOT, 'scripts', 'test-prereqs')], { encoding: 'utf8', env: { PATH: bin } });
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^npm test needs redis-server chromium openssl: install with `sudo apt-get install -y redis-server chromium openssl`/);
+    expect(lines[0]).toMatch(/^npm test needs redis-server chromium openssl promtool: install with `sudo apt-get install -y redis-server chromium openssl prometheus`/);
     expect(lines[0]).toContain('FLEET_SKIP_BROWSER=1');
   });
 

@@ -97,18 +97,35 @@ describe('ops/prometheus/alerts.yml', () => {
     }
   });
 
-  it('uses the same thresholds as the slow-operation log, plus p95 API latency, cache hit ratio and pool utilisation', () => {
-    expect(rule('FleetSlowWarehouseQueries').expr).toMatch(
-      new RegExp(`fleet_warehouse_call_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.warehouseQueryMs}\\s*$`),
-    );
-    expect(rule('FleetSlowJobs').expr).toMatch(new RegExp(`fleet_job_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.jobMs}\\s*$`));
-    expect(rule('FleetSlowApiResponses').expr).toMatch(
-      new RegExp(`fleet_http_request_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.apiResponseMs}\\s*$`),
-    );
+  it("sets the performance review's two tiers: API 500/1000 ms, warehouse query 200/500 ms, memory 2000/4000 MiB, cache hit ratio 0.7/0.5", () => {
+    const tier = (name: string) => rule(name).labels?.severity;
+    expect(rule('FleetSlowApiResponses').expr).toMatch(/histogram_quantile\(0\.99,[\s\S]*fleet_http_request_duration_ms_bucket[\s\S]*> 500\s*$/);
+    expect(tier('FleetSlowApiResponses')).toBe('warning');
+    expect(rule('FleetApiResponsesCritical').expr).toMatch(/histogram_quantile\(0\.99,[\s\S]*fleet_http_request_duration_ms_bucket[\s\S]*> 1000\s*$/);
+    expect(tier('FleetApiResponsesCritical')).toBe('critical');
+    expect(rule('FleetSlowWarehouseQueries').expr).toMatch(/fleet_warehouse_call_duration_ms_bucket[\s\S]*> 200\s*$/);
+    expect(tier('FleetSlowWarehouseQueries')).toBe('warning');
+    expect(rule('FleetWarehouseQueriesCritical').expr).toMatch(/fleet_warehouse_call_duration_ms_bucket[\s\S]*> 500\s*$/);
+    expect(tier('FleetWarehouseQueriesCritical')).toBe('critical');
+    expect(rule('FleetMemoryHigh').expr).toMatch(/fleet_process_resident_memory_bytes > 2000 \* 1024 \* 1024\s*$/);
+    expect(tier('FleetMemoryHigh')).toBe('warning');
+    expect(rule('FleetMemoryCritical').expr).toMatch(/fleet_process_resident_memory_bytes > 4000 \* 1024 \* 1024\s*$/);
+    expect(tier('FleetMemoryCritical')).toBe('critical');
+    expect(rule('FleetCacheHitRatioLow').expr).toMatch(/fleet_cache_hits_total[\s\S]*fleet_cache_misses_total[\s\S]*< 0\.7\s*$/);
+    expect(tier('FleetCacheHitRatioLow')).toBe('warning');
+    expect(rule('FleetCacheHitRatioCritical').expr).toMatch(/fleet_cache_hits_total[\s\S]*fleet_cache_misses_total[\s\S]*< 0\.5\s*$/);
+    expect(tier('FleetCacheHitRatioCritical')).toBe('critical');
+    // The review's targets, as warnings: API p95 under 200 ms, pool under 80 % busy.
     const p95 = rule('FleetApiLatencyP95High').expr;
     expect(p95).toMatch(/histogram_quantile\(0\.95,/);
     expect(p95).toMatch(/> 200\s*$/);
-    expect(rule('FleetCacheHitRatioLow').expr).toMatch(/fleet_cache_hits_total[\s\S]*fleet_cache_misses_total[\s\S]*< 0\.7\s*$/);
     expect(rule('FleetPoolUtilisationHigh').expr).toMatch(/fleet_pool_borrowed[\s\S]*\/ fleet_pool_max > 0\.8\s*$/);
+  });
+
+  it('a job alert uses the slow-job threshold the processes log with; slow queries are logged below the query warning', () => {
+    expect(rule('FleetSlowJobs').expr).toMatch(new RegExp(`fleet_job_duration_ms_bucket[\\s\\S]*> ${DEFAULT_SLOW_THRESHOLDS.jobMs}\\s*$`));
+    expect(rule('FleetSlowApiResponses').expr).toMatch(new RegExp(`> ${DEFAULT_SLOW_THRESHOLDS.apiResponseMs}\\s*$`));
+    // A query over 100 ms is logged (and counted) as slow before the 200 ms warning fires on the p95.
+    expect(DEFAULT_SLOW_THRESHOLDS.warehouseQueryMs).toBeLessThan(200);
   });
 });

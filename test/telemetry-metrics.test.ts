@@ -70,10 +70,7 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
 
       const text = await registry.endpoint.render();
       const names = new Set(samples(text).map(([n]) => n.replace(/_(bucket|sum|count)$/, '')));
-      for (const name of ALL_METRIC_NAMES) {
-        if (name === METRIC_NAMES.slowOperations) continue; // only once something is slow (next test)
-        expect({ name, exposed: names.has(name) }).toEqual({ name, exposed: true });
-      }
+      for (const name of ALL_METRIC_NAMES) expect({ name, exposed: names.has(name) }).toEqual({ name, exposed: true });
 
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="waiting"')).toBe(2);
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="prioritized"')).toBe(1);
@@ -95,6 +92,8 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       expect(value(text, 'fleet_credits_per_1k_jobs', 'queue="embeddings"')).toBeCloseTo(2);
       expect(value(text, 'fleet_usd_per_1k_jobs', 'queue="embeddings"')).toBeCloseTo(6);
       expect(value(text, 'fleet_index_snapshot_version')).toBe(7);
+      expect(value(text, 'fleet_index_vectors', 'index_role="search"')).toBe(12_345);
+      expect(value(text, 'fleet_process_resident_memory_bytes')).toBeGreaterThan(0);
       expect(value(text, 'fleet_warehouse_errors_total', 'operation="get_deals"', 'code="TIMEOUT"')).toBe(1);
       expect(value(text, 'fleet_job_duration_ms_count', 'queue="embeddings"', 'outcome="error"')).toBe(1);
       // sent back to waiting while the warehouse circuit is open: not a failure
@@ -106,6 +105,46 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
     } finally {
       await Promise.all(queues.map((q) => q.close()));
       await redis.quit();
+      await registry.shutdown();
+    }
+  });
+
+  it('exports counters that have not counted yet at 0: slow operations per kind, backlog rejections per API queue, errors per operation called', async () => {
+    const registry = createMetricsRegistry();
+    try {
+      const before = await registry.endpoint.render();
+      for (const kind of ['warehouse_query', 'job', 'api_response']) expect(value(before, METRIC_NAMES.slowOperations, `kind="${kind}"`)).toBe(0);
+      for (const queue of [QUEUES.embeddings, QUEUES.deals, QUEUES.workflows])
+        expect(value(before, METRIC_NAMES.backlogRejections, `queue="${queue}"`)).toBe(0);
+      // An operation's error counter appears with its first call, before any error, without a code.
+      expect(value(before, 'fleet_warehouse_errors_total')).toBeUndefined();
+      registry.metrics.warehouseCall('get_deals', 3, true);
+      registry.metrics.warehouseCall('get_deals', 3, false, 'FLEET_TIMEOUT');
+      const after = await registry.endpoint.render();
+      const errors = samples(after).filter(([n]) => n === 'fleet_warehouse_errors_total');
+      expect(errors.map(([, l, v]) => [l.replace(/,?otel_scope_name="[^"]*"/, ''), v])).toEqual([
+        ['{operation="get_deals"}', 0],
+        ['{operation="get_deals",code="FLEET_TIMEOUT"}', 1],
+      ]);
+    } finally {
+      await registry.shutdown();
+    }
+  });
+
+  it('labels each index by who reports it: the snapshot a search replica serves, the one the builder last wrote', async () => {
+    const registry = createMetricsRegistry();
+    try {
+      let served: { vectors: number; snapshotVersion: number } | undefined;
+      registry.metrics.observeIndex(() => served, 'search');
+      registry.metrics.observeIndex(() => ({ vectors: 10, snapshotVersion: 4 }), 'builder');
+      // No snapshot served yet: absent, not 0 (0 would read as an empty index).
+      expect(value(await registry.endpoint.render(), 'fleet_index_vectors', 'index_role="search"')).toBeUndefined();
+      served = { vectors: 8, snapshotVersion: 3 };
+      const text = await registry.endpoint.render();
+      expect(value(text, 'fleet_index_vectors', 'index_role="search"')).toBe(8);
+      expect(value(text, 'fleet_index_snapshot_version', 'index_role="search"')).toBe(3);
+      expect(value(text, 'fleet_index_vectors', 'index_role="builder"')).toBe(10);
+    } finally {
       await registry.shutdown();
     }
   });
@@ -205,7 +244,9 @@ describe('telemetry: slow operations are logged with their threshold', () => {
       const report = warehouseCallReporter(registry.metrics, logger);
       report({ label: 'embed_texts', durationMs: 40, ok: true, rows: 500, attempt: 0 });
       report({ label: 'embed_texts', durationMs: 180, ok: true, rows: 500, attempt: 1 });
-      report({ label: 'get_deals', durationMs: 30, ok: false, rows: 0, attempt: 0, error: new WarehouseError('boom', { code: '000603', transient: true }) });
+      // A failure the warehouse answered (an outage goes to the warehouse's dependency log instead).
+      const answered = new WarehouseError('SQL compilation error: object does not exist', { code: '002003', transient: false });
+      report({ label: 'get_deals', durationMs: 30, ok: false, rows: 0, attempt: 0, error: answered });
       logger.flush();
       const lines = logs.lines();
       expect(lines.map((l) => l.msg)).toEqual(['slow warehouse query: 180 ms (threshold 100 ms)', 'warehouse call failed']);

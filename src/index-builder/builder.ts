@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
+import { activeFleetMetrics } from '../telemetry/active-metrics';
 import type { Logger } from '../telemetry/logger';
+import type { FleetMetrics } from '../telemetry/metrics';
 import { BuilderLease } from './builder-lease';
 import { IndexClosedError } from './errors/index-closed-error';
 import { IndexOptionError } from './errors/index-option-error';
@@ -38,6 +40,8 @@ export interface IndexBuilderOptions {
   /** How long `start()` waits for another builder to release the lease. Default 60 000; 0–3 600 000. */
   leaseWaitMs?: number;
   logger?: Logger;
+  /** Reports the last snapshot written (`fleet_index_*{index_role="builder"}`). Default: the process's telemetry, if started. */
+  metrics?: Pick<FleetMetrics, 'observeIndex'>;
 }
 
 interface CompiledBuilderOptions {
@@ -52,6 +56,7 @@ interface CompiledBuilderOptions {
   leaseTtlMs: number;
   leaseWaitMs: number;
   logger?: Logger;
+  metrics?: Pick<FleetMetrics, 'observeIndex'>;
 }
 
 export type IndexBuilderState = 'created' | 'starting' | 'running' | 'failed' | 'closing' | 'closed';
@@ -83,6 +88,7 @@ function compile(opts: IndexBuilderOptions): CompiledBuilderOptions {
     leaseTtlMs: integerIn('leaseTtlMs', opts.leaseTtlMs ?? 30_000, 1_000, 600_000),
     leaseWaitMs: integerIn('leaseWaitMs', opts.leaseWaitMs ?? 60_000, 0, 3_600_000),
     logger: opts.logger,
+    metrics: opts.metrics ?? activeFleetMetrics(),
   };
 }
 
@@ -121,6 +127,9 @@ export class IndexBuilder {
   private waiters: { id: string; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
   private starting?: Promise<void>;
   private closing?: Promise<void>;
+  /** The snapshot this builder resumed from or last wrote, for the index gauges. */
+  private lastSnapshot?: { vectors: number; snapshotVersion: number };
+  private unobserve?: () => void;
 
   constructor(private readonly opts: CompiledBuilderOptions) {
     this.events = new SafeEmitter((event, err) => opts.logger?.error({ event, err }, 'index builder listener failed'));
@@ -173,6 +182,7 @@ export class IndexBuilder {
         }
         this.thread = await IndexThread.open({ dir: snapshot.dir, settings, namespaces: snapshot.manifest.namespaces }, 'load', { name: 'index-builder' });
         this._position = snapshot.manifest.log_position;
+        this.lastSnapshot = { vectors: snapshot.manifest.count, snapshotVersion: snapshot.version };
         logger?.info({ version: snapshot.version, count: snapshot.manifest.count, position: this._position }, 'index builder resumed from snapshot');
       } else {
         this.thread = await IndexThread.create(settings, { name: 'index-builder' });
@@ -180,6 +190,7 @@ export class IndexBuilder {
       }
       this.lastSnapshotAt = Date.now();
       this.reader = this.opts.redis.duplicate();
+      this.unobserve = this.opts.metrics?.observeIndex(() => this.lastSnapshot, 'builder');
       this._state = 'running';
       this.loopDone = this.loop();
     } catch (err) {
@@ -236,6 +247,7 @@ export class IndexBuilder {
       ref = await this.store.commit(pending, { count: captured.saved.count, settings, logPosition: captured.position, namespaces: captured.saved.namespaces });
       this.changes -= captured.changes;
       this.lastSnapshotAt = Date.now();
+      this.lastSnapshot = { vectors: ref.manifest.count, snapshotVersion: ref.version };
     } catch (err) {
       await this.store.abort(pending).catch(() => {});
       throw err;
@@ -359,6 +371,7 @@ export class IndexBuilder {
     if (wasRunning && this.changes > 0 && this.thread?.alive) await step('final snapshot', () => this.takeSnapshot());
     await step('index thread', () => this.thread?.close());
     await step('lease', () => this.lease.release());
+    this.unobserve?.();
     this.rejectWaiters(new IndexClosedError('index builder'));
     this._state = 'closed';
     if (errors.length === 1) throw errors[0];

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { MAX_FILTER_VALUES } from '../contracts/search';
+import { activeFleetMetrics } from '../telemetry/active-metrics';
 import type { Logger } from '../telemetry/logger';
+import type { FleetMetrics } from '../telemetry/metrics';
 import { IndexClosedError } from './errors/index-closed-error';
 import { IndexNotReadyError } from './errors/index-not-ready-error';
 import { IndexOptionError } from './errors/index-option-error';
@@ -51,6 +53,8 @@ export interface SearchServiceOptions {
   /** Extra time an idle thread waits for more queries after the first (coalescing only). Default 0; 0–100. */
   coalesceWindowMs?: number;
   logger?: Logger;
+  /** Reports the served snapshot's size and version (`fleet_index_*{index_role="search"}`). Default: the process's telemetry, if started. */
+  metrics?: Pick<FleetMetrics, 'observeIndex'>;
 }
 
 interface CompiledSearchOptions {
@@ -68,6 +72,7 @@ interface CompiledSearchOptions {
   batchThreads: number;
   coalesceWindowMs: number;
   logger?: Logger;
+  metrics?: Pick<FleetMetrics, 'observeIndex'>;
 }
 
 /** Answer of `SearchService.search`. */
@@ -110,6 +115,7 @@ function compile(opts: SearchServiceOptions): CompiledSearchOptions {
     batchThreads: integerIn('batchThreads', opts.batchThreads ?? 0, 0, 256),
     coalesceWindowMs: integerIn('coalesceWindowMs', opts.coalesceWindowMs ?? 0, 0, 100),
     logger: opts.logger,
+    metrics: opts.metrics ?? activeFleetMetrics(),
   };
 }
 
@@ -319,6 +325,7 @@ export class SearchService {
   private _lastError?: Error;
   private starting?: Promise<void>;
   private closing?: Promise<void>;
+  private unobserve?: () => void;
 
   constructor(private readonly opts: CompiledSearchOptions) {
     this.events = new SafeEmitter((event, err) => opts.logger?.error({ event, err }, 'search service listener failed'));
@@ -350,6 +357,10 @@ export class SearchService {
   start(): Promise<void> {
     this.starting ??= (async () => {
       if (this.closing) throw new IndexClosedError('search service');
+      this.unobserve = this.opts.metrics?.observeIndex(() => {
+        const gen = this.current;
+        return gen && { vectors: gen.snapshot.manifest.count, snapshotVersion: gen.version };
+      }, 'search');
       const sub = this.opts.redis.duplicate();
       this.subscriber = sub;
       sub.on('message', () => void this.refresh());
@@ -457,6 +468,7 @@ export class SearchService {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.pollTimer);
+      this.unobserve?.();
       const errors: unknown[] = [];
       await this.starting?.catch(() => {});
       try {

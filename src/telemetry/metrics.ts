@@ -1,6 +1,7 @@
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
+import { QUEUES } from '../contracts/queues';
 import { withDeadline } from '../resilience/deadline';
-import type { SlowLog } from './slow';
+import { SLOW_OPERATION_KINDS, type SlowLog } from './slow';
 
 /**
  * Instrument names as the Prometheus endpoint exposes them (the exporter adds `_total` to counters and
@@ -32,7 +33,10 @@ export const METRIC_NAMES = {
   cacheMisses: 'fleet_cache_misses_total',
   /** Gauge {cache, tier}: entries held. */
   cacheEntries: 'fleet_cache_entries',
-  /** Gauges: vectors in the served search index and the version of its snapshot. */
+  /**
+   * Gauges {index_role}: vectors in the index and the version of its snapshot, as a search replica serves
+   * it (`search`) and as the index builder last wrote it (`builder`).
+   */
   indexVectors: 'fleet_index_vectors',
   indexSnapshotVersion: 'fleet_index_snapshot_version',
   /** Histogram {workflow, outcome}: a workflow from enqueue to its synthesis, ms. */
@@ -43,6 +47,8 @@ export const METRIC_NAMES = {
   backlogRejections: 'fleet_api_backlog_rejections_total',
   /** Counter {kind}: operations over their slow threshold (also logged). */
   slowOperations: 'fleet_slow_operations_total',
+  /** Gauge: resident set size of the process, bytes (the memory alerts read it). */
+  processMemory: 'fleet_process_resident_memory_bytes',
   /** Counter {queue, kind=warehouse|cortex}: Snowflake credits the queue's statements used (src/pool/cost.ts). */
   credits: 'fleet_warehouse_credits_total',
   /** Counter {queue}: Cortex input tokens (estimated at four characters a token, as Snowflake documents). */
@@ -96,6 +102,12 @@ interface IndexGaugeStats {
   snapshotVersion: number;
 }
 
+/** Who reports an index: a search replica (the snapshot it serves) or the builder (the snapshot it last wrote). */
+type IndexRole = 'search' | 'builder';
+
+/** The queues the HTTP API admits enqueues to, each with its own backlog bound (src/http/routes). */
+const API_QUEUES = [QUEUES.embeddings, QUEUES.deals, QUEUES.workflows] as const;
+
 /**
  * The fleet's instruments with typed record methods. Recording is cheap (no I/O); gauges that need
  * I/O (queue depth) are read at scrape time only.
@@ -131,8 +143,11 @@ export interface FleetMetrics {
   observePool(stats: () => PoolGaugeStats): () => void;
   /** Reports cumulative cache hits and misses per tier at each scrape. */
   observeCache(stats: () => readonly CacheTierStats[]): () => void;
-  /** Reports the served index's size and snapshot version at each scrape (undefined: no index loaded yet). */
-  observeIndex(stats: () => IndexGaugeStats | undefined): () => void;
+  /**
+   * Reports an index's size and snapshot version at each scrape, labelled `index_role` (undefined: no
+   * snapshot yet). Returns an unregister function.
+   */
+  observeIndex(stats: () => IndexGaugeStats | undefined, role?: IndexRole): () => void;
   /**
    * Reports credits and Cortex tokens per queue at each scrape, and credits (and USD at `creditPriceUsd`)
    * per 1,000 jobs the queue completed in this process.
@@ -192,6 +207,14 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
     description: 'Enqueues refused with 429 (backlog over its bound)',
   });
   const slowOps = meter.createCounter(METRIC_NAMES.slowOperations.replace(/_total$/, ''), { description: 'Operations slower than their threshold' });
+
+  // Counters that have not counted yet are exported at 0 (Prometheus' instrumentation advice), so a
+  // rate() over them is 0, not "no data", and an alert on them can tell "none" from "not scraped".
+  for (const kind of SLOW_OPERATION_KINDS) slowOps.add(0, { kind });
+  for (const queue of API_QUEUES) backlogRejections.add(0, { queue });
+  // Warehouse errors are labelled by the code of the error, which is not known before it happens: each
+  // operation this process calls gets a code-less series at 0 from its first call.
+  const callsSeen = new Set<string>();
 
   const checkSlow = (kind: Parameters<SlowLog['check']>[0], durationMs: number, fields: Record<string, unknown>) => {
     if (slow?.check(kind, durationMs, fields)) slowOps.add(1, { kind });
@@ -254,18 +277,30 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
     for (const s of readCache()) if (s.entries !== undefined) result.observe(s.entries, cacheAttrs(s));
   });
 
-  const indexSources = registry<() => IndexGaugeStats | undefined>();
+  const indexSources = registry<{ read: () => IndexGaugeStats | undefined; role: IndexRole }>();
   const indexGauge = (name: string, description: string, pick: (s: IndexGaugeStats) => number) =>
     meter.createObservableGauge(name, { description }).addCallback((result) => {
-      for (const read of indexSources.items) {
-        observeSafely(result, () => {
-          const s = read();
-          return s ? pick(s) : undefined;
-        });
+      for (const { read, role } of indexSources.items) {
+        observeSafely(
+          result,
+          () => {
+            const s = read();
+            return s ? pick(s) : undefined;
+          },
+          { index_role: role },
+        );
       }
     });
-  indexGauge(METRIC_NAMES.indexVectors, 'Vectors in the served search index', (s) => s.vectors);
-  indexGauge(METRIC_NAMES.indexSnapshotVersion, 'Version of the served index snapshot', (s) => s.snapshotVersion);
+  indexGauge(METRIC_NAMES.indexVectors, 'Vectors in the search index (served by a replica, or last written by the builder)', (s) => s.vectors);
+  indexGauge(
+    METRIC_NAMES.indexSnapshotVersion,
+    'Version of the index snapshot (served by a replica, or last written by the builder)',
+    (s) => s.snapshotVersion,
+  );
+
+  meter
+    .createObservableGauge(METRIC_NAMES.processMemory, { description: 'Resident set size of the process', unit: 'By' })
+    .addCallback((result) => observeSafely(result, () => process.memoryUsage.rss()));
 
   // Successful jobs per queue, the denominator of the per-1,000-jobs cost gauges.
   const jobsOk = new Map<string, number>();
@@ -323,6 +358,10 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
       batchDuration.record(durationMs, attrs);
     },
     warehouseCall(operation, durationMs, ok, errorCode, fields = {}) {
+      if (!callsSeen.has(operation)) {
+        callsSeen.add(operation);
+        warehouseErrors.add(0, { operation });
+      }
       warehouseDuration.record(durationMs, { operation, outcome: outcome(ok) });
       if (!ok) warehouseErrors.add(1, { operation, code: errorCode ?? 'unknown' });
       checkSlow('warehouse_query', durationMs, { ...fields, operation });
@@ -346,7 +385,7 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
     },
     observePool: (stats) => poolSources.add(stats),
     observeCache: (stats) => cacheSources.add(stats),
-    observeIndex: (stats) => indexSources.add(stats),
+    observeIndex: (stats, role = 'search') => indexSources.add({ read: stats, role }),
     observeCost: (totals, creditPriceUsd) => costSources.add({ totals, price: creditPriceUsd }),
   };
 }
@@ -367,10 +406,10 @@ export function tieredCacheStats(cache: string, s: { l1Hits: number; l2Hits: num
   ];
 }
 
-function observeSafely(result: ObservableResult, read: () => number | undefined): void {
+function observeSafely(result: ObservableResult, read: () => number | undefined, attrs?: Attributes): void {
   try {
     const v = read();
-    if (typeof v === 'number' && Number.isFinite(v)) result.observe(v);
+    if (typeof v === 'number' && Number.isFinite(v)) result.observe(v, attrs);
   } catch {
     // a failing stats callback must not break the scrape
   }

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 
-/** The kinds of operation the fleet times against a threshold. */
-type SlowOperationKind = 'warehouse_query' | 'job' | 'api_response';
+/** The kinds of operation the fleet times against a threshold (label `kind` of fleet_slow_operations_total). */
+export const SLOW_OPERATION_KINDS = ['warehouse_query', 'job', 'api_response'] as const;
+type SlowOperationKind = (typeof SLOW_OPERATION_KINDS)[number];
 
 /** Thresholds above which an operation is logged as slow (the alert rules in ops/prometheus use the same). */
 export interface SlowThresholds {

@@ -13,6 +13,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
 import { nativeRequire } from '../runtime/native-require';
+import { setActiveFleetMetrics } from './active-metrics';
 import type { FleetMetrics } from './metrics';
 import { createMetricsRegistry, type MetricsEndpoint } from './prometheus';
 import { createSlowLog, type SlowLog, type SlowThresholds } from './slow';
@@ -138,7 +139,10 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
         context.disable();
         propagation.disable();
         metricsApi.disable();
-        if (running === telemetry) running = undefined;
+        if (running === telemetry) {
+          running = undefined;
+          setActiveFleetMetrics(undefined);
+        }
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
       })();
@@ -146,6 +150,7 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     },
   };
   running = telemetry;
+  setActiveFleetMetrics(registry.metrics);
   return telemetry;
 }
 

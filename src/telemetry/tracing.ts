@@ -28,6 +28,11 @@ export interface TracedJob {
   readonly queueName: string;
   readonly data: unknown;
   readonly attemptsMade: number;
+  /** Enqueue time, ms since epoch: with `processedOn`, the job's wait in the queue becomes a span. */
+  readonly timestamp?: number;
+  /** Start of the current attempt, ms since epoch. */
+  readonly processedOn?: number;
+  readonly opts?: { readonly delay?: number };
 }
 
 /**
@@ -94,6 +99,7 @@ function jobTrace(job: TracedJob): Record<string, unknown> | undefined {
  */
 export function withJobSpan<T>(job: TracedJob, fn: (span: Span) => Promise<T> | T): Promise<T> {
   const parent = extractTraceContext(jobTrace(job));
+  recordQueueWait(job, parent);
   const span = tracer().startSpan(
     `process ${job.queueName}`,
     {
@@ -110,6 +116,56 @@ export function withJobSpan<T>(job: TracedJob, fn: (span: Span) => Promise<T> | 
     parent,
   );
   return runInSpan(span, parent, fn);
+}
+
+/**
+ * The first attempt's time in the queue, as a span from enqueue (or the end of its delay) to the start of
+ * processing, beside the job's span under the producer's: a trace then shows where a job's time went
+ * before any worker touched it. Retries wait for their backoff by design and get none.
+ */
+function recordQueueWait(job: TracedJob, parent: Context): void {
+  if (job.attemptsMade !== 0 || job.timestamp === undefined) return;
+  const enqueued = job.timestamp + (job.opts?.delay ?? 0);
+  const started = job.processedOn ?? Date.now();
+  if (!(started >= enqueued)) return; // clocks of two hosts disagree: no span rather than a negative one
+  const span = tracer().startSpan(
+    `wait ${job.queueName}`,
+    {
+      kind: SpanKind.INTERNAL,
+      startTime: enqueued,
+      attributes: {
+        'messaging.system': 'bullmq',
+        'messaging.destination.name': job.queueName,
+        ...(job.id !== undefined ? { 'messaging.message.id': job.id } : {}),
+        'fleet.queue.wait_ms': started - enqueued,
+      },
+    },
+    parent,
+  );
+  span.end(started);
+}
+
+/**
+ * Times a cache lookup in a span under the active (job) span, with the tier that answered
+ * (`fleet.cache.tier`: `l1`, `l2` or `warehouse`). The span is not made active: a warehouse batch the
+ * lookup falls through to links the job's span itself, as it does without a cache.
+ *
+ * @example
+ *   const { value, tier } = await withCacheSpan('embeddings', () => cached.load(item));
+ */
+export async function withCacheSpan<T extends { tier: string }>(cache: string, fn: () => Promise<T>): Promise<T> {
+  const span = tracer().startSpan(`cache ${cache}`, { kind: SpanKind.INTERNAL, attributes: { 'fleet.cache.name': cache } });
+  try {
+    const loaded = await fn();
+    span.setAttribute('fleet.cache.tier', loaded.tier);
+    return loaded;
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : new Error(String(err)));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 /**

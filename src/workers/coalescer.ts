@@ -228,7 +228,7 @@ export class Coalescer<K, V> {
       results = await withBatchSpan(
         `batch ${this.name}`,
         links,
-        { 'fleet.batch.id': batchId, 'fleet.batch.size': entries.length, 'fleet.batch.split': split },
+        { 'fleet.batch.id': batchId, 'fleet.batch.size': entries.length, 'fleet.batch.jobs': batch.jobs, 'fleet.batch.split': split },
         () =>
           this.loadBatch(
             entries.map((e) => e.key),

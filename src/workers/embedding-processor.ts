@@ -5,6 +5,7 @@ import { describeBatches } from '../contracts/batch-log';
 import { EmbeddingJobData, type EmbeddingModel, type EmbeddingResult } from '../contracts/embedding';
 import { QUEUES } from '../contracts/queues';
 import { encodeVector } from '../contracts/vector-codec';
+import { withCacheSpan } from '../telemetry/tracing';
 import { EMBEDDING_DIMS, embedTexts } from '../warehouse/queries/embed-texts';
 import type { Warehouse } from '../warehouse/types';
 import { CachedLoader, type TieredLoad } from './cached-loader';
@@ -88,7 +89,7 @@ export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingS
 
   return {
     async embed(model, text) {
-      if (cached) return cached.load({ model, text });
+      if (cached) return withCacheSpan('embeddings', () => cached.load({ model, text }));
       const { value, batch } = await coalescerFor(model).load(text);
       return { value, batch, tier: 'warehouse' };
     },

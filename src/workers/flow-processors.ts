@@ -1,12 +1,14 @@
-import type { Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { describeBatches } from '../contracts/batch-log';
 import { QUEUES } from '../contracts/queues';
 import type { CollectorResult, DealWithFigures, Source, SourceItem, WorkflowReport } from '../contracts/workflows';
-import { WorkflowJobData } from '../contracts/workflows';
+import { WORKFLOW_TYPES, WorkflowJobData } from '../contracts/workflows';
 import { analyzeCalls, analyzeDeals } from '../flows/analyze';
 import { sourceOfJobKey } from '../flows/build-flow';
 import { type CollectFilters, filterKey, filtersFor } from '../flows/question';
 import { type ChildValue, synthesizeReport } from '../flows/report';
+import { activeFleetMetrics } from '../telemetry/active-metrics';
+import type { FleetMetrics } from '../telemetry/metrics';
 import { analyzeTexts, type TextAnalysis } from '../warehouse/queries/analyze-texts';
 import { collectSource } from '../warehouse/queries/collect-source';
 import type { Row, Warehouse } from '../warehouse/types';
@@ -25,6 +27,8 @@ export interface FlowProcessorDeps {
    * finish together, log in one script call.
    */
   logs?: JobLogWriter;
+  /** Records each workflow's duration, enqueue to report (`fleet_workflow_duration_ms`). Default: the process's telemetry, if started. */
+  metrics?: Pick<FleetMetrics, 'workflow'>;
 }
 
 /** Processors of the three workflow queues: `collect`, `analyze` and `workflows` (synthesis). */
@@ -76,6 +80,12 @@ function toItems(source: Source, rows: Row[]): SourceItem[] {
   });
 }
 
+/** The workflow type a synthesis job names (label `workflow`), even when its data fails validation. */
+function workflowType(job: Job): string {
+  const type = (job.data as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && Object.hasOwn(WORKFLOW_TYPES, type) ? type : 'unknown';
+}
+
 function stepData(job: Job): StepData {
   const d = job.data as Partial<StepData>;
   if (typeof d?.question !== 'string' || typeof d.asOf !== 'string' || typeof d.source !== 'string') {
@@ -93,6 +103,7 @@ function stepData(job: Job): StepData {
 export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
   const batching = { maxBatchSize: 200, maxWaitMs: 20, maxConcurrentBatches: 8, ...deps.batching };
   const logs = deps.logs ?? perJobLogs;
+  const metrics = deps.metrics ?? activeFleetMetrics();
   const collectors = new Map<Source, Coalescer<CollectFilters, Row[]>>();
   for (const source of ['hubspot', 'gong', 'slack', 'linear'] as const) {
     collectors.set(
@@ -129,6 +140,22 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
       onBatch: deps.onBatch,
     }),
   };
+
+  /** Combines what the children handed up into the workflow's report. */
+  async function synthesize(job: Job): Promise<WorkflowReport> {
+    const data = parseJobData<WorkflowJobData>(WorkflowJobData, job);
+    const values = Object.values(await job.getChildrenValues()) as ChildValue[];
+    const failures = Object.entries(await job.getIgnoredChildrenFailures()).map(([key, reason]) => ({
+      source: sourceOfJobKey(key) ?? ('hubspot' as Source),
+      reason: String(reason),
+    }));
+    const report = synthesizeReport({ ...data, asOf: data.asOf ?? new Date().toISOString() }, values, failures);
+    await logs.log(
+      job,
+      `report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`,
+    );
+    return report;
+  }
 
   /** The collector result a child handed up, or why it is missing (failed and ignored). */
   async function childCollected(job: Job, source: Source): Promise<{ collected?: CollectorResult; missing?: string }> {
@@ -179,18 +206,17 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
     },
 
     async synthesize(job) {
-      const data = parseJobData<WorkflowJobData>(WorkflowJobData, job);
-      const values = Object.values(await job.getChildrenValues()) as ChildValue[];
-      const failures = Object.entries(await job.getIgnoredChildrenFailures()).map(([key, reason]) => ({
-        source: sourceOfJobKey(key) ?? ('hubspot' as Source),
-        reason: String(reason),
-      }));
-      const report = synthesizeReport({ ...data, asOf: data.asOf ?? new Date().toISOString() }, values, failures);
-      await logs.log(
-        job,
-        `report from ${report.sourcesUsed.join(', ') || 'no sources'}${report.sourcesMissing.length ? `; missing ${report.sourcesMissing.map((m) => m.source).join(', ')}` : ''}`,
-      );
-      return report;
+      try {
+        const report = await synthesize(job);
+        // The workflow job is the flow's root, added with its children: its timestamp is the workflow's start.
+        metrics?.workflow(Date.now() - job.timestamp, true, report.type);
+        return report;
+      } catch (err) {
+        // A failed attempt that BullMQ will retry is not yet a failed workflow.
+        if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
+          metrics?.workflow(Date.now() - job.timestamp, false, workflowType(job));
+        throw err;
+      }
     },
 
     async close() {
