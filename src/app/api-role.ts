@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type FleetConfig, jobOptionsFrom } from '../config';
-import { JobFailedError, ResultTimeoutError } from '../contracts/errors';
+import { EnqueueDroppedError, JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import { QUEUES } from '../contracts/queues';
 import { HttpError, type ReadinessCheck, type RunningApi, type SearchHandler, startApi } from '../http';
 import { IndexNotReadyError } from '../index-builder';
 import { type BufferLimits, createProducer, type Producer, type SearchRequestInput } from '../producers';
 import type { Telemetry } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
+import { type DependencyLog, isConnectionError } from '../telemetry/outage-log';
 import type { SearchProcessor } from '../workers/search-processor';
+import { closeRedis, dropRedis } from './redis';
 import type { Releasers } from './releasers';
 
 export interface ApiWiring {
@@ -17,6 +19,8 @@ export interface ApiWiring {
   logger: Logger;
   redis: () => Redis;
   releasers: Releasers;
+  /** The process's Redis availability log (src/telemetry/outage-log.ts). */
+  redisLog: DependencyLog;
   telemetry: Telemetry;
   readiness: ReadinessCheck;
   /** Serves POST /v1/search when this process runs the search role. */
@@ -57,6 +61,18 @@ function producerBuffer(config: FleetConfig): BufferLimits | false {
   return maxJobs === 0 ? false : { maxJobs, maxBytes };
 }
 
+/**
+ * The producer's notices while Redis is away. Connection errors join the process's one Redis log (one line
+ * for the outage, then counted); "N jobs buffered" notices are left to the `fleet_producer_buffered_jobs`
+ * gauge while that log says Redis is down; a dropped enqueue is always an error line.
+ */
+function producerNotice(w: ApiWiring, err: Error): void {
+  if (isConnectionError(err)) w.redisLog.failed(err);
+  else if (err instanceof EnqueueDroppedError)
+    w.logger.error({ err: err.message, jobs: err.jobIds.length, queue: err.queue }, 'api producer dropped an enqueue');
+  else if (!w.redisLog.down) w.logger.warn({ err: err.message }, 'api producer');
+}
+
 /** Starts the HTTP API over the producer library; everything it creates is released with the rest. */
 export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tokens: readonly string[]; generated: boolean }> {
   let tokens = w.config.http.tokens;
@@ -68,7 +84,7 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
   }
   const connection = w.redis();
   // quit() on a connection that is down would wait for a reconnect that may never come.
-  w.releasers.add('api redis connection', async () => (connection.status === 'ready' ? void (await connection.quit()) : connection.disconnect()));
+  w.releasers.add('api redis connection', () => closeRedis(connection), { force: () => dropRedis(connection) });
   // Buffered enqueues (Redis away) were answered 202: on shutdown they get what is left of the shutdown
   // deadline to reach Redis, and any dropped are logged with their count (the callers were told "buffered").
   const producer = createProducer({
@@ -76,6 +92,7 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     prefix: w.config.queuePrefix,
     defaultJobOptions: jobOptionsFrom(w.config.jobs),
     buffer: producerBuffer(w.config),
+    onError: (err) => producerNotice(w, err),
   });
   w.releasers.add('api producer', async () => {
     const outcome = await producer.close({ timeoutMs: Math.max(1, Math.floor(w.config.shutdownTimeoutMs / 2)) });

@@ -3,15 +3,18 @@ import type { LocalWarehouse } from 'local-snowflake';
 import type { FleetConfig, RedisSettings } from '../config';
 import { readinessChecks, redisPing, startHealthServer } from '../http';
 import type { PooledWarehouse, WarehouseCallEvent, WarehousePool } from '../pool';
+import { isSessionGone } from '../pool/snowflake-connector';
 import { type FleetMetrics, startTelemetry, tieredCacheStats } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
+import { type DependencyLog, dependencyLog, isConnectionError } from '../telemetry/outage-log';
+import { PoolAcquireTimeoutError, type WarehouseError } from '../warehouse/errors';
 import type { SearchProcessor } from '../workers/search-processor';
 import { startApiRole } from './api-role';
 import { createCaches, type FleetCaches } from './caches';
 import { loadLocalSnowflake } from './local-snowflake';
-import { createRedis, ensureRedis } from './redis';
+import { closeRedis, dropRedis, ensureRedis, RedisConnections } from './redis';
 import type { PrivateRedis } from './redis-server';
-import { Releasers } from './releasers';
+import { Releasers, ReleaseTimeoutError } from './releasers';
 import { type RoleContext, startRole, type WorkerRole } from './roles';
 import { createWarehouseClient, resolveWarehouse } from './warehouse';
 
@@ -31,6 +34,17 @@ export interface FleetOptions {
   /** Serve /healthz, /readyz and /metrics on HEALTH_PORT (worker-only processes). */
   health?: boolean;
   logger: Logger;
+  /**
+   * Called at once with the fleet's close (the one `RunningFleet.close` will be), so that a signal during
+   * start-up - a role waiting for a Redis that is down - releases what was opened so far.
+   */
+  onClose?: (close: (opts?: CloseOptions) => Promise<void>) => void;
+}
+
+/** What `RunningFleet.close` is given by the signal handler. */
+interface CloseOptions {
+  /** Release everything within this many ms (see `Releasers.releaseAll`); default unbounded. */
+  budgetMs?: number;
 }
 
 export interface RunningFleet {
@@ -51,18 +65,46 @@ export interface RunningFleet {
   warehouse: PooledWarehouse;
   pool: WarehousePool;
   caches?: FleetCaches;
-  /** Releases everything in reverse order of creation. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Releases everything in reverse order of creation, within `budgetMs`. With Redis down (before or during
+   * the close) every Redis connection is dropped first: in-flight jobs cannot be completed in Redis, so they
+   * are left to stalled-job recovery instead of holding the shutdown, and the close resolves (exit 0).
+   * Idempotent.
+   */
+  close(opts?: CloseOptions): Promise<void>;
 }
 
 /**
- * What happens after each warehouse call: metrics, and one log line for a failure. A slow call is logged
- * by the metrics' slow log (`slow warehouse query: …`), once; this adds nothing for it.
+ * A failure that says the warehouse is away (unreachable, refusing connections, sessions that cannot be
+ * opened), as opposed to one it answered: a SQL error, an expired session (a new one will do), a pool whose
+ * sessions are all busy with other calls (the warehouse was not asked). A call that ran past its own
+ * deadline is a slow warehouse, not an absent one: it keeps its own line (the circuit breaker bounds how
+ * many), so operators can tell the two apart.
  */
-export function warehouseCallReporter(metrics: FleetMetrics, logger: Logger): (e: WarehouseCallEvent) => void {
+function isWarehouseOutage(err: unknown): boolean {
+  const e = err as WarehouseError;
+  if (typeof e?.transient !== 'boolean') return isConnectionError(err);
+  if (e instanceof PoolAcquireTimeoutError) return !e.exhausted;
+  if (e.code === 'FLEET_TIMEOUT') return false;
+  return e.transient && !isSessionGone(e);
+}
+
+/**
+ * What happens after each warehouse call: metrics, and the log. A failure the warehouse answered logs one
+ * line each; an outage goes to the warehouse's dependency log (one line when it goes away, summaries while
+ * it stays away, one line when a call succeeds again). A slow call is logged by the metrics' slow log
+ * (`slow warehouse query: …`), once; this adds nothing for it.
+ */
+export function warehouseCallReporter(
+  metrics: FleetMetrics,
+  logger: Logger,
+  outage: DependencyLog = dependencyLog(logger, { name: 'warehouse', isOutage: isWarehouseOutage }),
+): (e: WarehouseCallEvent) => void {
   return (e) => {
     metrics.warehouseCall(e.label, e.durationMs, e.ok, e.error?.code, { attempt: e.attempt });
-    if (!e.ok) logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
+    if (e.ok) outage.recovered();
+    else if (isWarehouseOutage(e.error)) outage.failed(e.error, { label: e.label, attempt: e.attempt });
+    else logger.warn({ label: e.label, attempt: e.attempt, err: e.error?.message, code: e.error?.code }, 'warehouse call failed');
   };
 }
 
@@ -70,6 +112,17 @@ export function warehouseCallReporter(metrics: FleetMetrics, logger: Logger): (e
 export async function startFleet(config: FleetConfig, opts: FleetOptions): Promise<RunningFleet> {
   const releasers = new Releasers();
   const { logger } = opts;
+  const summaryEveryMs = config.logOutageSummaryMs;
+  const outages = {
+    redis: dependencyLog(logger, { name: 'redis', summaryEveryMs }),
+    warehouse: dependencyLog(logger, { name: 'warehouse', summaryEveryMs, isOutage: isWarehouseOutage }),
+  };
+  releasers.add('outage logs', () => {
+    for (const o of Object.values(outages)) o.close();
+  });
+  let connections: RedisConnections | undefined;
+  const close = (closeOpts?: CloseOptions) => closeFleet(releasers, connections, logger, closeOpts);
+  opts.onClose?.(close);
   try {
     if (!config.snowflake.account && !config.snowflake.accessUrl) {
       if (!opts.embeddedWarehouse) {
@@ -98,16 +151,23 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     });
     releasers.add('telemetry (flushes spans)', () => telemetry.shutdown());
     const { settings, local } = await resolveWarehouse(config, logger, releasers);
-    const { pool, warehouse } = createWarehouseClient(config, settings, releasers, warehouseCallReporter(telemetry.metrics, logger), processRole);
+    const { pool, warehouse } = createWarehouseClient(
+      config,
+      settings,
+      releasers,
+      warehouseCallReporter(telemetry.metrics, logger, outages.warehouse),
+      processRole,
+    );
     telemetry.metrics.observePool(() => pool.stats());
     if (warehouse.cost) telemetry.metrics.observeCost(() => warehouse.cost!.totals(), config.cost.creditPriceUsd);
-    const redis = () => createRedis(redisSettings);
+    connections = new RedisConnections(redisSettings, outages.redis);
+    const redis = connections.create.bind(connections);
     const needsCache = opts.caches || opts.roles.some((r) => r === 'embeddings' || r === 'deals' || r === 'search');
-    const caches = needsCache ? createCaches(config, redis, releasers, logger) : undefined;
+    const caches = needsCache ? createCaches(config, redis, releasers, logger, summaryEveryMs) : undefined;
     if (caches) {
       telemetry.metrics.observeCache(() => [...tieredCacheStats('embeddings', caches.embeddings.stats()), ...tieredCacheStats('deals', caches.deals.stats())]);
     }
-    const ctx: RoleContext = { config, logger, redis, pool, warehouse, releasers, caches, metrics: telemetry.metrics };
+    const ctx: RoleContext = { config, logger, redis, redisLog: outages.redis, pool, warehouse, releasers, caches, metrics: telemetry.metrics };
     const started = opts.roles.map((role) => startRole(role, ctx));
     await Promise.all(started.map((r) => r.ready));
     const search = started.find((r) => r.search)?.search;
@@ -115,7 +175,7 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     // Readiness needs its own connection only where something serves /readyz (not `fleet index rebuild`).
     const readiness = () => {
       const probe = redis();
-      releasers.add('readiness redis connection', () => probe.quit());
+      releasers.add('readiness redis connection', () => closeRedis(probe), { force: () => dropRedis(probe) });
       return readinessChecks({
         redis: redisPing(probe),
         warehouse: () => warehouse.query('SELECT 1 AS X', [], { label: 'readiness', timeoutMs: 2_000 }),
@@ -125,7 +185,7 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
     let apiTokens: readonly string[] = [];
     let generatedToken = false;
     if (opts.api) {
-      const started = await startApiRole({ config, logger, redis, releasers, telemetry, readiness: readiness(), search, ...opts.api });
+      const started = await startApiRole({ config, logger, redis, redisLog: outages.redis, releasers, telemetry, readiness: readiness(), search, ...opts.api });
       apiUrl = started.api.url;
       apiTokens = started.tokens;
       generatedToken = started.generated;
@@ -147,10 +207,34 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       warehouse,
       pool,
       caches,
-      close: () => releasers.releaseAll(logger),
+      close,
     };
   } catch (err) {
-    await releasers.releaseAll(logger).catch(() => undefined);
+    // After a signal during start-up this is the signal handler's close, already running within its bound.
+    await close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Releases the fleet. Redis down - when the close begins or while it runs - means in-flight jobs can no
+ * longer be completed in Redis and every QUIT would wait for a reconnect: every Redis connection is dropped
+ * at once, the jobs are left to stalled-job recovery (their locks expire; another replica runs them), and
+ * what that cuts short (connection errors, steps past their deadline) is expected, not a failed shutdown.
+ */
+function closeFleet(releasers: Releasers, connections: RedisConnections | undefined, logger: Logger, opts: CloseOptions = {}): Promise<void> {
+  if (!connections) return releasers.releaseAll(logger, { budgetMs: opts.budgetMs });
+  let dropped = false;
+  const drop = () => {
+    if (dropped) return;
+    dropped = true;
+    logger.warn('redis is down: dropping its connections; in-flight jobs are left to stalled-job recovery');
+    connections.disconnectAll();
+  };
+  const stopWatching = connections.log.onDown(drop);
+  if (connections.log.down) drop();
+  const isExpected = (err: unknown) =>
+    dropped &&
+    (isConnectionError(err) || err instanceof ReleaseTimeoutError || (err instanceof AggregateError && err.errors.every((e) => isConnectionError(e))));
+  return releasers.releaseAll(logger, { budgetMs: opts.budgetMs, isExpected }).finally(stopWatching);
 }

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { startFleet } from '../app/fleet';
+import { type FleetOptions, type RunningFleet, startFleet } from '../app/fleet';
 import { loadLocalSnowflake } from '../app/local-snowflake';
 import { WORKER_ROLES, type WorkerRole } from '../app/roles';
 import { handleSignals } from '../app/signals';
@@ -8,9 +8,10 @@ import { ConfigError, type FleetConfig, loadConfig } from '../config';
 import { configTableMarkdown } from '../config/markdown';
 import { appendUpserts, rebuildFromWarehouse } from '../index-builder';
 import { snowflakeCredentials } from '../pool/credentials';
-import { createLogger } from '../telemetry/logger';
+import { createLogger, type Logger } from '../telemetry/logger';
 import { createEmbeddingService } from '../workers/embedding-processor';
 import { benchCommand } from './bench';
+import { dealsCommand } from './deals';
 import { enqueueCommand, workflowCommand } from './enqueue';
 import { snowflakeCommand } from './snowflake';
 
@@ -32,6 +33,30 @@ const int = (name: string, min: number, max: number) => (v: string) => {
   return n;
 };
 
+/**
+ * Starts the fleet with the signal handler in place from the first moment: a signal while a role still
+ * waits for a dependency (a worker started while Redis is down) releases what was opened so far within the
+ * bound and exits 0, as a signal later would. Resolves undefined when a signal ended the start-up.
+ */
+async function startWithSignals(cfg: FleetConfig, logger: Logger, opts: Omit<FleetOptions, 'logger' | 'onClose'>): Promise<RunningFleet | undefined> {
+  let close: ((o: { budgetMs: number }) => Promise<void>) | undefined;
+  let stopping = false;
+  handleSignals(
+    (o) => {
+      stopping = true;
+      return close ? close(o) : Promise.resolve();
+    },
+    { timeoutMs: cfg.shutdownTimeoutMs, logger },
+  );
+  try {
+    return await startFleet(cfg, { ...opts, logger, onClose: (c) => (close = c) });
+  } catch (err) {
+    // Cut short by the signal: the handler is releasing what was opened and exits when it is done.
+    if (stopping) return undefined;
+    throw err;
+  }
+}
+
 const program = new Command('fleet')
   .description('Job-queue worker fleet for warehouse-bound AI work (embeddings, deal batches, workflows).')
   .showHelpAfterError();
@@ -44,14 +69,13 @@ program
   .action(async () => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets });
-    const fleet = await startFleet(cfg, {
+    const fleet = await startWithSignals(cfg, logger, {
       roles: WORKER_ROLES,
       embeddedRedis: true,
       embeddedWarehouse: true,
-      logger,
       api: { host: '127.0.0.1', generateToken: true },
     });
-    handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+    if (!fleet) return;
     const env = `REDIS_URL=${fleet.redisUrl}${cfg.queuePrefix !== '{fleet}' ? ` FLEET_QUEUE_PREFIX='${cfg.queuePrefix}'` : ''}`;
     process.stderr.write(
       [
@@ -88,8 +112,7 @@ program
   .action(async (opts: { role: WorkerRole }) => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: `fleet-${opts.role}` });
-    const fleet = await startFleet(cfg, { roles: [opts.role], embeddedRedis: false, embeddedWarehouse: false, logger, health: true });
-    handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+    await startWithSignals(cfg, logger, { roles: [opts.role], embeddedRedis: false, embeddedWarehouse: false, health: true });
   });
 
 program
@@ -98,8 +121,8 @@ program
   .action(async () => {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, secrets: cfg.secrets, name: 'fleet-api' });
-    const fleet = await startFleet(cfg, { roles: [], embeddedRedis: false, embeddedWarehouse: false, logger, api: {} });
-    handleSignals(() => fleet.close(), { timeoutMs: cfg.shutdownTimeoutMs, logger });
+    const fleet = await startWithSignals(cfg, logger, { roles: [], embeddedRedis: false, embeddedWarehouse: false, api: {} });
+    if (!fleet) return;
     logger.info({ url: fleet.apiUrl }, 'http api listening');
   });
 
@@ -217,6 +240,7 @@ snowflakeCommand(program, () => config().snowflake.username);
 const enqueue = program.command('enqueue').description('Enqueue a job and print its result (needs running workers, e.g. `fleet up`).');
 enqueueCommand(enqueue, config);
 workflowCommand(program, config);
+dealsCommand(program, config);
 
 benchCommand(program);
 

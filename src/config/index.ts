@@ -33,6 +33,7 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
   return {
     logLevel: raw.LOG_LEVEL,
     shutdownTimeoutMs: raw.FLEET_SHUTDOWN_TIMEOUT_MS,
+    logOutageSummaryMs: raw.LOG_OUTAGE_SUMMARY_MS,
     queuePrefix: raw.FLEET_QUEUE_PREFIX,
     /** Connection settings for ioredis, derived from REDIS_* variables. */
     redis: { url: raw.REDIS_URL, username: raw.REDIS_USERNAME, password: raw.REDIS_PASSWORD, tlsCaFile: raw.REDIS_TLS_CA_FILE },

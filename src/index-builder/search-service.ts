@@ -364,7 +364,8 @@ export class SearchService {
       const sub = this.opts.redis.duplicate();
       this.subscriber = sub;
       sub.on('message', () => void this.refresh());
-      sub.on('error', (err) => this.opts.logger?.warn({ err }, 'snapshot subscription error'));
+      // A listener keeps ioredis from printing every reconnect attempt; the fleet's Redis log reports the outage once.
+      sub.on('error', (err) => this.opts.logger?.debug({ err }, 'snapshot subscription error'));
       await sub.subscribe(snapshotChannel(this.opts.prefix));
       await this.refresh();
       if (this.opts.pollMs > 0) {

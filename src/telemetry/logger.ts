@@ -1,5 +1,6 @@
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
+import { briefError, isConnectionError } from './outage-log';
 
 export type { Logger } from 'pino';
 
@@ -24,6 +25,16 @@ function traceIdsMixin(): Record<string, string> {
 }
 
 /**
+ * pino's error serializer, except for an expected connection error (refused, reset, closed): its stack
+ * only shows the socket callback, and an outage would repeat it on every line, so message and code suffice.
+ * What is not an Error (an already brief `{ message, code }`) is written as it is.
+ */
+function serializeError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  return isConnectionError(err) ? briefError(err) : pino.stdSerializers.err(err);
+}
+
+/**
  * Structured JSON logs (pino). Known secret values are scrubbed from every line as a last line of
  * defence; the fleet also never passes credentials to a log call.
  */
@@ -43,6 +54,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       name: opts.name ?? 'fleet',
       level: opts.level ?? 'info',
       base: { pid: process.pid },
+      serializers: { err: serializeError },
       redact: { paths: ['password', '*.password', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
       // pino crashes on `hooks: undefined` (it replaces its defaults), so the key is only set when needed.
       ...(hooks ? { hooks } : {}),

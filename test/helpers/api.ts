@@ -4,6 +4,7 @@ import { Releasers } from '../../src/app/releasers';
 import { loadConfig } from '../../src/config';
 import { createLogger, startTelemetry } from '../../src/telemetry';
 import type { Logger } from '../../src/telemetry/logger';
+import { dependencyLog } from '../../src/telemetry/outage-log';
 import type { SearchProcessor } from '../../src/workers/search-processor';
 import { testRedisUrl } from './redis';
 
@@ -36,6 +37,7 @@ export async function startProductionApi(opts: { prefix: string; token: string; 
       config,
       logger,
       releasers,
+      redisLog: dependencyLog(logger, { name: 'redis', summaryEveryMs: config.logOutageSummaryMs }),
       telemetry,
       search: opts.search,
       redis: () => new IORedis(testRedisUrl(), { maxRetriesPerRequest: null }),

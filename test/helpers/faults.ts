@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import type { PrivateRedis } from '../../src/app/redis-server';
 import { indexLogKey } from '../../src/index-builder/upsert-stream';
 import { type Launched, launchFleet } from './processes';
 
@@ -95,4 +96,62 @@ export function reportFault(row: FaultRow): void {
   } catch {
     // the report file is a convenience; the printed row is the record
   }
+}
+
+/**
+ * Crashes a private redis-server: SIGKILL, so Redis neither rewrites nor fsyncs its AOF on the way out (what
+ * it had handed to the kernel survives; with `appendfsync everysec` a power loss could still take up to the
+ * last second). Resolves once the process has exited, so the port and directory are free for a restart.
+ */
+export async function crashRedis(server: PrivateRedis): Promise<void> {
+  const child = server.process;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/**
+ * Per job id, how many `completed` events a queue's event stream (`<prefix>:<queue>:events`) holds: a job
+ * that finished twice (a late write from a replica that had lost the job) shows 2. The stream is trimmed at
+ * about 10,000 events (BullMQ's default), so count runs smaller than that.
+ */
+export async function countCompletedEvents(redis: Redis, prefix: string, queue: string): Promise<Map<string, number>> {
+  const perJob = new Map<string, number>();
+  let start = '-';
+  for (;;) {
+    const rows = await redis.xrange(`${prefix}:${queue}:events`, start, '+', 'COUNT', 2000);
+    for (const [, fields] of rows) {
+      const entry = new Map<string, string>();
+      for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i], fields[i + 1]);
+      const jobId = entry.get('jobId');
+      if (entry.get('event') === 'completed' && jobId) perJob.set(jobId, (perJob.get(jobId) ?? 0) + 1);
+    }
+    if (rows.length < 2000) break;
+    start = `(${rows[rows.length - 1][0]}`;
+  }
+  return perJob;
+}
+
+/** How many of `counts`' values are above one: each a job (or effect) that happened more than once. */
+export function moreThanOnce(counts: ReadonlyMap<string, number>): number {
+  let n = 0;
+  for (const c of counts.values()) if (c > 1) n += 1;
+  return n;
+}
+
+/**
+ * Per job id, how many rows of its log (`<prefix>:<queue>:<id>:logs`, what Bull Board shows) match `row`:
+ * how many runs of the job reached the point where it logs (a job re-run after its replica died logs again).
+ */
+export async function countLogRows(redis: Redis, prefix: string, queue: string, ids: readonly string[], row: RegExp): Promise<Map<string, number>> {
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.lrange(`${prefix}:${queue}:${id}:logs`, 0, -1);
+  const replies = (await pipeline.exec()) ?? [];
+  const perJob = new Map<string, number>();
+  replies.forEach(([err, rows], i) => {
+    if (err) throw err;
+    perJob.set(ids[i], (rows as string[]).filter((r) => row.test(r)).length);
+  });
+  return perJob;
 }

@@ -1,12 +1,13 @@
 import { createIndexBuilder } from '../../index-builder';
 import { EMBEDDING_DIMS } from '../../warehouse/queries/embed-texts';
+import { closeRedis, dropRedis } from '../redis';
 import type { RoleModule } from './context';
 
 /** `index`: the one builder (a Redis lease makes it one) applying the upsert stream and writing snapshots. */
 export const indexRole: RoleModule = (ctx) => {
   const i = ctx.config.index;
   const connection = ctx.redis();
-  ctx.releasers.add('index builder connection', () => connection.quit());
+  ctx.releasers.add('index builder connection', () => closeRedis(connection), { force: () => dropRedis(connection) });
   const builder = createIndexBuilder({
     redis: connection,
     prefix: ctx.config.queuePrefix,

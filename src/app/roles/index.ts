@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Logger } from '../../telemetry/logger';
+import { type DependencyLog, isConnectionError } from '../../telemetry/outage-log';
 import type { RoleContext, RoleModule, StartedRole } from './context';
 import { dealsRole } from './deals';
 import { embeddingsRole } from './embeddings';
@@ -21,10 +22,33 @@ const ROLES = {
 export type WorkerRole = keyof typeof ROLES;
 export const WORKER_ROLES = Object.keys(ROLES) as WorkerRole[];
 
-function watch(worker: Worker, logger: Logger): void {
+function watch(worker: Worker, logger: Logger, redisLog: DependencyLog): void {
   worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
-  worker.on('error', (err) => logger.error({ queue: worker.name, err }, 'worker error'));
+  // A connection error is Redis's outage, which every connection reports to one log (one line, then counts).
+  worker.on('error', (err) =>
+    isConnectionError(err) ? redisLog.failed(err, { queue: worker.name }) : logger.error({ queue: worker.name, err }, 'worker error'),
+  );
   worker.on('stalled', (jobId) => logger.warn({ queue: worker.name, jobId }, 'job stalled: its worker stopped renewing the lock; it will run again'));
+}
+
+/**
+ * Closes a worker: it stops fetching and its in-flight jobs finish. With Redis down (before or during the
+ * close) their completions cannot be written, and BullMQ's close would wait for a reconnect (it reconnects
+ * a dropped client to finish): the close is left running and the step ends, and the jobs' locks expire so
+ * stalled-job recovery runs them on another replica.
+ */
+async function closeUnlessRedisDown(worker: Worker, redisLog: DependencyLog): Promise<void> {
+  const closing = worker.close();
+  // Its late failure (connections dropped under it) must not become an unhandled rejection.
+  closing.catch(() => undefined);
+  if (redisLog.down) return;
+  let stopWatching = () => {};
+  const down = new Promise<void>((resolve) => (stopWatching = redisLog.onDown(resolve)));
+  try {
+    await Promise.race([closing, down]);
+  } finally {
+    stopWatching();
+  }
 }
 
 /**
@@ -36,8 +60,8 @@ export function startRole(role: WorkerRole, ctx: RoleContext): StartedRole {
   const logger = ctx.logger.child({ role });
   const started = ROLES[role]({ ...ctx, logger });
   for (const worker of started.workers) {
-    watch(worker, logger);
-    ctx.releasers.add(`${worker.name} worker`, () => worker.close());
+    watch(worker, logger, ctx.redisLog);
+    ctx.releasers.add(`${worker.name} worker`, () => closeUnlessRedisDown(worker, ctx.redisLog));
     logger.info({ queue: worker.name, concurrency: worker.opts.concurrency }, 'worker started');
   }
   return started;

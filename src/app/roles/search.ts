@@ -2,13 +2,14 @@ import { QUEUES } from '../../contracts/queues';
 import { createSearchService } from '../../index-builder';
 import { createEmbeddingService } from '../../workers/embedding-processor';
 import { createSearchProcessor } from '../../workers/search-processor';
+import { closeRedis, dropRedis } from '../redis';
 import { type RoleModule, startWorker } from './context';
 
 /** `search`: serves the latest snapshot (hot-swapped) to the `search` queue and, in-process, to POST /v1/search. */
 export const searchRole: RoleModule = (ctx) => {
   const i = ctx.config.index;
   const connection = ctx.redis();
-  ctx.releasers.add('search service connection', () => connection.quit());
+  ctx.releasers.add('search service connection', () => closeRedis(connection), { force: () => dropRedis(connection) });
   const service = createSearchService({
     redis: connection,
     prefix: ctx.config.queuePrefix,
