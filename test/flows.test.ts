@@ -110,7 +110,14 @@ describe('workflows as BullMQ flows', () => {
       const started = await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' });
       expect(started.status).toBe(202);
       const body = (await started.json()) as { id: string; href: string; state: string };
-      expect(body).toEqual({ id: expect.stringMatching(/^wf-/), queue: 'workflows', state: expect.any(String), href: `/v1/workflows/${body.id}` });
+      expect(body).toEqual({
+        id: expect.stringMatching(/^wf-/),
+        queue: 'workflows',
+        state: expect.any(String),
+        href: `/v1/workflows/${body.id}`,
+        buffered: false,
+        idempotencyKey: 'wf-http-1',
+      });
       expect(started.headers.get('location')).toBe(body.href);
       // The same key again: the same workflow, not a second tree of collectors.
       const again = (await (await call('POST', '/v1/workflows', payload, { 'idempotency-key': 'wf-http-1' })).json()) as { id: string };

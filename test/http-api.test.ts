@@ -546,6 +546,8 @@ describe('http api: OpenAPI document and optional routes', () => {
         .filter(([path]) => path.startsWith('/v1/'))
         .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })));
       expect(routes.map((r) => r.route).sort()).toEqual([
+        'GET /v1/batches/{id}',
+        'GET /v1/jobs',
         'GET /v1/jobs/{queue}/{id}',
         'GET /v1/workflows/{id}',
         'POST /v1/deals/insights',

@@ -1,5 +1,7 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { describeBatches, lookupKeys, textHash } from '../src/contracts/batch-log';
+import type { BatchEvent } from '../src/workers/coalescer';
 import { createJobLogWriter, perJobLogs } from '../src/workers/job-logs';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
@@ -87,5 +89,98 @@ describe('job log writer (rows of one event-loop turn in one script call)', () =
     expect((await scriptCalls(redis)) - before).toBe(3);
     await writer.close();
     await expect(writer.log(jobs[0], 'late')).rejects.toThrow(/closed/);
+  });
+
+  describe('lookup indexes, written in the same script call as the rows', () => {
+    const served = (batchId: string, size: number, opts: Partial<BatchEvent> = {}): BatchEvent => ({
+      name: 'emb',
+      batch: { batchId, size, jobs: size },
+      durationMs: 12.4,
+      ok: true,
+      split: false,
+      ...opts,
+    });
+    const queueKey = () => `${prefix}:embeddings`;
+    const members = (key: string) => redis.zrange(key, 0, -1);
+
+    it('indexes 300 jobs of two batches by batch and text, with both batch records, in one script call', async () => {
+      const jobs = await addJobs(300);
+      const writer = createJobLogWriter(logConn, { retentionS: 600 });
+      await writer.log(jobs[0], 'warm-up');
+      writer.observe(served('emb-aa11bb-1', 150));
+      writer.observe(served('emb-aa11bb-2', 150));
+      const batchOf = (i: number) => (i < 150 ? 'emb-aa11bb-1' : 'emb-aa11bb-2');
+      const before = await scriptCalls(redis);
+      await Promise.all(jobs.map((job, i) => writer.log(job, `served by ${describeBatches([{ batchId: batchOf(i), size: 150 }], 'texts')}`)));
+      expect((await scriptCalls(redis)) - before).toBe(1);
+      const first = await members(lookupKeys.batchJobs(queueKey(), 'emb-aa11bb-1'));
+      expect(first.sort()).toEqual(
+        jobs
+          .slice(0, 150)
+          .map((j) => j.id!)
+          .sort(),
+      );
+      expect(await redis.zcard(lookupKeys.batchJobs(queueKey(), 'emb-aa11bb-2'))).toBe(150);
+      expect(await members(lookupKeys.text(queueKey(), textHash('t7')))).toEqual(['j-7']);
+      const record = await redis.hgetall(lookupKeys.batch(queueKey(), 'emb-aa11bb-2'));
+      expect(record).toMatchObject({ batchId: 'emb-aa11bb-2', name: 'emb', size: '150', jobs: '150', outcome: 'ok', split: '0', durationMs: '12' });
+      expect(JSON.parse(record.queryTag)).toEqual({ queue: 'embeddings', batchId: 'emb-aa11bb-2', jobs: 150 });
+      for (const key of [
+        lookupKeys.batch(queueKey(), 'emb-aa11bb-1'),
+        lookupKeys.batchJobs(queueKey(), 'emb-aa11bb-1'),
+        lookupKeys.text(queueKey(), textHash('t0')),
+      ]) {
+        const ttl = await redis.ttl(key);
+        expect({ key, ok: ttl > 540 && ttl <= 600 }).toEqual({ key, ok: true });
+      }
+      await writer.close();
+    });
+
+    it('records the failed batch a split half came from, with its error and query id', async () => {
+      const jobs = await addJobs(2);
+      const writer = createJobLogWriter(logConn);
+      const failure = Object.assign(new Error('statement failed'), { queryId: '01b2-0000-q' });
+      writer.observe(served('emb-cc22dd-4', 2, { ok: false, error: failure }));
+      writer.observe(served('emb-cc22dd-4.1', 1, { split: true }));
+      await writer.log(jobs[0], `served by ${describeBatches([{ batchId: 'emb-cc22dd-4.1', size: 1 }], 'texts')}`);
+      expect(await redis.hgetall(lookupKeys.batch(queueKey(), 'emb-cc22dd-4.1'))).toMatchObject({ outcome: 'ok', split: '1', parent: 'emb-cc22dd-4' });
+      expect(await redis.hgetall(lookupKeys.batch(queueKey(), 'emb-cc22dd-4'))).toMatchObject({
+        outcome: 'failed',
+        error: 'statement failed',
+        queryId: '01b2-0000-q',
+      });
+      expect(await members(lookupKeys.batchJobs(queueKey(), 'emb-cc22dd-4.1'))).toEqual(['j-0']);
+      await writer.close();
+    });
+
+    it('indexes nothing for a job that is gone, and links rows to the lookup page only when asked', async () => {
+      const jobs = await addJobs(2);
+      await jobs[1].remove();
+      const writer = createJobLogWriter(logConn, { batchPage: '/admin/jobs' });
+      const row = `served by ${describeBatches([{ batchId: 'emb-ee33ff-9', size: 2 }], 'texts')}`;
+      const settled = await Promise.allSettled(jobs.map((job) => writer.log(job, row)));
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+      expect(await members(lookupKeys.batchJobs(queueKey(), 'emb-ee33ff-9'))).toEqual(['j-0']);
+      expect(await members(lookupKeys.text(queueKey(), textHash('t1')))).toEqual([]);
+      expect((await queue.getJobLogs('j-0')).logs).toEqual([`${row} · /admin/jobs?batch=emb-ee33ff-9`]);
+      await writer.close();
+    });
+
+    it("indexes a job under its tenant (its own, else its index target's), hashed", async () => {
+      const [own, target, none] = await queue.addBulk([
+        { name: 'embed', data: { text: 'a', tenant: 'acme' }, opts: { jobId: 'own' } },
+        { name: 'embed', data: { text: 'b', index: { namespace: 'calls', id: 'c-1', tenant: 'acme' } }, opts: { jobId: 'target' } },
+        { name: 'embed', data: { text: 'c' }, opts: { jobId: 'none' } },
+      ]);
+      const writer = createJobLogWriter(logConn);
+      await Promise.all([own, target, none].map((job) => writer.log(job, 'served from cache (l1)')));
+      expect((await members(lookupKeys.tenant(queueKey(), 'acme'))).sort()).toEqual(['own', 'target']);
+      expect(await redis.keys(`${prefix}:*acme*`)).toEqual([]);
+      await writer.close();
+    });
+
+    it('rejects a retention that is not a positive integer', () => {
+      expect(() => createJobLogWriter(logConn, { retentionS: 0 })).toThrow(/retentionS.*got 0/);
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { BatchRef } from './embedding';
 
 /** What a batch's size counts in a job log row: texts (embeddings), ids (deals), requests (collectors). */
@@ -15,7 +16,8 @@ export function describeBatches(refs: readonly BatchRef[], unit: BatchUnit): str
   return `batch${refs.length > 1 ? 'es' : ''} ${refs.map((b) => `${b.batchId} (${b.size} ${unit})`).join(', ')}`;
 }
 
-const BATCH_IN_LOG = /([A-Za-z0-9_-]+-[A-Za-z0-9_-]+) \((\d+) (?:texts|ids|requests)\)/g;
+// Batch ids are `<coalescer>-<hex>-<n>`, and `.1` / `.2` per bisection of a failed batch.
+const BATCH_IN_LOG = /([A-Za-z0-9_-]+-[A-Za-z0-9_.-]+) \((\d+) (?:texts|ids|requests)\)/g;
 
 /** The batches named in a job's log rows (`describeBatches`' format), in order. */
 export function batchesInLogs(lines: readonly string[]): BatchRef[] {
@@ -25,3 +27,56 @@ export function batchesInLogs(lines: readonly string[]): BatchRef[] {
   }
   return out;
 }
+
+/** Batch references of a job: from its result (`batch` or `batches`), else from its log rows. */
+export function batchesOfJob(result: unknown, logs: readonly string[]): BatchRef[] {
+  const r = result as { batch?: BatchRef; batches?: BatchRef[] } | null | undefined;
+  if (r && typeof r === 'object') {
+    if (Array.isArray(r.batches)) return r.batches;
+    if (r.batch && typeof r.batch === 'object') return [r.batch];
+  }
+  return batchesInLogs(logs);
+}
+
+/** What a batch id looks like wherever one is accepted from outside (the lookup API and page). */
+export const BATCH_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,159}$/;
+
+/** What a text hash (`textHash`) looks like: 43 characters of base64url. */
+export const TEXT_HASH_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The hash under which jobs are found by their text: base64url of SHA-256 over the text (UTF-8), so the
+ * text itself never becomes part of a Redis key. Independent of the model (the cache key is not).
+ *
+ * @example
+ *   textHash('renewal is at risk') // 43 characters
+ */
+export function textHash(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('base64url');
+}
+
+/**
+ * Redis keys of the job lookup indexes, inside a queue's own key space (`<prefix>:<queue>`, BullMQ's
+ * `queueQualifiedName`): removed with the queue (`obliterate`), in its cluster slot (the `{hash tag}` of
+ * the prefix). BullMQ job ids cannot contain `:`, so no job's keys collide with these.
+ *
+ * - `batch`: a hash, the batch's record (timing, outcome, QUERY_TAG, query id when known)
+ * - `batchJobs`: a sorted set of the ids of the jobs it served (score: when their row was written, ms)
+ * - `text`: a sorted set of the ids of the jobs whose text has that hash
+ * - `tenant`: a sorted set of the ids of the jobs of a tenant (the tenant hashed like a text)
+ */
+export const lookupKeys = {
+  batch: (queueKey: string, batchId: string) => `${queueKey}:fleet:batch:${batchId}`,
+  batchJobs: (queueKey: string, batchId: string) => `${queueKey}:fleet:batch:${batchId}:jobs`,
+  text: (queueKey: string, hash: string) => `${queueKey}:fleet:text:${hash}`,
+  tenant: (queueKey: string, tenant: string) => `${queueKey}:fleet:tenant:${textHash(tenant)}`,
+} as const;
+
+/** The batch a split half came from (`emb-a1-3.2` → `emb-a1-3`), or undefined for a batch that is no half. */
+export function parentBatchId(batchId: string): string | undefined {
+  const m = /^(.+)\.[12]$/.exec(batchId);
+  return m ? m[1] : undefined;
+}
+
+/** Where the API serves the operator page that finds jobs and opens batches; job log rows link to it. */
+export const JOB_LOOKUP_PAGE = '/admin/jobs';

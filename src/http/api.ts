@@ -14,6 +14,7 @@ import { listen, type ReadinessCheck, type RunningServer, registerHealthRoutes }
 import { registerDocs } from './openapi';
 import { dealRoutes } from './routes/deals';
 import { jobRoutes } from './routes/jobs';
+import { lookupRoutes } from './routes/lookup';
 import { type SearchHandler, searchRoutes } from './routes/search';
 import { workflowRoutes } from './routes/workflows';
 import { secureV1 } from './v1-scope';
@@ -140,6 +141,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     const scope = secureV1(v1, { auth, logger });
     await v1.register(jobRoutes, { scope, producer, queues, admission, maxWaitMs, redisTimeoutMs });
+    await v1.register(lookupRoutes, { scope, queues, redisTimeoutMs });
     await v1.register(workflowRoutes, { scope, producer, admission });
     await v1.register(dealRoutes, { scope, producer, cachePrefix: opts.cachePrefix, redisTimeoutMs });
     if (opts.search) await v1.register(searchRoutes, { scope, search: opts.search });

@@ -4,8 +4,10 @@ import type { FastifyAdapter as FastifyAdapterClass } from '@bull-board/fastify'
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { JOB_LOOKUP_PAGE } from '../contracts/batch-log';
 import { nativeRequire } from '../runtime/native-require';
 import type { Authenticator, Principal } from './auth';
+import { mountJobLookupPage } from './job-lookup-page';
 
 export interface BoardOptions {
   /** Where the full board (retry, remove, pause...) is mounted. Default `/admin/queues`. */
@@ -59,7 +61,8 @@ function challenge(reply: FastifyReply, auth: Authenticator, message: string) {
 
 /**
  * Mounts Bull Board twice: the full board for admins (API tokens or the admin's Basic credentials)
- * and a read-only board for viewers (viewer Basic credentials or viewer tokens; admins may use it too).
+ * and a read-only board for viewers (viewer Basic credentials or viewer tokens; admins may use it too),
+ * and next to them the job lookup page (`JOB_LOOKUP_PAGE`, src/http/job-lookup-page.ts) for both.
  * Bull Board itself has no authentication; each mount is wrapped in its own fastify scope whose
  * onRequest hook authenticates every request: pages, static files and the board's JSON API.
  *
@@ -118,6 +121,13 @@ export async function mountBoard(app: FastifyInstance, opts: MountBoardOptions):
   await mount(readOnlyBasePath, true, (req, reply) => {
     if (req.method === 'GET' || req.method === 'HEAD') return undefined;
     return reply.code(403).send({ error: { code: 'forbidden', message: `the board at ${readOnlyBasePath} is read-only; admins use ${basePath}` } });
+  });
+  // The page that finds jobs and opens batches: read-only, so any board principal may use it.
+  await mountJobLookupPage(app, {
+    path: JOB_LOOKUP_PAGE,
+    queues: opts.queues,
+    boardPath: basePath,
+    refuse: (req, reply) => (principalOf(req) ? undefined : challenge(reply, auth, 'the job lookup page needs the same credentials as Bull Board')),
   });
   return { basePath, readOnlyBasePath };
 }

@@ -1,15 +1,18 @@
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { FleetConfig } from '../../config';
+import { JOB_LOOKUP_PAGE } from '../../contracts/batch-log';
 import type { QueueName } from '../../contracts/queues';
 import type { PooledWarehouse, WarehousePool } from '../../pool';
 import { type FleetMetrics, instrumentProcessor } from '../../telemetry';
 import type { Logger } from '../../telemetry/logger';
+import type { DependencyLog } from '../../telemetry/outage-log';
 import type { BatchEvent } from '../../workers/coalescer';
-import { createJobLogWriter, type JobLogWriter } from '../../workers/job-logs';
+import { createJobLogWriter, type IndexingJobLogWriter, type JobLogWriter } from '../../workers/job-logs';
 import { circuitOpenCause, runWorker } from '../../workers/run-worker';
 import type { SearchProcessor } from '../../workers/search-processor';
 import type { FleetCaches } from '../caches';
+import { closeRedis, dropRedis } from '../redis';
 import type { Releasers } from '../releasers';
 
 /** What every role is given, built once by the entry point; roles add what they open to `releasers`. */
@@ -19,6 +22,8 @@ export interface RoleContext {
   readonly logger: Logger;
   /** Creates a new Redis connection (each BullMQ worker gets its own). */
   readonly redis: () => Redis;
+  /** Redis's availability log: every connection made by `redis` reports to it; so do the role's workers. */
+  readonly redisLog: DependencyLog;
   readonly pool: WarehousePool;
   readonly warehouse: PooledWarehouse;
   readonly releasers: Releasers;
@@ -41,9 +46,16 @@ export interface StartedRole {
 /** One role: opens what it needs, registers each thing for release as it opens it. */
 export type RoleModule = (ctx: RoleContext) => StartedRole;
 
-/** Records each coalesced warehouse batch (metrics) and logs failed ones. */
+/** The job log writer of each role context (`jobLogs`), told about the batches `batchObserver` sees. */
+const logWriters = new WeakMap<RoleContext, IndexingJobLogWriter>();
+
+/**
+ * Records each coalesced warehouse batch (metrics), logs failed ones, and hands each to the role's job
+ * log writer (`jobLogs`), which writes the batch's lookup record with the rows that name it.
+ */
 export function batchObserver(ctx: RoleContext) {
   return (e: BatchEvent) => {
+    logWriters.get(ctx)?.observe(e);
     ctx.metrics?.batch(e.batch.size, e.durationMs, e.ok, e.name);
     if (!e.ok) ctx.logger.warn({ batch: e.batch, split: e.split, err: e.error }, 'batch call failed');
     else ctx.logger.debug({ batch: e.batch, ms: Math.round(e.durationMs) }, 'batch served');
@@ -53,8 +65,12 @@ export function batchObserver(ctx: RoleContext) {
 /** A job log writer on a connection of its own (a worker's connection blocks); both released with the role. */
 export function jobLogs(ctx: RoleContext, name: string): { logs: JobLogWriter; connection: Redis } {
   const connection = ctx.redis();
-  ctx.releasers.add(`${name} connection`, () => connection.quit());
-  return { logs: createJobLogWriter(connection), connection };
+  ctx.releasers.add(`${name} connection`, () => closeRedis(connection), { force: () => dropRedis(connection) });
+  const j = ctx.config.jobs;
+  // Lookup indexes live as long as the longest-kept job they point to; rows naming a batch link to its page.
+  const logs = createJobLogWriter(connection, { retentionS: Math.max(j.keepCompletedS, j.keepFailedS), batchPage: JOB_LOOKUP_PAGE });
+  logWriters.set(ctx, logs);
+  return { logs, connection };
 }
 
 /**
@@ -63,7 +79,7 @@ export function jobLogs(ctx: RoleContext, name: string): { logs: JobLogWriter; c
  */
 export function startWorker(ctx: RoleContext, queue: QueueName, processor: (job: Job) => Promise<unknown>, concurrency: number): Worker {
   const connection = ctx.redis();
-  ctx.releasers.add(`${queue} worker connection`, () => connection.quit());
+  ctx.releasers.add(`${queue} worker connection`, () => closeRedis(connection), { force: () => dropRedis(connection) });
   const { metrics, logger } = ctx;
   const instrumented = metrics
     ? instrumentProcessor(processor as never, { metrics, logger, isDeferral: (err) => circuitOpenCause(err) !== undefined })

@@ -1,0 +1,42 @@
+import IORedis from 'ioredis';
+import { JOB_LOOKUP_PAGE } from '../../src/contracts/batch-log';
+import { QUEUES } from '../../src/contracts/queues';
+import { appendUpsertsOnce } from '../../src/index-builder';
+import type { PooledWarehouse } from '../../src/pool';
+import { EMBEDDING_DIMS } from '../../src/warehouse/queries/embed-texts';
+import { createEmbeddingProcessor } from '../../src/workers/embedding-processor';
+import { createJobLogWriter } from '../../src/workers/job-logs';
+import { runWorker } from '../../src/workers/run-worker';
+import { testRedisUrl } from './redis';
+
+/**
+ * The embedding worker as the embeddings role wires it (src/app/roles/context.ts `jobLogs` and
+ * `batchObserver`): its job log writer is told about every batch and links rows to the lookup page, so
+ * the jobs it runs can be found by batch and text.
+ */
+export function startIndexedEmbeddingWorker(
+  warehouse: PooledWarehouse,
+  prefix: string,
+  opts: { retentionS?: number; maxWaitMs?: number; maxBatchSize?: number } = {},
+) {
+  const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const logs = createJobLogWriter(logConnection, { retentionS: opts.retentionS, batchPage: JOB_LOOKUP_PAGE });
+  const processor = createEmbeddingProcessor({
+    warehouse,
+    logs,
+    batching: { maxBatchSize: opts.maxBatchSize ?? 500, maxWaitMs: opts.maxWaitMs ?? 50 },
+    onBatch: (e) => logs.observe(e),
+    indexSink: (items) => appendUpsertsOnce(logConnection, prefix, items, { dimensions: EMBEDDING_DIMS }),
+  });
+  const worker = runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency: 200, processor: processor.process });
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await processor.close();
+      await logs.close();
+      await Promise.all([connection.quit(), logConnection.quit()]);
+    },
+  };
+}
