@@ -8,7 +8,7 @@
  *   shutdown-signals (9 s), faults-redis (8 s), worker-kill (4 s: a replica SIGKILLed mid-batch, as faults-kill);
  * - the benchmark smoke runs: bench-coalesce (6 s), cache-bench (1 s);
  * - production-tree (37 s: two `npm ci` installs; dev-only-imports checks the same rules in seconds);
- * - browser-board (6 s: starts Chromium; 6-10 s beside another file), so the fast run needs no browser.
+ * - the browser tests, browser-board and browser-job-lookup (6-10 s each: they start Chromium), so the fast run needs no browser.
  * What stays takes about 70 s in band, 40-50 s on two workers.
  */
 const base = require('./jest.config');
@@ -20,7 +20,7 @@ const SLOW = [
   '/test/bench-[^/]*\\.test\\.ts$',
   '/test/cache-bench\\.test\\.ts$',
   '/test/production-tree\\.test\\.ts$',
-  '/test/browser-board\\.test\\.ts$',
+  '/test/browser-[^/]*\\.test\\.ts$',
 ];
 
 module.exports = {
