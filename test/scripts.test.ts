@@ -42,7 +42,9 @@ describe('scripts/test-prereqs: npm test brings what it needs or says what is mi
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^npm test needs redis-server chromium openssl promtool: install with `sudo apt-get install -y redis-server chromium openssl prometheus`/);
+    expect(lines[0]).toMatch(
+      /^npm test needs redis-server chromium openssl promtool: install with `sudo apt-get install -y redis-server chromium openssl prometheus`/,
+    );
     expect(lines[0]).toContain('FLEET_SKIP_BROWSER=1');
   });
 

@@ -129,7 +129,7 @@ describe('local warehouse statement parameters and query history (over the real 
     await exec(conn, "ALTER SESSION /* why */ SET QUERY_TAG = 'a\\tb''c' -- trailing");
     await exec(conn, 'SELECT 1 AS ESCAPED_TAG');
     expect(entryFor(wh, 'SELECT 1 AS ESCAPED_TAG').queryTag).toBe("a\tb'c");
-    await exec(conn, "ALTER SESSION SET \"QUERY_TAG\" = $$it's$$");
+    await exec(conn, 'ALTER SESSION SET "QUERY_TAG" = $$it\'s$$');
     await exec(conn, 'SELECT 1 AS DOLLAR_TAG');
     expect(entryFor(wh, 'SELECT 1 AS DOLLAR_TAG').queryTag).toBe("it's");
     await exec(conn, 'ALTER SESSION UNSET QUERY_TAG');
