@@ -55,6 +55,14 @@ describe('ann benchmark (smoke)', () => {
     expect(filtered.map((f) => f.filter)).toEqual(['tenant 1%', 'tenants 10%', 'time 50%', 'deal 0.01%']);
     expect(filtered[2].matching).toBe(1_000);
     expect(filtered[2].recall_at_10).toBeGreaterThan(0.9);
+    // the one deal (n / 10,000 = 1 item here) is answered exactly; the same filters over-fetching only and exact only are reported too
+    expect(filtered[3]).toMatchObject({ matching: 1, recall_at_10: 1, short_answers: 0 });
+    const overfetch = r.filtered_overfetch as { filter: string; matching: number }[];
+    const exactOnly = r.filtered_exact as { filter: string; recall_at_10: number }[];
+    expect(overfetch.map((f) => f.filter)).toEqual(filtered.map((f) => f.filter));
+    expect(overfetch.map((f) => f.matching)).toEqual(filtered.map((f) => f.matching));
+    for (const f of exactOnly) expect(f.recall_at_10).toBeGreaterThanOrEqual(0.99); // f16 rows against float32 truth: ties may swap
+    expect(r.vector_file_bytes).toBe((2_000 + 1) * (64 * 2 + 1)); // f16 rows by key (nextKey 2,001) plus a presence byte each
     expect(readdirSync(cacheDir)).toEqual([expect.stringMatching(/^hard-2000-40-64-s42\.gt-k10\.u64$/)]);
     const again = await runAnnBench({ ...opts, efSweep: [], concurrency: 0, filterQueries: 0 });
     expect(again.truth_cached).toBe(true);
@@ -91,7 +99,7 @@ describe('fleet bench ann --dataset glove (CLI smoke run)', () => {
       expect({ k, type: typeof r[k] }).toEqual({ k, type: 'number' });
     }
     expect((r.ef_sweep as unknown[]).length).toBeGreaterThan(1);
-  });
+  }, 180_000);
 
   it('refuses --dataset and --n for other benchmarks, and an --n that is no count, before anything runs', async () => {
     const other = await launchFleet(['bench', 'pool', '--n', '5'], { cwd: root }).finished(30_000);

@@ -43,6 +43,8 @@ describe('index-builder misuse', () => {
     expect(() => createIndexBuilder({ redis: {} as Redis, prefix, snapshotDir: dir })).toThrow(/option redis/);
     expect(() => createSearchService({ redis, prefix, snapshotDir: dir, mode: 'mmap' as never })).toThrow(/option mode: "mmap"/);
     expect(() => createSearchService({ redis, prefix, snapshotDir: dir, threads: 0 })).toThrow(/option threads: 0/);
+    expect(() => createSearchService({ redis, prefix, snapshotDir: dir, exactFilterMax: -1 })).toThrow(/option exactFilterMax: -1/);
+    expect(() => createSearchService({ redis, prefix, snapshotDir: dir, exactFilterMax: 1.5 })).toThrow(/option exactFilterMax: 1\.5/);
   });
 
   it('validates appended items before touching Redis, listing every bad one', async () => {

@@ -48,7 +48,9 @@ describe('SnapshotStore', () => {
     expect(readdirSync(dir).sort()).toEqual([snapshotName(2), snapshotName(3)]); // no temp folders left, oldest pruned
     const m = JSON.parse(readFileSync(join(c.dir, MANIFEST_FILE), 'utf8'));
     expect(m).toMatchObject({ format: 1, version: 3, count: 30, log_position: '12-0', settings: { dimensions: 8, metric: 'cos' } });
-    expect(Object.keys(m.files).sort()).toEqual(['mapping.json', 'ns-notes.usearch']);
+    expect(Object.keys(m.files).sort()).toEqual(['mapping.json', 'ns-notes.usearch', 'vec-notes.f16']);
+    expect(m.namespaces.notes).toEqual({ file: 'ns-notes.usearch', count: 30, vectors: 'vec-notes.f16' });
+    expect(m.files['vec-notes.f16'].bytes).toBe(31 * (8 * 2 + 1)); // keys below nextKey (31) × (8 f16 components + a presence byte)
     expect(m.files['ns-notes.usearch'].sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(typeof m.created_at).toBe('string');
 
@@ -74,6 +76,49 @@ describe('SnapshotStore', () => {
     const latest = await store.loadLatest();
     expect(latest.snapshot?.version).toBe(1);
     expect(latest.skipped.map((e) => e.message)).toEqual([expect.stringMatching(/snapshot-000000000002 refused: .*corrupt/)]);
+  });
+
+  it('verifies the vector file like the index files: a corrupt or missing one refuses the snapshot', async () => {
+    const store = new SnapshotStore({ dir, keep: 10 });
+    await store.init();
+    const good = await writeSnapshot(store, thread, 10, '1-0');
+    const corrupt = await writeSnapshot(store, thread, 10, '2-0');
+    const file = join(corrupt.dir, 'vec-notes.f16');
+    const bytes = readFileSync(file);
+    bytes[3] ^= 0x01;
+    writeFileSync(file, bytes);
+    const missing = await writeSnapshot(store, thread, 10, '3-0');
+    rmSync(join(missing.dir, 'vec-notes.f16'));
+    const unlisted = await writeSnapshot(store, thread, 10, '4-0');
+    const manifest = JSON.parse(readFileSync(join(unlisted.dir, MANIFEST_FILE), 'utf8'));
+    delete manifest.files['vec-notes.f16'];
+    writeFileSync(join(unlisted.dir, MANIFEST_FILE), JSON.stringify(manifest));
+
+    const latest = await store.loadLatest();
+    expect(latest.snapshot?.version).toBe(good.version);
+    expect(latest.skipped.map((e) => e.reason)).toEqual([
+      'namespace notes: vec-notes.f16 has no checksum in the manifest',
+      'vec-notes.f16 is missing (partial snapshot)',
+      expect.stringMatching(/vec-notes\.f16 sha256 .* does not match manifest .*\(corrupt\)/),
+    ]);
+  });
+
+  it('opens and serves a snapshot written before vector files (no `vectors` in the manifest)', async () => {
+    const store = new SnapshotStore({ dir });
+    await store.init();
+    const snap = await writeSnapshot(store, thread, 10, '1-0');
+    // rewrite it as the previous format wrote it: no vector file, no `vectors` entry
+    rmSync(join(snap.dir, 'vec-notes.f16'));
+    const manifest = JSON.parse(readFileSync(join(snap.dir, MANIFEST_FILE), 'utf8'));
+    delete manifest.files['vec-notes.f16'];
+    delete manifest.namespaces.notes.vectors;
+    writeFileSync(join(snap.dir, MANIFEST_FILE), JSON.stringify(manifest));
+    const latest = await store.loadLatest();
+    expect(latest.snapshot?.version).toBe(snap.version);
+    expect(latest.snapshot?.manifest.namespaces.notes.vectors).toBeUndefined();
+    const reader = await IndexThread.open({ dir: snap.dir, settings, namespaces: latest.snapshot!.manifest.namespaces }, 'view');
+    expect((await reader.search(unit(1), 1, 'notes'))[0].id).toBe('id-1');
+    await reader.close();
   });
 
   it('refuses partial snapshots: a truncated file, a missing manifest, a malformed manifest', async () => {

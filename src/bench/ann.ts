@@ -167,6 +167,7 @@ async function runDataset(
     const ref = await store.commit(pending, { count: saved.count, settings, logPosition: '0-0', namespaces: saved.namespaces });
     const snapshot_save_ms = performance.now() - t;
     const snapshot_bytes = Object.values(ref.manifest.files).reduce((a, f) => a + f.bytes, 0);
+    const vector_file_bytes = Object.entries(ref.manifest.files).reduce((a, [name, f]) => a + (name.startsWith('vec-') ? f.bytes : 0), 0);
     t = performance.now();
     const verified = await store.verify(ref.dir);
     const snapshot_verify_ms = performance.now() - t;
@@ -185,8 +186,8 @@ async function runDataset(
     if (batched.length !== queryCount || batched.some((h) => h.length === 0)) throw new Error('batched search returned missing results');
 
     const indexFile = join(verified.dir, namespaceFile(NS));
-    const open = async (ef: number | undefined, coalesce: boolean, threads?: { threads: number; batchThreads: number }) => {
-      const service = createSearchService({ redis, prefix, snapshotDir: dir, pollMs: 0, expansionSearch: ef, coalesce, ...threads });
+    const open = async (ef: number | undefined, coalesce: boolean, threads?: { threads: number; batchThreads: number }, exactFilterMax?: number) => {
+      const service = createSearchService({ redis, prefix, snapshotDir: dir, pollMs: 0, expansionSearch: ef, coalesce, ...threads, exactFilterMax });
       services.push(service);
       await service.start();
       if (!service.ready) throw new Error(`search service did not load the snapshot: ${service.lastError?.message}`);
@@ -265,16 +266,32 @@ async function runDataset(
       );
     }
 
+    // Filters three ways on the same snapshot: the default policy (exact from the vector file up to
+    // `exactFilterMax` matching items, else over-fetch), over-fetch only (the path before vector files),
+    // and exact for every filter (what exact costs per matching item: where the threshold belongs).
     let filtered: Record<string, unknown>[] = [];
-    if ((opts.filterQueries ?? 200) > 0) {
-      const { service, processor } = await open(undefined, true);
-      try {
-        filtered = await measureFilters(processor, data, queries, encoded, n, dims, Math.min(queryCount, opts.filterQueries ?? 200));
-      } finally {
-        await close(service);
-      }
-      for (const f of filtered)
-        log(`filter ${f.filter} (${f.matching} items): recall@10 ${f.recall_at_10}, p50 ${f.p50_ms} ms, ${f.short_answers} short answers`);
+    let filtered_overfetch: Record<string, unknown>[] = [];
+    let filtered_exact: Record<string, unknown>[] = [];
+    const filterQueries = Math.min(queryCount, opts.filterQueries ?? 200);
+    if (filterQueries > 0) {
+      const pass = async (exactFilterMax: number | undefined, count: number) => {
+        const { service, processor } = await open(undefined, true, undefined, exactFilterMax);
+        try {
+          return await measureFilters(processor, data, queries, encoded, n, dims, count);
+        } finally {
+          await close(service);
+        }
+      };
+      filtered = await pass(undefined, filterQueries);
+      filtered_overfetch = await pass(0, filterQueries);
+      filtered_exact = await pass(1_000_000, Math.max(1, Math.ceil(filterQueries / 4)));
+      for (const [label, rows] of [
+        ['default', filtered],
+        ['over-fetch only', filtered_overfetch],
+        ['exact only', filtered_exact],
+      ] as const)
+        for (const f of rows)
+          log(`filter ${f.filter} (${f.matching} items, ${label}): recall@10 ${f.recall_at_10}, p50 ${f.p50_ms} ms, ${f.short_answers} short answers`);
     }
 
     let replica: Record<string, unknown> = {};
@@ -300,12 +317,15 @@ async function runDataset(
       ...concurrency,
       build_rss_mb,
       snapshot_bytes,
+      vector_file_bytes,
       snapshot_save_ms: Math.round(snapshot_save_ms),
       snapshot_verify_ms: Math.round(snapshot_verify_ms),
       snapshot_view_ms: round(snapshot_view_ms, 1),
       ...replica,
       ef_sweep,
       filtered,
+      filtered_overfetch,
+      filtered_exact,
     };
   } finally {
     await Promise.allSettled(services.map((s) => s.close()));

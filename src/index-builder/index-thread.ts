@@ -60,16 +60,25 @@ export class IndexThread {
   /**
    * A thread holding the index files of a snapshot folder (verified by the caller). `view` maps them
    * read-only; `load` copies them into RAM and keeps them writable. `expansionSearch` overrides the
-   * snapshot's setting (a viewed index takes it only here).
+   * snapshot's setting (a viewed index takes it only here); `exactFilterMax` is the largest filter
+   * answered exactly from the vector file (see `OpenOptions`).
    */
   static async open(
     snapshot: { dir: string; settings: CompiledIndexSettings; namespaces: NamespaceFiles },
     mode: OpenMode,
-    opts: IndexThreadOptions & { expansionSearch?: number } = {},
+    opts: IndexThreadOptions & { expansionSearch?: number; exactFilterMax?: number } = {},
   ): Promise<IndexThread> {
     const thread = new IndexThread(spawn(opts), snapshot.settings);
     await thread
-      .request({ op: 'open', dir: snapshot.dir, settings: snapshot.settings, namespaces: snapshot.namespaces, mode, expansionSearch: opts.expansionSearch })
+      .request({
+        op: 'open',
+        dir: snapshot.dir,
+        settings: snapshot.settings,
+        namespaces: snapshot.namespaces,
+        mode,
+        expansionSearch: opts.expansionSearch,
+        exactFilterMax: opts.exactFilterMax,
+      })
       .catch(async (err) => {
         await thread.close();
         throw err;

@@ -22,7 +22,10 @@ function handle(req: ThreadRequest): unknown {
       index = new NamespacedIndex(req.settings);
       return { size: 0 };
     case 'open':
-      index = NamespacedIndex.open(req.dir, req.settings, req.namespaces, req.mode, req.expansionSearch);
+      index = NamespacedIndex.open(req.dir, req.settings, req.namespaces, req.mode, {
+        expansionSearch: req.expansionSearch,
+        exactFilterMax: req.exactFilterMax,
+      });
       return { size: index.size };
     case 'apply':
       return current().apply(req.batch);
@@ -34,7 +37,13 @@ function handle(req: ThreadRequest): unknown {
       return current().save(req.dir);
     case 'stats': {
       const i = current();
-      const stats: IndexStats = { size: i.size, namespaces: i.namespaceSizes(), readOnly: i.readOnly, rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+      const stats: IndexStats = {
+        size: i.size,
+        namespaces: i.namespaceSizes(),
+        readOnly: i.readOnly,
+        filterPaths: { ...i.filterPaths },
+        rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
+      };
       return stats;
     }
     default:

@@ -43,6 +43,8 @@ export interface CompiledFilter {
   matches(key: number): boolean;
   /** Items (of this namespace) that match. Exact. */
   count(): number;
+  /** The keys that match, in key order (a scan of the columns; stops after `limit`). */
+  keys(limit?: number): number[];
 }
 
 /** A string dictionary: each distinct value gets a small integer code (1-based; 0 = none) and a live count. */
@@ -160,7 +162,13 @@ export class ItemMetadata {
       for (let key = 0; key < this.end; key++) if (matches(key)) n++;
       return n;
     };
-    return { matches, count };
+    const keys = (limit = Infinity): number[] => {
+      const out: number[] = [];
+      if (this.withMeta === 0 || tenantCodes?.size === 0 || dealCodes?.size === 0) return out;
+      for (let key = 0; key < this.end && out.length < limit; key++) if (matches(key)) out.push(key);
+      return out;
+    };
+    return { matches, count, keys };
   }
 
   /** The metadata of `keys` (in that order) for `mapping.json`, or undefined when none carries any. */

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ItemMeta, isActiveFilter, type SearchFilter } from './item-metadata';
 import { type CompiledIndexSettings, isValidNamespace } from './settings';
-import { type IdMapping, type OpenMode, type VectorHit, VectorIndex } from './vector-index';
+import { DEFAULT_EXACT_FILTER_MAX, type IdMapping, type OpenMode, type VectorHit, VectorIndex } from './vector-index';
 
 /** One change to the index, as it travels through the log. Upserts take their vector from `OpBatch.vectors`. */
 export interface IndexOp {
@@ -51,8 +51,23 @@ export interface NamespacedHit extends VectorHit {
   namespace: string;
 }
 
-/** Where each namespace's index file is inside a snapshot folder, and how many vectors it holds. */
-export type NamespaceFiles = Record<string, { file: string; count: number }>;
+/**
+ * Where each namespace's index file is inside a snapshot folder, how many vectors it holds, and its
+ * vector file (exact filtered search; absent in snapshots written before vector files).
+ */
+export type NamespaceFiles = Record<string, { file: string; count: number; vectors?: string }>;
+
+/** How `NamespacedIndex.open` opens a snapshot for search. */
+export interface OpenOptions {
+  /** Overrides the snapshot's `expansionSearch` (ef). */
+  expansionSearch?: number;
+  /**
+   * Filters matching at most `max(exactFilterMax, 32 × k)` items are answered exactly from the vector
+   * file (complete: every matching item can be returned); more, by over-fetching from the graph.
+   * Default 2,048 (`DEFAULT_EXACT_FILTER_MAX`); 0 always over-fetches.
+   */
+  exactFilterMax?: number;
+}
 
 /** The mapping file of a snapshot: every namespace's id ↔ key mapping. */
 export interface MappingFile {
@@ -77,22 +92,50 @@ export function namespaceFile(namespace: string): string {
  */
 export class NamespacedIndex {
   private readonly indexes = new Map<string, VectorIndex>();
+  private exactMax = DEFAULT_EXACT_FILTER_MAX;
+  /** Filtered searches answered per namespace and path: exact (vector file) or over-fetch (graph). */
+  readonly filterPaths = { exact: 0, overfetch: 0 };
 
   constructor(
     readonly settings: CompiledIndexSettings,
-    readonly readOnly = false,
-  ) {}
+    readOnly = false,
+  ) {
+    this.readOnly = readOnly;
+  }
 
-  /** Opens a snapshot folder's files (already verified against their checksums). */
-  static open(dir: string, settings: CompiledIndexSettings, namespaces: NamespaceFiles, mode: OpenMode, expansionSearch?: number): NamespacedIndex {
+  readonly readOnly: boolean;
+
+  /** See `OpenOptions.exactFilterMax`. */
+  get exactFilterMax(): number {
+    return this.exactMax;
+  }
+
+  set exactFilterMax(value: number) {
+    if (!Number.isInteger(value) || value < 0) throw new RangeError(`exactFilterMax must be a non-negative integer, got ${value}`);
+    this.exactMax = value;
+    for (const index of this.indexes.values()) index.exactFilterMax = value;
+  }
+
+  /**
+   * Opens a snapshot folder's files (already verified against their checksums). A namespace with a
+   * vector file answers rare filters exactly; one without (an older snapshot) over-fetches.
+   */
+  static open(dir: string, settings: CompiledIndexSettings, namespaces: NamespaceFiles, mode: OpenMode, opts: OpenOptions = {}): NamespacedIndex {
     const mapping = JSON.parse(readFileSync(join(dir, MAPPING_FILE), 'utf8')) as MappingFile;
     if (mapping?.format !== 1 || typeof mapping.namespaces !== 'object') throw new Error(`${MAPPING_FILE} in ${dir} is not a format-1 mapping`);
     const set = new NamespacedIndex(settings, mode === 'view');
-    for (const [ns, { file }] of Object.entries(namespaces)) {
+    for (const [ns, { file, vectors }] of Object.entries(namespaces)) {
       const m = mapping.namespaces[ns];
       if (!m) throw new Error(`mapping has no entry for namespace ${ns}`);
-      set.indexes.set(ns, VectorIndex.open(settings, join(dir, file), m, mode, expansionSearch));
+      set.indexes.set(
+        ns,
+        VectorIndex.open(settings, join(dir, file), m, mode, {
+          expansionSearch: opts.expansionSearch,
+          ...(vectors !== undefined ? { vectorFile: join(dir, vectors) } : {}),
+        }),
+      );
     }
+    if (opts.exactFilterMax !== undefined) set.exactFilterMax = opts.exactFilterMax;
     return set;
   }
 
@@ -148,7 +191,10 @@ export class NamespacedIndex {
       let index = this.indexes.get(ns);
       if (g.deletes.length && index) deleted += index.deleteMany(g.deletes);
       if (g.ids.length === 0) continue;
-      if (!index) this.indexes.set(ns, (index = new VectorIndex(this.settings)));
+      if (!index) {
+        this.indexes.set(ns, (index = new VectorIndex(this.settings)));
+        index.exactFilterMax = this.exactMax;
+      }
       const rows = new Float32Array(g.ids.length * d);
       g.rows.forEach((r, i) => rows.set(batch.vectors.subarray(r * d, r * d + d), i * d));
       const res = index.upsertRows(g.ids, rows, g.metas);
@@ -186,6 +232,7 @@ export class NamespacedIndex {
     const all: NamespacedHit[] = [];
     for (const [ns, index] of targets) {
       const r = index.searchFiltered(vector, q.k, filter);
+      if (r.path !== 'none') this.filterPaths[r.path]++;
       matching += r.matching;
       for (const h of r.hits) all.push({ ...h, namespace: ns });
     }
@@ -258,14 +305,18 @@ export class NamespacedIndex {
     return index.searchMany(queries, k, threads).map((hits) => hits.map((h) => ({ ...h, namespace })));
   }
 
-  /** Writes one index file per namespace and the mapping file into `dir` (not fsynced: the snapshot store does that). */
+  /**
+   * Writes one index file and one vector file per namespace and the mapping file into `dir` (not
+   * fsynced: the snapshot store does that).
+   */
   save(dir: string): { namespaces: NamespaceFiles; count: number } {
     const namespaces: NamespaceFiles = {};
     const mapping: MappingFile = { format: 1, namespaces: {} };
     for (const [ns, index] of this.indexes) {
       const file = namespaceFile(ns);
       mapping.namespaces[ns] = index.save(join(dir, file));
-      namespaces[ns] = { file, count: index.size };
+      const vectors = index.saveVectors(dir, ns);
+      namespaces[ns] = { file, count: index.size, ...(vectors !== undefined ? { vectors } : {}) };
     }
     writeFileSync(join(dir, MAPPING_FILE), JSON.stringify(mapping));
     return { namespaces, count: this.size };

@@ -13,7 +13,7 @@ import type { BatchAnswer, BatchQuery, NamespacedHit, QueryAnswer } from './name
 import { integerIn, isValidId, isValidNamespace, oneOf } from './settings';
 import { type SnapshotRef, SnapshotStore } from './snapshot-store';
 import { snapshotChannel } from './upsert-stream';
-import type { OpenMode } from './vector-index';
+import { DEFAULT_EXACT_FILTER_MAX, type OpenMode } from './vector-index';
 
 /** Options of `createSearchService`. Durations in ms. */
 export interface SearchServiceOptions {
@@ -31,6 +31,13 @@ export interface SearchServiceOptions {
   mode?: OpenMode;
   /** Overrides the snapshot's `expansionSearch` (ef) for this replica. Default: the snapshot's. 1–4096. */
   expansionSearch?: number;
+  /**
+   * A filter matching at most `max(exactFilterMax, 32 × k)` items is answered exactly from the
+   * snapshot's vector file (every matching item can be returned); a larger one by over-fetching from
+   * the graph. Snapshots without a vector file always over-fetch. Default 2 048; 0 always over-fetches;
+   * 0–1 000 000.
+   */
+  exactFilterMax?: number;
   /** Index threads per loaded snapshot; queries go to the least busy. Default 1; 1–64. With `view` extra threads cost little memory. */
   threads?: number;
   /** Fallback check for a newer snapshot, for announcements missed while disconnected. Default 30 000; 0 disables; else 100–3 600 000. */
@@ -63,6 +70,7 @@ interface CompiledSearchOptions {
   snapshotDir: string;
   mode: OpenMode;
   expansionSearch?: number;
+  exactFilterMax: number;
   threads: number;
   pollMs: number;
   maxK: number;
@@ -106,6 +114,7 @@ function compile(opts: SearchServiceOptions): CompiledSearchOptions {
     snapshotDir: opts.snapshotDir,
     mode: oneOf('mode', opts.mode ?? 'view', ['view', 'load'] as const),
     expansionSearch: opts.expansionSearch === undefined ? undefined : integerIn('expansionSearch', opts.expansionSearch, 1, 4096),
+    exactFilterMax: integerIn('exactFilterMax', opts.exactFilterMax ?? DEFAULT_EXACT_FILTER_MAX, 0, 1_000_000),
     threads: integerIn('threads', opts.threads ?? 1, 1, 64),
     pollMs,
     maxK: integerIn('maxK', opts.maxK ?? 1_000, 1, 10_000),
@@ -425,7 +434,18 @@ export class SearchService {
   }
 
   private async refreshOnce(): Promise<boolean> {
-    const { logger, mode, expansionSearch, threads: threadCount, drainTimeoutMs, coalesce, maxBatch, batchThreads, coalesceWindowMs } = this.opts;
+    const {
+      logger,
+      mode,
+      expansionSearch,
+      exactFilterMax,
+      threads: threadCount,
+      drainTimeoutMs,
+      coalesce,
+      maxBatch,
+      batchThreads,
+      coalesceWindowMs,
+    } = this.opts;
     const { snapshot, skipped } = await this.store.loadLatest({ newerThan: this.current?.version ?? 0, exclude: this.refused });
     for (const err of skipped) {
       if (err.version !== undefined) this.refused.add(err.version); // a refused snapshot never heals: do not re-hash it
@@ -440,6 +460,7 @@ export class SearchService {
       Array.from({ length: threadCount }, (_, i) =>
         IndexThread.open({ dir: snapshot.dir, settings: snapshot.manifest.settings, namespaces: snapshot.manifest.namespaces }, mode, {
           expansionSearch,
+          exactFilterMax,
           name: `index-search-${snapshot.version}-${i}`,
         }),
       ),

@@ -24,7 +24,7 @@ interface SnapshotManifest {
   /** Last index-log stream id applied to this index; replay starts after it. `0-0` = nothing applied. */
   log_position: string;
   namespaces: NamespaceFiles;
-  /** Every data file of the folder (index files and `mapping.json`) with its size and sha256 (hex). */
+  /** Every data file of the folder (index files, vector files and `mapping.json`) with its size and sha256 (hex). */
   files: Record<string, { bytes: number; sha256: string }>;
 }
 
@@ -69,7 +69,7 @@ const manifestSchema = z.object({
   count: z.number().int().nonnegative(),
   settings: z.record(z.string(), z.unknown()),
   log_position: z.string().regex(STREAM_ID_RE),
-  namespaces: z.record(z.string(), z.object({ file: z.string().min(1), count: z.number().int().nonnegative() })),
+  namespaces: z.record(z.string(), z.object({ file: z.string().min(1), count: z.number().int().nonnegative(), vectors: z.string().min(1).optional() })),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(SHA256_RE) })),
 });
 
@@ -150,7 +150,7 @@ export class SnapshotStore {
     pending: PendingSnapshot,
     meta: { count: number; settings: CompiledIndexSettings; logPosition: string; namespaces: NamespaceFiles },
   ): Promise<SnapshotRef> {
-    const expected = new Set([MAPPING_FILE, ...Object.values(meta.namespaces).map((n) => n.file)]);
+    const expected = new Set([MAPPING_FILE, ...Object.values(meta.namespaces).flatMap((n) => (n.vectors !== undefined ? [n.file, n.vectors] : [n.file]))]);
     const present = new Set(await readdir(pending.tmpDir));
     for (const f of expected) if (!present.has(f)) throw new Error(`snapshot ${pending.version}: ${f} was not written`);
 
@@ -219,6 +219,7 @@ export class SnapshotStore {
     let count = 0;
     for (const [ns, n] of Object.entries(parsed.namespaces)) {
       if (!parsed.files[n.file]) throw refuse(`namespace ${ns}: ${n.file} has no checksum in the manifest`);
+      if (n.vectors !== undefined && !parsed.files[n.vectors]) throw refuse(`namespace ${ns}: ${n.vectors} has no checksum in the manifest`);
       count += n.count;
     }
     if (count !== parsed.count) throw refuse(`namespace counts add up to ${count}, manifest count is ${parsed.count}`);

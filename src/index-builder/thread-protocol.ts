@@ -5,7 +5,7 @@ import type { OpenMode } from './vector-index';
 /** Messages between `IndexThread` (main thread) and `index-worker` (the thread owning USearch). */
 export type ThreadRequest =
   | { op: 'create'; settings: CompiledIndexSettings }
-  | { op: 'open'; dir: string; settings: CompiledIndexSettings; namespaces: NamespaceFiles; mode: OpenMode; expansionSearch?: number }
+  | { op: 'open'; dir: string; settings: CompiledIndexSettings; namespaces: NamespaceFiles; mode: OpenMode; expansionSearch?: number; exactFilterMax?: number }
   | { op: 'apply'; batch: OpBatch }
   | { op: 'search'; vector: Float32Array; k: number; namespace?: string }
   | { op: 'searchBatch'; vectors: Float32Array; queries: BatchQuery[]; threads: number }
@@ -16,6 +16,8 @@ export interface IndexStats {
   size: number;
   namespaces: Record<string, number>;
   readOnly: boolean;
+  /** Filtered searches answered exactly from the vector file, and by over-fetching from the graph. */
+  filterPaths: { exact: number; overfetch: number };
   /** Resident set size of the whole process (threads share it), MB. */
   rssMb: number;
 }
