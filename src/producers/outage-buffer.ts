@@ -17,8 +17,8 @@ export interface Submission<T> {
   queue: QueueName;
   /** The ids the call adds (chosen by the producer, so a re-sent add is a no-op). */
   jobIds: readonly string[];
-  /** JSON size of the payloads, counted against `maxBytes`. */
-  bytes: number;
+  /** JSON size of the payloads, counted against `maxBytes`: asked only when the call is buffered (most never are). */
+  bytes: () => number;
   /** Sends the add(s) to Redis. Called at most once per attempt; may be called again after a lost connection. */
   send: () => Promise<T>;
   /** False for calls that are useless later (a search): they fail fast instead of waiting in the buffer. */
@@ -55,6 +55,8 @@ export interface CloseResult {
 
 interface Entry<T> {
   sub: Submission<T>;
+  /** `sub.bytes()`, measured once when the call was buffered. */
+  bytes: number;
   sending: boolean;
   resolve(value: T): void;
   reject(err: Error): void;
@@ -220,7 +222,8 @@ export class OutageGate {
     const limits = this.opts.limits as Required<BufferLimits>;
     const n = sub.jobIds.length;
     if (this.jobs + n > limits.maxJobs) throw new BufferFullError(this.redis, 'maxJobs', limits.maxJobs, n);
-    if (this.bytes + sub.bytes > limits.maxBytes) throw new BufferFullError(this.redis, 'maxBytes', limits.maxBytes, n);
+    const bytes = sub.bytes();
+    if (this.bytes + bytes > limits.maxBytes) throw new BufferFullError(this.redis, 'maxBytes', limits.maxBytes, n);
     let resolve!: (v: T) => void;
     let reject!: (err: Error) => void;
     const persisted = new Promise<T>((res, rej) => {
@@ -236,6 +239,7 @@ export class OutageGate {
     };
     const entry: Entry<T> = {
       sub,
+      bytes,
       sending: false,
       resolve,
       reject,
@@ -245,7 +249,7 @@ export class OutageGate {
     this.buffer.push(entry as Entry<unknown>);
     for (const id of sub.jobIds) this.held.set(`${sub.queue}\0${id}`, (this.held.get(`${sub.queue}\0${id}`) ?? 0) + 1);
     this.jobs += n;
-    this.bytes += sub.bytes;
+    this.bytes += bytes;
     this.opts.onError(
       new Error(
         `Redis is unreachable at ${this.redis} (${this.lastError ?? `connection ${this.conn.status}`}); ${n} job(s) buffered in memory (${this.jobs} in all), sent in order when it is back`,
@@ -266,7 +270,7 @@ export class OutageGate {
       else this.held.delete(key);
     }
     this.jobs -= entry.sub.jobIds.length;
-    this.bytes -= entry.sub.bytes;
+    this.bytes -= entry.bytes;
     entry.detach();
     if (this.buffer.length === 0) for (const d of this.drained) d();
     return true;

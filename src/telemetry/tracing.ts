@@ -2,8 +2,10 @@ import {
   type Attributes,
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   type Link,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -17,6 +19,21 @@ import {
 const TRACER_NAME = 'warehouse-fleet';
 
 const tracer = () => trace.getTracer(TRACER_NAME);
+
+// The provider the API's proxy hands out until a tracer provider is registered (startTelemetry).
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** What a no-op tracer's span is: no ids, records nothing. */
+const NON_RECORDING_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * True while no tracer provider is registered (telemetry not started, e.g. a library caller or a
+ * benchmark): every span would be a no-op, so the request path skips making them. Checked per call, as
+ * telemetry can start and stop while the process runs (tests do).
+ */
+function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER;
+}
 
 /**
  * The part of a BullMQ Job the tracing helpers read. The job's `data.trace` carries the W3C headers
@@ -51,6 +68,8 @@ export function injectTraceContext(ctx: Context = context.active()): Record<stri
 /** The context carried by headers (`traceparent`...): an HTTP request's or a job's `trace` field. */
 function extractTraceContext(carrier: Record<string, unknown> | undefined | null): Context {
   if (!carrier || typeof carrier !== 'object') return ROOT_CONTEXT;
+  // No propagator registered (it declares no fields): nothing could be extracted, skip copying the headers.
+  if (propagation.fields().length === 0) return ROOT_CONTEXT;
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(carrier)) {
     if (typeof v === 'string') clean[k.toLowerCase()] = v;
@@ -177,6 +196,17 @@ export async function withCacheSpan<T extends { tier: string }>(cache: string, f
  */
 export function withEnqueueSpan<T>(queue: string, fn: (trace: Record<string, string>, span: Span) => Promise<T> | T, attrs: Attributes = {}): Promise<T> {
   const parent = context.active();
+  if (tracingOff()) {
+    // What the no-op tracer would do, without its span and context objects: the span carries the parent's
+    // context (if any), and the job gets the parent's headers.
+    const sc = trace.getSpanContext(parent);
+    const span = sc && isSpanContextValid(sc) ? trace.wrapSpanContext(sc) : NON_RECORDING_SPAN;
+    try {
+      return Promise.resolve(fn(injectTraceContext(parent), span));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   const span = tracer().startSpan(
     `publish ${queue}`,
     {
@@ -232,10 +262,17 @@ export function withWarehouseSpan<T>(label: string, fn: (span: Span) => Promise<
 /**
  * Starts a SERVER span for an incoming request (continuing the caller's `traceparent`) without running
  * anything in it: for frameworks whose hooks start and end requests separately. Run the handler inside
- * `context.with(started.context, ...)` and end the span when the response is sent.
+ * `context.with(started.context, ...)` and end the span when the response is sent. Undefined when there is
+ * nothing to trace (no tracer provider registered and no trace context in the headers): the name and
+ * attributes, asked for lazily, are then never built.
  */
-export function startServerSpan(name: string, headers: Record<string, unknown>, attrs: Attributes = {}): { span: Span; context: Context } {
+export function startServerSpan(
+  headers: Record<string, unknown>,
+  describe: () => { name: string; attributes: Attributes },
+): { span: Span; context: Context } | undefined {
   const parent = extractTraceContext(headers);
-  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes: attrs }, parent);
+  if (parent === ROOT_CONTEXT && tracingOff()) return undefined;
+  const { name, attributes } = describe();
+  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   return { span, context: trace.setSpan(parent, span) };
 }

@@ -4,6 +4,7 @@ import { batchesInLogs } from '../../contracts/batch-log';
 import type { BatchRef } from '../../contracts/embedding';
 import { isQueueName, QUEUES, type QueueName } from '../../contracts/queues';
 import type { JobHandle, Producer } from '../../producers';
+import { PREVALIDATED } from '../../producers/producer';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
@@ -42,6 +43,12 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
   const { scope, producer, queues, admission, redisTimeoutMs } = opts;
   const waitSchema = waitQuery(opts.maxWaitMs);
   const { enqueue } = admission;
+  // `?waitMs=` is the only query field: without a query string there is nothing to parse.
+  const waitMsOf = (query: unknown): number | undefined => {
+    if (query == null) return undefined;
+    for (const _ in query as object) return validateRequest(waitSchema, query, 'query').waitMs;
+    return undefined;
+  };
 
   const respond = async (reply: FastifyReply, queue: QueueName, idempotencyKey: string, handles: JobHandle<unknown>[], waitMs: number | undefined) => {
     const href = (id: string) => `/v1/jobs/${queue}/${encodeURIComponent(id)}`;
@@ -92,11 +99,12 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     scope.inSpan(req, async () => {
       // Everything is validated before anything is enqueued.
       const body = validateRequest(EmbeddingsRequest, req.body, 'body');
-      const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
+      const waitMs = waitMsOf(req.query);
       const idempotencyKey = enqueueKeyOf(req, reply);
       const texts = body.texts ?? [body.text!];
       const handles = await enqueue(QUEUES.embeddings, texts.length, idempotencyKey, async (trace, signal) => {
-        const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace, signal };
+        // The body was checked against the same contracts the producer would check each job against.
+        const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace, signal, [PREVALIDATED]: true as const };
         return body.texts !== undefined ? producer.embed(body.texts, options) : [await producer.embed(body.text!, options)];
       });
       return respond(reply, QUEUES.embeddings, idempotencyKey, handles, waitMs);
@@ -106,7 +114,7 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
   v1.post('/v1/deals/insights', { schema: enqueueSchema('Insights for up to 1,000 deal ids (one job)', openApiSchema(DealInsightsRequest)) }, (req, reply) =>
     scope.inSpan(req, async () => {
       const body = validateRequest(DealInsightsRequest, req.body, 'body');
-      const { waitMs } = validateRequest(waitSchema, req.query ?? {}, 'query');
+      const waitMs = waitMsOf(req.query);
       const idempotencyKey = enqueueKeyOf(req, reply);
       const handle = await enqueue(QUEUES.deals, 1, idempotencyKey, (trace, signal) =>
         producer.dealInsights(body.dealIds, { priority: body.priority, idempotencyKey, trace, signal }),
