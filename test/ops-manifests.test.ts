@@ -51,6 +51,8 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   FLEET_BOARD_ADMIN_PASSWORD: 'see FLEET_BOARD_ADMIN_USER',
   FLEET_BOARD_VIEWER_USER: 'no read-only Basic login by default; add one from a Secret for viewers',
   FLEET_BOARD_VIEWER_PASSWORD: 'see FLEET_BOARD_VIEWER_USER',
+  EMBED_BATCH_TARGET_MS:
+    'adaptive batching stays opt-in until its heavy-load throughput is settled on a quiet machine (docs/benchmarks.md); the fixed 25 ms window applies',
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'set it to your collector (e.g. http://otel-collector.monitoring:4318/v1/traces) when one exists',
   // Snowflake login: production uses a key pair (SNOWFLAKE_JWT, the key a file from the Secret fleet-snowflake).
   SNOWFLAKE_PASSWORD: 'Snowflake refuses password login for TYPE = SERVICE users; production logs in with a key pair (dev uses the password)',

@@ -6,10 +6,12 @@ import { loadLocalSnowflake } from '../app/local-snowflake';
 import { startPrivateRedis } from '../app/redis-server';
 import { jobOptionsFrom, loadConfig } from '../config';
 import { JOB_NAMES, QUEUES } from '../contracts/queues';
+import { encodeVector } from '../contracts/vector-codec';
 import { CostMeter, creditsOf, PooledWarehouse, snowflakeConnector, WarehousePool } from '../pool';
-import { embedTexts } from '../warehouse/queries/embed-texts';
+import { EMBEDDING_DIMS, embedTexts } from '../warehouse/queries/embed-texts';
+import { batchTag, Coalescer } from '../workers/coalescer';
 import { createEmbeddingProcessor } from '../workers/embedding-processor';
-import { createJobLogWriter } from '../workers/job-logs';
+import { createJobLogWriter, type JobLogWriter } from '../workers/job-logs';
 import { runWorker } from '../workers/run-worker';
 import type { BenchContext } from './context';
 import { busyFraction, cpuSeconds } from './cpu';
@@ -60,6 +62,124 @@ async function redisCommands(redis: Redis): Promise<number> {
   let calls = 0;
   for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(m[1]);
   return calls;
+}
+
+/** Job latencies of an open-loop phase: in the worker (processedOn -> finishedOn) and from enqueue (timestamp -> finishedOn). */
+interface OpenLoopFigures {
+  jobs: number;
+  seconds: number;
+  inWorker: number[];
+  endToEnd: number[];
+  warehouseCalls: number;
+}
+
+/** One segment of an open-loop load: `rate` jobs/s for `seconds`. */
+interface LoadSegment {
+  rate: number;
+  seconds: number;
+}
+
+/**
+ * Runs a worker, then enqueues jobs at the segments' rates (open loop: arrivals do not wait for completions,
+ * as production traffic does not), spread evenly within each segment, and waits for every job to finish.
+ */
+async function openLoop(
+  ctx: BenchContext,
+  label: string,
+  redis: () => Redis,
+  prefix: string,
+  plan: LoadSegment[],
+  jobOpts: JobsOptions,
+  server: LocalWarehouseProcess,
+  start: (connection: Redis, prefix: string) => Worker,
+): Promise<OpenLoopFigures> {
+  const total = plan.reduce((n, seg) => n + Math.round(seg.rate * seg.seconds), 0);
+  const items = texts(total, prefix);
+  const conn = redis();
+  const queue = new Queue(QUEUES.embeddings, { connection: conn, prefix });
+  const workerConn = redis();
+  const worker = start(workerConn, prefix);
+  await worker.waitUntilReady();
+  await server.resetStats();
+  const inWorker: number[] = [];
+  const endToEnd: number[] = [];
+  let failure: Error | undefined;
+  const finished = new Promise<void>((resolve) => {
+    worker.on('completed', (job: Job) => {
+      const end = job.finishedOn ?? Date.now();
+      inWorker.push(end - (job.processedOn ?? job.timestamp));
+      endToEnd.push(end - job.timestamp);
+      if (inWorker.length === total) resolve();
+    });
+    worker.on('failed', (job, err) => {
+      failure ??= new Error(`${label}: job ${job?.id} failed: ${err.message}`);
+      resolve();
+    });
+  });
+  ctx.log(`${label}: ${total} jobs at ${plan.map((seg) => `${seg.rate}/s for ${seg.seconds} s`).join(', then ')}`);
+  const t = performance.now();
+  let sent = 0;
+  let due = 0;
+  let segStart = t;
+  for (const seg of plan) {
+    const n = Math.round(seg.rate * seg.seconds);
+    const segDue = due;
+    due += n;
+    while (sent < due) {
+      const elapsed = (performance.now() - segStart) / 1000;
+      const upTo = Math.min(due, segDue + Math.floor(elapsed * seg.rate) + 1);
+      if (upTo > sent) {
+        await queue.addBulk(items.slice(sent, upTo).map((text) => ({ name: JOB_NAMES.embed, data: { text, model: 'e5-base-v2' }, opts: jobOpts })));
+        sent = upTo;
+      }
+      // The next arrival of this segment, at most 10 ms from now.
+      const next = segStart + ((sent - segDue) / seg.rate) * 1000;
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(10, next - performance.now()))));
+    }
+    segStart += seg.seconds * 1000;
+  }
+  await finished;
+  const seconds = (performance.now() - t) / 1000;
+  const stats = await server.stats();
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await Promise.all([conn.quit(), workerConn.quit()]);
+  if (failure) throw failure;
+  const figures = { jobs: total, seconds, inWorker, endToEnd, warehouseCalls: stats.queries };
+  ctx.log(`${label}: p50 ${percentile(inWorker, 50)} ms, p99 ${percentile(inWorker, 99)} ms, ${stats.queries} warehouse calls`);
+  return figures;
+}
+
+/**
+ * An embedding processor with its own coalescer, fixed or adaptive: the same path for both modes (warehouse
+ * statement, job log per batch, the vector returned as the role returns it), so the two compare like for like.
+ */
+function batchingProcessor(
+  warehouse: PooledWarehouse,
+  logs: JobLogWriter,
+  batching: { maxBatchSize: number; maxWaitMs: number; targetMs?: number; maxConcurrentBatches: number },
+) {
+  const coalescer = new Coalescer<string, Float32Array>({
+    name: batching.targetMs === undefined ? 'emb-fixed' : 'emb-adaptive',
+    ...batching,
+    loadBatch: (keys, batch) => embedTexts(warehouse, keys, 'e5-base-v2', { tag: batchTag(QUEUES.embeddings, batch) }),
+  });
+  return {
+    coalescer,
+    async process(job: Job) {
+      const { value, batch } = await coalescer.load(job.data.text as string);
+      await logs.log(job, `served by batch ${batch.batchId} (${batch.size} texts)`);
+      return { model: job.data.model, dims: EMBEDDING_DIMS, vector: encodeVector(value), batch };
+    },
+  };
+}
+
+/** Two drains of one mode as one: jobs per second over their summed time, every latency, every statement. */
+function bothDrains(a: RunFigures, b: RunFigures): Pick<RunFigures, 'jobs' | 'seconds' | 'jobsPerS' | 'latencies' | 'warehouseCalls'> {
+  const jobs = a.jobs + b.jobs;
+  const seconds = a.seconds + b.seconds;
+  return { jobs, seconds, jobsPerS: jobs / seconds, latencies: [...a.latencies, ...b.latencies], warehouseCalls: a.warehouseCalls + b.warehouseCalls };
 }
 
 const perJob = (cpuS: number | undefined, jobs: number) => (cpuS === undefined ? null : round((cpuS * 1e6) / jobs, 0));
@@ -127,6 +247,20 @@ async function drain(
   return figures;
 }
 
+/** Adaptive target when `EMBED_BATCH_TARGET_MS` is unset: the bench compares the modes either way. */
+const DEFAULT_BENCH_TARGET_MS = 100;
+
+/** Median of `n` one-text embedding statements, one at a time: the warehouse round trip a lone job pays. */
+async function roundTrip(warehouse: PooledWarehouse, n: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await embedTexts(warehouse, [`round trip probe ${i}`], 'e5-base-v2');
+    times.push(performance.now() - t);
+  }
+  return percentile(times, 50);
+}
+
 /**
  * `fleet bench coalesce`: 20,000 embedding jobs, warehouse round trip 100 ms, pool of 8, in one run:
  * (a) a BullMQ no-op worker, the ceiling of this machine; (b) the naive worker, one warehouse call per
@@ -136,6 +270,11 @@ async function drain(
  * Jobs carry the attempts, backoff and retention the fleet's API and CLI give them (`JOB_*`), and the
  * worker runs with the configured `EMBED_WORKER_CONCURRENCY`, `EMBED_BATCH_MAX_SIZE` and
  * `EMBED_BATCH_MAX_WAIT_MS` (defaults otherwise), so an operator can measure a setting before rolling it out.
+ *
+ * Then (issue #19) the fixed window against adaptive batching (`EMBED_BATCH_TARGET_MS`, 100 ms when unset), each
+ * through the same processor: a light load (20 jobs/s, open loop), a step from light to heavy and back, and a
+ * pre-filled heavy drain; job latency p50/p99 and warehouse calls per job for each, and the round trip of a
+ * one-text statement (`rtt_ms`) the light-load target is measured against.
  */
 export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string, unknown>> {
   const jobs = ctx.quick ? 2_000 : 20_000;
@@ -204,8 +343,58 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
     );
     const coalesced = coalescedRun.figures;
     await processor.close();
+
+    // Fixed against adaptive batching (issue #19), in the same run: light load, a step change, heavy load.
+    const rtt = await roundTrip(warehouse, ctx.quick ? 10 : 30);
+    const targetMs = config.embeddings.targetMs ?? DEFAULT_BENCH_TARGET_MS;
+    const modes = { fixed: { maxBatchSize, maxWaitMs }, adaptive: { maxBatchSize, maxWaitMs, targetMs } };
+    const lightRate = 20;
+    const light = ctx.quick ? [{ rate: lightRate, seconds: 2 }] : [{ rate: lightRate, seconds: 10 }];
+    const heavyRate = ctx.quick ? 1_000 : 3_000;
+    const step = ctx.quick
+      ? [
+          { rate: lightRate, seconds: 1 },
+          { rate: heavyRate, seconds: 1 },
+          { rate: lightRate, seconds: 1 },
+        ]
+      : [
+          { rate: lightRate, seconds: 2 },
+          { rate: heavyRate, seconds: 3 },
+          { rate: lightRate, seconds: 2 },
+        ];
+    // Phase by phase, fixed then adaptive, so each mode's phase follows the same kind of phase (a phase after a
+    // 20,000-job drain pays for Redis catching up with it).
+    const processors = {
+      fixed: batchingProcessor(warehouse, logs, { ...modes.fixed, maxConcurrentBatches: poolSize }),
+      adaptive: batchingProcessor(warehouse, logs, { ...modes.adaptive, maxConcurrentBatches: poolSize }),
+    };
+    const worker = (mode: keyof typeof modes) => (connection: Redis, prefix: string) =>
+      runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processors[mode].process });
+    const lightFixed = await openLoop(ctx, 'light fixed', redis, 'bench-light-fixed', light, jobOpts, server, worker('fixed'));
+    const lightAdaptive = await openLoop(ctx, 'light adaptive', redis, 'bench-light-adaptive', light, jobOpts, server, worker('adaptive'));
+    const stepFixed = await openLoop(ctx, 'step fixed', redis, 'bench-step-fixed', step, jobOpts, server, worker('fixed'));
+    const stepAdaptive = await openLoop(ctx, 'step adaptive', redis, 'bench-step-adaptive', step, jobOpts, server, worker('adaptive'));
+    // The heavy drains in the order fixed, adaptive, adaptive, fixed: a drain runs slower after another 20,000-job
+    // drain on this machine, and the order gives each mode one drain in each position.
+    const heavy = (mode: keyof typeof modes, n: number) =>
+      drain(ctx, `heavy ${mode} ${n}`, redis, `bench-heavy-${mode}-${n}`, texts(jobs, `heavy-${mode}-${n}`), jobOpts, server, pids, worker(mode));
+    const heavyFixed1 = await heavy('fixed', 1);
+    const heavyAdaptive1 = await heavy('adaptive', 1);
+    const heavyAdaptive2 = await heavy('adaptive', 2);
+    const heavyFixed2 = await heavy('fixed', 2);
+    const heavyFixed = bothDrains(heavyFixed1, heavyFixed2);
+    const heavyAdaptive = bothDrains(heavyAdaptive1, heavyAdaptive2);
+    const compared = {
+      fixed: { light: lightFixed, step: stepFixed, heavy: heavyFixed },
+      adaptive: { light: lightAdaptive, step: stepAdaptive, heavy: heavyAdaptive },
+    };
+    await Promise.all([processors.fixed.coalescer.close(), processors.adaptive.coalescer.close()]);
     await logs.close();
     await logConnection.quit();
+    const { fixed, adaptive } = compared;
+    const p50 = (xs: number[]) => round(percentile(xs, 50), 1);
+    const p99 = (xs: number[]) => round(percentile(xs, 99), 1);
+    const perJobCalls = (f: { warehouseCalls: number; jobs: number }) => round(f.warehouseCalls / f.jobs, 4);
 
     return {
       bench: 'coalesce',
@@ -246,6 +435,44 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
       warehouse_size: config.cost.warehouseSize,
       warehouse_credits_per_hour: config.cost.warehouseCreditsPerHour,
       latency_note: 'processedOn -> finishedOn per job, with the queue pre-filled (time in the worker, not time waiting in the backlog)',
+      // Issue #19: fixed window against adaptive batching (EMBED_BATCH_TARGET_MS), each mode with its own coalescer
+      // on the same path. rtt_ms: median of one-text EMBED_TEXT_768 statements through the pool, one at a time.
+      rtt_ms: round(rtt, 1),
+      target_ms: targetMs,
+      light_rate_jobs_per_s: lightRate,
+      light_jobs: fixed.light.jobs,
+      light_p50_ms_fixed: p50(fixed.light.inWorker),
+      light_p50_ms_adaptive: p50(adaptive.light.inWorker),
+      light_p99_ms_fixed: p99(fixed.light.inWorker),
+      light_p99_ms_adaptive: p99(adaptive.light.inWorker),
+      light_e2e_p50_ms_fixed: p50(fixed.light.endToEnd),
+      light_e2e_p50_ms_adaptive: p50(adaptive.light.endToEnd),
+      light_calls_per_job_fixed: perJobCalls(fixed.light),
+      light_calls_per_job_adaptive: perJobCalls(adaptive.light),
+      step_plan: step.map((seg) => `${seg.rate}/s x ${seg.seconds} s`).join(' -> '),
+      step_jobs: fixed.step.jobs,
+      step_p50_ms_fixed: p50(fixed.step.inWorker),
+      step_p50_ms_adaptive: p50(adaptive.step.inWorker),
+      step_p99_ms_fixed: p99(fixed.step.inWorker),
+      step_p99_ms_adaptive: p99(adaptive.step.inWorker),
+      step_calls_per_job_fixed: perJobCalls(fixed.step),
+      step_calls_per_job_adaptive: perJobCalls(adaptive.step),
+      heavy_jobs: jobs * 2,
+      heavy_jobs_per_s_each: {
+        fixed: [round(heavyFixed1.jobsPerS, 0), round(heavyFixed2.jobsPerS, 0)],
+        adaptive: [round(heavyAdaptive1.jobsPerS, 0), round(heavyAdaptive2.jobsPerS, 0)],
+      },
+      heavy_jobs_per_s_fixed: round(fixed.heavy.jobsPerS, 0),
+      heavy_jobs_per_s_adaptive: round(adaptive.heavy.jobsPerS, 0),
+      heavy_calls_per_job_fixed: perJobCalls(fixed.heavy),
+      heavy_calls_per_job_adaptive: perJobCalls(adaptive.heavy),
+      heavy_p50_ms_fixed: p50(fixed.heavy.latencies),
+      heavy_p50_ms_adaptive: p50(adaptive.heavy.latencies),
+      heavy_p99_ms_fixed: p99(fixed.heavy.latencies),
+      heavy_p99_ms_adaptive: p99(adaptive.heavy.latencies),
+      // The issue's targets, as measured in this run (latency figures are noisy on a loaded machine).
+      light_target_met: p50(adaptive.light.inWorker) <= round(rtt, 1) + 20,
+      heavy_target_met: adaptive.heavy.jobsPerS >= fixed.heavy.jobsPerS && perJobCalls(adaptive.heavy) <= perJobCalls(fixed.heavy),
     };
   } finally {
     await pool.close();

@@ -133,7 +133,12 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
       stalledIntervalMs: raw.WORKER_STALLED_INTERVAL_MS,
       maxStalledCount: raw.WORKER_MAX_STALLED_COUNT,
     },
-    embeddings: { maxBatchSize: raw.EMBED_BATCH_MAX_SIZE, maxWaitMs: raw.EMBED_BATCH_MAX_WAIT_MS, concurrency: raw.EMBED_WORKER_CONCURRENCY },
+    embeddings: {
+      maxBatchSize: raw.EMBED_BATCH_MAX_SIZE,
+      maxWaitMs: raw.EMBED_BATCH_MAX_WAIT_MS,
+      targetMs: raw.EMBED_BATCH_TARGET_MS,
+      concurrency: raw.EMBED_WORKER_CONCURRENCY,
+    },
     deals: { maxBatchSize: raw.DEALS_BATCH_MAX_SIZE, maxWaitMs: raw.DEALS_BATCH_MAX_WAIT_MS, concurrency: raw.DEALS_WORKER_CONCURRENCY },
     flows: { concurrency: raw.FLOW_WORKER_CONCURRENCY, maxWaitMs: raw.FLOW_BATCH_MAX_WAIT_MS },
     /** Values of the variables holding secrets, so logs can be checked and redacted. */

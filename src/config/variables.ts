@@ -501,6 +501,12 @@ export const VARIABLES = {
   // --- batching ------------------------------------------------------------------------------
   EMBED_BATCH_MAX_SIZE: { group: 'batching', default: '500', schema: int(1, 5000), description: 'Most texts in one EMBED_TEXT_768 call.' },
   EMBED_BATCH_MAX_WAIT_MS: { group: 'batching', default: '25', schema: ms(0, 10_000), description: 'Longest a text waits for its batch to fill.' },
+  EMBED_BATCH_TARGET_MS: {
+    group: 'batching',
+    schema: ms(0, 10_000).optional(),
+    description:
+      'Adaptive batching when set (EMBED_BATCH_MAX_WAIT_MS is then unused): the longest a text waits for company. A batch is sent sooner once a statement slot is free and waiting would not pay, so a lone job goes at once and batches grow with load up to EMBED_BATCH_MAX_SIZE (docs/decisions/0029-adaptive-batching.md). Unset: the fixed window.',
+  },
   DEALS_BATCH_MAX_SIZE: { group: 'batching', default: '1000', schema: int(1, 16_384), description: 'Most deal ids in one `WHERE id IN (...)` call.' },
   DEALS_BATCH_MAX_WAIT_MS: { group: 'batching', default: '10', schema: ms(0, 10_000), description: 'Longest a deal id waits for its batch to fill.' },
   EMBED_WORKER_CONCURRENCY: {

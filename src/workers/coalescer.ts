@@ -47,6 +47,14 @@ export interface CoalescerOptions<K, V> {
   maxBatchSize?: number;
   /** Longest the first key of a batch waits for the batch to fill. Default 25 ms; 0 = the loads of one event-loop turn. */
   maxWaitMs?: number;
+  /**
+   * Adaptive batching when set (ms; `maxWaitMs` is then unused): the longest a key waits for company. A batch
+   * is sent sooner, once a statement slot is free and waiting would not pay: when it holds at least the keys
+   * that arrive per slot during one statement (estimated from the arrival rate and the duration of recent
+   * statements), so a lone key under light load goes at once and batches grow with load, up to `maxBatchSize`.
+   * Default: unset (fixed window).
+   */
+  targetMs?: number;
   /** Batch calls in flight at once; set it to the warehouse pool size. Default 8. */
   maxConcurrentBatches?: number;
   /** Identity of a key for de-duplication. Default `String(key)`. */
@@ -84,7 +92,12 @@ interface Entry<K, V> {
   id: string;
   key: K;
   waiters: Waiter<V>[];
+  /** When the key arrived (performance.now()), for the adaptive mode's deadline. */
+  at: number;
 }
+
+/** Weight of a new sample in the adaptive mode's moving averages. */
+const EWMA_ALPHA = 0.2;
 
 /**
  * DataLoader-style coalescing across concurrently running jobs: `load(key)` calls made while other jobs
@@ -92,6 +105,9 @@ interface Entry<K, V> {
  * are waiting or `maxWaitMs` after the first one, whichever comes first. Identical keys (pending or in
  * flight) are loaded once. At most `maxConcurrentBatches` calls run at once (p-queue); a batch is cut
  * when its call can start, not when it is scheduled, so batches grow while the warehouse is busy.
+ *
+ * With `targetMs` the window adapts instead (decision 0029): a batch goes once a slot is free and waiting
+ * would not pay, and at the latest `targetMs` after its first key.
  *
  * Unlike DataLoader there is no memo cache (a long-lived one leaks): caching is the two-tier cache's job.
  *
@@ -104,6 +120,17 @@ export class Coalescer<K, V> {
   private readonly loadBatch: CoalescerOptions<K, V>['loadBatch'];
   private readonly maxBatchSize: number;
   private readonly maxWaitMs: number;
+  private readonly targetMs?: number;
+  private readonly concurrency: number;
+  /** Adaptive mode's estimates: EWMA of the gap between new keys and of a statement's duration (ms). */
+  private gapMs?: number;
+  /** Until a statement has been timed, assumed to take `targetMs`: dense arrivals then wait to fill a batch. */
+  private statementMs: number;
+  private statementSamples = 0;
+  private lastArrival = 0;
+  /** Batch tasks running (a slot is free when fewer than `concurrency`). */
+  private running = 0;
+  private decideQueued = false;
   private readonly keyOf: (key: K) => string;
   private readonly shouldSplit: (err: unknown) => boolean;
   private readonly onBatch?: (event: BatchEvent) => void;
@@ -125,9 +152,14 @@ export class Coalescer<K, V> {
     this.maxBatchSize = opts.maxBatchSize ?? 500;
     this.maxWaitMs = opts.maxWaitMs ?? 25;
     const concurrency = opts.maxConcurrentBatches ?? 8;
+    this.targetMs = opts.targetMs;
+    this.statementMs = opts.targetMs ?? 0;
+    this.concurrency = concurrency;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1)
       throw new RangeError(`Coalescer: option \`maxBatchSize\` must be an integer >= 1, got ${opts.maxBatchSize}`);
     if (!(this.maxWaitMs >= 0)) throw new RangeError(`Coalescer: option \`maxWaitMs\` must be >= 0, got ${opts.maxWaitMs}`);
+    if (this.targetMs !== undefined && !(this.targetMs >= 0 && Number.isFinite(this.targetMs)))
+      throw new RangeError(`Coalescer: option \`targetMs\` must be a finite number >= 0, got ${opts.targetMs}`);
     if (!Number.isInteger(concurrency) || concurrency < 1)
       throw new RangeError(`Coalescer: option \`maxConcurrentBatches\` must be an integer >= 1, got ${opts.maxConcurrentBatches}`);
     this.keyOf = opts.keyOf ?? ((k) => String(k));
@@ -149,7 +181,9 @@ export class Coalescer<K, V> {
         existing.waiters.push({ resolve, reject, span });
         return;
       }
-      this.pending.set(id, { id, key, waiters: [{ resolve, reject, span }] });
+      const at = performance.now();
+      if (this.targetMs !== undefined) this.noteArrival(at);
+      this.pending.set(id, { id, key, waiters: [{ resolve, reject, span }], at });
       this.schedule(false);
     });
   }
@@ -174,14 +208,30 @@ export class Coalescer<K, V> {
     const needed = force ? Math.ceil(unclaimed / this.maxBatchSize) : Math.floor(unclaimed / this.maxBatchSize);
     for (let i = 0; i < needed; i++) {
       this.scheduled++;
-      void this.queue.add(() => {
+      void this.queue.add(async () => {
         this.scheduled--;
-        return this.runNext();
+        this.running++;
+        try {
+          await this.runNext();
+        } finally {
+          this.running--;
+          // A slot is free again: the keys that gathered meanwhile may now be worth a statement.
+          if (this.targetMs !== undefined && !this.closed) this.decide();
+        }
       });
     }
     if (force) {
       this.timer?.cancel();
       this.timer = undefined;
+    } else if (this.targetMs !== undefined) {
+      // Decided once per event-loop turn, so the keys one turn brings are weighed together.
+      if (this.pending.size > this.scheduled * this.maxBatchSize && !this.decideQueued) {
+        this.decideQueued = true;
+        setImmediate(() => {
+          this.decideQueued = false;
+          this.decide();
+        });
+      }
     } else if (this.pending.size > this.scheduled * this.maxBatchSize && !this.timer) {
       const fire = () => {
         this.timer = undefined;
@@ -197,6 +247,64 @@ export class Coalescer<K, V> {
         this.timer = { cancel: () => clearTimeout(h) };
       }
     }
+  }
+
+  /** Adaptive mode: a new key arrived at `now`; updates the inter-arrival estimate. */
+  private noteArrival(now: number): void {
+    if (this.lastArrival > 0) {
+      // A gap longer than the target says no more than "quiet"; capping it lets the estimate recover within a few keys.
+      const gap = Math.min(now - this.lastArrival, Math.max(this.targetMs ?? 0, this.statementMs, 1));
+      this.gapMs = this.gapMs === undefined ? gap : this.gapMs + EWMA_ALPHA * (gap - this.gapMs);
+    }
+    this.lastArrival = now;
+  }
+
+  /**
+   * Adaptive mode: sends the keys not yet claimed by a batch task now, or sets the timer for when to look
+   * again. With a statement slot free, a batch goes once it holds its share of the keys expected during one
+   * statement: statement time / gap between keys, divided over the free slots. Under light load that is
+   * less than one key, so a lone key goes at once; as slots fill, the share grows towards all the keys of a
+   * statement time (Nagle's "one in flight, accumulate"), up to `maxBatchSize`. A lull counts as a growing
+   * gap, so the tail of a burst goes too. Without a free slot the batch keeps
+   * growing (it is cut when its call starts). The target bounds every key's wait either way.
+   */
+  private decide(): void {
+    const unclaimed = this.pending.size - this.scheduled * this.maxBatchSize;
+    if (unclaimed <= 0 || this.closed) return;
+    const now = performance.now();
+    const oldest = this.pending.values().next().value as Entry<K, V>;
+    const deadline = oldest.at + (this.targetMs ?? 0);
+    if (now >= deadline) {
+      this.schedule(true);
+      return;
+    }
+    let wake = deadline;
+    const free = this.concurrency - this.running - this.scheduled;
+    if (free > 0) {
+      const usual = this.gapMs ?? Number.POSITIVE_INFINITY;
+      const silence = now - this.lastArrival;
+      // A lull counts once it is longer than two usual gaps and than a slot's share of a statement: a worker
+      // under load receives jobs in bursts a Redis round trip apart, and a pause between them is not quiet.
+      const quietAfter = Math.max(2 * usual, this.statementMs / this.concurrency);
+      const gap = silence > quietAfter ? silence : usual;
+      const share = Math.min(this.maxBatchSize, this.statementMs / (free * gap));
+      if (unclaimed >= share) {
+        this.schedule(true);
+        return;
+      }
+      // When the silence since the last key will have made this batch its share.
+      const quietAt = this.lastArrival + Math.max(quietAfter, this.statementMs / (free * unclaimed));
+      wake = Math.min(deadline, quietAt);
+    }
+    this.timer?.cancel();
+    const h = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.decide();
+      },
+      Math.max(0, wake - now),
+    );
+    this.timer = { cancel: () => clearTimeout(h) };
   }
 
   private async runNext(): Promise<void> {
@@ -256,7 +364,11 @@ export class Coalescer<K, V> {
       }
       return;
     }
-    this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: true, split });
+    const durationMs = performance.now() - started;
+    if (!split) {
+      this.statementMs = this.statementSamples++ === 0 ? durationMs : this.statementMs + EWMA_ALPHA * (durationMs - this.statementMs);
+    }
+    this.emit({ name: this.name, batch, durationMs, ok: true, split });
     entries.forEach((e, i) => {
       const r = results[i];
       this.settle(e);

@@ -68,6 +68,7 @@ export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingS
         name: 'emb',
         maxBatchSize: deps.batching?.maxBatchSize ?? 500,
         maxWaitMs: deps.batching?.maxWaitMs ?? 25,
+        targetMs: deps.batching?.targetMs,
         maxConcurrentBatches: deps.batching?.maxConcurrentBatches ?? 8,
         loadBatch: (texts, batch) => embedTexts(deps.warehouse, texts, model, { tag: batchTag(deps.queue ?? QUEUES.embeddings, batch) }),
         onBatch: deps.onBatch,

@@ -8,6 +8,8 @@ export interface BatchingOptions {
   maxBatchSize?: number;
   /** Longest a key waits for its batch to fill. Default 25 ms. */
   maxWaitMs?: number;
+  /** Adaptive batching when set: the longest a key waits for company (`maxWaitMs` unused). Default unset. */
+  targetMs?: number;
   /** Batch calls in flight; the warehouse pool size. Default 8. */
   maxConcurrentBatches?: number;
 }

@@ -14,7 +14,7 @@ export const embeddingsRole: RoleModule = (ctx) => {
     warehouse: ctx.warehouse,
     cache: ctx.caches?.embeddings,
     indexSink: (items) => appendUpsertsOnce(connection, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
-    batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, maxConcurrentBatches: ctx.config.pool.max },
+    batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, targetMs: s.targetMs, maxConcurrentBatches: ctx.config.pool.max },
     onBatch: batchObserver(ctx),
   });
   ctx.releasers.add('embedding coalescers', async () => {
