@@ -141,6 +141,7 @@ describe('ops/grafana/fleet-dashboard.json against a running fleet', () => {
     const config = loadConfig({
       REDIS_URL: testRedisUrl(),
       FLEET_QUEUE_PREFIX: prefix,
+      CACHE_KEY_PREFIX: `${prefix}:cache`,
       PORT: '0',
       FLEET_API_TOKENS: TOKEN,
       FLEET_API_MAX_BACKLOG: String(MAX_BACKLOG),

@@ -25,6 +25,7 @@ describe('security: configured secrets never appear in logs or job data', () => 
         LOG_LEVEL: 'debug',
         REDIS_URL: testRedisUrl(),
         FLEET_QUEUE_PREFIX: prefix,
+        CACHE_KEY_PREFIX: `${prefix}:cache`, // its own cache: another test may have cached D-1 under the default prefix
         SNOWFLAKE_ACCESS_URL: server.url,
         SNOWFLAKE_PASSWORD: SECRET_PASSWORD, // wrong for the local warehouse: every login fails (390100)
         FLEET_API_TOKENS: SECRET_TOKEN,

@@ -1,3 +1,4 @@
+import { withDeadlineOr } from '../resilience/deadline';
 import type { Logger } from '../telemetry/logger';
 import { briefError } from '../telemetry/outage-log';
 
@@ -37,14 +38,13 @@ export class ReleaseTimeoutError extends Error {
 /** How long a forced step may take before the next one starts (a force is a disconnect or a kill: immediate). */
 const FORCE_WAIT_MS = 200;
 
-/** `'done'` when `promise` settles within `ms` (rejecting if it rejects), else `'timeout'`; the timer never outlives the race. */
-async function within(promise: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise.then(() => 'done' as const), new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** `'done'` when `promise` settles within `ms` (rejecting if it rejects), else `'timeout'`. */
+function within(promise: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
+  return withDeadlineOr(
+    promise.then(() => 'done' as const),
+    ms,
+    'timeout' as const,
+  );
 }
 
 /**
