@@ -230,7 +230,21 @@ export class QueryService {
     if (!this.running.has(run.queryId)) return;
     run.timedOutAfterS = seconds;
     run.abort.abort();
+    this.interrupt(run);
+  }
+
+  /**
+   * Interrupts the run's DuckDB statement, and again every 50 ms until the run ends: an interrupt that lands
+   * while the connection is between statements (the session's SET TimeZone, a history table, the DDL check)
+   * is lost, and the statement that follows would run to its end (an hour, for GENERATOR(TIMELIMIT => 3600)).
+   */
+  private interrupt(run: RunningQuery): void {
     run.conn?.interrupt();
+    const timer = setInterval(() => {
+      if (this.running.get(run.queryId) !== run) clearInterval(timer);
+      else run.conn?.interrupt();
+    }, 50);
+    timer.unref();
   }
 
   /**
@@ -344,6 +358,8 @@ export class QueryService {
         const binds = readBindings(body.bindings, rewritten.parameterCount);
         const ddl = ddlTarget(sqlText);
         const existedBefore = ddl?.conditional ? await objectExists(conn, ddl) : undefined;
+        // Canceled while the statements above ran: an interrupt between statements does not stop the next one.
+        if (run.abort.signal.aborted) throw abortError();
         try {
           return withDdlStatus(await executeStatement(conn, sql, binds, { inTransaction, columnName }), ddl, existedBefore);
         } catch (err) {
@@ -458,7 +474,7 @@ export class QueryService {
     const run = queryId ? this.running.get(queryId) : undefined;
     if (!run) return;
     run.abort.abort();
-    run.conn?.interrupt();
+    this.interrupt(run);
   }
 
   private setStatus(queryId: string, status: QueryStatus): void {
