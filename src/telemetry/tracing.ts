@@ -90,13 +90,18 @@ export function activeTraceIds(): { traceId: string; spanId: string } | undefine
   return sc ? { traceId: sc.traceId, spanId: sc.spanId } : undefined;
 }
 
+/** Records `err` on `span` as an exception and sets its status to ERROR. */
+function failSpan(span: Span, err: unknown): void {
+  span.recordException(err instanceof Error ? err : new Error(String(err)));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+}
+
 /** Runs `fn` with `span` active; records an exception and error status if it throws; always ends the span. */
 async function runInSpan<T>(span: Span, parent: Context, fn: (span: Span) => Promise<T> | T): Promise<T> {
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
   } catch (err) {
-    span.recordException(err instanceof Error ? err : new Error(String(err)));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    failSpan(span, err);
     throw err;
   } finally {
     span.end();
@@ -179,8 +184,7 @@ export async function withCacheSpan<T extends { tier: string }>(cache: string, f
     span.setAttribute('fleet.cache.tier', loaded.tier);
     return loaded;
   } catch (err) {
-    span.recordException(err instanceof Error ? err : new Error(String(err)));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    failSpan(span, err);
     throw err;
   } finally {
     span.end();
