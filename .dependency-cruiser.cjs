@@ -38,6 +38,13 @@ module.exports = {
       from: { path: src('resilience') },
       to: { path: '^src/', pathNot: src('resilience') },
     },
+    {
+      name: 'fairness-imports-only-contracts-and-lua',
+      severity: 'error',
+      comment: 'Tenant lanes are shared by producers and workers: Redis scripts over the contracts, nothing else.',
+      from: { path: src('fairness') },
+      to: { path: '^src/', pathNot: src('fairness', 'contracts', 'redis-lua') },
+    },
     { name: 'redis-lua-imports-nothing', severity: 'error', from: { path: src('redis-lua') }, to: { path: '^src/', pathNot: src('redis-lua') } },
     {
       name: 'producers-not-worker-side',

@@ -91,7 +91,7 @@ describe('a job that meets an open warehouse circuit goes back to waiting withou
     const workerConnection = redis.duplicate();
     // Metrics see a deferral as its own outcome, not as a failure.
     const outcomes: unknown[] = [];
-    const metrics = { job: (_q: string, _w: number, _d: number, ok: unknown) => outcomes.push(ok) } as unknown as FleetMetrics;
+    const metrics = { job: (_q: string, _w: number, _d: number, ok: unknown) => outcomes.push(ok), tenantJob: () => undefined } as unknown as FleetMetrics;
     const worker = runWorker({
       queue: 'embeddings',
       connection: workerConnection,

@@ -53,6 +53,8 @@ const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   FLEET_BOARD_VIEWER_PASSWORD: 'see FLEET_BOARD_VIEWER_USER',
   EMBED_BATCH_TARGET_MS:
     'adaptive batching stays opt-in until its heavy-load throughput is settled on a quiet machine (docs/benchmarks.md); the fixed 25 ms window applies',
+  TENANT_RATE_PER_S: "no per-tenant rate limit by default; set it (or a tenant's `ratePerS` in TENANT_POLICIES) to cap enqueues per tenant",
+  TENANT_POLICIES: 'no per-tenant overrides by default: every tenant has weight 1 and the TENANT_MAX_QUEUED bound',
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'set it to your collector (e.g. http://otel-collector.monitoring:4318/v1/traces) when one exists',
   // Snowflake login: production uses a key pair (SNOWFLAKE_JWT, the key a file from the Secret fleet-snowflake).
   SNOWFLAKE_PASSWORD: 'Snowflake refuses password login for TYPE = SERVICE users; production logs in with a key pair (dev uses the password)',

@@ -67,12 +67,33 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       m.observeIndex(() => ({ vectors: 12_345, snapshotVersion: 7 }));
       // One successful embeddings job so far (above): 0.002 credits over it = 2 credits per 1,000 jobs.
       m.observeCost(() => new Map([['embeddings', { warehouseCredits: 0.0015, cortexCredits: 0.0005, cortexTokens: 16_000 }]]), 3);
+      m.tenantJob('embeddings', 'acme', 1);
+      m.tenantJob('embeddings', 'acme', 1);
+      m.tenantJob('embeddings', 'acme', -1, true, 120);
+      m.tenantJob('embeddings', 'beta', 1);
+      m.tenantJob('embeddings', 'beta', -1, false);
+      m.observeTenants([
+        {
+          queue: 'embeddings',
+          counts: async () => [
+            { tenant: 'acme', slotted: 64, parked: 1000 },
+            { tenant: 'beta', slotted: 3, parked: 0 },
+          ],
+        },
+      ]);
 
       const text = await registry.endpoint.render();
       const names = new Set(samples(text).map(([n]) => n.replace(/_(bucket|sum|count)$/, '')));
       for (const name of ALL_METRIC_NAMES) expect({ name, exposed: names.has(name) }).toEqual({ name, exposed: true });
 
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="waiting"')).toBe(2);
+      expect(value(text, 'fleet_tenant_active_jobs', 'tenant="acme"')).toBe(1);
+      expect(value(text, 'fleet_tenant_active_jobs', 'tenant="beta"')).toBe(0);
+      expect(value(text, 'fleet_tenant_jobs_total', 'tenant="acme"', 'outcome="ok"')).toBe(1);
+      expect(value(text, 'fleet_tenant_jobs_total', 'tenant="beta"', 'outcome="error"')).toBe(1);
+      expect(value(text, 'fleet_tenant_job_latency_ms_count', 'tenant="acme"')).toBe(1);
+      expect(value(text, 'fleet_tenant_queued_jobs', 'tenant="acme"', 'lane="parked"')).toBe(1000);
+      expect(value(text, 'fleet_tenant_queued_jobs', 'tenant="beta"', 'lane="slotted"')).toBe(3);
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="prioritized"')).toBe(1);
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="delayed"')).toBe(1);
       expect(value(text, 'fleet_queue_jobs', 'queue="deals"', 'state="waiting"')).toBe(0);

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { type FleetConfig, jobOptionsFrom } from '../config';
 import { EnqueueDroppedError, JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import { QUEUES } from '../contracts/queues';
+import { FAIR_QUEUES, TenantLanes } from '../fairness';
 import { HttpError, type ReadinessCheck, type RunningApi, type SearchHandler, startApi } from '../http';
 import { IndexNotReadyError } from '../index-builder';
 import { type BufferLimits, createProducer, type Producer, type SearchRequestInput } from '../producers';
@@ -92,6 +93,7 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     prefix: w.config.queuePrefix,
     defaultJobOptions: jobOptionsFrom(w.config.jobs),
     buffer: producerBuffer(w.config),
+    fairness: w.config.fairness,
     onError: (err) => producerNotice(w, err),
   });
   w.releasers.add('api producer', async () => {
@@ -101,6 +103,9 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
   });
   const queues: Queue[] = Object.values(QUEUES).map((name) => producer.queue(name));
   w.telemetry.metrics.observeQueues(queues);
+  if (w.config.fairness.enabled) {
+    w.telemetry.metrics.observeTenants(FAIR_QUEUES.map((q) => new TenantLanes(connection, w.config.queuePrefix, q, w.config.fairness)));
+  }
   const api = await startApi({
     port: w.config.http.port,
     host: w.host ?? w.config.http.host,

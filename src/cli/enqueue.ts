@@ -21,6 +21,7 @@ async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typ
     defaultJobOptions: jobOptionsFrom(cfg.jobs),
     buffer: false,
     connectWaitMs: 3_000,
+    fairness: cfg.fairness,
   });
   try {
     return await fn(producer);

@@ -139,6 +139,12 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
       targetMs: raw.EMBED_BATCH_TARGET_MS,
       concurrency: raw.EMBED_WORKER_CONCURRENCY,
     },
+    fairness: {
+      enabled: raw.FAIRNESS_ENABLED,
+      slots: raw.FAIR_SLOTS,
+      defaults: { weight: 1, maxQueued: raw.TENANT_MAX_QUEUED, ...(raw.TENANT_RATE_PER_S ? { ratePerS: raw.TENANT_RATE_PER_S } : {}) },
+      tenants: raw.TENANT_POLICIES ?? {},
+    },
     deals: { maxBatchSize: raw.DEALS_BATCH_MAX_SIZE, maxWaitMs: raw.DEALS_BATCH_MAX_WAIT_MS, concurrency: raw.DEALS_WORKER_CONCURRENCY },
     flows: { concurrency: raw.FLOW_WORKER_CONCURRENCY, maxWaitMs: raw.FLOW_BATCH_MAX_WAIT_MS },
     /** Values of the variables holding secrets, so logs can be checked and redacted. */

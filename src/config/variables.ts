@@ -499,6 +499,59 @@ export const VARIABLES = {
   },
   SEARCH_WORKER_CONCURRENCY: { group: 'index', default: '50', schema: int(1, 10_000), description: 'Search jobs one search replica runs at once.' },
   // --- batching ------------------------------------------------------------------------------
+  // --- fairness between tenants (src/fairness) -----------------------------------------------
+  FAIRNESS_ENABLED: {
+    group: 'fairness',
+    default: 'true',
+    schema: bool,
+    description:
+      "Fair service between tenants on the `embeddings` and `deals` queues, and the per-tenant limits below. `false`: plain FIFO (one tenant's bulk enqueue makes every other tenant wait behind it). Producers (the API) and workers must agree.",
+  },
+  FAIR_SLOTS: {
+    group: 'fairness',
+    default: '64',
+    schema: int(1, 100_000),
+    description:
+      "Jobs of one tenant (per unit of weight) in a queue's FIFO wait list at once; the rest are parked and moved up as the tenant's jobs finish. A newcomer waits behind at most this many jobs of each other busy tenant. Never limits throughput: idle workers take parked jobs.",
+  },
+  TENANT_MAX_QUEUED: {
+    group: 'fairness',
+    default: '100000',
+    schema: int(1, 100_000_000),
+    description: 'Most jobs one tenant may have accepted and not yet finished on one queue; past it the enqueue is refused (HTTP 429, TenantLimitError).',
+  },
+  TENANT_RATE_PER_S: {
+    group: 'fairness',
+    schema: z.coerce.number().positive().max(1_000_000).optional(),
+    description:
+      "Most jobs one tenant may enqueue per second on one queue (a burst of 10 seconds' worth passes); past it, HTTP 429 with Retry-After. Unset: no rate limit.",
+  },
+  TENANT_POLICIES: {
+    group: 'fairness',
+    schema: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z.record(
+          z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/, 'tenant names are 1-128 letters, digits or _ . : / -'),
+          z.strictObject({
+            weight: z.number().int().min(1).max(1000).optional(),
+            maxQueued: z.number().int().min(1).max(100_000_000).optional(),
+            ratePerS: z.number().positive().max(1_000_000).optional(),
+          }),
+        ),
+      )
+      .optional(),
+    description:
+      'Per-tenant overrides as JSON, e.g. `{"billing":{"weight":4,"maxQueued":500000},"trial":{"ratePerS":20}}`: `weight` (1-1000, share of the service while tenants compete: weight x FAIR_SLOTS slots), `maxQueued`, `ratePerS`.',
+  },
   EMBED_BATCH_MAX_SIZE: { group: 'batching', default: '500', schema: int(1, 5000), description: 'Most texts in one EMBED_TEXT_768 call.' },
   EMBED_BATCH_MAX_WAIT_MS: { group: 'batching', default: '25', schema: ms(0, 10_000), description: 'Longest a text waits for its batch to fill.' },
   EMBED_BATCH_TARGET_MS: {

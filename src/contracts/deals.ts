@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { BatchRef } from './embedding';
+import { Tenant } from './tenants';
 
 export const MAX_DEAL_IDS = 1_000;
 
@@ -23,6 +24,8 @@ const DealIdList = z
 /** Payload of a `deals` job: insights for up to 1,000 distinct deal ids. */
 export const DealBatchJobData = z.strictObject({
   dealIds: DealIdList,
+  /** Who the job is for (absent: the shared default tenant). */
+  tenant: Tenant.optional(),
   trace: z.record(z.string(), z.string()).optional(),
 });
 export type DealBatchJobData = z.output<typeof DealBatchJobData>;

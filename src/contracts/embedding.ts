@@ -55,6 +55,8 @@ export const EmbeddingJobData = z.strictObject({
   text: WarehouseText,
   model: z.enum(EMBEDDING_MODELS, { error: `must be one of ${EMBEDDING_MODELS.join(', ')}` }).default(DEFAULT_EMBEDDING_MODEL),
   index: IndexTarget.optional(),
+  /** Who the job is for (src/contracts/tenants.ts `Tenant`; absent: the shared default tenant). */
+  tenant: IndexItemId.optional(),
   /** Trace context carried from the producer (W3C traceparent), set by the fleet, not by callers. */
   trace: z.record(z.string(), z.string()).optional(),
 });

@@ -99,3 +99,29 @@ export class EnqueueOutcomeUnknownError extends Error {
     this.name = 'EnqueueOutcomeUnknownError';
   }
 }
+
+/**
+ * A tenant is over one of its limits on a queue, so nothing of the call was enqueued: `queued` — it already
+ * has `limit` jobs accepted and not yet finished there (`current` of them); `rate` — it enqueued faster than
+ * `limit` jobs per second. `retryAfterMs` says when a retry can succeed (for `rate`; for `queued` it
+ * depends on how fast the tenant's jobs finish). The HTTP API answers 429 with `Retry-After`.
+ */
+export class TenantLimitError extends Error {
+  readonly code = 'FLEET_TENANT_LIMIT';
+  constructor(
+    readonly tenant: string,
+    readonly queue: string,
+    readonly kind: 'queued' | 'rate',
+    readonly limit: number,
+    readonly current: number,
+    readonly retryAfterMs: number,
+    readonly jobs: number,
+  ) {
+    super(
+      kind === 'queued'
+        ? `tenant ${JSON.stringify(tenant)} has ${current} unfinished job(s) in ${queue}, its limit is ${limit}; ${jobs} job(s) not enqueued`
+        : `tenant ${JSON.stringify(tenant)} is over its rate of ${limit} job(s)/s in ${queue}; ${jobs} job(s) not enqueued, retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+    );
+    this.name = 'TenantLimitError';
+  }
+}

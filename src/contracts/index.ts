@@ -3,6 +3,7 @@ export * from './embedding';
 export * from './errors';
 export * from './queues';
 export * from './search';
+export * from './tenants';
 export * from './text';
 export * from './validate';
 export * from './vector-codec';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Deal, DealFigures } from './deals';
+import { Tenant } from './tenants';
 import { WarehouseText } from './text';
 
 /** Sources a workflow collects from (all landed in warehouse tables). */
@@ -25,6 +26,8 @@ export const WorkflowJobData = z.strictObject({
   requiredSources: z.array(z.enum(SOURCES)).max(SOURCES.length).optional(),
   /** The moment the question is about (ISO); default: when it was asked. Makes reports reproducible. */
   asOf: z.iso.datetime({ offset: true }).optional(),
+  /** Who the workflow is for (absent: the shared default tenant); its children carry it too. */
+  tenant: Tenant.optional(),
   trace: z.record(z.string(), z.string()).optional(),
 });
 export type WorkflowJobData = z.output<typeof WorkflowJobData>;

@@ -50,7 +50,7 @@ function requiredSources(data: WorkflowJobData): Source[] {
 export function buildWorkflowFlow(data: WorkflowJobData, opts: BuildFlowOptions = {}): FlowJob {
   const required = new Set(requiredSources(data));
   const asOf = data.asOf ?? new Date().toISOString();
-  const childData = { question: data.question, type: data.type, asOf, trace: data.trace };
+  const childData = { question: data.question, type: data.type, asOf, trace: data.trace, ...(data.tenant ? { tenant: data.tenant } : {}) };
   const policy = (source: Source): JobsOptions => (required.has(source) ? { failParentOnFailure: true } : { ignoreDependencyOnFailure: true });
   const workflowId = opts.workflowId ?? `wf-${randomUUID()}`;
   // Deterministic child ids: a child's key names its workflow and step, so a failure tells its source.

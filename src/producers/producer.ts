@@ -8,8 +8,10 @@ import { JobFailedError, ResultTimeoutError, ValidationError } from '../contract
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { isQueueName, JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
+import { Tenant, tenantOfData } from '../contracts/tenants';
 import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
+import { type FairnessSettings, fairnessSettings, isFairQueue, TenantLanes } from '../fairness';
 import { buildWorkflowFlow } from '../flows/build-flow';
 import { withDeadline, withDeadlineOr } from '../resilience';
 import { injectTraceContext } from '../telemetry/tracing';
@@ -52,6 +54,13 @@ export interface ProducerOptions {
   connectWaitMs?: number;
   /** Meter for `fleet_producer_buffered_jobs` and `fleet_producer_dropped_jobs`. Default the global `fleet-producer` meter. */
   meter?: Meter;
+  /**
+   * Fair service between tenants on the batch queues (`embeddings`, `deals`; src/fairness) and the
+   * per-tenant limits (TenantLimitError): slots, weights, most unfinished jobs and rate per tenant. Every
+   * producer and worker of a fleet should use the same settings (the roles read them from the environment).
+   * `false` (or `enabled: false`): plain FIFO, no limits. Default on, `DEFAULT_FAIRNESS`.
+   */
+  fairness?: Partial<FairnessSettings> | false;
 }
 
 /** What the producer holds right now, and what it flushed and dropped. */
@@ -100,6 +109,11 @@ export interface EnqueueOptions {
   idempotencyKey?: string;
   /** BullMQ priority (1 = highest). */
   priority?: number;
+  /**
+   * Who the job is for (1-128 letters, digits or `_ . : / -`). Jobs of different tenants are served fairly
+   * and counted per tenant, with per-tenant limits (TenantLimitError). Default the shared tenant `default`.
+   */
+  tenant?: string;
   /** Trace context (W3C headers) carried in the job for the worker's spans. */
   trace?: Record<string, string>;
   /**
@@ -219,6 +233,12 @@ function checkTimeout(timeoutMs: unknown): void {
   }
 }
 
+function checkTenant(tenant: unknown): void {
+  if (tenant !== undefined && !Tenant.safeParse(tenant).success) {
+    throw new ValidationError([{ path: 'tenant', message: 'must be 1-128 letters, digits or _ . : / -, starting with a letter or digit' }]);
+  }
+}
+
 function checkPriority(priority: number | undefined): void {
   if (priority === undefined) return;
   if (!Number.isInteger(priority) || priority < 1 || priority > 2_097_152) {
@@ -239,6 +259,7 @@ function checkPriority(priority: number | undefined): void {
 export function createProducer(options: ProducerOptions): Producer {
   if (!options?.connection) throw new TypeError('createProducer: option `connection` is required');
   const { limits, connectWaitMs } = checkProducerOptions(options);
+  const fairness = options.fairness === false ? undefined : fairnessSettings(options.fairness);
   const prefix = options.prefix ?? '{fleet}';
   const owned: Redis[] = [];
   // Always one ioredis instance the producer can watch: the outage gate decides from its status.
@@ -252,6 +273,38 @@ export function createProducer(options: ProducerOptions): Producer {
     return r;
   })();
   const queues = new Map<QueueName, Queue>();
+  const lanes = new Map<QueueName, TenantLanes>();
+  /** The tenant lanes of a fair queue, when fairness is on. */
+  const lanesOf = (name: QueueName): TenantLanes | undefined => {
+    if (!fairness?.enabled || !isFairQueue(name)) return undefined;
+    let l = lanes.get(name);
+    if (!l) {
+      l = new TenantLanes(connection, prefix, name, fairness);
+      lanes.set(name, l);
+    }
+    return l;
+  };
+  /**
+   * Adds `jobs` (all of one tenant) to a queue: on a fair queue each job first takes a slot in its tenant's
+   * lane or is parked behind it (one script call for the whole call; TenantLimitError past a limit), then one
+   * add or one addBulk. Run again after a lost connection, both steps are no-ops for what already happened.
+   */
+  const addJobs = async (name: QueueName, jobs: { name: string; data: { tenant?: string }; opts: JobsOptions }[]): Promise<Job[]> => {
+    const q = openQueue(name);
+    const l = lanesOf(name);
+    let placed = jobs;
+    if (l) {
+      const pinned = jobs[0].opts.priority !== undefined;
+      const at = await l.admit(
+        tenantOfData(jobs[0].data),
+        jobs.map((j) => j.opts.jobId!),
+        { pinned },
+      );
+      if (!pinned) placed = jobs.map((j, i) => (at[i] === undefined ? j : { ...j, opts: { ...j.opts, priority: at[i] } }));
+    }
+    // One job: a plain add (addBulk wraps even one job in MULTI, about 3x the CPU); several: one round trip.
+    return placed.length === 1 ? [await q.add(placed[0].name, placed[0].data, placed[0].opts)] : q.addBulk(placed);
+  };
   const events = new Map<QueueName, Promise<QueueEvents>>();
   const openEvents: QueueEvents[] = [];
   let flows: FlowProducer | undefined;
@@ -356,6 +409,7 @@ export function createProducer(options: ProducerOptions): Producer {
 
   const jobOptions = (name: QueueName, opts: EnqueueOptions, keySuffix?: string): JobsOptions => {
     checkPriority(opts.priority);
+    checkTenant(opts.tenant);
     return {
       // Always a job id chosen here, never Redis's counter: when ioredis re-sends an add after a reconnect
       // (the first one may have run before the connection dropped), BullMQ finds the id and adds nothing.
@@ -377,14 +431,15 @@ export function createProducer(options: ProducerOptions): Producer {
     if (targets && targets.length !== texts.length) {
       throw new ValidationError([{ path: 'index', message: `must have one target per text (${texts.length}), got ${targets.length}` }]);
     }
+    checkTenant(opts.tenant);
     // Validate everything before anything is enqueued: a bad text in a batch enqueues none.
     const issues: { path: string; message: string }[] = [];
     const trace = traceOf(opts);
     const payloads = texts.map((text, i) => {
       // The keys in EmbeddingJobData's order, as its parse outputs them.
-      if (opts[PREVALIDATED]) return { text, model: opts.model ?? DEFAULT_EMBEDDING_MODEL, index: targets?.[i], trace };
+      if (opts[PREVALIDATED]) return { text, model: opts.model ?? DEFAULT_EMBEDDING_MODEL, index: targets?.[i], tenant: opts.tenant, trace };
       try {
-        return validate(EmbeddingJobData, { text, model: opts.model, index: targets?.[i], trace });
+        return validate(EmbeddingJobData, { text, model: opts.model, index: targets?.[i], tenant: opts.tenant, trace });
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
         for (const issue of err.issues)
@@ -401,9 +456,7 @@ export function createProducer(options: ProducerOptions): Producer {
         jobIds: bulk.map((b) => b.opts.jobId!),
         bytes: sizeOf(payloads),
         bufferable: true,
-        // One text: a plain add (addBulk wraps even one job in MULTI, about 3x the CPU); several: one round trip.
-        send: async () =>
-          many ? openQueue(QUEUES.embeddings).addBulk(bulk) : [await openQueue(QUEUES.embeddings).add(bulk[0].name, bulk[0].data, bulk[0].opts)],
+        send: () => addJobs(QUEUES.embeddings, bulk),
       },
       opts,
     );
@@ -470,7 +523,7 @@ export function createProducer(options: ProducerOptions): Producer {
     embed: embed as Producer['embed'],
     waitForResults,
     async dealInsights(dealIds, opts = {}) {
-      const data = validate(DealBatchJobData, { dealIds, trace: traceOf(opts) });
+      const data = validate(DealBatchJobData, { dealIds, tenant: opts.tenant, trace: traceOf(opts) });
       const jobOpts = jobOptions(QUEUES.deals, opts);
       checkOpen();
       const [h] = await submit<DealInsightsResult>(
@@ -479,7 +532,7 @@ export function createProducer(options: ProducerOptions): Producer {
           jobIds: [jobOpts.jobId!],
           bytes: sizeOf([data]),
           bufferable: true,
-          send: async () => [await openQueue(QUEUES.deals).add(JOB_NAMES.dealInsights, data, jobOpts)],
+          send: () => addJobs(QUEUES.deals, [{ name: JOB_NAMES.dealInsights, data, opts: jobOpts }]),
         },
         opts,
       );
@@ -509,7 +562,14 @@ export function createProducer(options: ProducerOptions): Producer {
       return h;
     },
     async workflow(question, opts = {}) {
-      const data = validate(WorkflowJobData, { question, type: opts.type, requiredSources: opts.requiredSources, asOf: opts.asOf, trace: traceOf(opts) });
+      const data = validate(WorkflowJobData, {
+        question,
+        type: opts.type,
+        requiredSources: opts.requiredSources,
+        asOf: opts.asOf,
+        tenant: opts.tenant,
+        trace: traceOf(opts),
+      });
       checkPriority(opts.priority);
       // Chosen here even without a key, so a buffered workflow has its id before it is sent, and a re-sent
       // flow is recognised by its root.

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { tenantOfData } from '../contracts/tenants';
 import type { FleetMetrics } from './metrics';
 import { activeTraceIds, type TracedJob, withJobSpan } from './tracing';
 
@@ -34,6 +35,8 @@ export function instrumentProcessor<J extends InstrumentedJob, R>(processor: (jo
   return (job) =>
     withJobSpan(job, async () => {
       const startedAt = performance.now();
+      const tenant = tenantOfData(job.data);
+      opts.metrics?.tenantJob(job.queueName, tenant, 1);
       const waitMs = job.attemptsMade === 0 ? (job.processedOn ?? now()) - job.timestamp - (job.opts?.delay ?? 0) : -1;
       let ok: boolean | 'deferred' = false;
       try {
@@ -49,6 +52,7 @@ export function instrumentProcessor<J extends InstrumentedJob, R>(processor: (jo
         throw err;
       } finally {
         opts.metrics?.job(job.queueName, waitMs, performance.now() - startedAt, ok, { jobId: job.id });
+        opts.metrics?.tenantJob(job.queueName, tenant, -1, ok, ok === true ? now() - job.timestamp : undefined);
       }
     });
 }

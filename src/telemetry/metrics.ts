@@ -45,6 +45,18 @@ export const METRIC_NAMES = {
   httpRequestDuration: 'fleet_http_request_duration_ms',
   /** Counter {queue}: enqueue requests refused with 429 because the queue's backlog was over its bound. */
   backlogRejections: 'fleet_api_backlog_rejections_total',
+  /** Counter {queue, tenant, outcome}: job attempts per tenant (outcome `ok` = a completed job). */
+  tenantJobs: 'fleet_tenant_jobs_total',
+  /** Histogram {queue, tenant}: a completed job from enqueue to the end of its processing, ms. */
+  tenantJobLatency: 'fleet_tenant_job_latency_ms',
+  /** Gauge (up-down counter) {queue, tenant}: jobs being processed now by this process. */
+  tenantActive: 'fleet_tenant_active_jobs',
+  /**
+   * Gauge {queue, tenant, lane}: jobs a tenant has accepted and not finished on a fair queue, read from its
+   * lanes at scrape time: `slotted` (in the FIFO wait list, running or retrying) and `parked`. Waiting =
+   * their sum minus `fleet_tenant_active_jobs`.
+   */
+  tenantQueued: 'fleet_tenant_queued_jobs',
   /** Counter {kind}: operations over their slow threshold (also logged). */
   slowOperations: 'fleet_slow_operations_total',
   /** Gauge: resident set size of the process, bytes (the memory alerts read it). */
@@ -76,6 +88,15 @@ interface QueueCountsSource {
   readonly name: string;
   getJobCounts(...types: (typeof QUEUE_STATES)[number][]): Promise<Record<string, number>>;
 }
+
+/** A fair queue's tenant counts (src/fairness TenantLanes fits). */
+interface TenantCountsSource {
+  readonly queue: string;
+  counts(): Promise<readonly { tenant: string; slotted: number; parked: number }[]>;
+}
+
+/** Distinct tenant label values one process reports; later tenants are reported as `_other` (bounded series). */
+const MAX_TENANT_LABELS = 200;
 
 /** The part of the pool's stats the gauges read (src/pool's PoolStats fits). */
 interface PoolGaugeStats {
@@ -137,6 +158,13 @@ export interface FleetMetrics {
   httpRequest(method: string, route: string, statusCode: number, durationMs: number): void;
   /** An enqueue refused because the queue's backlog is over its bound. */
   backlogRejected(queue: string): void;
+  /**
+   * A job attempt of `tenant` starts (`+1`) or ends (`-1`, with its outcome and, when it completed, the time
+   * since it was enqueued).
+   */
+  tenantJob(queue: string, tenant: string, delta: 1 | -1, ok?: boolean | 'deferred', latencyMs?: number): void;
+  /** Reports each tenant's unfinished jobs on these fair queues (TenantLanes.counts) at each scrape. */
+  observeTenants(sources: readonly TenantCountsSource[], opts?: { timeoutMs?: number }): () => void;
   /** Reports job counts per state of these queues at each scrape. Returns an unregister function. */
   observeQueues(queues: readonly QueueCountsSource[], opts?: { timeoutMs?: number }): () => void;
   /** Reports the pool's sessions at each scrape. */
@@ -345,7 +373,59 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
   perJobGauge(METRIC_NAMES.creditsPer1kJobs, 'Credits per 1,000 successful jobs of the queue since start', (c) => c);
   perJobGauge(METRIC_NAMES.usdPer1kJobs, 'USD per 1,000 successful jobs of the queue since start (SNOWFLAKE_CREDIT_PRICE_USD)', (c, price) => c * price);
 
+  const tenantsSeen = new Set<string>();
+  const tenantLabel = (tenant: string) => {
+    if (tenantsSeen.has(tenant)) return tenant;
+    if (tenantsSeen.size >= MAX_TENANT_LABELS) return '_other';
+    tenantsSeen.add(tenant);
+    return tenant;
+  };
+  const tenantJobs = meter.createCounter(METRIC_NAMES.tenantJobs.replace(/_total$/, ''), { description: 'Job attempts per tenant and outcome' });
+  const tenantLatency = ms(METRIC_NAMES.tenantJobLatency, 'A completed job from enqueue to the end of its processing, per tenant');
+  const tenantActive = meter.createUpDownCounter(METRIC_NAMES.tenantActive, { description: 'Jobs of the tenant being processed by this process' });
+  const tenantSources = registry<{ sources: readonly TenantCountsSource[]; timeoutMs: number }>();
+  meter
+    .createObservableGauge(METRIC_NAMES.tenantQueued, { description: 'Jobs a tenant has accepted and not finished on a fair queue, by lane (slotted, parked)' })
+    .addCallback(async (result) => {
+      const reads = [...tenantSources.items].flatMap(({ sources, timeoutMs }) =>
+        sources.map(async (src) => {
+          try {
+            const counts = await withDeadline(src.counts(), timeoutMs, 'tenant counts');
+            const byLabel = new Map<string, { slotted: number; parked: number }>();
+            for (const c of counts) {
+              const label = tenantLabel(c.tenant);
+              const sum = byLabel.get(label) ?? { slotted: 0, parked: 0 };
+              sum.slotted += c.slotted;
+              sum.parked += c.parked;
+              byLabel.set(label, sum);
+            }
+            for (const [tenant, c] of byLabel) {
+              result.observe(c.slotted, { queue: src.queue, tenant, lane: 'slotted' });
+              result.observe(c.parked, { queue: src.queue, tenant, lane: 'parked' });
+            }
+          } catch {
+            // Redis away or slow: this scrape has no tenant counts for the queue
+          }
+        }),
+      );
+      await Promise.all(reads);
+    });
+
   return {
+    tenantJob(queue, tenant, delta, ok, latencyMs) {
+      const label = tenantLabel(tenant);
+      tenantActive.add(delta, { queue, tenant: label });
+      if (delta === -1) {
+        tenantJobs.add(1, { queue, tenant: label, outcome: ok === 'deferred' ? 'deferred' : outcome(ok === true) });
+        if (ok === true && latencyMs !== undefined && latencyMs >= 0) tenantLatency.record(latencyMs, { queue, tenant: label });
+      }
+    },
+    observeTenants(sources, o = {}) {
+      const timeoutMs = o.timeoutMs ?? 2_000;
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000)
+        throw new RangeError(`observeTenants: option \`timeoutMs\` must be an integer in [1, 600000] ms, got ${timeoutMs}`);
+      return tenantSources.add({ sources: [...sources], timeoutMs });
+    },
     job(queue, waitMs, durationMs, ok, fields = {}) {
       if (ok === true) jobsOk.set(queue, (jobsOk.get(queue) ?? 0) + 1);
       if (waitMs >= 0) jobWait.record(waitMs, { queue });

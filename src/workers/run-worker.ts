@@ -1,6 +1,8 @@
 import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import type { QueueName } from '../contracts/queues';
+import { attachWorkerLanes, type FairnessSettings, fairnessSettings, isFairQueue, TenantLanes, type WorkerLanesOptions } from '../fairness';
 import { CircuitOpenError } from '../warehouse/errors';
 
 export interface RunWorkerOptions<R> {
@@ -29,6 +31,13 @@ export interface RunWorkerOptions<R> {
    * the time this worker pauses fetching. For logs and metrics; called once per deferred job.
    */
   onDeferred?: (job: Job, pauseMs: number) => void;
+  /**
+   * The fleet's fairness settings, as the producers have them (src/fairness). On a fair queue the worker
+   * frees each finished job's slot in its tenant's lane and reconciles the lanes, on `redis` (default the
+   * connection given, or BullMQ's command connection; never a blocking one). Default on, `DEFAULT_FAIRNESS`;
+   * `false` or `enabled: false` only when the producers run without fairness too.
+   */
+  fairness?: ({ settings?: Partial<FairnessSettings>; redis?: Redis } & WorkerLanesOptions) | false;
 }
 
 /** Bounds of the fetch pause after a job met an open warehouse circuit. */
@@ -87,6 +96,17 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
     removeOnComplete: opts.keepCompleted ?? { age: JOB_DEFAULTS.keepCompletedS, count: JOB_DEFAULTS.keepCompletedCount },
     removeOnFail: opts.keepFailed ?? { age: JOB_DEFAULTS.keepFailedS },
   });
+  const fairness = opts.fairness === false ? undefined : (opts.fairness ?? {});
+  const settings = fairness && fairnessSettings(fairness.settings);
+  if (fairness && settings?.enabled && isFairQueue(opts.queue)) {
+    const redis = fairness.redis ?? (opts.connection instanceof IORedis ? opts.connection : worker.getBackend().client);
+    const lanes = attachWorkerLanes(worker, new TenantLanes(redis as Redis | Promise<Redis>, opts.prefix, opts.queue, settings), {
+      ...fairness,
+      onError: fairness.onError ?? ((err) => worker?.emit('error', err)),
+    });
+    // After the worker's last job: its release is sent before the caller closes the connection.
+    worker.on('closed', () => void lanes.close());
+  }
   worker.on('closed', () => {
     void limiter?.close().catch(() => undefined);
   });

@@ -103,5 +103,7 @@ export function startWorker(ctx: RoleContext, queue: QueueName, processor: (job:
     maxStalledCount: j.maxStalledCount,
     keepCompleted: { age: j.keepCompletedS, count: j.keepCompletedCount },
     keepFailed: { age: j.keepFailedS },
+    // Frees finished jobs' slots in their tenants' lanes (on the worker's command connection, never a blocking one).
+    fairness: { settings: ctx.config.fairness, redis: connection, onError: (err) => ctx.redisLog.failed(err, { queue, op: 'tenant lanes' }) },
   });
 }
