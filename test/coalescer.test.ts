@@ -1,4 +1,4 @@
-import { Coalescer } from '../src/workers/coalescer';
+import { type BatchEvent, batchThatFailed, Coalescer } from '../src/workers/coalescer';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -137,6 +137,61 @@ describe('Coalescer', () => {
     await c.close();
     await expect(p).resolves.toMatchObject({ value: 'a' });
     await expect(c.load('b')).rejects.toThrow(/closed/);
+  });
+});
+
+describe('Coalescer: what a batch call reports, and which batch failed a load', () => {
+  it('carries the query id a call names (BatchCall.onQueryId) to its event, the last one named; none when it names none', async () => {
+    const events: BatchEvent[] = [];
+    const c = new Coalescer<string, string>({
+      name: 'q',
+      maxWaitMs: 1,
+      loadBatch: async (keys, _batch, call) => {
+        if (keys.includes('silent')) return keys;
+        call.onQueryId('01-first');
+        call.onQueryId('01-answered');
+        if (keys.includes('bad')) throw Object.assign(new Error('after its statement'), { transient: true });
+        return keys;
+      },
+      onBatch: (e) => events.push(e),
+    });
+    await c.load('a');
+    await c.load('bad').catch(() => undefined);
+    await c.load('silent');
+    expect(events.map((e) => [e.ok, e.queryId])).toEqual([
+      [true, '01-answered'],
+      [false, '01-answered'],
+      [true, undefined],
+    ]);
+    expect(events[2]).not.toHaveProperty('queryId');
+  });
+
+  it('batchThatFailed names the batch whose call failed a load (after a bisection the smallest), or answered its key with an Error', async () => {
+    const events: BatchEvent[] = [];
+    const c = new Coalescer<string, string>({
+      name: 'f',
+      maxWaitMs: 1,
+      loadBatch: async (keys) => {
+        if (keys.includes('poison')) throw new Error(`statement of ${keys.length} failed`);
+        return keys.map((k) => (k === 'own' ? new Error('own error') : k));
+      },
+      onBatch: (e) => events.push(e),
+    });
+    const settled = await Promise.allSettled(['a', 'poison', 'own', 'b'].map((k) => c.load(k)));
+    const reasons = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
+    expect(reasons.map((r) => (r as Error | undefined)?.message)).toEqual([undefined, 'statement of 1 failed', 'own error', undefined]);
+    const root = events[0].batch.batchId;
+    expect(events.map((e) => [e.batch.batchId, e.ok])).toEqual([
+      [root, false],
+      [`${root}.1`, false],
+      [`${root}.1.1`, true],
+      [`${root}.1.2`, false],
+      [`${root}.2`, true],
+    ]);
+    expect(batchThatFailed(reasons[1])).toMatchObject({ batchId: `${root}.1.2`, size: 1, jobs: 1 });
+    expect(batchThatFailed(reasons[2])).toMatchObject({ batchId: `${root}.2`, size: 2 });
+    expect(batchThatFailed(new Error('not from a batch'))).toBeUndefined();
+    expect(batchThatFailed('a string')).toBeUndefined();
   });
 });
 

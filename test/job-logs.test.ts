@@ -1,8 +1,9 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { describeBatches, lookupKeys, textHash } from '../src/contracts/batch-log';
-import type { BatchEvent } from '../src/workers/coalescer';
-import { createJobLogWriter, perJobLogs } from '../src/workers/job-logs';
+import { CircuitOpenError } from '../src/warehouse/errors';
+import { type BatchEvent, Coalescer } from '../src/workers/coalescer';
+import { createJobLogWriter, logFailedBatches, perJobLogs } from '../src/workers/job-logs';
 import { testRedis, uniquePrefix } from './helpers/redis';
 
 /** Script calls (EVALSHA + EVAL) the test Redis has served: the suite runs in band, so a delta is ours. */
@@ -150,6 +151,92 @@ describe('job log writer (rows of one event-loop turn in one script call)', () =
         queryId: '01b2-0000-q',
       });
       expect(await members(lookupKeys.batchJobs(queueKey(), 'emb-cc22dd-4.1'))).toEqual(['j-0']);
+      await writer.close();
+    });
+
+    /** A coalescer over `loadBatch` whose batches the writer observes, as the worker roles wire it. */
+    const observedCoalescer = (
+      writer: ReturnType<typeof createJobLogWriter>,
+      loadBatch: ConstructorParameters<typeof Coalescer<string, string>>[0]['loadBatch'],
+    ) => new Coalescer<string, string>({ name: 'emb', maxBatchSize: 500, maxWaitMs: 5, loadBatch, onBatch: (e) => writer.observe(e) });
+
+    it("writes the rows of the 300 jobs a failed batch failed, and the batch's record, in one script call", async () => {
+      const jobs = await addJobs(300);
+      const writer = createJobLogWriter(logConn, { retentionS: 600 });
+      await writer.log(jobs[0], 'warm-up');
+      // Its statement ran and then failed: the failed statement's query id is the one recorded.
+      const c = observedCoalescer(writer, async (_keys, _batch, call) => {
+        call.onQueryId('01-q-ran');
+        throw Object.assign(new Error('warehouse said no'), { transient: true, queryId: '01-q-failed' });
+      });
+      const before = await scriptCalls(redis);
+      await Promise.all(
+        jobs.map((job) =>
+          c.load(job.data.text).then(
+            () => undefined,
+            (err: unknown) => logFailedBatches(writer, job, [err], 'texts'),
+          ),
+        ),
+      );
+      expect((await scriptCalls(redis)) - before).toBe(1);
+      const row = (await queue.getJobLogs('j-7')).logs.at(-1)!;
+      const batchId = /^failed in batch (\S+) \(300 texts\)$/.exec(row)?.[1];
+      expect(batchId).toEqual(expect.any(String));
+      expect(await redis.zcard(lookupKeys.batchJobs(queueKey(), batchId!))).toBe(300);
+      expect(await redis.hgetall(lookupKeys.batch(queueKey(), batchId!))).toMatchObject({
+        outcome: 'failed',
+        error: 'warehouse said no',
+        queryId: '01-q-failed',
+        size: '300',
+        jobs: '300',
+      });
+      await c.close();
+      await writer.close();
+    });
+
+    it('indexes a job under the failed batch its half came from; a served batch records the query id its call named', async () => {
+      const jobs = await addJobs(2);
+      const writer = createJobLogWriter(logConn);
+      const c = observedCoalescer(writer, async (keys, batch, call) => {
+        call.onQueryId(`q-${batch.batchId}`);
+        if (keys.includes('t0')) throw new Error('t0 breaks the statement');
+        return keys;
+      });
+      await Promise.all(
+        jobs.map((job) =>
+          c.load(job.data.text).then(
+            ({ batch }) => writer.log(job, `served by ${describeBatches([batch], 'texts')}`),
+            (err: unknown) => logFailedBatches(writer, job, [err], 'texts'),
+          ),
+        ),
+      );
+      const failedHalf = /^failed in batch (\S+) /.exec((await queue.getJobLogs('j-0')).logs[0])![1];
+      const servedHalf = /^served by batch (\S+) /.exec((await queue.getJobLogs('j-1')).logs[0])![1];
+      const root = failedHalf.replace(/\.1$/, '');
+      expect(servedHalf).toBe(`${root}.2`);
+      expect(await members(lookupKeys.batchJobs(queueKey(), failedHalf))).toEqual(['j-0']);
+      expect(await members(lookupKeys.batchJobs(queueKey(), servedHalf))).toEqual(['j-1']);
+      expect((await members(lookupKeys.batchJobs(queueKey(), root))).sort()).toEqual(['j-0', 'j-1']);
+      expect(await redis.hgetall(lookupKeys.batch(queueKey(), root))).toMatchObject({ outcome: 'failed', queryId: `q-${root}` });
+      expect(await redis.hgetall(lookupKeys.batch(queueKey(), failedHalf))).toMatchObject({ outcome: 'failed', parent: root });
+      expect(await redis.hgetall(lookupKeys.batch(queueKey(), servedHalf))).toMatchObject({ outcome: 'ok', queryId: `q-${servedHalf}`, parent: root });
+      await c.close();
+      await writer.close();
+    });
+
+    it('logs no failed row for an error no batch call raised, nor for a call the open circuit refused', async () => {
+      const jobs = await addJobs(2);
+      const writer = createJobLogWriter(logConn);
+      const c = observedCoalescer(writer, async () => {
+        throw new CircuitOpenError(1_000);
+      });
+      const refused = await c.load('t0').catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(CircuitOpenError);
+      await logFailedBatches(writer, jobs[0], [refused], 'texts');
+      await logFailedBatches(writer, jobs[1], [new Error('validation')], 'texts');
+      expect((await queue.getJobLogs('j-0')).logs).toEqual([]);
+      expect((await queue.getJobLogs('j-1')).logs).toEqual([]);
+      await c.close();
       await writer.close();
     });
 

@@ -1,5 +1,5 @@
 import type { LocalWarehouse } from 'local-snowflake';
-import { CircuitBreaker } from '../src/pool';
+import { CircuitBreaker, type WarehouseCallEvent } from '../src/pool';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import { getDeals } from '../src/warehouse/queries/get-deals';
@@ -122,6 +122,30 @@ describe('warehouse pool over the real snowflake-sdk driver', () => {
       await expect(warehouse.query('SELECT 1 AS X')).rejects.toBeInstanceOf(CircuitOpenError);
       expect(server.stats().queries).toBe(before);
       expect(breaker.state).toBe('open');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("names each statement by Snowflake's query id: the call's onQueryId, every attempt's event, a failed statement's error", async () => {
+    const events: WarehouseCallEvent[] = [];
+    const { pool, warehouse } = pooledClient(server, {}, { onCall: (e) => events.push(e) });
+    try {
+      const told: string[] = [];
+      const tag = { queue: 'embeddings', batchId: 'emb-qid-1', jobs: 1 };
+      expect(await warehouse.query('SELECT ? AS S', ['named'], { tag, onQueryId: (id) => told.push(id) })).toEqual([{ S: 'named' }]);
+      const [ran] = server.queryHistory({ limit: 1 });
+      expect(ran).toMatchObject({ status: 'SUCCESS', queryText: expect.stringContaining('SELECT') });
+      expect(told).toEqual([ran.queryId]);
+      expect(events.at(-1)).toMatchObject({ ok: true, attempt: 0, queryId: ran.queryId });
+
+      const err = await warehouse.query('SELECT * FROM NO_SUCH_TABLE', [], { onQueryId: (id) => told.push(id) }).catch((e: unknown) => e);
+      const [failed] = server.queryHistory({ limit: 1 });
+      expect(failed.status).toBe('FAILED_WITH_ERROR');
+      expect(err).toBeInstanceOf(WarehouseError);
+      expect((err as WarehouseError).queryId).toBe(failed.queryId);
+      expect(events.at(-1)).toMatchObject({ ok: false, queryId: failed.queryId });
+      expect(told).toEqual([ran.queryId]); // only a call that answered names its statement there
     } finally {
       await pool.close();
     }

@@ -16,26 +16,63 @@ export function describeBatches(refs: readonly BatchRef[], unit: BatchUnit): str
   return `batch${refs.length > 1 ? 'es' : ''} ${refs.map((b) => `${b.batchId} (${b.size} ${unit})`).join(', ')}`;
 }
 
+/** How a row naming the batches whose call failed a job begins. */
+const FAILED_ROW = 'failed in ';
+
+/**
+ * The job log row naming the batches whose call failed the job (its error is the job's failedReason):
+ * read back by `failedBatchesInLogs`, and indexed like a served row, so a failed batch is found by its jobs.
+ *
+ * @example
+ *   describeFailedBatches([{ batchId: 'emb-7f3a-2', size: 3 }], 'texts') // 'failed in batch emb-7f3a-2 (3 texts)'
+ */
+export function describeFailedBatches(refs: readonly BatchRef[], unit: BatchUnit): string {
+  return `${FAILED_ROW}${describeBatches(refs, unit)}`;
+}
+
 // Batch ids are `<coalescer>-<hex>-<n>`, and `.1` / `.2` per bisection of a failed batch.
 const BATCH_IN_LOG = /([A-Za-z0-9_-]+-[A-Za-z0-9_.-]+) \((\d+) (?:texts|ids|requests)\)/g;
 
-/** The batches named in a job's log rows (`describeBatches`' format), in order. */
-export function batchesInLogs(lines: readonly string[]): BatchRef[] {
+function refsIn(lines: readonly string[], failed: boolean): BatchRef[] {
   const out: BatchRef[] = [];
   for (const line of lines) {
+    if (line.startsWith(FAILED_ROW) !== failed) continue;
     for (const m of line.matchAll(BATCH_IN_LOG)) out.push({ batchId: m[1], size: Number(m[2]) });
   }
   return out;
 }
 
-/** Batch references of a job: from its result (`batch` or `batches`), else from its log rows. */
-export function batchesOfJob(result: unknown, logs: readonly string[]): BatchRef[] {
+/** The batches that served a job, as its log rows name them (`describeBatches`' format), in order. */
+export function batchesInLogs(lines: readonly string[]): BatchRef[] {
+  return refsIn(lines, false);
+}
+
+/** The batches whose call failed a job, as its log rows name them (`describeFailedBatches`), in order. */
+export function failedBatchesInLogs(lines: readonly string[]): BatchRef[] {
+  return refsIn(lines, true);
+}
+
+/** A batch a job names: one that served it, or one whose call failed it (a retry may be served by another). */
+export interface JobBatchRef extends BatchRef {
+  outcome: 'served' | 'failed';
+}
+
+/**
+ * Every batch of a job: those that failed it (from its log rows), then those that served it (from its
+ * result, `batch` or `batches`, else from its log rows).
+ */
+export function batchesOfJob(result: unknown, logs: readonly string[]): JobBatchRef[] {
   const r = result as { batch?: BatchRef; batches?: BatchRef[] } | null | undefined;
+  let served = batchesInLogs(logs);
   if (r && typeof r === 'object') {
-    if (Array.isArray(r.batches)) return r.batches;
-    if (r.batch && typeof r.batch === 'object') return [r.batch];
+    if (Array.isArray(r.batches)) served = r.batches;
+    else if (r.batch && typeof r.batch === 'object') served = [r.batch];
   }
-  return batchesInLogs(logs);
+  const failed = failedBatchesInLogs(logs);
+  return [
+    ...failed.map((b) => ({ batchId: b.batchId, size: b.size, outcome: 'failed' as const })),
+    ...served.map((b) => ({ batchId: b.batchId, size: b.size, outcome: 'served' as const })),
+  ];
 }
 
 /** What a batch id looks like wherever one is accepted from outside (the lookup API and page). */
@@ -61,7 +98,8 @@ export function textHash(text: string): string {
  * the prefix). BullMQ job ids cannot contain `:`, so no job's keys collide with these.
  *
  * - `batch`: a hash, the batch's record (timing, outcome, QUERY_TAG, query id when known)
- * - `batchJobs`: a sorted set of the ids of the jobs it served (score: when their row was written, ms)
+ * - `batchJobs`: a sorted set of the ids of the jobs it served or failed, and of those of the halves it was
+ *   split into (score: when their row was written, ms)
  * - `text`: a sorted set of the ids of the jobs whose text has that hash
  * - `tenant`: a sorted set of the ids of the jobs of a tenant (the tenant hashed like a text)
  */

@@ -30,7 +30,7 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
 const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:0;color:#1f2933}header{background:#2d3748;color:#fff;padding:10px 20px}
-header a{color:#cbd5e0;margin-left:16px}main{padding:16px 20px}form{display:flex;gap:8px;margin-bottom:16px;flex-wrap:wrap}
+header a{color:#cbd5e0;margin-left:16px}.batch-failed{color:#9b2c2c}main{padding:16px 20px}form{display:flex;gap:8px;margin-bottom:16px;flex-wrap:wrap}
 input[type=search]{flex:1;min-width:280px;padding:6px}select,button{padding:6px}table{border-collapse:collapse;margin:8px 0 16px}
 td,th{border-bottom:1px solid #e2e8f0;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f7fafc}
 .error{color:#9b2c2c;background:#fff5f5;padding:8px 12px;border:1px solid #feb2b2}.muted{color:#718096}code{font-size:13px}`;
@@ -53,6 +53,11 @@ export async function mountJobLookupPage(app: FastifyInstance, opts: JobLookupPa
   const batchLink = (queue: string | undefined, id: string | null) =>
     id ? `<a class="batch-link" href="${esc(pageUrl({ batch: id, queue }))}">${esc(id)}</a>` : '<span class="muted">none</span>';
   const boardLink = (queue: string, id: string) => `${boardPath}/queue/${encodeURIComponent(queue)}/${encodeURIComponent(id)}`;
+  // Every batch a job names: those that served it, and those whose call failed it (marked).
+  const jobBatches = (j: FoundJob) =>
+    j.batches.length === 0
+      ? batchLink(j.queue, null)
+      : j.batches.map((b) => `${batchLink(j.queue, b.batchId)}${b.outcome === 'failed' ? ' <span class="batch-failed">failed</span>' : ''}`).join('<br>');
 
   const jobsTable = (jobs: readonly FoundJob[]) =>
     jobs.length === 0
@@ -61,7 +66,7 @@ export async function mountJobLookupPage(app: FastifyInstance, opts: JobLookupPa
           .map(
             (j) =>
               `<tr data-job="${esc(j.id)}"><td><code>${esc(j.id)}</code></td><td>${esc(j.queue)}</td><td>${esc(j.state)}${j.failedReason ? ` <span class="muted">(${esc(j.failedReason)})</span>` : ''}</td>` +
-              `<td>${batchLink(j.queue, j.batch)}</td><td>${esc(j.createdAt ?? '')}</td><td>${esc(j.finishedAt ?? '')}</td>` +
+              `<td>${jobBatches(j)}</td><td>${esc(j.createdAt ?? '')}</td><td>${esc(j.finishedAt ?? '')}</td>` +
               `<td><a href="${esc(boardLink(j.queue, j.id))}">Bull Board</a></td></tr>`,
           )
           .join('')}</tbody></table>`;
@@ -77,7 +82,10 @@ export async function mountJobLookupPage(app: FastifyInstance, opts: JobLookupPa
       ['finished', esc(b.finishedAt ?? '')],
       ['duration', b.durationMs === null ? '' : `${esc(b.durationMs)} ms`],
       ['QUERY_TAG', b.queryTag ? `<code id="batch-tag">${esc(JSON.stringify(b.queryTag))}</code>` : '<span class="muted">not recorded</span>'],
-      ['query id', b.queryId ? `<code>${esc(b.queryId)}</code>` : '<span class="muted">not known (find it in QUERY_HISTORY by the tag)</span>'],
+      [
+        'query id',
+        b.queryId ? `<code id="batch-query-id">${esc(b.queryId)}</code>` : '<span class="muted">not known (find it in QUERY_HISTORY by the tag)</span>',
+      ],
     ];
     if (b.parent) rows.push(['split from', batchLink(b.queues[0], b.parent)]);
     return (

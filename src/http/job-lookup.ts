@@ -1,7 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { z } from 'zod';
-import { BATCH_ID_PATTERN, batchesOfJob, lookupKeys, TEXT_HASH_PATTERN, textHash } from '../contracts/batch-log';
-import { type BatchRef, IndexItemId } from '../contracts/embedding';
+import { BATCH_ID_PATTERN, batchesOfJob, type JobBatchRef, lookupKeys, TEXT_HASH_PATTERN, textHash } from '../contracts/batch-log';
+import { IndexItemId } from '../contracts/embedding';
 import { isQueueName } from '../contracts/queues';
 import { WarehouseText } from '../contracts/text';
 import { idempotentJobId } from '../producers';
@@ -75,7 +75,8 @@ export interface FoundJob {
   state: string;
   /** The (first) warehouse batch that served it, null when none did (cache, not yet run, failed). */
   batch: string | null;
-  batches: BatchRef[];
+  /** Every batch it names: those whose call failed it (`outcome: failed`, e.g. before a retry), then those that served it. */
+  batches: JobBatchRef[];
   createdAt: string | null;
   finishedAt: string | null;
   failedReason?: string;
@@ -110,7 +111,7 @@ export interface BatchView {
   durationMs: number | null;
   /** The QUERY_TAG fields that identify the statement (queue, batch, jobs). */
   queryTag: Record<string, unknown> | null;
-  /** Snowflake's query id, when the worker learned it (a failed statement's error carries it). */
+  /** Snowflake's query id of the statement that answered the batch (or failed it), when the worker learned it. */
   queryId: string | null;
   /** Ids of the jobs it served, one page; each with its queue. */
   jobs: { queue: string; id: string; href: string }[];
@@ -158,7 +159,7 @@ export function createJobLookup(opts: JobLookupOptions) {
       id,
       name: job.name,
       state,
-      batch: batches[0]?.batchId ?? null,
+      batch: batches.find((b) => b.outcome === 'served')?.batchId ?? null,
       batches,
       createdAt: iso(job.timestamp),
       finishedAt: iso(job.finishedOn),

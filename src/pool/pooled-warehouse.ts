@@ -15,6 +15,8 @@ export interface WarehouseCallEvent {
   rows: number;
   attempt: number;
   error?: WarehouseError;
+  /** Snowflake's query id of the attempt's statement, when it reached the warehouse (a failed one: from its error). */
+  queryId?: string;
 }
 
 export interface PooledWarehouseOptions {
@@ -67,7 +69,8 @@ function queryTag(role: string, label: string, tag: StatementTag | undefined, at
  * Results are streamed (`streamResult`): rows reach the caller as the driver has them, the inline part
  * first and then each chunk file it downloads, so a large result is never held whole twice. Every
  * statement carries a QUERY_TAG and a STATEMENT_TIMEOUT_IN_SECONDS that follows the call's deadline, so
- * Snowflake itself stops a statement whose caller has died.
+ * Snowflake itself stops a statement whose caller has died. The query id of the statement that answered
+ * goes to the call's `onQueryId` and every attempt's `onCall` event, so a caller can name it (a batch record).
  */
 export class PooledWarehouse implements Warehouse {
   readonly breaker: CircuitBreaker;
@@ -121,11 +124,19 @@ export class PooledWarehouse implements Warehouse {
       if (!this.breaker.allow()) throw new CircuitOpenError(this.breaker.retryInMs(), this.breaker.lastError);
       const started = performance.now();
       try {
-        const rows = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, opts, label, timeoutMs, attempt, sinkForAttempt()), {
+        const { rows, queryId } = await withWarehouseSpan(label, () => this.attempt<R>(sql, binds, opts, label, timeoutMs, attempt, sinkForAttempt()), {
           'fleet.attempt': attempt,
         });
         this.breaker.success();
-        this.report({ label, durationMs: performance.now() - started, ok: true, rows, attempt });
+        this.report({ label, durationMs: performance.now() - started, ok: true, rows, attempt, ...(queryId ? { queryId } : {}) });
+        // The statement whose rows the caller got: a retried call's last attempt.
+        if (queryId && opts.onQueryId) {
+          try {
+            opts.onQueryId(queryId);
+          } catch {
+            // a listener must never fail a call that succeeded
+          }
+        }
         return rows;
       } catch (e) {
         const err = toWarehouseError(e, `warehouse call ${label} failed`);
@@ -140,7 +151,15 @@ export class PooledWarehouse implements Warehouse {
         } else {
           this.breaker.failure(err, err.transient && !sessionGone);
         }
-        this.report({ label, durationMs: performance.now() - started, ok: false, rows: 0, attempt, error: err });
+        this.report({
+          label,
+          durationMs: performance.now() - started,
+          ok: false,
+          rows: 0,
+          attempt,
+          error: err,
+          ...(err.queryId ? { queryId: err.queryId } : {}),
+        });
         if (sessionGone) {
           freshSessions++;
           continue;
@@ -169,9 +188,9 @@ export class PooledWarehouse implements Warehouse {
     timeoutMs: number,
     attemptNo: number,
     onRow: (row: R) => void,
-  ): Promise<number> {
+  ): Promise<{ rows: number; queryId?: string }> {
     const signal = opts.signal;
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<{ rows: number; queryId?: string }>((resolve, reject) => {
       let settled = false;
       let pc: PooledConnection | undefined;
       let statement: snowflake.RowStatement | undefined;
@@ -179,6 +198,8 @@ export class PooledWarehouse implements Warehouse {
       /** Rows delivered so far, and the result's total once the statement has run (its chunks may still be coming). */
       let delivered = 0;
       let total: number | undefined;
+      /** Snowflake's id of the statement, once it has run. */
+      let queryId: string | undefined;
       const charsColumns = (opts.cortex ?? []).filter((c) => c.charsColumn !== undefined);
       const chars = new Map<string, number>(charsColumns.map((c) => [c.charsColumn!, 0]));
       const finish = (err: unknown) => {
@@ -193,7 +214,7 @@ export class PooledWarehouse implements Warehouse {
           this.cost?.end(costToken, opts.tag?.queue ?? 'none', cortex);
         }
         if (err) reject(err);
-        else resolve(delivered);
+        else resolve({ rows: delivered, queryId });
       };
       const giveBack = (err?: WarehouseError) => {
         const borrowed = pc;
@@ -244,6 +265,7 @@ export class PooledWarehouse implements Warehouse {
                 return finish(wErr);
               }
               total = stmt.getNumRows();
+              queryId = stmt.getQueryId() || undefined;
               const rows = stmt.streamRows();
               rows.on('data', (row: R) => {
                 if (settled) return;
@@ -268,7 +290,7 @@ export class PooledWarehouse implements Warehouse {
                     {
                       code: cause.code,
                       transient: true,
-                      queryId: stmt.getQueryId(),
+                      queryId,
                       cause: streamErr,
                     },
                   ),

@@ -36,14 +36,17 @@ function configureDriverOnce(): void {
   snowflake.configure({ logLevel: 'OFF' as never, additionalLogToConsole: false } as never);
 }
 
-/** Classifies driver errors: login and network failures are retried; wrong credentials are not. */
+/**
+ * Classifies driver errors: login and network failures are retried; wrong credentials are not. A statement
+ * Snowflake answered with an error keeps its query id (the driver has it in `data.queryId`).
+ */
 export function toWarehouseError(err: unknown, fallback: string): WarehouseError {
   if (err instanceof WarehouseError) return err;
-  const e = err as { message?: string; code?: string | number; sqlState?: string; data?: { sqlState?: string }; queryId?: string };
+  const e = err as { message?: string; code?: string | number; sqlState?: string; data?: { sqlState?: string; queryId?: string }; queryId?: string };
   const code = e?.code === undefined ? undefined : String(e.code);
   const message = e?.message ?? fallback;
   const transient = isTransientCode(code, message);
-  return new WarehouseError(message, { code, sqlState: e?.sqlState ?? e?.data?.sqlState, transient, queryId: e?.queryId, cause: err });
+  return new WarehouseError(message, { code, sqlState: e?.sqlState ?? e?.data?.sqlState, transient, queryId: e?.queryId ?? e?.data?.queryId, cause: err });
 }
 
 // Snowflake session errors (expired/invalid token, session gone), the driver's "terminated connection"

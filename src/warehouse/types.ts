@@ -36,6 +36,11 @@ export interface QueryOptions {
   readonly tag?: StatementTag;
   /** Cortex input of the statement, for cost figures. */
   readonly cortex?: readonly CortexInput[];
+  /**
+   * Told Snowflake's query id of the statement whose rows the call returned, once the call succeeded (after
+   * retries: the attempt that answered). A failed call's error carries its statement's own (`WarehouseError.queryId`).
+   */
+  readonly onQueryId?: (queryId: string) => void;
 }
 
 /**

@@ -32,6 +32,35 @@ export interface BatchEvent {
   error?: unknown;
   /** True when this call is a half of a failed batch being bisected to isolate a bad item. */
   split: boolean;
+  /**
+   * Snowflake's query id of the statement that answered the batch, when `loadBatch` reported it
+   * (`BatchCall.onQueryId`). A failed statement's is on its error (`WarehouseError.queryId`).
+   */
+  queryId?: string;
+}
+
+/** What a `loadBatch` call may report about itself, carried to its BatchEvent. */
+interface BatchCall {
+  /**
+   * Records the query id of the statement that answers the batch (the last one reported wins). Fits a
+   * warehouse query's `onQueryId` option as it is.
+   */
+  readonly onQueryId: (queryId: string) => void;
+}
+
+/** The batch whose call failed each error a coalescer rejected a load with (see `batchThatFailed`). */
+const failedIn = new WeakMap<object, BatchInfo>();
+
+/**
+ * The batch that failed a load with `err`: the batch whose call threw it (after a bisection, the smallest
+ * batch that failed), or the batch that answered the key with its own Error. Undefined for any other error.
+ * A processor names it in the failed job's log, so the failed batch is found like a served one.
+ *
+ * @example
+ *   try { await coalescer.load(text) } catch (err) { const failed = batchThatFailed(err) }
+ */
+export function batchThatFailed(err: unknown): BatchInfo | undefined {
+  return typeof err === 'object' && err !== null ? failedIn.get(err) : undefined;
 }
 
 export interface CoalescerOptions<K, V> {
@@ -40,9 +69,10 @@ export interface CoalescerOptions<K, V> {
   /**
    * Loads many keys in one call. Must return one entry per key, in the same order: the value, or an
    * Error for a key that failed on its own (only that key's caller sees it). Throwing fails the batch.
+   * `call` takes what the call reports about itself (its statement's query id) for the BatchEvent.
    * Required.
    */
-  loadBatch: (keys: K[], batch: BatchInfo) => Promise<Array<V | Error>>;
+  loadBatch: (keys: K[], batch: BatchInfo, call: BatchCall) => Promise<Array<V | Error>>;
   /** Most distinct keys in one call. Default 500. */
   maxBatchSize?: number;
   /** Longest the first key of a batch waits for the batch to fill. Default 25 ms; 0 = the loads of one event-loop turn. */
@@ -329,6 +359,13 @@ export class Coalescer<K, V> {
     const batch: BatchInfo = { batchId, size: entries.length, jobs: entries.reduce((n, e) => n + e.waiters.length, 0) };
     this.counters.batches++;
     const started = performance.now();
+    let queryId: string | undefined;
+    const call: BatchCall = {
+      onQueryId: (id) => {
+        queryId = id;
+      },
+    };
+    const reported = () => (queryId ? { queryId } : {});
     let results: Array<V | Error>;
     try {
       // One span per batch call, linking the spans of the jobs it serves (a batch has many parents).
@@ -341,6 +378,7 @@ export class Coalescer<K, V> {
           this.loadBatch(
             entries.map((e) => e.key),
             batch,
+            call,
           ),
       );
       if (!Array.isArray(results) || results.length !== entries.length) {
@@ -349,7 +387,7 @@ export class Coalescer<K, V> {
         );
       }
     } catch (err) {
-      this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: false, error: err, split });
+      this.emit({ name: this.name, batch, durationMs: performance.now() - started, ok: false, error: err, split, ...reported() });
       if (entries.length > 1 && this.shouldSplit(err)) {
         // Bisect: the halves that succeed complete; the item that breaks the call is isolated.
         this.counters.splits++;
@@ -358,6 +396,7 @@ export class Coalescer<K, V> {
         await this.runEntries(entries.slice(mid), `${batchId}.2`, true);
         return;
       }
+      if (typeof err === 'object' && err !== null) failedIn.set(err, batch);
       for (const e of entries) {
         this.settle(e);
         for (const w of e.waiters) w.reject(err);
@@ -368,10 +407,11 @@ export class Coalescer<K, V> {
     if (!split) {
       this.statementMs = this.statementSamples++ === 0 ? durationMs : this.statementMs + EWMA_ALPHA * (durationMs - this.statementMs);
     }
-    this.emit({ name: this.name, batch, durationMs, ok: true, split });
+    this.emit({ name: this.name, batch, durationMs, ok: true, split, ...reported() });
     entries.forEach((e, i) => {
       const r = results[i];
       this.settle(e);
+      if (r instanceof Error) failedIn.set(r, batch);
       for (const w of e.waiters) {
         if (r instanceof Error) w.reject(r);
         else w.resolve({ value: r, batch });

@@ -11,7 +11,7 @@ import { CachedLoader, type TieredLoad } from './cached-loader';
 import { type BatchEvent, batchTag, Coalescer } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { type BatchingOptions, parseJobData } from './job-data';
-import { type JobLogWriter, perJobLogs } from './job-logs';
+import { type JobLogWriter, logFailedBatches, perJobLogs } from './job-logs';
 
 export interface DealProcessorDeps {
   warehouse: Warehouse;
@@ -19,7 +19,10 @@ export interface DealProcessorDeps {
   /** Two-tier cache of deal rows (keys: `dealKey(id)`); figures are always derived at job time. Optional. */
   cache?: TieredCache<Deal>;
   onBatch?: (event: BatchEvent) => void;
-  /** Where each job's "served by batch …" row goes. Default `job.log`; the worker roles pass `createJobLogWriter`. */
+  /**
+   * Where each job's "served by batch …" row goes, or "failed in batch …" naming the batches whose call
+   * failed its ids. Default `job.log`; the worker roles pass `createJobLogWriter`.
+   */
   logs?: JobLogWriter;
   /** Clock for derived figures; default `Date.now`. */
   now?: () => number;
@@ -52,8 +55,8 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
     maxBatchSize: deps.batching?.maxBatchSize ?? 1000,
     maxWaitMs: deps.batching?.maxWaitMs ?? 10,
     maxConcurrentBatches: deps.batching?.maxConcurrentBatches ?? 8,
-    loadBatch: async (ids, batch) => {
-      const rows = await getDeals(deps.warehouse, ids, { tag: batchTag(QUEUES.deals, batch) });
+    loadBatch: async (ids, batch, call) => {
+      const rows = await getDeals(deps.warehouse, ids, { tag: batchTag(QUEUES.deals, batch), onQueryId: call.onQueryId });
       return ids.map((id) => {
         const row = rows.get(id);
         return row ? toDeal(row) : null;
@@ -97,7 +100,14 @@ export function createDealProcessor(deps: DealProcessorDeps): DealProcessor {
     coalescer,
     async process(job) {
       const data = parseJobData<DealBatchJobData>(DealBatchJobData, job);
-      const loaded = await Promise.all(data.dealIds.map(load));
+      const settled = await Promise.allSettled(data.dealIds.map(load));
+      const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+      if (failures.length) {
+        // Every batch that failed one of its ids is named in its log, so each is found with its jobs.
+        await logFailedBatches(logs, job, failures, 'ids');
+        throw failures[0];
+      }
+      const loaded = settled.map((s) => (s as PromiseFulfilledResult<TieredLoad<Deal> | null>).value);
       const at = now();
       const batches = new Map<string, BatchRef>();
       let cachedCount = 0;

@@ -11,7 +11,7 @@ import type { Warehouse } from '../warehouse/types';
 import { CachedLoader, type TieredLoad } from './cached-loader';
 import { type BatchEvent, batchTag, Coalescer } from './coalescer';
 import { type BatchingOptions, parseJobData } from './job-data';
-import { type JobLogWriter, perJobLogs } from './job-logs';
+import { type JobLogWriter, logFailedBatches, perJobLogs } from './job-logs';
 
 export interface EmbeddingProcessorDeps {
   warehouse: Warehouse;
@@ -25,7 +25,10 @@ export interface EmbeddingProcessorDeps {
    */
   indexSink?: (items: IndexUpsertItem[]) => Promise<unknown>;
   onBatch?: (event: BatchEvent) => void;
-  /** Where each job's "served by batch …" row goes. Default `job.log` (one call per job); the worker roles pass `createJobLogWriter`. */
+  /**
+   * Where each job's "served by batch …" row goes, or "failed in batch …" when its batch call failed it.
+   * Default `job.log` (one call per job); the worker roles pass `createJobLogWriter`.
+   */
   logs?: JobLogWriter;
   /** The queue whose jobs this serves, named in each statement's QUERY_TAG and cost figures. Default `embeddings`. */
   queue?: string;
@@ -70,7 +73,8 @@ export function createEmbeddingService(deps: EmbeddingProcessorDeps): EmbeddingS
         maxWaitMs: deps.batching?.maxWaitMs ?? 25,
         targetMs: deps.batching?.targetMs,
         maxConcurrentBatches: deps.batching?.maxConcurrentBatches ?? 8,
-        loadBatch: (texts, batch) => embedTexts(deps.warehouse, texts, model, { tag: batchTag(deps.queue ?? QUEUES.embeddings, batch) }),
+        loadBatch: (texts, batch, call) =>
+          embedTexts(deps.warehouse, texts, model, { tag: batchTag(deps.queue ?? QUEUES.embeddings, batch), onQueryId: call.onQueryId }),
         onBatch: deps.onBatch,
       });
       byModel.set(model, c);
@@ -125,7 +129,11 @@ export function createEmbeddingProcessor(deps: EmbeddingProcessorDeps): Embeddin
   return {
     async process(job) {
       const data = parseJobData<EmbeddingJobData>(EmbeddingJobData, job);
-      const { value, batch, tier } = await service.embed(data.model, data.text);
+      const { value, batch, tier } = await service.embed(data.model, data.text).catch(async (err: unknown) => {
+        // The batch that failed the job is named in its log, so the batch is found with its jobs.
+        await logFailedBatches(logs, job, [err], 'texts');
+        throw err;
+      });
       if (data.index) {
         if (!upserts) throw new UnrecoverableError('this worker has no search index configured, but the job asks for an index upsert');
         await upserts.load({ ...data.index, vector: value, jobKey: `${job.queueQualifiedName}:${job.id}`, jobId: String(job.id), seq: seq++ });

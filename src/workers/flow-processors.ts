@@ -15,16 +15,16 @@ import type { Row, Warehouse } from '../warehouse/types';
 import { type BatchEvent, batchTag, Coalescer } from './coalescer';
 import { dealFigures, toDeal } from './deal-figures';
 import { type BatchingOptions, parseJobData } from './job-data';
-import { type JobLogWriter, perJobLogs } from './job-logs';
+import { type JobLogWriter, logFailedBatches, perJobLogs } from './job-logs';
 
 export interface FlowProcessorDeps {
   warehouse: Warehouse;
   batching?: BatchingOptions;
   onBatch?: (event: BatchEvent) => void;
   /**
-   * Where collectors' "collected … in batch …" and synthesis's "report from …" rows go. Default `job.log`
-   * (one call per job); the flows role passes `createJobLogWriter`, so the collectors a batch serves, which
-   * finish together, log in one script call.
+   * Where collectors' "collected … in batch …" and synthesis's "report from …" rows go, and "failed in batch …"
+   * for a collector or analyser its batch call failed. Default `job.log` (one call per job); the flows role
+   * passes `createJobLogWriter`, so the collectors a batch serves, which finish together, log in one script call.
    */
   logs?: JobLogWriter;
   /** Records each workflow's duration, enqueue to report (`fleet_workflow_duration_ms`). Default: the process's telemetry, if started. */
@@ -112,8 +112,11 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         name: `collect-${source}`,
         ...batching,
         keyOf: (f) => filterKey(source, f),
-        loadBatch: (requests, batch) =>
-          collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit)), { tag: batchTag(QUEUES.collect, batch) }),
+        loadBatch: (requests, batch, call) =>
+          collectSource(deps.warehouse, source, requests, Math.max(...requests.map((r) => r.limit)), {
+            tag: batchTag(QUEUES.collect, batch),
+            onQueryId: call.onQueryId,
+          }),
         onBatch: deps.onBatch,
       }),
     );
@@ -123,8 +126,8 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
       name: 'analyze-deals',
       ...batching,
       maxBatchSize: 1000,
-      loadBatch: async (ids, batch) => {
-        const m = await analyzeTexts(deps.warehouse, 'deals', ids, { tag: batchTag(QUEUES.analyze, batch) });
+      loadBatch: async (ids, batch, call) => {
+        const m = await analyzeTexts(deps.warehouse, 'deals', ids, { tag: batchTag(QUEUES.analyze, batch), onQueryId: call.onQueryId });
         return ids.map((id) => m.get(id) ?? null);
       },
       onBatch: deps.onBatch,
@@ -133,8 +136,8 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
       name: 'analyze-calls',
       ...batching,
       maxBatchSize: 1000,
-      loadBatch: async (ids, batch) => {
-        const m = await analyzeTexts(deps.warehouse, 'calls', ids, { tag: batchTag(QUEUES.analyze, batch) });
+      loadBatch: async (ids, batch, call) => {
+        const m = await analyzeTexts(deps.warehouse, 'calls', ids, { tag: batchTag(QUEUES.analyze, batch), onQueryId: call.onQueryId });
         return ids.map((id) => m.get(id) ?? null);
       },
       onBatch: deps.onBatch,
@@ -157,6 +160,14 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
     return report;
   }
 
+  /** Names the analyser batch that failed a job in its log (analysers serve ids), then fails the job with its error. */
+  const failedIn =
+    (job: Job) =>
+    async (err: unknown): Promise<never> => {
+      await logFailedBatches(logs, job, [err], 'ids');
+      throw err;
+    };
+
   /** The collector result a child handed up, or why it is missing (failed and ignored). */
   async function childCollected(job: Job, source: Source): Promise<{ collected?: CollectorResult; missing?: string }> {
     const values = Object.values(await job.getChildrenValues()) as CollectorResult[];
@@ -171,7 +182,13 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
     async collect(job) {
       const { question, asOf, source } = stepData(job);
       const filters = filtersFor(question, new Date(asOf));
-      const { value: rows, batch } = await collectors.get(source)!.load(filters);
+      const { value: rows, batch } = await collectors
+        .get(source)!
+        .load(filters)
+        .catch(async (err: unknown) => {
+          await logFailedBatches(logs, job, [err], 'requests');
+          throw err;
+        });
       const result: CollectorResult = {
         source,
         items: toItems(source, rows),
@@ -190,7 +207,7 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
       if (source === 'hubspot') {
         if (!collected) return { ...analyzeDeals([]), source, missing };
         const deals = collected.deals ?? [];
-        const sentiments = await Promise.all(deals.map((d) => analysers.deals.load(d.id)));
+        const sentiments = await Promise.all(deals.map((d) => analysers.deals.load(d.id))).catch(failedIn(job));
         const input: DealWithFigures[] = deals.map((deal, i) => ({
           deal,
           figures: dealFigures(deal, at),
@@ -199,7 +216,7 @@ export function createFlowProcessors(deps: FlowProcessorDeps): FlowProcessors {
         return { ...analyzeDeals(input), source };
       }
       if (!collected) return { ...analyzeCalls([], new Map()), source, missing };
-      const loaded = await Promise.all(collected.items.map((c) => analysers.calls.load(c.id)));
+      const loaded = await Promise.all(collected.items.map((c) => analysers.calls.load(c.id))).catch(failedIn(job));
       const analyses = new Map<string, TextAnalysis>();
       for (const [i, l] of loaded.entries()) if (l.value) analyses.set(collected.items[i].id, l.value);
       return { ...analyzeCalls(collected.items, analyses), source };

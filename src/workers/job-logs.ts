@@ -1,9 +1,11 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { batchesInLogs, lookupKeys, parentBatchId, textHash } from '../contracts/batch-log';
+import { type BatchUnit, batchesInLogs, describeFailedBatches, failedBatchesInLogs, lookupKeys, parentBatchId, textHash } from '../contracts/batch-log';
+import type { BatchRef } from '../contracts/embedding';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { LuaCommand } from '../redis-lua/lua-command';
-import { type BatchEvent, batchTag, Coalescer } from './coalescer';
+import { type BatchEvent, batchTag, batchThatFailed, Coalescer } from './coalescer';
+import { circuitOpenCause } from './run-worker';
 
 /** Writes one row to a job's log (Bull Board's Logs tab), resolving once Redis has it. */
 export interface JobLogWriter {
@@ -126,7 +128,9 @@ const defaultTextOf = (job: Job): string | undefined => {
 /** A batch record's fields as the script's HSET takes them (field, value, …). */
 function recordFields({ event: e, finishedAt }: ObservedBatch, queueName: string): string[] {
   const error = e.ok ? undefined : e.error;
-  const queryId = (error as { queryId?: unknown } | undefined)?.queryId;
+  // The statement that answered the batch; for a failed call, the one that failed it.
+  const failedQueryId = (error as { queryId?: unknown } | undefined)?.queryId;
+  const queryId = typeof failedQueryId === 'string' && failedQueryId ? failedQueryId : e.queryId;
   const fields: Record<string, string> = {
     batchId: e.batch.batchId,
     name: e.name,
@@ -155,9 +159,10 @@ function recordFields({ event: e, finishedAt }: ObservedBatch, queueName: string
  * its own. A job whose hash is gone rejects, as `job.log` does.
  *
  * The same call writes the job lookup indexes (src/contracts/batch-log.ts `lookupKeys`): each job under
- * the batches its row names, under its text's hash and its tenant's, and the record of each named batch it was told
- * about (`observe`), all expiring with the jobs' retention. So finding a job by batch or text costs the
- * workers no round trip of its own: one script call per batch, not per job.
+ * the batches its row names (served it, or failed it: `logFailedBatches`) and the failed batches they were
+ * split from, under its text's hash and its tenant's, and the record of each named batch it was told about
+ * (`observe`), all expiring with the jobs' retention. So finding a job by batch or text costs the workers no
+ * round trip of its own: one script call per batch, not per job.
  *
  * The connection should be a non-blocking one (a worker's blocking connection waits in BZPOPMIN).
  *
@@ -200,8 +205,12 @@ export function createJobLogWriter(redis: Redis, opts: JobLogWriterOptions = {})
         }
       };
       for (const e of entries) {
-        const batches = batchesInLogs([e.row]);
-        const indexes = batches.map((b) => lookupKeys.batchJobs(e.queueKey, b.batchId));
+        // The batches that served the job and those whose call failed it.
+        const batches = [...batchesInLogs([e.row]), ...failedBatchesInLogs([e.row])];
+        // A job is one of a batch's jobs, and of each failed batch it was split from.
+        const jobSets = new Set<string>();
+        for (const b of batches) for (let id: string | undefined = b.batchId; id !== undefined; id = parentBatchId(id)) jobSets.add(id);
+        const indexes = [...jobSets].map((id) => lookupKeys.batchJobs(e.queueKey, id));
         if (e.textHash) indexes.push(lookupKeys.text(e.queueKey, e.textHash));
         if (e.tenant !== undefined) indexes.push(lookupKeys.tenant(e.queueKey, e.tenant));
         for (const b of batches) addRecord(e.queueKey, e.queueName, b.batchId);
@@ -239,4 +248,21 @@ export function createJobLogWriter(redis: Redis, opts: JobLogWriterOptions = {})
     },
     close: () => coalescer.close(),
   };
+}
+
+/**
+ * Logs the row naming the batches whose call failed a job (`failed in batch … (3 texts)`), for the errors
+ * that came from one (`batchThatFailed`): the job log writer indexes the job under them and writes their
+ * records in the same script call, one per batch as for served rows, so a failed batch is found by its jobs.
+ * Nothing for other errors, nor for a call the open circuit refused (no statement went out; the job waits
+ * without spending an attempt). A row that cannot be written is dropped: the job fails with its own error.
+ */
+export async function logFailedBatches(logs: JobLogWriter, job: Job, errors: readonly unknown[], unit: BatchUnit): Promise<void> {
+  const failed = new Map<string, BatchRef>();
+  for (const err of errors) {
+    const batch = circuitOpenCause(err) ? undefined : batchThatFailed(err);
+    if (batch) failed.set(batch.batchId, { batchId: batch.batchId, size: batch.size });
+  }
+  if (failed.size === 0) return;
+  await logs.log(job, describeFailedBatches([...failed.values()], unit)).catch(() => undefined);
 }

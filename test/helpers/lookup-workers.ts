@@ -4,6 +4,7 @@ import { QUEUES } from '../../src/contracts/queues';
 import { appendUpsertsOnce } from '../../src/index-builder';
 import type { PooledWarehouse } from '../../src/pool';
 import { EMBEDDING_DIMS } from '../../src/warehouse/queries/embed-texts';
+import { createDealProcessor } from '../../src/workers/deal-processor';
 import { createEmbeddingProcessor } from '../../src/workers/embedding-processor';
 import { createJobLogWriter } from '../../src/workers/job-logs';
 import { runWorker } from '../../src/workers/run-worker';
@@ -30,6 +31,24 @@ export function startIndexedEmbeddingWorker(
     indexSink: (items) => appendUpsertsOnce(logConnection, prefix, items, { dimensions: EMBEDDING_DIMS }),
   });
   const worker = runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency: 200, processor: processor.process });
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await processor.close();
+      await logs.close();
+      await Promise.all([connection.quit(), logConnection.quit()]);
+    },
+  };
+}
+
+/** The deal worker as the deals role wires it: batches observed by its job log writer, rows linked to the lookup page. */
+export function startIndexedDealWorker(warehouse: PooledWarehouse, prefix: string, opts: { retentionS?: number; maxWaitMs?: number } = {}) {
+  const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const logs = createJobLogWriter(logConnection, { retentionS: opts.retentionS, batchPage: JOB_LOOKUP_PAGE });
+  const processor = createDealProcessor({ warehouse, logs, batching: { maxWaitMs: opts.maxWaitMs ?? 50 }, onBatch: (e) => logs.observe(e) });
+  const worker = runWorker({ queue: QUEUES.deals, connection, prefix, concurrency: 50, processor: processor.process });
   return {
     worker,
     async close() {

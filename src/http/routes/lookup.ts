@@ -13,7 +13,14 @@ export interface LookupRoutesOptions {
   redisTimeoutMs: number;
 }
 
-const BATCH_REF = { type: 'object', properties: { batchId: { type: 'string' }, size: { type: 'integer' } } };
+const BATCH_REF = {
+  type: 'object',
+  properties: {
+    batchId: { type: 'string' },
+    size: { type: 'integer' },
+    outcome: { type: 'string', enum: ['served', 'failed'], description: 'The batch served the job, or its call failed it (a retry may be served by another)' },
+  },
+};
 
 const JOB_PAGE_BODY = {
   type: 'object',
@@ -32,7 +39,7 @@ const JOB_PAGE_BODY = {
           name: { type: 'string' },
           state: { type: 'string', description: 'BullMQ state: waiting, prioritized, delayed, active, waiting-children, completed, failed' },
           batch: { type: 'string', nullable: true, description: 'The warehouse batch that served it (GET /v1/batches/{id}); null when none did' },
-          batches: { type: 'array', items: BATCH_REF },
+          batches: { type: 'array', items: BATCH_REF, description: 'Every batch it names: those that failed it, then those that served it' },
           createdAt: { type: 'string', format: 'date-time', nullable: true },
           finishedAt: { type: 'string', format: 'date-time', nullable: true },
           failedReason: { type: 'string' },
@@ -53,7 +60,7 @@ const BATCH_BODY = {
     name: { type: 'string', nullable: true, description: 'The coalescer that made it (emb, deals, analyze-calls…)' },
     size: { type: 'integer', nullable: true, description: 'Distinct texts or ids in the statement' },
     jobsServed: { type: 'integer', nullable: true, description: 'Jobs the statement answered' },
-    outcome: { type: 'string', enum: ['ok', 'failed'], nullable: true },
+    outcome: { type: 'string', enum: ['ok', 'failed'], nullable: true, description: 'failed: the call failed (its jobs failed, or it was split)' },
     error: { type: 'string', nullable: true },
     parent: { type: 'string', nullable: true, description: 'The failed batch this one is a half of (bisection)' },
     startedAt: { type: 'string', format: 'date-time', nullable: true },
@@ -64,11 +71,15 @@ const BATCH_BODY = {
       nullable: true,
       description: "The statement's QUERY_TAG fields that identify it: `TRY_PARSE_JSON(QUERY_TAG):batch` in QUERY_HISTORY",
     },
-    queryId: { type: 'string', nullable: true, description: "Snowflake's query id, when the worker learned it" },
+    queryId: {
+      type: 'string',
+      nullable: true,
+      description: "Snowflake's query id of the statement whose rows answered the batch (after retries, the last attempt), or of the one that failed it",
+    },
     jobs: {
       type: 'array',
       items: { type: 'object', properties: { queue: { type: 'string' }, id: { type: 'string' }, href: { type: 'string' } } },
-      description: 'The ids of the jobs it served (one page)',
+      description: 'The ids of the jobs it served or failed, and those of the halves it was split into (one page)',
     },
     total: { type: 'integer', description: 'Jobs indexed under the batch' },
     nextCursor: { type: 'string', nullable: true },
