@@ -197,6 +197,34 @@ test('slots whose release was lost (a worker without fairness, a killed process)
   }
 });
 
+test('concurrent enqueues are sent together (one admission pipeline, one addBulk); a refused call refuses only itself', async () => {
+  const run = setup({ slots: 4, tenants: { tiny: { maxQueued: 1 } } });
+  try {
+    await run.producer.embed('warm-up', { tenant: 'a' });
+    // Counted on the real methods (they still run): how many round trips the 41 calls took.
+    const queue = run.producer.queue(QUEUES.embeddings);
+    const addBulk = jest.spyOn(queue, 'addBulk');
+    const add = jest.spyOn(queue, 'add');
+    const admitMany = jest.spyOn(TenantLanes.prototype, 'admitMany');
+    const calls = [
+      ...Array.from({ length: 40 }, (_, i) => run.producer.embed(`c${i}`, { tenant: i % 2 ? 'a' : 'b' })),
+      run.producer.embed(['t1', 't2'], { tenant: 'tiny' }),
+    ];
+    const settled = await Promise.allSettled(calls);
+    expect(settled.slice(0, 40).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(settled[40]).toMatchObject({ status: 'rejected', reason: expect.any(TenantLimitError) });
+    // 41 calls made in one turn of the event loop: one admission pipeline, one addBulk of the 40 admitted jobs.
+    expect(admitMany).toHaveBeenCalledTimes(1);
+    expect(addBulk).toHaveBeenCalledTimes(1);
+    expect(addBulk.mock.calls[0][0]).toHaveLength(40);
+    expect(add).not.toHaveBeenCalled();
+    admitMany.mockRestore();
+    expect(await run.producer.queue(QUEUES.embeddings).count()).toBe(41);
+  } finally {
+    await run.close();
+  }
+});
+
 test('fairness off: plain FIFO and no lanes in Redis', async () => {
   const run = setup(false);
   try {

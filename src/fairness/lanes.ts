@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { TenantLimitError } from '../contracts/errors';
 import type { QueueName } from '../contracts/queues';
 import { LuaCommand } from '../redis-lua/lua-command';
@@ -195,11 +195,11 @@ export class TenantLanes {
   private readonly fp: string;
   private readonly bp: string;
 
-  private readonly redis: Promise<Redis>;
+  private readonly redis: Promise<Redis | Cluster>;
 
   constructor(
     /** A command connection (not a blocking one), or a promise of it (a BullMQ worker's `client`). */
-    redis: Redis | Promise<Redis>,
+    redis: Redis | Cluster | Promise<Redis | Cluster>,
     /** BullMQ key prefix (`{fleet}`). */
     prefix: string,
     readonly queue: QueueName,
@@ -222,17 +222,42 @@ export class TenantLanes {
    * Throws TenantLimitError when the new jobs would put the tenant over `maxQueued` or its rate.
    */
   async admit(tenant: string, ids: readonly string[], opts: { pinned?: boolean } = {}): Promise<Placement[]> {
-    const p = policyOf(this.settings, tenant);
-    const rate = p.ratePerS ?? 0;
-    const reply = (await admitScript.run(
-      await this.redis,
-      [`${this.fp}adm:${tenant}`, `${this.fp}park:${tenant}`, `${this.fp}tenants`, `${this.fp}seq`, `${this.fp}rate:${tenant}`],
-      [this.bp, tenant, this.slotsOf(tenant), p.weight, p.maxQueued, rate, rate * RATE_WINDOW_S, Date.now(), opts.pinned ? 1 : 0, ...ids],
-    )) as (number | null)[];
-    if (reply[0] === -1) throw new TenantLimitError(tenant, this.queue, 'queued', p.maxQueued, Number(reply[1]), 1000, ids.length);
-    if (reply[0] === -2) throw new TenantLimitError(tenant, this.queue, 'rate', rate, 0, Number(reply[1]), ids.length);
-    // -1: the job exists, its add is a no-op; any placement serves.
-    return reply.slice(1).map((c) => (c === 0 || c === -1 || c === null ? undefined : Number(c)));
+    const [placed] = await this.admitMany([{ tenant, ids, pinned: opts.pinned }]);
+    if (placed instanceof Error) throw placed;
+    return placed;
+  }
+
+  /**
+   * `admit` for several calls in one round trip (a pipeline of one script per call, each all-or-nothing on
+   * its own): per call its placements, or the TenantLimitError that refused it. Rejects only when Redis does
+   * not answer (then nothing is known of any call; admitting again is safe).
+   */
+  async admitMany(calls: readonly { tenant: string; ids: readonly string[]; pinned?: boolean }[]): Promise<(Placement[] | TenantLimitError)[]> {
+    const redis = await this.redis;
+    admitScript.defineOn(redis);
+    const pipeline = redis.pipeline();
+    const now = Date.now();
+    const policies = calls.map((c) => policyOf(this.settings, c.tenant));
+    calls.forEach(({ tenant, ids, pinned }, i) => {
+      const p = policies[i];
+      const rate = p.ratePerS ?? 0;
+      admitScript.queue(
+        pipeline,
+        [`${this.fp}adm:${tenant}`, `${this.fp}park:${tenant}`, `${this.fp}tenants`, `${this.fp}seq`, `${this.fp}rate:${tenant}`],
+        [this.bp, tenant, this.settings.slots * p.weight, p.weight, p.maxQueued, rate, rate * RATE_WINDOW_S, now, pinned ? 1 : 0, ...ids],
+      );
+    });
+    const replies = (await pipeline.exec()) ?? [];
+    return calls.map(({ tenant, ids }, i) => {
+      const [err, value] = replies[i] ?? [new Error('no reply to the admission script')];
+      if (err) throw err;
+      const reply = value as (number | null)[];
+      const p = policies[i];
+      if (reply[0] === -1) return new TenantLimitError(tenant, this.queue, 'queued', p.maxQueued, Number(reply[1]), 1000, ids.length);
+      if (reply[0] === -2) return new TenantLimitError(tenant, this.queue, 'rate', p.ratePerS ?? 0, 0, Number(reply[1]), ids.length);
+      // -1: the job exists, its add is a no-op; any placement serves.
+      return reply.slice(1).map((c) => (c === 0 || c === -1 || c === null ? undefined : Number(c)));
+    });
   }
 
   /** Frees the slots of finished jobs and moves each tenant's next parked jobs up. Idempotent. Resolves with the jobs moved to wait. */

@@ -1,20 +1,21 @@
 import { hash, randomUUID } from 'node:crypto';
 import { type Meter, metrics } from '@opentelemetry/api';
 import { type ConnectionOptions, FlowProducer, type Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
-import IORedis, { type Redis, type RedisOptions } from 'ioredis';
+import IORedis, { Cluster, type Redis, type RedisOptions } from 'ioredis';
 import { DealBatchJobData, type DealInsightsResult } from '../contracts/deals';
 import { DEFAULT_EMBEDDING_MODEL, EmbeddingJobData, type EmbeddingJobInput, type EmbeddingResult, type IndexTarget } from '../contracts/embedding';
 import { JobFailedError, ResultTimeoutError, ValidationError } from '../contracts/errors';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { isQueueName, JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
-import { Tenant, tenantOfData } from '../contracts/tenants';
+import { Tenant } from '../contracts/tenants';
 import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { type FairnessSettings, fairnessSettings, isFairQueue, TenantLanes } from '../fairness';
 import { buildWorkflowFlow } from '../flows/build-flow';
 import { withDeadline, withDeadlineOr } from '../resilience';
 import { injectTraceContext } from '../telemetry/tracing';
+import { AddBatcher, type BulkJob } from './add-batcher';
 import { type BufferLimits, type BufferStats, type CloseResult, DEFAULT_BUFFER_LIMITS, OutageGate, type Submission } from './outage-buffer';
 import { observeBuffer } from './producer-metrics';
 
@@ -27,8 +28,8 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 };
 
 export interface ProducerOptions {
-  /** Redis: an ioredis instance (not closed by the producer) or connection options / URL. Required. */
-  connection: Redis | ConnectionOptions | string;
+  /** Redis: an ioredis instance or Cluster (not closed by the producer), or connection options / URL. Required. */
+  connection: Redis | Cluster | ConnectionOptions | string;
   /** BullMQ key prefix; must match the workers'. Default `{fleet}`. */
   prefix?: string;
   /** Defaults for every job (attempts, backoff, retention), merged over DEFAULT_JOB_OPTIONS. */
@@ -261,10 +262,10 @@ export function createProducer(options: ProducerOptions): Producer {
   const { limits, connectWaitMs } = checkProducerOptions(options);
   const fairness = options.fairness === false ? undefined : fairnessSettings(options.fairness);
   const prefix = options.prefix ?? '{fleet}';
-  const owned: Redis[] = [];
+  const owned: (Redis | Cluster)[] = [];
   // Always one ioredis instance the producer can watch: the outage gate decides from its status.
-  const connection: Redis = (() => {
-    if (options.connection instanceof IORedis) return options.connection;
+  const connection: Redis | Cluster = (() => {
+    if (options.connection instanceof IORedis || options.connection instanceof Cluster) return options.connection;
     const r =
       typeof options.connection === 'string'
         ? new IORedis(options.connection, { maxRetriesPerRequest: null })
@@ -285,26 +286,13 @@ export function createProducer(options: ProducerOptions): Producer {
     return l;
   };
   /**
-   * Adds `jobs` (all of one tenant) to a queue: on a fair queue each job first takes a slot in its tenant's
-   * lane or is parked behind it (one script call for the whole call; TenantLimitError past a limit), then one
-   * add or one addBulk. Run again after a lost connection, both steps are no-ops for what already happened.
+   * Adds `jobs` (all of one tenant) to a queue, gathered with the other adds of this event-loop turn: on a
+   * fair queue each job first takes a slot in its tenant's lane or is parked behind it (TenantLimitError
+   * past a limit), then one add or addBulk. Run again after a lost connection, both steps are no-ops for
+   * what already happened.
    */
-  const addJobs = async (name: QueueName, jobs: { name: string; data: { tenant?: string }; opts: JobsOptions }[]): Promise<Job[]> => {
-    const q = openQueue(name);
-    const l = lanesOf(name);
-    let placed = jobs;
-    if (l) {
-      const pinned = jobs[0].opts.priority !== undefined;
-      const at = await l.admit(
-        tenantOfData(jobs[0].data),
-        jobs.map((j) => j.opts.jobId!),
-        { pinned },
-      );
-      if (!pinned) placed = jobs.map((j, i) => (at[i] === undefined ? j : { ...j, opts: { ...j.opts, priority: at[i] } }));
-    }
-    // One job: a plain add (addBulk wraps even one job in MULTI, about 3x the CPU); several: one round trip.
-    return placed.length === 1 ? [await q.add(placed[0].name, placed[0].data, placed[0].opts)] : q.addBulk(placed);
-  };
+  const batcher = new AddBatcher((q) => lanesOf(q.name as QueueName));
+  const addJobs = (name: QueueName, jobs: BulkJob[]): Promise<Job[]> => batcher.add(openQueue(name), jobs);
   const events = new Map<QueueName, Promise<QueueEvents>>();
   const openEvents: QueueEvents[] = [];
   let flows: FlowProducer | undefined;
