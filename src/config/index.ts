@@ -92,6 +92,7 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
       expansionAdd: raw.INDEX_EXPANSION_ADD,
       expansionSearch: raw.INDEX_EXPANSION_SEARCH,
       searchMode: raw.SEARCH_MODE,
+      exactFilterMax: raw.SEARCH_EXACT_FILTER_MAX,
       searchConcurrency: raw.SEARCH_WORKER_CONCURRENCY,
     },
     http: {

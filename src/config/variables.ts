@@ -497,6 +497,13 @@ export const VARIABLES = {
     schema: z.enum(['view', 'load']),
     description: '`view` memory-maps the snapshot (instant, shared pages); `load` reads it into RAM (use on network filesystems).',
   },
+  SEARCH_EXACT_FILTER_MAX: {
+    group: 'index',
+    default: '2048',
+    schema: int(0, 1_000_000),
+    description:
+      "A filtered search whose filter matches at most max(this, 32 x k) items is answered exactly from the snapshot's vector file (recall 1.0; cost grows with the matches); a wider filter goes through the graph with over-fetch. 0: always the graph (docs/search.md).",
+  },
   SEARCH_WORKER_CONCURRENCY: { group: 'index', default: '50', schema: int(1, 10_000), description: 'Search jobs one search replica runs at once.' },
   // --- batching ------------------------------------------------------------------------------
   // --- fairness between tenants (src/fairness) -----------------------------------------------

@@ -16,6 +16,7 @@ export const searchRole: RoleModule = (ctx) => {
     snapshotDir: i.snapshotDir,
     mode: i.searchMode,
     expansionSearch: i.expansionSearch,
+    exactFilterMax: i.exactFilterMax,
     logger: ctx.logger as never,
   });
   ctx.releasers.add('search service', () => service.close());
