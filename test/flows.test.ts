@@ -113,6 +113,7 @@ describe('workflows as BullMQ flows', () => {
       expect(body).toEqual({
         id: expect.stringMatching(/^wf-/),
         queue: 'workflows',
+        tenant: 'default',
         state: expect.any(String),
         href: `/v1/workflows/${body.id}`,
         buffered: false,

@@ -344,6 +344,7 @@ describe('http api: enqueue, idempotency, job lookup', () => {
     expect(body).toEqual({
       queue: 'embeddings',
       idempotencyKey: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      tenant: 'default',
       buffered: false,
       jobs: [{ id: idempotentJobId('embeddings', body.idempotencyKey), state: 'queued', href: `/v1/jobs/embeddings/${body.jobs[0].id}` }],
     });

@@ -28,6 +28,11 @@ describe('POST /v1/embeddings fast path (payloads built from the validated body)
       library: ['pricing', { model: 'e5-base-v2', index: { namespace: 'notes', id: 'n-1', ts: '2026-12-07T10:00:00Z' } }],
     },
     {
+      name: 'one text for a tenant (body field)',
+      body: { text: 'a tenant note', tenant: 'team-a' },
+      library: ['a tenant note', { tenant: 'team-a' }],
+    },
+    {
       name: 'several texts with one target each',
       body: {
         texts: ['a note', 'another note'],

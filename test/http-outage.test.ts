@@ -98,6 +98,7 @@ describe('http api through a Redis outage', () => {
     expect(embed.json()).toEqual({
       queue: 'embeddings',
       idempotencyKey: key,
+      tenant: 'default',
       buffered: true,
       jobs: [0, 1].map((i) => ({ id: idempotentJobId('embeddings', `${key}#${i}`), state: 'buffered', href: expect.any(String) })),
     });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { createRedis } from '../app/redis';
 import { type FleetConfig, jobOptionsFrom } from '../config';
-import { RedisUnavailableError, ValidationError } from '../contracts/errors';
+import { RedisUnavailableError, TenantLimitError, ValidationError } from '../contracts/errors';
+import { Tenant } from '../contracts/tenants';
 import { decodeVector } from '../contracts/vector-codec';
 import { createProducer, type JobHandle, MAX_RESULT_TIMEOUT_MS } from '../producers';
 
@@ -9,6 +10,7 @@ interface CommonOpts {
   wait: boolean;
   timeout: string;
   idempotencyKey?: string;
+  tenant?: string;
 }
 
 async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typeof createProducer>) => Promise<T>): Promise<T> {
@@ -40,6 +42,17 @@ function timeoutMs(v: string): number {
   return n;
 }
 
+/** Checked before anything is enqueued, like the library checks it: a bad --tenant is a usage error (exit 2). */
+function tenantOf(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const parsed = Tenant.safeParse(v);
+  if (!parsed.success) throw new ValidationError([{ path: '--tenant', message: parsed.error.issues[0]?.message ?? 'is not a tenant name' }]);
+  return parsed.data;
+}
+
+const TENANT_HELP =
+  'who the job is for (1-128 letters, digits or _ . : / -); its jobs are served fairly and counted against its limits (default: the shared tenant "default")';
+
 async function report<R>(handle: JobHandle<R>, opts: CommonOpts, timeout: number, show: (r: R) => unknown): Promise<void> {
   process.stderr.write(`enqueued ${handle.queue}/${handle.id}\n`);
   if (!opts.wait) return;
@@ -49,11 +62,38 @@ async function report<R>(handle: JobHandle<R>, opts: CommonOpts, timeout: number
 
 /** Exit code when Redis is unreachable and nothing was enqueued (sysexits' EX_UNAVAILABLE): retry later. */
 const EXIT_REDIS_UNAVAILABLE = 69;
+/** Exit code when the tenant is over one of its limits and nothing was enqueued (sysexits' EX_TEMPFAIL): retry later. */
+const EXIT_TENANT_LIMIT = 75;
+
+/** One line: which limit the tenant is over, and when a retry can succeed. */
+function tenantLimitLine(err: TenantLimitError): string {
+  const s = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
+  const what =
+    err.kind === 'queued'
+      ? `is at its limit of ${err.limit} unfinished job(s) in ${err.queue} (it has ${err.current}; TENANT_MAX_QUEUED or TENANT_POLICIES)`
+      : `is over its rate limit of ${err.limit} job(s)/s in ${err.queue} (TENANT_RATE_PER_S or TENANT_POLICIES)`;
+  const when = err.kind === 'queued' ? 'retry once some of its jobs have finished' : `retry in ${s} s`;
+  return `fleet: tenant ${JSON.stringify(err.tenant)} ${what}; nothing was enqueued, ${when}`;
+}
+
+/** The exit codes the enqueue commands document in their help. */
+const ENQUEUE_EXIT_CODES = [
+  'Exit codes:',
+  '  0   done',
+  '  1   the job failed, or waiting for it timed out (it may still complete)',
+  '  2   invalid input: nothing was enqueued',
+  '  69  Redis unreachable: nothing was enqueued',
+  '  75  the tenant is over its queued or rate limit: nothing was enqueued, retry later',
+].join('\n');
 
 function fail(err: unknown): never {
   if (err instanceof RedisUnavailableError) {
     process.stderr.write(`fleet: ${err.message}\n`);
     process.exit(EXIT_REDIS_UNAVAILABLE);
+  }
+  if (err instanceof TenantLimitError) {
+    process.stderr.write(`${tenantLimitLine(err)}\n`);
+    process.exit(EXIT_TENANT_LIMIT);
   }
   process.stderr.write(`fleet enqueue: ${(err as Error).message}\n`);
   process.exit(err instanceof ValidationError ? 2 : 1);
@@ -68,12 +108,15 @@ export function workflowCommand(program: Command, config: () => FleetConfig): vo
     .option('--type <type>', 'workflow type: deal-risk (needs HubSpot deals) or general', 'deal-risk')
     .option('--json', 'print the structured report instead of Markdown')
     .option('--idempotency-key <key>', 'a retried call with the same key returns the same workflow')
+    .option('--tenant <name>', TENANT_HELP)
     .option('--timeout <ms>', 'how long to wait for the report', '60000')
-    .action(async (words: string[], opts: { type: string; json?: boolean; idempotencyKey?: string; timeout: string }) => {
+    .addHelpText('after', `\n${ENQUEUE_EXIT_CODES}`)
+    .action(async (words: string[], opts: { type: string; json?: boolean; idempotencyKey?: string; tenant?: string; timeout: string }) => {
       try {
         const timeout = timeoutMs(opts.timeout);
+        const tenant = tenantOf(opts.tenant);
         await withProducer(config, async (p) => {
-          const handle = await p.workflow(words.join(' '), { type: opts.type as 'deal-risk', idempotencyKey: opts.idempotencyKey });
+          const handle = await p.workflow(words.join(' '), { type: opts.type as 'deal-risk', idempotencyKey: opts.idempotencyKey, tenant });
           process.stderr.write(`workflow ${handle.id} started\n`);
           const report = await handle.result({ timeoutMs: timeout });
           process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : report.markdown}\n`);
@@ -93,11 +136,14 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
     .option('--model <model>', 'embedding model', 'e5-base-v2')
     .option('--index <namespace/id>', 'also upsert into the search index under namespace/id')
     .option('--idempotency-key <key>', 'a retried enqueue with the same key returns the same job')
+    .option('--tenant <name>', TENANT_HELP)
     .option('--no-wait', 'print the job id and exit without waiting for the result')
     .option('--timeout <ms>', 'how long to wait for the result', '30000')
+    .addHelpText('after', `\n${ENQUEUE_EXIT_CODES}`)
     .action(async (words: string[], opts: CommonOpts & { model: string; index?: string }) => {
       try {
         const timeout = timeoutMs(opts.timeout);
+        const tenant = tenantOf(opts.tenant);
         const text = words.join(' ');
         const index = opts.index
           ? (() => {
@@ -107,7 +153,7 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
             })()
           : undefined;
         await withProducer(config, async (p) => {
-          const handle = await p.embed(text, { model: opts.model as 'e5-base-v2', idempotencyKey: opts.idempotencyKey, index });
+          const handle = await p.embed(text, { model: opts.model as 'e5-base-v2', idempotencyKey: opts.idempotencyKey, index, tenant });
           await report(handle, opts, timeout, (r) => {
             const v = decodeVector(r.vector);
             return {
@@ -130,13 +176,16 @@ export function enqueueCommand(enqueue: Command, config: () => FleetConfig): voi
     .description('Get insights for deal ids (one deal-batch job).')
     .argument('<ids...>', 'deal ids, e.g. D-1 D-2')
     .option('--idempotency-key <key>', 'a retried enqueue with the same key returns the same job')
+    .option('--tenant <name>', TENANT_HELP)
     .option('--no-wait', 'print the job id and exit without waiting for the result')
     .option('--timeout <ms>', 'how long to wait for the result', '30000')
+    .addHelpText('after', `\n${ENQUEUE_EXIT_CODES}`)
     .action(async (ids: string[], opts: CommonOpts) => {
       try {
         const timeout = timeoutMs(opts.timeout);
+        const tenant = tenantOf(opts.tenant);
         await withProducer(config, async (p) => {
-          const handle = await p.dealInsights(ids, { idempotencyKey: opts.idempotencyKey });
+          const handle = await p.dealInsights(ids, { idempotencyKey: opts.idempotencyKey, tenant });
           await report(handle, opts, timeout, (r) => r);
         });
       } catch (err) {

@@ -237,7 +237,11 @@ index
 
 snowflakeCommand(program, () => config().snowflake.username);
 
-const enqueue = program.command('enqueue').description('Enqueue a job and print its result (needs running workers, e.g. `fleet up`).');
+const enqueue = program
+  .command('enqueue')
+  .description(
+    'Enqueue a job and print its result (needs running workers, e.g. `fleet up`). `--tenant <name>` says who it is for: tenants are served fairly, each within its own limits (over one: exit 75).',
+  );
 enqueueCommand(enqueue, config);
 workflowCommand(program, config);
 dealsCommand(program, config);

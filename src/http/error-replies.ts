@@ -6,18 +6,41 @@ import {
   EnqueueOutcomeUnknownError,
   RedisUnavailableError,
   ResultTimeoutError,
+  TenantLimitError,
   ValidationError,
 } from '../contracts/errors';
 import { HttpError, type HttpIssue } from './http-error';
 
-/** What the API answers for an error: `{ error: { code, message, issues? } }` with a status and headers. */
+/** What the API answers for an error: `{ error: { code, message, issues?, ...details } }` with a status and headers. */
 interface ErrorReply {
   status: number;
   code: string;
   message: string;
   issues?: readonly HttpIssue[];
+  /** More fields of `error` (a `tenant_limit` names the tenant, queue, kind, limit, current, retryAfterMs). */
+  details?: Readonly<Record<string, unknown>>;
   headers?: Readonly<Record<string, string>>;
 }
+
+/**
+ * A tenant over its limit on a queue: 429, told apart from the queue's backlog bound (`backlog_full`) by its
+ * code and fields. Retry-After is `retryAfterMs` in whole seconds, at least 1.
+ */
+function tenantLimitReply(err: TenantLimitError): ErrorReply {
+  const retryAfterS = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
+  return {
+    status: 429,
+    code: 'tenant_limit',
+    // The rate's message says when to retry; a full tenant can retry once its jobs finish.
+    message: err.kind === 'queued' ? `${err.message}; retry once some of its jobs have finished` : err.message,
+    details: { tenant: err.tenant, queue: err.queue, kind: err.kind, limit: err.limit, current: err.current, retryAfterMs: err.retryAfterMs },
+    headers: { 'retry-after': String(retryAfterS) },
+  };
+}
+
+/** By name and code too: a TenantLimitError from another copy of the contracts (a linked package) is the same error. */
+const isTenantLimit = (err: Error): err is TenantLimitError =>
+  err instanceof TenantLimitError || (err.name === 'TenantLimitError' && (err as Partial<TenantLimitError>).code === 'FLEET_TENANT_LIMIT');
 
 /** fastify's own request errors (body parsing, limits) and the answers they get. */
 const FASTIFY_ERRORS: Readonly<Record<string, (limits: { bodyLimit: number }) => ErrorReply>> = {
@@ -33,7 +56,8 @@ const FASTIFY_ERRORS: Readonly<Record<string, (limits: { bodyLimit: number }) =>
 
 /**
  * The error table: what reaches the error handler → the answer. Only what the caller did is a 4xx
- * (validation, malformed or oversized bodies); an HttpError says its own status; a result that did not
+ * (validation, malformed or oversized bodies, a tenant over its limits: 429 `tenant_limit`); an HttpError
+ * says its own status (the backlog bound's 429 is `backlog_full`); a result that did not
  * arrive in time is a 503 to retry, and so is an enqueue the producer could not send nor buffer (Redis
  * unreachable, buffer full): that job will never appear. Anything else is `undefined` here: a 500 whose details are logged, not
  * sent (a RangeError from deep inside is the operator's problem, not bad input).
@@ -44,6 +68,7 @@ function errorReply(err: Error, limits: { bodyLimit: number }): ErrorReply | und
   if (err instanceof ValidationError || (err.name === 'ValidationError' && Array.isArray((err as ValidationError).issues))) {
     return { status: 400, code: 'invalid_request', message: err.message, issues: (err as ValidationError).issues as HttpIssue[] };
   }
+  if (isTenantLimit(err)) return tenantLimitReply(err);
   if (err instanceof ResultTimeoutError) return { status: 503, code: 'result_timeout', message: err.message, headers: { 'retry-after': '5' } };
   // The producer sent nothing for these: a 503 promises the job will not appear later.
   if (err instanceof RedisUnavailableError || err instanceof BufferFullError || err instanceof EnqueueDroppedError) {
@@ -72,7 +97,9 @@ export function installErrorReplies(app: FastifyInstance, opts: { bodyLimit: num
     const known = errorReply(err, opts);
     if (known) {
       for (const [k, v] of Object.entries(known.headers ?? {})) reply.header(k, v);
-      return reply.code(known.status).send({ error: { code: known.code, message: known.message, ...(known.issues ? { issues: known.issues } : {}) } });
+      return reply
+        .code(known.status)
+        .send({ error: { code: known.code, message: known.message, ...(known.issues ? { issues: known.issues } : {}), ...known.details } });
     }
     opts.logger?.error({ err, reqId: req.id, method: req.method, route: req.routeOptions?.url }, 'request failed');
     return reply.code(500).send({ error: { code: 'internal_error', message: `internal error (request id ${req.id})` } });

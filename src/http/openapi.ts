@@ -36,7 +36,10 @@ const ERROR_MEANINGS: Readonly<Record<number, string>> = {
   404: 'Unknown queue, job or workflow',
   413: 'Body larger than the limit',
   415: 'Content-Type is not application/json',
-  429: 'Queue backlog over its bound; see Retry-After',
+  429:
+    'Over a limit, nothing enqueued; see Retry-After. `error.code` says which: `backlog_full`, the queue has more jobs waiting than its bound (FLEET_API_MAX_BACKLOG); ' +
+    '`tenant_limit`, the tenant is over its own limit on the queue (embeddings and deals): `error.kind` `queued` (most unfinished jobs) or `rate` (jobs per second), ' +
+    'with `error.tenant`, `queue`, `limit`, `current` and `retryAfterMs`',
   500: 'Internal error (logged with the request id)',
   503: 'A dependency did not answer in time (Redis, the search replicas) or the index is not ready; see Retry-After. On an enqueue: nothing was enqueued and no job will appear from this request (Redis unreachable and the buffer full or off, or no answer before anything was sent)',
   504: 'An enqueue was sent but Redis did not answer in time: the job may or may not exist. Retry with the same Idempotency-Key (named in the response header); a retry never doubles the job',
@@ -58,10 +61,46 @@ const ERROR_BODY = {
   },
 };
 
+/** A 429: the error body, plus the fields of a `tenant_limit` answer. */
+const LIMIT_BODY = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', enum: ['backlog_full', 'tenant_limit'] },
+        message: { type: 'string' },
+        tenant: { type: 'string', description: '`tenant_limit`: the tenant over its limit' },
+        queue: { type: 'string', description: '`tenant_limit`: the queue it is over its limit on' },
+        kind: {
+          type: 'string',
+          enum: ['queued', 'rate'],
+          description:
+            '`tenant_limit`: `queued`, the tenant has `limit` jobs accepted and not yet finished; `rate`, it enqueued faster than `limit` jobs per second',
+        },
+        limit: { type: 'number', description: '`tenant_limit`: most unfinished jobs (`queued`) or jobs per second (`rate`)' },
+        current: { type: 'integer', description: '`tenant_limit`: its unfinished jobs on the queue (`queued`; 0 for `rate`)' },
+        retryAfterMs: {
+          type: 'integer',
+          description:
+            '`tenant_limit`: when a retry can succeed (for `queued`, at the earliest: it depends on how fast its jobs finish); Retry-After is this in whole seconds',
+        },
+      },
+    },
+  },
+};
+
 /** The documented error responses of a route. */
 export function errorResponses(...codes: number[]): Record<number, Record<string, unknown>> {
-  return Object.fromEntries(codes.map((c) => [c, { description: ERROR_MEANINGS[c] ?? 'Error', ...ERROR_BODY }]));
+  return Object.fromEntries(codes.map((c) => [c, { description: ERROR_MEANINGS[c] ?? 'Error', ...(c === 429 ? LIMIT_BODY : ERROR_BODY) }]));
 }
+
+const TENANT_FIELD = {
+  type: 'string',
+  description: "The tenant applied: the request's (X-Fleet-Tenant header or body `tenant`), else the shared `default`",
+};
 
 const BATCH_REF = { type: 'object', properties: { batchId: { type: 'string' }, size: { type: 'integer' } } };
 
@@ -86,9 +125,10 @@ const JOB_ENTRY = {
 /** `POST /v1/embeddings` and `/v1/deals/insights` answers (202, or 200 when every job finished within waitMs). */
 export const ENQUEUED_BODY = {
   type: 'object',
-  required: ['queue', 'idempotencyKey', 'buffered', 'jobs'],
+  required: ['queue', 'idempotencyKey', 'tenant', 'buffered', 'jobs'],
   properties: {
     queue: { type: 'string' },
+    tenant: TENANT_FIELD,
     idempotencyKey: { type: 'string', description: "The request's Idempotency-Key, or the one the API assigned: retry with it" },
     buffered: {
       type: 'boolean',
@@ -145,10 +185,11 @@ export const SEARCH_BODY = {
 /** `POST /v1/workflows` (202). */
 export const WORKFLOW_STARTED_BODY = {
   type: 'object',
-  required: ['id', 'queue', 'state', 'href', 'idempotencyKey', 'buffered'],
+  required: ['id', 'queue', 'tenant', 'state', 'href', 'idempotencyKey', 'buffered'],
   properties: {
     id: { type: 'string', description: 'The workflow id (its synthesize job); the same for a retried request with the same Idempotency-Key' },
     queue: { type: 'string' },
+    tenant: TENANT_FIELD,
     state: {
       type: 'string',
       description: "BullMQ state of the workflow when answered; 'buffered' while it waits in the API process, 'unknown' if the lookup did not answer",

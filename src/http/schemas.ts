@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DealId, MAX_DEAL_IDS } from '../contracts/deals';
 import { EMBEDDING_MODELS, IndexTarget } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
+import { DEFAULT_TENANT, Tenant } from '../contracts/tenants';
 import { MAX_TEXT_CHARS, WarehouseText } from '../contracts/text';
 import { WorkflowJobData } from '../contracts/workflows';
 
@@ -23,6 +24,15 @@ const Text = WarehouseText.meta({
   maxLength: MAX_TEXT_CHARS,
 });
 
+/** What the OpenAPI document says of an enqueue's tenant (the body field and the `X-Fleet-Tenant` header). */
+export const TENANT_DESCRIPTION =
+  'Who the job is for (1-128 letters, digits or _ . : / -, starting with a letter or digit). Jobs of different tenants are served fairly on the ' +
+  'embeddings and deals queues, where each tenant has its own limits (most unfinished jobs, optional rate; past one, 429 `tenant_limit`). ' +
+  `Give it as the body's \`tenant\` or the \`X-Fleet-Tenant\` header (the same value if both). Default: the shared tenant \`${DEFAULT_TENANT}\`.`;
+
+/** An enqueue's `tenant` body field: the contracts' Tenant. */
+const TenantField = Tenant.meta({ description: TENANT_DESCRIPTION });
+
 /** `POST /v1/embeddings`: one text or a list, each enqueued as one job. */
 export const EmbeddingsRequest = z
   .strictObject({
@@ -40,6 +50,7 @@ export const EmbeddingsRequest = z
       .optional()
       .meta({ description: 'Upsert the vector into the search index: one {namespace, id} for `text`, a list (one per text) for `texts`.' }),
     priority: Priority.optional(),
+    tenant: TenantField.optional(),
   })
   .superRefine((v, ctx) => {
     if (v.text === undefined && v.texts === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'one of `text` or `texts` is required' });
@@ -64,11 +75,12 @@ export const DealInsightsRequest = z.strictObject({
     .max(MAX_DEAL_IDS, `must contain at most ${MAX_DEAL_IDS} ids`)
     .meta({ description: `1-${MAX_DEAL_IDS} distinct deal ids.`, uniqueItems: true }),
   priority: Priority.optional(),
+  tenant: TenantField.optional(),
 });
 export type DealInsightsRequest = z.output<typeof DealInsightsRequest>;
 
 /** `POST /v1/workflows`: the workflow's payload as a caller writes it (the trace comes from the request). */
-export const WorkflowRequest = WorkflowJobData.omit({ trace: true });
+export const WorkflowRequest = WorkflowJobData.omit({ trace: true }).extend({ tenant: TenantField.optional() });
 export type WorkflowRequest = z.output<typeof WorkflowRequest>;
 
 /** `GET /v1/workflows/:id`: the id the start answered with. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { BufferFullError, EnqueueDroppedError, EnqueueOutcomeUnknownError, RedisUnavailableError } from '../contracts/errors';
 import type { QueueName } from '../contracts/queues';
 
@@ -74,8 +74,13 @@ function isConnectionError(err: unknown): boolean {
   );
 }
 
-/** `redis://host:port` of a connection, for error messages (never its password). */
-function describeRedis(conn: Redis): string {
+function isCluster(conn: Redis | Cluster): conn is Cluster {
+  return (conn as Partial<Cluster>).isCluster === true;
+}
+
+/** `redis://host:port` of a connection, for error messages (never its password); a cluster is named as one. */
+function describeRedis(conn: Redis | Cluster): string {
+  if (isCluster(conn)) return `the Redis Cluster (${conn.options.redisOptions?.tls ? 'TLS' : 'no TLS'})`;
   const o = conn.options;
   if (o.path) return `unix:${o.path}`;
   return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`;
@@ -105,7 +110,7 @@ export class OutageGate {
   readonly redis: string;
 
   constructor(
-    private readonly conn: Redis,
+    private readonly conn: Redis | Cluster,
     private readonly opts: { limits: Required<BufferLimits> | false; connectWaitMs: number; onError: (err: Error) => void; onDrop: (jobs: number) => void },
   ) {
     this.redis = describeRedis(conn);

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 /** A key or argument of a script call. */
 export type LuaArg = string | Buffer | number;
@@ -12,7 +12,7 @@ export interface LuaCallOptions {
 type ScriptMethod = (this: unknown, numKeys: number, ...keysAndArgs: LuaArg[]) => unknown;
 
 /** The scripts this module defined on each client, by command name (so a second define is a no-op, a clash an error). */
-const definedOn = new WeakMap<Redis, Map<string, string>>();
+const definedOn = new WeakMap<Redis | Cluster, Map<string, string>>();
 
 const NAME = /^fleet[A-Z][A-Za-z0-9]*$/;
 
@@ -50,7 +50,7 @@ export class LuaCommand {
    * Defines the command on `redis` unless it already is (idempotent, no I/O). `run` does it by itself;
    * call it before `redis.pipeline()` to `queue` the script on that pipeline.
    */
-  defineOn(redis: Redis): void {
+  defineOn(redis: Redis | Cluster): void {
     let defined = definedOn.get(redis);
     const lua = defined?.get(this.name);
     if (lua === this.lua) return;
@@ -70,7 +70,7 @@ export class LuaCommand {
   }
 
   /** Runs the script on `redis` with `keys` (KEYS) and `args` (ARGV), defining it there first if needed. */
-  run(redis: Redis, keys: readonly LuaArg[], args: readonly LuaArg[], opts: LuaCallOptions = {}): Promise<unknown> {
+  run(redis: Redis | Cluster, keys: readonly LuaArg[], args: readonly LuaArg[], opts: LuaCallOptions = {}): Promise<unknown> {
     this.defineOn(redis);
     return this.method(redis, opts).call(redis, keys.length, ...keys, ...args) as Promise<unknown>;
   }
@@ -82,7 +82,7 @@ export class LuaCommand {
     method.call(pipeline, keys.length, ...keys, ...args);
   }
 
-  private method(target: Redis | ChainableCommander, opts: LuaCallOptions): ScriptMethod {
+  private method(target: Redis | Cluster | ChainableCommander, opts: LuaCallOptions): ScriptMethod {
     return (target as unknown as Record<string, ScriptMethod>)[opts.buffers ? `${this.name}Buffer` : this.name];
   }
 }

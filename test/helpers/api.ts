@@ -20,7 +20,14 @@ export interface ProductionApi {
  * telemetry, releasers), on this worker's Redis and a free loopback port; with `search`, POST /v1/search is
  * answered in-process as when the search role is co-located.
  */
-export async function startProductionApi(opts: { prefix: string; token: string; search?: SearchProcessor; logger?: Logger }): Promise<ProductionApi> {
+export async function startProductionApi(opts: {
+  prefix: string;
+  token: string;
+  search?: SearchProcessor;
+  logger?: Logger;
+  /** More configuration variables, read as the production config reads the environment (e.g. `TENANT_POLICIES`). */
+  env?: Record<string, string>;
+}): Promise<ProductionApi> {
   const logger = opts.logger ?? createLogger({ level: 'silent' });
   const releasers = new Releasers();
   const telemetry = startTelemetry({ role: 'api', logger });
@@ -32,6 +39,7 @@ export async function startProductionApi(opts: { prefix: string; token: string; 
       FLEET_API_TOKENS: opts.token,
       PORT: '0',
       FLEET_API_HOST: '127.0.0.1',
+      ...opts.env,
     });
     const { api } = await startApiRole({
       config,

@@ -9,6 +9,7 @@ import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
 import { DealInsightsRequest, EmbeddingsRequest, IDEMPOTENCY_HEADER, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
+import { appliedTenant, TENANT_HEADER_SCHEMA, validateEnqueue } from '../tenant';
 import { enqueueKeyOf, type V1Scope } from '../v1-scope';
 
 export interface JobRoutesOptions {
@@ -50,19 +51,32 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     return undefined;
   };
 
-  const respond = async (reply: FastifyReply, queue: QueueName, idempotencyKey: string, handles: JobHandle<unknown>[], waitMs: number | undefined) => {
+  const respond = async (
+    reply: FastifyReply,
+    queue: QueueName,
+    idempotencyKey: string,
+    tenant: string | undefined,
+    handles: JobHandle<unknown>[],
+    waitMs: number | undefined,
+  ) => {
     const href = (id: string) => `/v1/jobs/${queue}/${encodeURIComponent(id)}`;
     if (handles.length === 1) reply.header('location', href(handles[0].id));
     // Buffered: Redis is away and the jobs wait in this process's producer, to be sent when it is back.
     const buffered = handles.some((h) => h.buffered);
     if (!waitMs) {
       reply.code(202);
-      return { queue, idempotencyKey, buffered, jobs: handles.map((h) => ({ id: h.id, state: h.buffered ? 'buffered' : 'queued', href: href(h.id) })) };
+      return {
+        queue,
+        idempotencyKey,
+        tenant: appliedTenant(tenant),
+        buffered,
+        jobs: handles.map((h) => ({ id: h.id, state: h.buffered ? 'buffered' : 'queued', href: href(h.id) })),
+      };
     }
     const outcomes = await producer.waitForResults(handles, { timeoutMs: waitMs, lookupTimeoutMs: redisTimeoutMs });
     const jobs = handles.map((h, i) => ({ id: h.id, href: href(h.id), ...outcomes[i] }));
     reply.code(jobs.some((j) => j.state === 'pending') ? 202 : 200);
-    return { queue, idempotencyKey, buffered, jobs };
+    return { queue, idempotencyKey, tenant: appliedTenant(tenant), buffered, jobs };
   };
 
   const enqueueSchema = (summary: string, body: Record<string, unknown>) => ({
@@ -80,6 +94,7 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
             'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained). ' +
             'Without one, the API assigns a UUID; either way every answer names it in its Idempotency-Key header (and a 2xx in `idempotencyKey`).',
         },
+        ...TENANT_HEADER_SCHEMA,
       },
     },
     querystring: openApiSchema(waitSchema),
@@ -98,28 +113,37 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
   v1.post('/v1/embeddings', { schema: enqueueSchema('Embed one text or a list (one job per text)', openApiSchema(EmbeddingsRequest)) }, (req, reply) =>
     scope.inSpan(req, async () => {
       // Everything is validated before anything is enqueued.
-      const body = validateRequest(EmbeddingsRequest, req.body, 'body');
+      const { body, tenant } = validateEnqueue(EmbeddingsRequest, req);
       const waitMs = waitMsOf(req.query);
       const idempotencyKey = enqueueKeyOf(req, reply);
       const texts = body.texts ?? [body.text!];
       const handles = await enqueue(QUEUES.embeddings, texts.length, idempotencyKey, async (trace, signal) => {
         // The body was checked against the same contracts the producer would check each job against.
-        const options = { model: body.model, priority: body.priority, index: body.index, idempotencyKey, trace, signal, [PREVALIDATED]: true as const };
+        const options = {
+          model: body.model,
+          priority: body.priority,
+          index: body.index,
+          tenant,
+          idempotencyKey,
+          trace,
+          signal,
+          [PREVALIDATED]: true as const,
+        };
         return body.texts !== undefined ? producer.embed(body.texts, options) : [await producer.embed(body.text!, options)];
       });
-      return respond(reply, QUEUES.embeddings, idempotencyKey, handles, waitMs);
+      return respond(reply, QUEUES.embeddings, idempotencyKey, tenant, handles, waitMs);
     }),
   );
 
   v1.post('/v1/deals/insights', { schema: enqueueSchema('Insights for up to 1,000 deal ids (one job)', openApiSchema(DealInsightsRequest)) }, (req, reply) =>
     scope.inSpan(req, async () => {
-      const body = validateRequest(DealInsightsRequest, req.body, 'body');
+      const { body, tenant } = validateEnqueue(DealInsightsRequest, req);
       const waitMs = waitMsOf(req.query);
       const idempotencyKey = enqueueKeyOf(req, reply);
       const handle = await enqueue(QUEUES.deals, 1, idempotencyKey, (trace, signal) =>
-        producer.dealInsights(body.dealIds, { priority: body.priority, idempotencyKey, trace, signal }),
+        producer.dealInsights(body.dealIds, { priority: body.priority, tenant, idempotencyKey, trace, signal }),
       );
-      return respond(reply, QUEUES.deals, idempotencyKey, [handle], waitMs);
+      return respond(reply, QUEUES.deals, idempotencyKey, tenant, [handle], waitMs);
     }),
   );
 

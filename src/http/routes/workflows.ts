@@ -4,7 +4,8 @@ import type { Producer } from '../../producers';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { errorResponses, WORKFLOW_BODY, WORKFLOW_STARTED_BODY } from '../openapi';
-import { openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
+import { IDEMPOTENCY_HEADER, openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
+import { appliedTenant, TENANT_HEADER_SCHEMA, validateEnqueue } from '../tenant';
 import { enqueueKeyOf, type V1Scope } from '../v1-scope';
 
 /**
@@ -24,6 +25,18 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
         tags: ['workflows'],
         summary: 'Start a workflow (collect in parallel, analyse, synthesise)',
         security: [{ bearerAuth: [] }],
+        headers: {
+          type: 'object',
+          properties: {
+            [IDEMPOTENCY_HEADER]: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 512,
+              description: 'A retried request with the same key returns the same workflow. Without one, the API assigns a UUID, named in every answer.',
+            },
+            ...TENANT_HEADER_SCHEMA,
+          },
+        },
         body: openApiSchema(WorkflowRequest),
         response: {
           202: {
@@ -37,11 +50,11 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
     },
     (req, reply) =>
       scope.inSpan(req, async () => {
-        const body = validateRequest(WorkflowRequest, req.body, 'body');
+        const { body, tenant } = validateEnqueue(WorkflowRequest, req);
         const idempotencyKey = enqueueKeyOf(req, reply);
         const { question, ...options } = body;
         const handle = await admission.enqueue(QUEUES.workflows, 1, idempotencyKey, (trace, signal) =>
-          producer.workflow(question, { ...options, idempotencyKey, trace, signal }),
+          producer.workflow(question, { ...options, tenant, idempotencyKey, trace, signal }),
         );
         // The workflow is started: a slow state lookup must not turn that into an error (the caller would
         // think it failed), so it answers 'unknown' instead.
@@ -55,7 +68,7 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
             );
         const href = `/v1/workflows/${encodeURIComponent(handle.id)}`;
         reply.code(202).header('location', href);
-        return { id: handle.id, queue: handle.queue, state, href, idempotencyKey, buffered: handle.buffered };
+        return { id: handle.id, queue: handle.queue, tenant: appliedTenant(tenant), state, href, idempotencyKey, buffered: handle.buffered };
       }),
   );
 
