@@ -152,6 +152,15 @@ describe('per-tenant limits over HTTP (TENANT_POLICIES)', () => {
       },
     });
     expect(await jobCount(QUEUES.embeddings)).toBe(before);
+    // The refusal is counted, and the tenant's unfinished jobs are on /metrics (read from its lanes at scrape time).
+    const exposition = (await (await fetch(`${api.url}/metrics`)).text()).split('\n');
+    const sample = (name: string, ...labels: string[]) =>
+      exposition
+        .find((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+        ?.split(' ')
+        .pop();
+    expect(sample('fleet_tenant_rejections_total', 'tenant="capped"', 'kind="queued"', 'queue="embeddings"')).toBe('1');
+    expect(sample('fleet_tenant_queued_jobs', 'tenant="capped"', 'lane="slotted"', 'queue="embeddings"')).toBe('2');
 
     // A retry of the accepted request adds nothing new, so it is not refused: the same jobs.
     const retried = await post('/v1/embeddings', { texts: ['c1', 'c2'] }, { 'x-fleet-tenant': 'capped', 'idempotency-key': 'capped-1' });

@@ -72,6 +72,7 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       m.tenantJob('embeddings', 'acme', -1, true, 120);
       m.tenantJob('embeddings', 'beta', 1);
       m.tenantJob('embeddings', 'beta', -1, false);
+      m.tenantRejected('embeddings', 'beta', 'rate');
       m.observeTenants([
         {
           queue: 'embeddings',
@@ -93,6 +94,7 @@ describe('telemetry metrics: the Prometheus endpoint', () => {
       expect(value(text, 'fleet_tenant_jobs_total', 'tenant="beta"', 'outcome="error"')).toBe(1);
       expect(value(text, 'fleet_tenant_job_latency_ms_count', 'tenant="acme"')).toBe(1);
       expect(value(text, 'fleet_tenant_queued_jobs', 'tenant="acme"', 'lane="parked"')).toBe(1000);
+      expect(value(text, 'fleet_tenant_rejections_total', 'tenant="beta"', 'kind="rate"')).toBe(1);
       expect(value(text, 'fleet_tenant_queued_jobs', 'tenant="beta"', 'lane="slotted"')).toBe(3);
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="prioritized"')).toBe(1);
       expect(value(text, 'fleet_queue_jobs', 'queue="embeddings"', 'state="delayed"')).toBe(1);

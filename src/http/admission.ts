@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { EnqueueDroppedError } from '../contracts/errors';
+import { EnqueueDroppedError, TenantLimitError } from '../contracts/errors';
 import type { QueueName } from '../contracts/queues';
 import type { Producer } from '../producers';
 import { withDeadline, withDeadlineOr } from '../resilience';
@@ -70,6 +70,7 @@ export function createAdmission(opts: {
         if (err !== TIMED_OUT) {
           if (admitted) backlog.release(name, count);
           if (err instanceof HttpError && err.status === 429) metrics?.backlogRejected(name);
+          if (err instanceof TenantLimitError) metrics?.tenantRejected(name, err.tenant, err.kind);
           throw err;
         }
         // The producer drops an aborted enqueue synchronously if it was still waiting; its rejection lands

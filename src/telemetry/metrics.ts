@@ -49,6 +49,8 @@ export const METRIC_NAMES = {
   tenantJobs: 'fleet_tenant_jobs_total',
   /** Histogram {queue, tenant}: a completed job from enqueue to the end of its processing, ms. */
   tenantJobLatency: 'fleet_tenant_job_latency_ms',
+  /** Counter {queue, tenant, kind}: enqueues refused because the tenant was over a limit (`queued`, `rate`). */
+  tenantRejections: 'fleet_tenant_rejections_total',
   /** Gauge (up-down counter) {queue, tenant}: jobs being processed now by this process. */
   tenantActive: 'fleet_tenant_active_jobs',
   /**
@@ -163,6 +165,8 @@ export interface FleetMetrics {
    * since it was enqueued).
    */
   tenantJob(queue: string, tenant: string, delta: 1 | -1, ok?: boolean | 'deferred', latencyMs?: number): void;
+  /** An enqueue refused because `tenant` was over its `kind` limit on `queue`. */
+  tenantRejected(queue: string, tenant: string, kind: 'queued' | 'rate'): void;
   /** Reports each tenant's unfinished jobs on these fair queues (TenantLanes.counts) at each scrape. */
   observeTenants(sources: readonly TenantCountsSource[], opts?: { timeoutMs?: number }): () => void;
   /** Reports job counts per state of these queues at each scrape. Returns an unregister function. */
@@ -382,6 +386,9 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
   };
   const tenantJobs = meter.createCounter(METRIC_NAMES.tenantJobs.replace(/_total$/, ''), { description: 'Job attempts per tenant and outcome' });
   const tenantLatency = ms(METRIC_NAMES.tenantJobLatency, 'A completed job from enqueue to the end of its processing, per tenant');
+  const tenantRejections = meter.createCounter(METRIC_NAMES.tenantRejections.replace(/_total$/, ''), {
+    description: 'Enqueues refused because the tenant was over a limit',
+  });
   const tenantActive = meter.createUpDownCounter(METRIC_NAMES.tenantActive, { description: 'Jobs of the tenant being processed by this process' });
   const tenantSources = registry<{ sources: readonly TenantCountsSource[]; timeoutMs: number }>();
   meter
@@ -419,6 +426,9 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
         tenantJobs.add(1, { queue, tenant: label, outcome: ok === 'deferred' ? 'deferred' : outcome(ok === true) });
         if (ok === true && latencyMs !== undefined && latencyMs >= 0) tenantLatency.record(latencyMs, { queue, tenant: label });
       }
+    },
+    tenantRejected(queue, tenant, kind) {
+      tenantRejections.add(1, { queue, tenant: tenantLabel(tenant), kind });
     },
     observeTenants(sources, o = {}) {
       const timeoutMs = o.timeoutMs ?? 2_000;
