@@ -225,6 +225,19 @@ test('concurrent enqueues are sent together (one admission pipeline, one addBulk
   }
 });
 
+test('close() sends the adds gathered for the next batch before it closes the queues', async () => {
+  const run = setup();
+  const calls = Array.from({ length: 5 }, (_, i) => run.producer.embed(`late ${i}`, { tenant: 'late' }));
+  await run.producer.close();
+  const handles = await Promise.all(calls);
+  const q = new Queue(QUEUES.embeddings, { connection: redis, prefix: run.prefix });
+  try {
+    for (const h of handles) expect(await q.getJob(h.id)).toBeDefined();
+  } finally {
+    await q.close();
+  }
+});
+
 test('fairness off: plain FIFO and no lanes in Redis', async () => {
   const run = setup(false);
   try {

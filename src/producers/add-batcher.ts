@@ -28,6 +28,7 @@ const MAX_BULK = 1_000;
  */
 export class AddBatcher {
   private readonly pending = new Map<Queue, Pending[]>();
+  private readonly inFlight = new Set<Promise<void>>();
   private scheduled = false;
 
   constructor(private readonly lanesOf: (queue: Queue) => TenantLanes | undefined) {}
@@ -48,12 +49,23 @@ export class AddBatcher {
     });
   }
 
+  /** Sends what is gathered now and resolves once every add sent so far has settled (a closing producer). */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   private readonly flush = () => {
     this.scheduled = false;
     const all = [...this.pending];
     this.pending.clear();
-    for (const [queue, calls] of all) void this.send(queue, calls);
+    for (const [queue, calls] of all) this.track(this.send(queue, calls));
   };
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
 
   private async send(queue: Queue, calls: Pending[]): Promise<void> {
     let admitted = calls;
@@ -94,7 +106,7 @@ export class AddBatcher {
         jobs.push(...placed[i]);
         i++;
       } while (i < admitted.length && jobs.length + placed[i].length <= MAX_BULK);
-      void this.addChunk(queue, chunk, jobs);
+      this.track(this.addChunk(queue, chunk, jobs));
     }
   }
 

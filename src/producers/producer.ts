@@ -598,6 +598,8 @@ export function createProducer(options: ProducerOptions): Producer {
       if (!closed) checkTimeout(timeoutMs);
       closed ??= (async () => {
         const outcome = await gate.close(timeoutMs);
+        // Adds gathered for this turn's batch (or still in flight) settle before the queues close.
+        await withDeadlineOr(batcher.drain(), 2_000, undefined);
         observed.stop();
         // With Redis away, BullMQ's close can wait on its connection: it gets what is left of a short grace.
         const results = await withDeadlineOr(
