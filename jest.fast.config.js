@@ -25,6 +25,7 @@ const SLOW = [
   '/test/cache-bench\\.test\\.ts$',
   '/test/production-tree\\.test\\.ts$',
   '/test/browser-[^/]*\\.test\\.ts$',
+  '/test/redis-cluster\\.test\\.ts$',
 ];
 
 module.exports = {

@@ -62,3 +62,51 @@ describe('config secrets', () => {
     expect(c.secrets).toEqual(expect.arrayContaining(['first-token-0123456789', 'second-token-0123456789']));
   });
 });
+
+describe('config: Redis Cluster (REDIS_CLUSTER_NODES)', () => {
+  it('parses the seeds; rediss:// seeds turn on TLS; the cache keys get a hash tag unless CACHE_KEY_PREFIX is set', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-0.redis:7001,[::1]:7002 ', REDIS_PASSWORD: 'cluster-pass' });
+    expect(c.redis.cluster).toEqual({
+      tls: false,
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-0.redis', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
+    expect(c.redis.password).toBe('cluster-pass');
+    expect(c.cache.keyPrefix).toBe('{fleet}:cache');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'rediss://a:6379,rediss://b:6379' }).redis.cluster).toEqual({
+      tls: true,
+      nodes: [
+        { host: 'a', port: 6379 },
+        { host: 'b', port: 6379 },
+      ],
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:1', CACHE_KEY_PREFIX: 'app{cache}' }).cache.keyPrefix).toBe('app{cache}');
+    // Without a cluster nothing changes.
+    expect(loadConfig({}).redis.cluster).toBeUndefined();
+    expect(loadConfig({}).cache.keyPrefix).toBe('fleet:cache');
+  });
+
+  it('names every mistake: a bad seed, mixed TLS, REDIS_URL as well, prefixes without a hash tag', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    };
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:1,b,c:99999' })).toMatch(/REDIS_CLUSTER_NODES=.*"b" is not host:port.*"c:99999" is not host:port/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'redis://a:1,rediss://b:2' })).toMatch(/mixes redis:\/\/ and rediss:\/\//);
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://a:1' })).toMatch(/set only one of REDIS_URL and REDIS_CLUSTER_NODES/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:1', FLEET_QUEUE_PREFIX: 'fleet' })).toMatch(/FLEET_QUEUE_PREFIX="fleet" has no hash tag/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:1', FLEET_QUEUE_PREFIX: '{}x' })).toMatch(/FLEET_QUEUE_PREFIX="{}x" has no hash tag/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:1', CACHE_KEY_PREFIX: 'fleet:cache' })).toMatch(/CACHE_KEY_PREFIX="fleet:cache" has no hash tag.*{fleet}:cache/);
+    // Named together with the other variables' problems.
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:1', FLEET_QUEUE_PREFIX: 'fleet', POOL_MAX: 'eight' })).toMatch(
+      /POOL_MAX="eight"[\s\S]*FLEET_QUEUE_PREFIX="fleet" has no hash tag/,
+    );
+  });
+});

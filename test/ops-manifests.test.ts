@@ -39,6 +39,7 @@ const SNOWFLAKE_KEY = { secret: 'fleet-snowflake', key: 'rsa_key.p8' };
  */
 const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   SNOWFLAKE_ACCESS_URL: 'production uses SNOWFLAKE_ACCOUNT; the driver derives the endpoint',
+  REDIS_CLUSTER_NODES: 'production uses one managed Redis primary (REDIS_URL); a Redis Cluster is the alternative (docs/operations.md, Redis Cluster)',
   REDIS_USERNAME: 'optional ACL user; the managed Redis uses the default user with a password',
   REDIS_TLS_CA_FILE: 'only for a Redis certificate signed by a private CA (ops/README.md)',
   LOCAL_WAREHOUSE_PORT: 'only for `fleet warehouse` (dev overlay)',

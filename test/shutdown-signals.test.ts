@@ -84,21 +84,22 @@ describe('a worker replica and process signals', () => {
     expect({ code, output: code === 0 ? '' : worker.output().slice(-2000) }).toEqual({ code: 0, output: '' });
     expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
     expect(worker.output()).toContain('shutting down gracefully');
-    const counts = await queue.getJobCounts('active', 'completed', 'failed', 'waiting');
+    // Waiting: in the FIFO list, or parked behind the tenant's slots (src/fairness).
+    const counts = await queue.getJobCounts('active', 'completed', 'failed', 'waiting', 'prioritized');
     expect(counts).toMatchObject({ active: 0, failed: 0 });
     // Every job that was in flight when the signal came finished; the rest were never taken.
     const states = await Promise.all(inFlight.map((id) => queue.getJobState(id)));
     expect(states.filter((s) => s !== 'completed')).toEqual([]);
-    expect(counts.completed + counts.waiting).toBe(texts.length);
-    expect(counts.waiting).toBeGreaterThan(0);
+    expect(counts.completed + counts.waiting + counts.prioritized).toBe(texts.length);
+    expect(counts.waiting + counts.prioritized).toBeGreaterThan(0);
     const finishedAfterSignal = inFlight.length;
 
     // Nothing is lost: the next replica takes the rest.
     replica();
     const results = await Promise.allSettled(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    const final = await queue.getJobCounts('completed', 'failed', 'active', 'waiting');
-    expect(final).toEqual({ completed: texts.length, failed: 0, active: 0, waiting: 0 });
+    const final = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'prioritized');
+    expect(final).toEqual({ completed: texts.length, failed: 0, active: 0, waiting: 0, prioritized: 0 });
     const effects = await countIndexEffects(redis, prefix);
     expect({ jobs: effects.jobs, duplicated: effects.duplicated }).toEqual({ jobs: texts.length, duplicated: 0 });
     reportFault({
@@ -139,7 +140,13 @@ describe('a worker replica and process signals', () => {
     await second.logged('worker started');
     const results = await Promise.allSettled(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await queue.getJobCounts('completed', 'failed', 'active', 'waiting')).toEqual({ completed: texts.length, failed: 0, active: 0, waiting: 0 });
+    expect(await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'prioritized')).toEqual({
+      completed: texts.length,
+      failed: 0,
+      active: 0,
+      waiting: 0,
+      prioritized: 0,
+    });
     const recovered = await Promise.all(stranded.map((id) => queue.getJob(id)));
     // They ran again on the second replica: BullMQ counted the stall and the job still completed.
     expect(recovered.every((j) => j?.finishedOn && j.returnvalue)).toBe(true);

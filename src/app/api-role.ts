@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { type FleetConfig, jobOptionsFrom } from '../config';
 import { EnqueueDroppedError, JobFailedError, ResultTimeoutError } from '../contracts/errors';
 import { QUEUES } from '../contracts/queues';
@@ -12,13 +11,13 @@ import type { Telemetry } from '../telemetry';
 import type { Logger } from '../telemetry/logger';
 import { type DependencyLog, isConnectionError } from '../telemetry/outage-log';
 import type { SearchProcessor } from '../workers/search-processor';
-import { closeRedis, dropRedis } from './redis';
+import { closeRedis, dropRedis, type RedisClient } from './redis';
 import type { Releasers } from './releasers';
 
 export interface ApiWiring {
   config: FleetConfig;
   logger: Logger;
-  redis: () => Redis;
+  redis: () => RedisClient;
   releasers: Releasers;
   /** The process's Redis availability log (src/telemetry/outage-log.ts). */
   redisLog: DependencyLog;

@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { type CacheEvent, createDealInsightCache, createEmbeddingCache, type TieredCache } from '../cache';
 import type { FleetConfig } from '../config';
 import type { Deal } from '../contracts/deals';
 import type { Logger } from '../telemetry/logger';
 import { DEFAULT_OUTAGE_SUMMARY_MS, dependencyLog, isConnectionError } from '../telemetry/outage-log';
-import { closeRedis, dropRedis } from './redis';
+import { closeRedis, dropRedis, type RedisClient } from './redis';
 import type { Releasers } from './releasers';
 
 /** The L2 circuit opened: L2 is skipped for a cool-down (reported as the outage's failure). */
@@ -29,7 +28,7 @@ export interface FleetCaches {
 /** Builds the process's two caches on their own Redis connection; released with the rest. */
 export function createCaches(
   config: FleetConfig,
-  redis: () => Redis,
+  redis: () => RedisClient,
   releasers: Releasers,
   logger: Logger,
   summaryEveryMs = DEFAULT_OUTAGE_SUMMARY_MS,

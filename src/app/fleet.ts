@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { LocalWarehouse } from 'local-snowflake';
 import type { FleetConfig, RedisSettings } from '../config';
 import { readinessChecks, redisPing, startHealthServer } from '../http';
@@ -12,7 +11,7 @@ import type { SearchProcessor } from '../workers/search-processor';
 import { startApiRole } from './api-role';
 import { createCaches, type FleetCaches } from './caches';
 import { loadLocalSnowflake } from './local-snowflake';
-import { closeRedis, dropRedis, ensureRedis, RedisConnections } from './redis';
+import { closeRedis, clusterSeedList, dropRedis, ensureRedis, type RedisClient, RedisConnections, redisEnvOf } from './redis';
 import type { PrivateRedis } from './redis-server';
 import { Releasers, ReleaseTimeoutError } from './releasers';
 import { type RoleContext, startRole, type WorkerRole } from './roles';
@@ -48,7 +47,10 @@ interface CloseOptions {
 }
 
 export interface RunningFleet {
+  /** The Redis URL; for a Redis Cluster, its seed nodes and `(Redis Cluster)`. */
   redisUrl: string;
+  /** What another process sets to reach this Redis: `REDIS_URL=…` or `REDIS_CLUSTER_NODES=…`. */
+  redisEnv: string;
   privateRedis?: PrivateRedis;
   warehouseUrl?: string;
   localWarehouse?: LocalWarehouse;
@@ -61,7 +63,7 @@ export interface RunningFleet {
   /** The search role's processor, when this process runs it (for POST /v1/search). */
   search?: SearchProcessor;
   /** Creates a new connection to the fleet's Redis (the caller quits it). */
-  redis: () => Redis;
+  redis: () => RedisClient;
   warehouse: PooledWarehouse;
   pool: WarehousePool;
   caches?: FleetCaches;
@@ -194,7 +196,8 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       releasers.add('health server', () => health.close());
     }
     return {
-      redisUrl: redisSettings.url,
+      redisUrl: redisSettings.cluster ? `${clusterSeedList(redisSettings.cluster)}  (Redis Cluster)` : redisSettings.url,
+      redisEnv: redisEnvOf(redisSettings),
       privateRedis,
       warehouseUrl: settings.accessUrl,
       localWarehouse: local,

@@ -1,31 +1,87 @@
 import { readFileSync } from 'node:fs';
-import IORedis, { type Redis, type RedisOptions } from 'ioredis';
+import IORedis, { Cluster, type ClusterNode, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { RedisSettings } from '../config';
 import type { Logger } from '../telemetry/logger';
 import type { DependencyLog } from '../telemetry/outage-log';
 import { canConnect, type PrivateRedis, startPrivateRedis } from './redis-server';
 
+/** A connection to the fleet's Redis: one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+export type RedisClient = Redis | Cluster;
+
+/** Reconnect with capped backoff after a Redis restart or network cut, forever. */
+const reconnectDelay = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 3000);
+
+/** TLS options: on for `rediss://` (or `rediss://` cluster seeds), verifying against REDIS_TLS_CA_FILE when given. */
+function tlsOptions(settings: RedisSettings, on: boolean): Pick<RedisOptions, 'tls'> {
+  return on ? { tls: settings.tlsCaFile ? { ca: readFileSync(settings.tlsCaFile) } : {} } : {};
+}
+
 /** ioredis options for BullMQ and the cache: TLS for `rediss://`, ACL user/password, retry forever. */
 function redisOptions(settings: RedisSettings): RedisOptions {
   const url = new URL(settings.url);
-  const tls = url.protocol === 'rediss:';
   return {
     host: url.hostname,
     port: Number(url.port || 6379),
     db: url.pathname && url.pathname !== '/' ? Number(url.pathname.slice(1)) : 0,
     username: settings.username ?? (url.username ? decodeURIComponent(url.username) : undefined),
     password: settings.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
-    ...(tls ? { tls: settings.tlsCaFile ? { ca: readFileSync(settings.tlsCaFile) } : {} } : {}),
+    ...tlsOptions(settings, url.protocol === 'rediss:'),
     // BullMQ workers need commands to wait for a reconnect instead of failing after N retries.
     maxRetriesPerRequest: null,
-    // Reconnect with capped backoff after a Redis restart or network cut.
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
+    retryStrategy: reconnectDelay,
     connectTimeout: 5_000,
   };
 }
 
-export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): Redis {
-  return new IORedis({ ...redisOptions(settings), ...extra });
+/**
+ * ioredis Cluster options for REDIS_CLUSTER_NODES: every node connection gets the ACL login, TLS and
+ * BullMQ's `maxRetriesPerRequest: null`; the cluster reconnects forever when no node answers (as one Redis
+ * does), and a command that meets a failing-over master is retried while its replica takes over.
+ */
+function clusterOptions(settings: RedisSettings & { cluster: NonNullable<RedisSettings['cluster']> }): ClusterOptions {
+  const { tls } = settings.cluster;
+  return {
+    redisOptions: {
+      username: settings.username,
+      password: settings.password,
+      ...tlsOptions(settings, tls),
+      maxRetriesPerRequest: null,
+      connectTimeout: 5_000,
+    },
+    enableReadyCheck: true,
+    clusterRetryStrategy: reconnectDelay,
+    // A master that dies is failed over after cluster-node-timeout (15 s by default) plus an election: a command
+    // sent to it meanwhile is retried (a slot refresh before each try) for up to maxRedirections x
+    // retryDelayOnFailover = 10 s; past that it fails and BullMQ retries it, or stalled-job recovery runs the job again.
+    retryDelayOnFailover: 500,
+    retryDelayOnClusterDown: 500,
+    retryDelayOnTryAgain: 200,
+    maxRedirections: 20,
+    // The certificate of a TLS node names its host, not the address the cluster announces it by (AWS's advice).
+    ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+  };
+}
+
+function clusterSeeds(settings: RedisSettings): ClusterNode[] | undefined {
+  return settings.cluster?.nodes.map((n) => ({ host: n.host, port: n.port }));
+}
+
+/**
+ * A new connection to the configured Redis: an ioredis Cluster when REDIS_CLUSTER_NODES is set, one Redis
+ * otherwise. `extra` is applied to one Redis as given; on a cluster, `retryStrategy` and `lazyConnect`
+ * are the cluster's (`null`: give up when no node answers) and the rest applies to every node connection.
+ */
+export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): RedisClient {
+  const seeds = clusterSeeds(settings);
+  if (!seeds) return new IORedis({ ...redisOptions(settings), ...extra });
+  const { retryStrategy, lazyConnect, ...nodeExtra } = extra;
+  const base = clusterOptions({ ...settings, cluster: settings.cluster! });
+  return new Cluster(seeds, {
+    ...base,
+    ...(retryStrategy !== undefined ? { clusterRetryStrategy: (times: number) => (retryStrategy ? retryStrategy(times) : null) } : {}),
+    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+    redisOptions: { ...base.redisOptions, ...nodeExtra },
+  });
 }
 
 /**
@@ -35,9 +91,9 @@ export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): 
  */
 class WatchedRedis extends IORedis {
   // An ES private field: a TypeScript-private name could collide with one of ioredis's command methods.
-  readonly #watch: (connection: Redis) => void;
+  readonly #watch: (connection: RedisClient) => void;
 
-  constructor(options: RedisOptions, watch: (connection: Redis) => void) {
+  constructor(options: RedisOptions, watch: (connection: RedisClient) => void) {
     super(options);
     this.#watch = watch;
     watch(this);
@@ -48,13 +104,51 @@ class WatchedRedis extends IORedis {
   }
 }
 
+/** The same for a cluster: BullMQ duplicates it as `duplicate(undefined, { redisOptions })`. */
+class WatchedCluster extends Cluster {
+  readonly #watch: (connection: RedisClient) => void;
+  readonly #seeds: ClusterNode[];
+
+  constructor(seeds: ClusterNode[], options: ClusterOptions, watch: (connection: RedisClient) => void) {
+    super(seeds, options);
+    this.#seeds = seeds;
+    this.#watch = watch;
+    watch(this);
+  }
+
+  override duplicate(overrideStartupNodes: ClusterNode[] = [], overrideOptions: ClusterOptions = {}): Cluster {
+    const seeds = overrideStartupNodes.length > 0 ? overrideStartupNodes : this.#seeds.slice();
+    return new WatchedCluster(seeds, { ...this.options, ...overrideOptions }, this.#watch);
+  }
+}
+
+/**
+ * After a master failed over, a cluster client stays 'ready' (it never lost every node), so no 'ready' says
+ * Redis is back: once a slot refresh shows a map whose every master answers PING, it is.
+ */
+function watchClusterRecovery(cluster: Cluster, log: DependencyLog): void {
+  let checking = false;
+  cluster.on('refresh', () => {
+    if (!log.down || checking || cluster.status !== 'ready') return;
+    checking = true;
+    Promise.all(cluster.nodes('master').map((node) => node.ping()))
+      .then(
+        () => log.recovered(),
+        () => undefined,
+      )
+      .finally(() => {
+        checking = false;
+      });
+  });
+}
+
 /**
  * Every Redis connection of a fleet process, made by `create` (and their duplicates): all report to one
  * dependency log (one line when Redis goes away, one when it returns), and `disconnectAll` drops them at
  * once when Redis is down at shutdown, so nothing waits for a reconnect that may never come.
  */
 export class RedisConnections {
-  private readonly open = new Set<Redis>();
+  private readonly open = new Set<RedisClient>();
 
   constructor(
     private readonly settings: RedisSettings,
@@ -62,13 +156,17 @@ export class RedisConnections {
   ) {}
 
   /** A new connection to the fleet's Redis (the caller closes it, e.g. with `closeRedis`). */
-  create(): Redis {
-    return new WatchedRedis(redisOptions(this.settings), (connection) => {
+  create(): RedisClient {
+    const watch = (connection: RedisClient) => {
       this.open.add(connection);
-      connection.on('error', (err) => this.log.failed(err));
+      connection.on('error', (err: unknown) => this.log.failed(err));
       connection.on('ready', () => this.log.recovered());
       connection.on('end', () => this.open.delete(connection));
-    });
+      if (connection instanceof Cluster) watchClusterRecovery(connection, this.log);
+    };
+    const seeds = clusterSeeds(this.settings);
+    if (!seeds) return new WatchedRedis(redisOptions(this.settings), watch);
+    return new WatchedCluster(seeds, clusterOptions({ ...this.settings, cluster: this.settings.cluster! }), watch);
   }
 
   /** Drops every open connection without QUIT: their pending and queued commands fail at once with "Connection is closed". */
@@ -78,12 +176,35 @@ export class RedisConnections {
   }
 }
 
+/** A cluster's seed nodes as REDIS_CLUSTER_NODES spells them (`host:port,…`, `rediss://` for TLS). */
+export function clusterSeedList(cluster: NonNullable<RedisSettings['cluster']>): string {
+  const scheme = cluster.tls ? 'rediss://' : '';
+  return cluster.nodes.map((n) => `${scheme}${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',');
+}
+
+/** `REDIS_URL=…` or `REDIS_CLUSTER_NODES=…`: where another terminal finds this fleet's Redis (no password). */
+export function redisEnvOf(settings: RedisSettings): string {
+  return settings.cluster ? `REDIS_CLUSTER_NODES=${clusterSeedList(settings.cluster)}` : `REDIS_URL=${settings.url}`;
+}
+
 /**
  * Ends a connection at once, without QUIT, whatever its state: pending and queued commands reject with
  * "Connection is closed" and the client does not reconnect.
  */
-export function dropRedis(connection: Redis): void {
+export function dropRedis(connection: RedisClient): void {
   connection.disconnect(false);
+  if (connection instanceof Cluster) {
+    if (connection.status === 'disconnecting' && connection.nodes().length === 0) {
+      // A cluster dropped while it waited to reconnect has no node left whose close would end it: ioredis 5
+      // leaves it 'disconnecting' with its queued commands pending. A connect attempt ends it ('end', the
+      // queue rejected) when no node answers; one that finds the cluster back is dropped at once.
+      connection.connect().then(
+        () => connection.disconnect(false),
+        () => undefined,
+      );
+    }
+    return;
+  }
   if (connection.status === 'reconnecting') {
     // ioredis 5 leaves a client that was waiting to reconnect in 'reconnecting' with its queued commands
     // pending forever: disconnect() only clears the retry timer, and its socket is already closed, so no
@@ -97,7 +218,7 @@ export function dropRedis(connection: Redis): void {
  * Closes a connection: QUIT when it is up (its queued writes go out first), a plain disconnect when it is
  * not (QUIT would wait in the offline queue for a reconnect that may never come). Resolves once closed.
  */
-export async function closeRedis(connection: Redis): Promise<void> {
+export async function closeRedis(connection: RedisClient): Promise<void> {
   if (connection.status === 'end') return;
   if (connection.status !== 'ready') {
     dropRedis(connection);
@@ -108,9 +229,12 @@ export async function closeRedis(connection: Redis): Promise<void> {
 
 /**
  * Makes sure a Redis answers: the configured one if it accepts connections, otherwise (for `fleet up`
- * on a fresh machine) a private `redis-server` from PATH on a free port with a temporary directory.
+ * on a fresh machine) a private `redis-server` from PATH on a free port with a temporary directory. A
+ * configured cluster is used as it is.
  */
 export async function ensureRedis(settings: RedisSettings, logger: Logger): Promise<{ settings: RedisSettings; started?: PrivateRedis }> {
+  // A cluster is never replaced by a private server: its client waits for its nodes, as a replica waits for Redis.
+  if (settings.cluster) return { settings };
   const url = new URL(settings.url);
   if (await canConnect(url.hostname, Number(url.port || 6379), 1000)) return { settings };
   logger.warn({ url: `${url.protocol}//${url.hostname}:${url.port || 6379}` }, 'no Redis answers at REDIS_URL; starting a private redis-server');

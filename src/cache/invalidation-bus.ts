@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { withDeadlineOr } from '../resilience/deadline';
 
 /** What one instance tells the others: drop these keys (logical keys of one cache) or everything. */
@@ -31,7 +31,7 @@ function decodeInvalidation(text: string): InvalidationMessage | null {
 
 export interface InvalidationBusOptions {
   /** Subscriber-mode connection. */
-  subscriber: Redis;
+  subscriber: Redis | Cluster;
   /** True when the bus created it (and so disconnects it on close). */
   owned: boolean;
   channel: string;
@@ -131,7 +131,7 @@ export class InvalidationBus {
 }
 
 /** Resolves when `client` is ready or has ended, or after `timeoutMs`, whichever is first. */
-async function readyOrTimeout(client: Redis, timeoutMs: number): Promise<void> {
+async function readyOrTimeout(client: Redis | Cluster, timeoutMs: number): Promise<void> {
   let done!: () => void;
   const settled = new Promise<void>((resolve) => {
     done = () => resolve();

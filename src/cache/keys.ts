@@ -19,14 +19,14 @@ export const DEFAULT_KEY_PREFIX = 'fleet:cache';
 export const DEFAULT_KEY_VERSION = 'v1';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const PREFIX_RE = /^[A-Za-z0-9][A-Za-z0-9_.:{}-]{0,127}$/;
+const PREFIX_RE = /^[A-Za-z0-9{][A-Za-z0-9_.:{}-]{0,127}$/;
 
 /** True for a namespace or version segment: 1-64 letters, digits, `_`, `.` or `-` (no `:`, no `*`). */
 export function isKeySegment(s: unknown): s is string {
   return typeof s === 'string' && NAME_RE.test(s);
 }
 
-/** True for a key prefix: may contain `:` and a `{hash tag}`, never glob characters. */
+/** True for a key prefix: may contain `:` and a `{hash tag}` (also at the start, as `{fleet}:cache`), never glob characters. */
 export function isKeyPrefix(s: unknown): s is string {
   return typeof s === 'string' && PREFIX_RE.test(s);
 }

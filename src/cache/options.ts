@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { CircuitState } from '../resilience/circuit-breaker';
 import type { CacheCodec } from './codecs';
 import { DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION, invalidationChannel, isKeyPrefix, isKeySegment, keySpace } from './keys';
@@ -25,7 +25,7 @@ export type CacheEvent =
  */
 export interface TieredCacheOptions<V> {
   /** ioredis client for L2 reads, writes and invalidation publishes. Required; never quit by the cache. */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Name of this cache's key space, e.g. `emb`. Required; 1-64 of `[A-Za-z0-9_.-]`. */
   namespace: string;
   /** How values are stored in Redis and sized in L1. Required (see `float32Codec`, `jsonCodec`). */
@@ -70,7 +70,7 @@ export interface TieredCacheOptions<V> {
    * Connection in subscriber mode for invalidations. Default: `redis.duplicate()`, owned and disconnected
    * by `close()`. An injected one may be shared by several caches; `close()` only unsubscribes.
    */
-  subscriber?: Redis;
+  subscriber?: Redis | Cluster;
   /** Clear L1 when the subscriber reconnects (messages may have been lost meanwhile). Default true. */
   clearL1OnResubscribe?: boolean;
   /** Identity in invalidation messages, so an instance ignores its own. Default a random UUID. */
@@ -87,7 +87,7 @@ export interface TieredCacheOptions<V> {
 
 /** Options after defaults and validation, durations in ms. */
 export interface CompiledCacheOptions<V> {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly namespace: string;
   readonly codec: CacheCodec<V>;
   readonly prefix: string;
@@ -107,7 +107,7 @@ export interface CompiledCacheOptions<V> {
   readonly l2BreakerThreshold: number;
   readonly l2BreakerCooldownMs: number;
   readonly invalidation: boolean;
-  readonly subscriber?: Redis;
+  readonly subscriber?: Redis | Cluster;
   readonly clearL1OnResubscribe: boolean;
   readonly instanceId: string;
   readonly onEvent?: (event: CacheEvent) => void;
@@ -146,7 +146,7 @@ export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCa
   if (!o.codec || typeof o.codec.encode !== 'function' || typeof o.codec.decode !== 'function' || typeof o.codec.byteSize !== 'function') {
     fail('codec', 'a CacheCodec ({ name, encode, decode, byteSize })', o.codec);
   }
-  if (!isKeyPrefix(o.prefix)) fail('prefix', '1-128 of [A-Za-z0-9_.:{}-] starting with a letter or digit', o.prefix);
+  if (!isKeyPrefix(o.prefix)) fail('prefix', '1-128 of [A-Za-z0-9_.:{}-] starting with a letter, a digit or {', o.prefix);
   if (!isKeySegment(o.version)) fail('version', '1-64 of [A-Za-z0-9_.-]', o.version);
   const int = (name: keyof typeof CACHE_DEFAULTS, min: number, max: number) => {
     const v = o[name];
@@ -201,7 +201,7 @@ export function compileCacheOptions<V>(input: TieredCacheOptions<V>): CompiledCa
   });
 }
 
-function isRedisLike(v: unknown): v is Redis {
+function isRedisLike(v: unknown): v is Redis | Cluster {
   const r = v as Redis | undefined;
   return !!r && typeof r === 'object' && typeof r.pipeline === 'function' && typeof r.duplicate === 'function' && typeof r.status === 'string';
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { LuaCommand } from '../redis-lua/lua-command';
 import type { CircuitBreaker } from '../resilience/circuit-breaker';
 import { withDeadline } from '../resilience/deadline';
@@ -27,6 +27,14 @@ end
 return out`,
 );
 
+function isCluster(client: Redis | Cluster): client is Cluster {
+  return (client as Partial<Cluster>).isCluster === true;
+}
+
+function nodeName(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
 /** Client states in which a command would only wait in ioredis's offline queue: fail fast instead. */
 const DOWN = new Set(['reconnecting', 'close', 'end']);
 
@@ -46,7 +54,7 @@ export interface RedisTierOptions {
  */
 export class RedisTier {
   constructor(
-    private readonly client: Redis,
+    private readonly client: Redis | Cluster,
     private readonly opts: RedisTierOptions,
   ) {
     // Before any pipeline is made from the client: ioredis copies custom commands into a pipeline when it creates it.
@@ -119,12 +127,27 @@ export class RedisTier {
     });
   }
 
-  /** One SCAN step over `pattern`, unlinking what it found. Returns the next cursor ('0' when done). */
+  /**
+   * One SCAN step over `pattern`, unlinking what it found. Returns the next cursor ('0' when done). On a
+   * cluster a SCAN sees one node only, so the steps walk every master in turn (cursor `<master>:<cursor>`).
+   */
   scanDeleteStep(pattern: string, cursor: string): Promise<{ cursor: string; deleted: number }> {
     return this.guard('clear', async () => {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      if (keys.length) await this.client.unlink(...keys);
-      return { cursor: next, deleted: keys.length };
+      const { client } = this;
+      if (!isCluster(client)) {
+        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length) await client.unlink(...keys);
+        return { cursor: next, deleted: keys.length };
+      }
+      const masters = client.nodes('master').sort((a, b) => nodeName(a).localeCompare(nodeName(b)));
+      const [at, nodeCursor] = cursor === '0' ? [0, '0'] : [Number(cursor.split(':')[0]), cursor.split(':')[1]];
+      const node = masters[at];
+      if (!node) return { cursor: '0', deleted: 0 };
+      const [next, keys] = await node.scan(nodeCursor, 'MATCH', pattern, 'COUNT', 1000);
+      // One UNLINK per key: keys of one master may still lie in different slots.
+      if (keys.length) throwFirst(await keys.reduce((p, key) => p.unlink(key), node.pipeline()).exec());
+      const more = next !== '0' ? `${at}:${next}` : at + 1 < masters.length ? `${at + 1}:0` : '0';
+      return { cursor: more, deleted: keys.length };
     });
   }
 

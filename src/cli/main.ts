@@ -76,7 +76,7 @@ program
       api: { host: '127.0.0.1', generateToken: true },
     });
     if (!fleet) return;
-    const env = `REDIS_URL=${fleet.redisUrl}${cfg.queuePrefix !== '{fleet}' ? ` FLEET_QUEUE_PREFIX='${cfg.queuePrefix}'` : ''}`;
+    const env = `${fleet.redisEnv}${cfg.queuePrefix !== '{fleet}' ? ` FLEET_QUEUE_PREFIX='${cfg.queuePrefix}'` : ''}`;
     process.stderr.write(
       [
         '',

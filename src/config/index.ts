@@ -36,7 +36,14 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
     logOutageSummaryMs: raw.LOG_OUTAGE_SUMMARY_MS,
     queuePrefix: raw.FLEET_QUEUE_PREFIX,
     /** Connection settings for ioredis, derived from REDIS_* variables. */
-    redis: { url: raw.REDIS_URL, username: raw.REDIS_USERNAME, password: raw.REDIS_PASSWORD, tlsCaFile: raw.REDIS_TLS_CA_FILE },
+    redis: {
+      url: raw.REDIS_URL,
+      username: raw.REDIS_USERNAME,
+      password: raw.REDIS_PASSWORD,
+      tlsCaFile: raw.REDIS_TLS_CA_FILE,
+      /** REDIS_CLUSTER_NODES: a Redis Cluster's seed nodes (then `url` is not used). */
+      cluster: raw.REDIS_CLUSTER_NODES,
+    },
     snowflake: {
       /** Undefined: no account configured, use the local warehouse. */
       account: raw.SNOWFLAKE_ACCOUNT,
@@ -200,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     const pass = raw[`FLEET_BOARD_${who}_PASSWORD`];
     if ((user === undefined) !== (pass === undefined)) problems.push(`FLEET_BOARD_${who}_USER and FLEET_BOARD_${who}_PASSWORD must be set together`);
   }
+  if (raw.REDIS_CLUSTER_NODES) clusterKeys(raw, env, problems);
   const auth = problems.length ? undefined : snowflakeAuth(raw, problems);
   if (problems.length || !auth) throw new ConfigError(problems);
 
@@ -210,6 +218,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     .flatMap(([k]) => (k === 'FLEET_API_TOKENS' ? (raw[k] as string).split(',') : [raw[k] as string]));
 
   return deepFreeze<FleetConfig>(group(raw, auth, secrets));
+}
+
+/** True when `prefix` holds a Redis Cluster hash tag: a `{`, then at least one character, then `}`. */
+function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  return open >= 0 && prefix.indexOf('}', open + 1) > open + 1;
+}
+
+/** The cache's keys on a cluster when CACHE_KEY_PREFIX is not set: one slot, as its multi-key reads need. */
+const CLUSTER_CACHE_KEY_PREFIX = '{fleet}:cache';
+
+/**
+ * On a Redis Cluster, a command or script may only touch keys of one slot: BullMQ's scripts touch several
+ * keys of a queue, and the cache reads many keys per command, so both prefixes need a hash tag. An unset
+ * CACHE_KEY_PREFIX becomes `{fleet}:cache`; REDIS_URL set as well is a mistake worth naming.
+ */
+function clusterKeys(raw: RawConfig, env: NodeJS.ProcessEnv, problems: string[]): void {
+  if (env.REDIS_URL) problems.push('set only one of REDIS_URL and REDIS_CLUSTER_NODES (a cluster is reached through its seed nodes)');
+  // (A prefix that did not parse is already a problem of its own.)
+  if (raw.FLEET_QUEUE_PREFIX !== undefined && !hasHashTag(raw.FLEET_QUEUE_PREFIX)) {
+    problems.push(`FLEET_QUEUE_PREFIX=${JSON.stringify(raw.FLEET_QUEUE_PREFIX)} has no hash tag: on a Redis Cluster it needs one, e.g. {fleet}`);
+  }
+  if (!env.CACHE_KEY_PREFIX) raw.CACHE_KEY_PREFIX = CLUSTER_CACHE_KEY_PREFIX;
+  else if (raw.CACHE_KEY_PREFIX !== undefined && !hasHashTag(raw.CACHE_KEY_PREFIX)) {
+    problems.push(
+      `CACHE_KEY_PREFIX=${JSON.stringify(raw.CACHE_KEY_PREFIX)} has no hash tag: on a Redis Cluster it needs one, e.g. ${CLUSTER_CACHE_KEY_PREFIX}`,
+    );
+  }
 }
 
 /** The secret variables each login method reads; any other one that is set is a mistake worth naming. */

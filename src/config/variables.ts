@@ -41,6 +41,35 @@ const url = (protocols: string[]) =>
   );
 const optionalString = z.string().min(1).optional();
 
+/** One seed of REDIS_CLUSTER_NODES: `host:port`, `[v6]:port`, or the same after `redis://` / `rediss://`. */
+const CLUSTER_SEED = /^(?:(rediss?):\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\/?$/;
+
+/** REDIS_CLUSTER_NODES: comma-separated seeds, parsed into hosts, ports and whether they speak TLS. */
+const clusterNodes = z
+  .string()
+  .transform((v, ctx) => {
+    const seeds = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const nodes: { host: string; port: number }[] = [];
+    const schemes = new Set<string>();
+    for (const seed of seeds) {
+      const m = CLUSTER_SEED.exec(seed);
+      const port = Number(m?.[3]);
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(seed)} is not host:port (or redis://host:port, rediss://host:port)` });
+        continue;
+      }
+      schemes.add(m[1] ?? 'redis');
+      nodes.push({ host: m[2].replace(/^\[|\]$/g, ''), port });
+    }
+    if (seeds.length === 0) ctx.addIssue({ code: 'custom', message: 'names no node' });
+    if (schemes.size > 1) ctx.addIssue({ code: 'custom', message: 'mixes redis:// and rediss:// seeds: TLS is on for every node or for none' });
+    return nodes.length && schemes.size === 1 ? { nodes, tls: schemes.has('rediss') } : z.NEVER;
+  })
+  .optional();
+
 export const VARIABLES = {
   // --- process -------------------------------------------------------------------------------
   LOG_LEVEL: {
@@ -151,14 +180,21 @@ export const VARIABLES = {
     group: 'redis',
     default: 'redis://127.0.0.1:6379',
     schema: url(['redis:', 'rediss:']),
-    description: 'Redis for queues and the L2 cache. `rediss://` turns on TLS. `fleet up` starts a private redis-server when nothing answers here.',
+    description:
+      'Redis for queues and the L2 cache (one server; for a Redis Cluster set REDIS_CLUSTER_NODES instead). `rediss://` turns on TLS. `fleet up` starts a private redis-server when nothing answers here.',
+  },
+  REDIS_CLUSTER_NODES: {
+    group: 'redis',
+    schema: clusterNodes,
+    description:
+      'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port,host:port` (any few masters or replicas; the rest is discovered). `rediss://host:port` seeds turn on TLS for every node. Set it instead of REDIS_URL; REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS_CA_FILE apply to every node. FLEET_QUEUE_PREFIX and CACHE_KEY_PREFIX must then hold a hash tag (`{…}`); CACHE_KEY_PREFIX defaults to `{fleet}:cache` on a cluster. Every key shares the `{fleet}` slot, so one master carries the fleet (docs/operations.md, Redis Cluster).',
   },
   REDIS_USERNAME: { group: 'redis', schema: optionalString, description: "Redis ACL user (overrides the URL's user)." },
   REDIS_PASSWORD: { group: 'redis', secret: true, schema: optionalString, description: "Redis password (overrides the URL's password)." },
   REDIS_TLS_CA_FILE: {
     group: 'redis',
     schema: optionalString,
-    description: 'PEM file with the CA that signed the Redis server certificate (for `rediss://` with a private CA).',
+    description: 'PEM file with the CA that signed the Redis server certificate (for `rediss://` with a private CA; on a cluster, for every node).',
   },
   FLEET_QUEUE_PREFIX: {
     group: 'redis',
@@ -412,8 +448,9 @@ export const VARIABLES = {
   CACHE_KEY_PREFIX: {
     group: 'cache',
     default: 'fleet:cache',
-    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:{}-]{0,127}$/, 'letters, digits and _ . : { } - only'),
-    description: 'First part of every cache key in Redis (`<prefix>:v1:emb:<sha256>`). Bump the version in code, not here, when a value format changes.',
+    schema: z.string().regex(/^[A-Za-z0-9{][A-Za-z0-9_.:{}-]{0,127}$/, 'letters, digits and _ . : { } - only'),
+    description:
+      'First part of every cache key in Redis (`<prefix>:v1:emb:<sha256>`). Bump the version in code, not here, when a value format changes. On a Redis Cluster (REDIS_CLUSTER_NODES) it must hold a hash tag, and unset it is `{fleet}:cache`.',
   },
   CACHE_L2_TIMEOUT_MS: {
     group: 'cache',

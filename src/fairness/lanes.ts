@@ -196,6 +196,11 @@ export class TenantLanes {
   private readonly bp: string;
 
   private readonly redis: Promise<Redis | Cluster>;
+  /**
+   * KEYS of the scripts that name their keys from ARGV (release, reconcile, stats): unused by them, but on a
+   * Redis Cluster a script is sent to the node of its first key, and every key of the lanes shares its slot.
+   */
+  private readonly routing: readonly string[];
 
   constructor(
     /** A command connection (not a blocking one), or a promise of it (a BullMQ worker's `client`). */
@@ -209,6 +214,7 @@ export class TenantLanes {
     this.redis.catch(() => undefined);
     this.bp = `${prefix}:${queue}:`;
     this.fp = `${this.bp}fair:`;
+    this.routing = [`${this.fp}tenants`];
   }
 
   /** Slots of `tenant`: `slots x weight`. */
@@ -266,24 +272,27 @@ export class TenantLanes {
     const s: Record<string, number> = {};
     for (const f of finished) s[f.tenant] ??= this.slotsOf(f.tenant);
     const spec = JSON.stringify({ r: finished.map((f) => [f.tenant, f.jobId]), s });
-    return Number(await releaseScript.run(await this.redis, [], [this.fp, this.bp, Date.now(), spec]));
+    return Number(await releaseScript.run(await this.redis, this.routing, [this.fp, this.bp, Date.now(), spec]));
   }
 
   /** Frees slots held by jobs that are gone or finished for longer than `graceMs`, and refills every tenant. */
   async reconcile(graceMs = RECONCILE_GRACE_MS): Promise<{ freed: number; moved: number }> {
     const named: Record<string, number> = {};
     for (const tenant of Object.keys(this.settings.tenants)) named[tenant] = this.slotsOf(tenant);
-    const [freed, moved] = (await reconcileScript.run(
-      await this.redis,
-      [],
-      [this.fp, this.bp, Date.now(), graceMs, JSON.stringify(named), this.settings.slots * this.settings.defaults.weight],
-    )) as [number, number];
+    const [freed, moved] = (await reconcileScript.run(await this.redis, this.routing, [
+      this.fp,
+      this.bp,
+      Date.now(),
+      graceMs,
+      JSON.stringify(named),
+      this.settings.slots * this.settings.defaults.weight,
+    ])) as [number, number];
     return { freed: Number(freed), moved: Number(moved) };
   }
 
   /** Every tenant with jobs on the queue, with its counts. O(tenants). */
   async counts(): Promise<TenantCounts[]> {
-    const flat = (await statsScript.run(await this.redis, [], [this.fp])) as (string | number)[];
+    const flat = (await statsScript.run(await this.redis, this.routing, [this.fp])) as (string | number)[];
     const out: TenantCounts[] = [];
     for (let i = 0; i < flat.length; i += 3) out.push({ tenant: String(flat[i]), slotted: Number(flat[i + 1]), parked: Number(flat[i + 2]) });
     return out;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { LuaCommand } from '../redis-lua/lua-command';
 import { BuilderLockError } from './errors/builder-lock-error';
 
@@ -19,7 +19,7 @@ export class BuilderLease {
   private held = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     readonly key: string,
     private readonly ttlMs: number,
     private readonly onLost: (err: BuilderLockError) => void,

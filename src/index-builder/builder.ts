@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { activeFleetMetrics } from '../telemetry/active-metrics';
 import type { Logger } from '../telemetry/logger';
 import type { FleetMetrics } from '../telemetry/metrics';
@@ -20,7 +20,7 @@ export interface IndexBuilderOptions {
    * Redis for lease, trim and publish. Required; not closed by the builder. The builder makes one
    * `duplicate()` of it for its blocking log reads (and closes that one).
    */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Key prefix shared with producers and search services (`<prefix>:index:log`, ...). Required. */
   prefix: string;
   /** Folder of snapshots (created if missing). Search services must see the same files. Required. */
@@ -45,7 +45,7 @@ export interface IndexBuilderOptions {
 }
 
 interface CompiledBuilderOptions {
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   snapshotDir: string;
   settings: CompiledIndexSettings;
@@ -116,7 +116,7 @@ export class IndexBuilder {
   private readonly store: SnapshotStore;
   private readonly lease: BuilderLease;
   private thread?: IndexThread;
-  private reader?: Redis;
+  private reader?: Redis | Cluster;
   private _state: IndexBuilderState = 'created';
   private _position = '0-0';
   private changes = 0;

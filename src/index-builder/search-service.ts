@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { MAX_FILTER_VALUES } from '../contracts/search';
 import { activeFleetMetrics } from '../telemetry/active-metrics';
 import type { Logger } from '../telemetry/logger';
@@ -18,7 +18,7 @@ import { DEFAULT_EXACT_FILTER_MAX, type OpenMode } from './vector-index';
 /** Options of `createSearchService`. Durations in ms. */
 export interface SearchServiceOptions {
   /** Redis whose `duplicate()` subscribes to snapshot announcements. Required; not closed by the service. */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Same prefix as the builder. Required. */
   prefix: string;
   /** The builder's snapshot folder (a shared volume, or the same pod). Required. */
@@ -65,7 +65,7 @@ export interface SearchServiceOptions {
 }
 
 interface CompiledSearchOptions {
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   snapshotDir: string;
   mode: OpenMode;
@@ -326,7 +326,7 @@ export class SearchService {
   readonly events: SafeEmitter<SearchServiceEvents>;
   private readonly store: SnapshotStore;
   private current?: Generation;
-  private subscriber?: Redis;
+  private subscriber?: Redis | Cluster;
   private pollTimer?: NodeJS.Timeout;
   private refreshing?: Promise<boolean>;
   private refreshAgain = false;

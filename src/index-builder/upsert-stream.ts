@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { IndexItemId, IndexNamespace } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
 import { LuaCommand } from '../redis-lua/lua-command';
@@ -77,7 +77,7 @@ const LE = endianness() === 'LE';
  * @example
  *   await appendUpserts(redis, 'fleet', [{ id: 'call-42', namespace: 'call_notes', vector }]);
  */
-export async function appendUpserts(redis: Redis, prefix: string, items: readonly IndexUpsert[], opts: AppendOptions = {}): Promise<string[]> {
+export async function appendUpserts(redis: Redis | Cluster, prefix: string, items: readonly IndexUpsert[], opts: AppendOptions = {}): Promise<string[]> {
   validateUpserts(items, opts);
   const key = indexLogKey(prefix);
   const tx = redis.multi();
@@ -125,7 +125,12 @@ const appendOnce = new LuaCommand('fleetIndexAppendOnce', APPEND_ONCE_LUA);
  * Returns the stream id of each appended item, or null where the job had already appended its upsert.
  * Every job key must hash to the log's slot on Redis Cluster (a `{hash-tagged}` prefix does that).
  */
-export async function appendUpsertsOnce(redis: Redis, prefix: string, items: readonly JobUpsert[], opts: AppendOptions = {}): Promise<(string | null)[]> {
+export async function appendUpsertsOnce(
+  redis: Redis | Cluster,
+  prefix: string,
+  items: readonly JobUpsert[],
+  opts: AppendOptions = {},
+): Promise<(string | null)[]> {
   validateUpserts(items, opts, (item, i, issues) => {
     if (typeof item?.jobKey !== 'string' || item.jobKey.length === 0) issues.push({ path: `[${i}].jobKey`, message: "must be the job's Redis key" });
     if (typeof item?.jobId !== 'string' || item.jobId.length === 0) issues.push({ path: `[${i}].jobId`, message: 'must be the job id' });
@@ -183,7 +188,7 @@ function validateUpserts<T extends IndexUpsert>(
 }
 
 /** Appends deletes to the index log (one MULTI/EXEC). Deleting an unknown id is a no-op when applied. */
-export async function appendDeletes(redis: Redis, prefix: string, items: readonly IndexDeletion[]): Promise<string[]> {
+export async function appendDeletes(redis: Redis | Cluster, prefix: string, items: readonly IndexDeletion[]): Promise<string[]> {
   const issues: { path: string; message: string }[] = [];
   checkBatch(items, issues);
   items.forEach?.((item, i) => checkRef(item, i, issues));
@@ -209,7 +214,7 @@ export interface LogRead {
  * there (omit it to return at once). Null when nothing arrived. Use a dedicated connection when blocking.
  */
 export async function readLog(
-  redis: Redis,
+  redis: Redis | Cluster,
   prefix: string,
   afterId: string,
   opts: { count: number; blockMs?: number; dimensions: number },
@@ -254,7 +259,7 @@ export async function readLog(
 }
 
 /** Deletes log entries older than `minId` (XTRIM MINID; the entry at `minId` stays). Returns how many went. */
-export async function trimLog(redis: Redis, prefix: string, minId: string): Promise<number> {
+export async function trimLog(redis: Redis | Cluster, prefix: string, minId: string): Promise<number> {
   return redis.xtrim(indexLogKey(prefix), 'MINID', minId);
 }
 

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type BatchUnit, batchesInLogs, describeFailedBatches, failedBatchesInLogs, lookupKeys, parentBatchId, textHash } from '../contracts/batch-log';
 import type { BatchRef } from '../contracts/embedding';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
@@ -170,7 +170,7 @@ function recordFields({ event: e, finishedAt }: ObservedBatch, queueName: string
  *   const logs = createJobLogWriter(redis, { batchPage: '/admin/jobs' });
  *   const processor = createEmbeddingProcessor({ warehouse, logs, onBatch: (e) => logs.observe(e) });
  */
-export function createJobLogWriter(redis: Redis, opts: JobLogWriterOptions = {}): IndexingJobLogWriter {
+export function createJobLogWriter(redis: Redis | Cluster, opts: JobLogWriterOptions = {}): IndexingJobLogWriter {
   const retentionS = opts.retentionS ?? Math.max(JOB_DEFAULTS.keepCompletedS, JOB_DEFAULTS.keepFailedS);
   if (!Number.isInteger(retentionS) || retentionS < 1)
     throw new RangeError(`createJobLogWriter: option \`retentionS\` must be an integer >= 1, got ${String(opts.retentionS)}`);

@@ -1,5 +1,5 @@
 import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
-import IORedis, { type Redis } from 'ioredis';
+import IORedis, { Cluster, type Redis } from 'ioredis';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import type { QueueName } from '../contracts/queues';
 import { attachWorkerLanes, type FairnessSettings, fairnessSettings, isFairQueue, TenantLanes, type WorkerLanesOptions } from '../fairness';
@@ -37,7 +37,7 @@ export interface RunWorkerOptions<R> {
    * connection given, or BullMQ's command connection; never a blocking one). Default on, `DEFAULT_FAIRNESS`;
    * `false` or `enabled: false` only when the producers run without fairness too.
    */
-  fairness?: ({ settings?: Partial<FairnessSettings>; redis?: Redis } & WorkerLanesOptions) | false;
+  fairness?: ({ settings?: Partial<FairnessSettings>; redis?: Redis | Cluster } & WorkerLanesOptions) | false;
 }
 
 /** Bounds of the fetch pause after a job met an open warehouse circuit. */
@@ -99,8 +99,8 @@ export function runWorker<R>(opts: RunWorkerOptions<R>): Worker {
   const fairness = opts.fairness === false ? undefined : (opts.fairness ?? {});
   const settings = fairness && fairnessSettings(fairness.settings);
   if (fairness && settings?.enabled && isFairQueue(opts.queue)) {
-    const redis = fairness.redis ?? (opts.connection instanceof IORedis ? opts.connection : worker.getBackend().client);
-    const lanes = attachWorkerLanes(worker, new TenantLanes(redis as Redis | Promise<Redis>, opts.prefix, opts.queue, settings), {
+    const redis = fairness.redis ?? (opts.connection instanceof IORedis || opts.connection instanceof Cluster ? opts.connection : worker.getBackend().client);
+    const lanes = attachWorkerLanes(worker, new TenantLanes(redis as Redis | Cluster | Promise<Redis | Cluster>, opts.prefix, opts.queue, settings), {
       ...fairness,
       onError: fairness.onError ?? ((err) => worker?.emit('error', err)),
     });

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PrivateRedis } from '../../src/app/redis-server';
 import { indexLogKey } from '../../src/index-builder/upsert-stream';
 import { type Launched, launchFleet } from './processes';
@@ -53,7 +53,7 @@ export interface EffectCount {
   perJob: Map<string, number>;
 }
 
-export async function countIndexEffects(redis: Redis, prefix: string): Promise<EffectCount> {
+export async function countIndexEffects(redis: Redis | Cluster, prefix: string): Promise<EffectCount> {
   const perJob = new Map<string, number>();
   let entries = 0;
   let start = '-';

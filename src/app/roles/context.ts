@@ -1,5 +1,4 @@
 import type { Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { FleetConfig } from '../../config';
 import { JOB_LOOKUP_PAGE } from '../../contracts/batch-log';
 import type { QueueName } from '../../contracts/queues';
@@ -12,7 +11,7 @@ import { createJobLogWriter, type IndexingJobLogWriter, type JobLogWriter } from
 import { circuitOpenCause, runWorker } from '../../workers/run-worker';
 import type { SearchProcessor } from '../../workers/search-processor';
 import type { FleetCaches } from '../caches';
-import { closeRedis, dropRedis } from '../redis';
+import { closeRedis, dropRedis, type RedisClient } from '../redis';
 import type { Releasers } from '../releasers';
 
 /** What every role is given, built once by the entry point; roles add what they open to `releasers`. */
@@ -21,7 +20,7 @@ export interface RoleContext {
   /** The role's own logger (`role` bound). */
   readonly logger: Logger;
   /** Creates a new Redis connection (each BullMQ worker gets its own). */
-  readonly redis: () => Redis;
+  readonly redis: () => RedisClient;
   /** Redis's availability log: every connection made by `redis` reports to it; so do the role's workers. */
   readonly redisLog: DependencyLog;
   readonly pool: WarehousePool;
@@ -63,7 +62,7 @@ export function batchObserver(ctx: RoleContext) {
 }
 
 /** A job log writer on a connection of its own (a worker's connection blocks); both released with the role. */
-export function jobLogs(ctx: RoleContext, name: string): { logs: JobLogWriter; connection: Redis } {
+export function jobLogs(ctx: RoleContext, name: string): { logs: JobLogWriter; connection: RedisClient } {
   const connection = ctx.redis();
   ctx.releasers.add(`${name} connection`, () => closeRedis(connection), { force: () => dropRedis(connection) });
   const j = ctx.config.jobs;
