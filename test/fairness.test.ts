@@ -238,6 +238,30 @@ test('close() sends the adds gathered for the next batch before it closes the qu
   }
 });
 
+test('a release that lands between a parked job\'s admission and its add keeps the job in its lane', async () => {
+  const run = setup({ slots: 1 });
+  const l = lanes(run, 1);
+  const q = new Queue(QUEUES.embeddings, { connection: redis, prefix: run.prefix });
+  try {
+    await l.admit('t', ['j1']);
+    await q.add('embed', { text: '1', tenant: 't' }, { jobId: 'j1' });
+    // j2 is parked; its add is still on the way when j1 finishes and its slot is released.
+    const [p2] = await l.admit('t', ['j2']);
+    expect(p2).toBeGreaterThan(0);
+    await redis.hset(`${run.prefix}:embeddings:j1`, 'finishedOn', Date.now());
+    await l.release([{ tenant: 't', jobId: 'j1' }]);
+    await q.add('embed', { text: '2', tenant: 't' }, { jobId: 'j2', priority: p2 });
+    // j2 is still counted, and the next refill (here a reconcile) moves it to the FIFO list.
+    expect(await l.counts()).toEqual([{ tenant: 't', slotted: 0, parked: 1 }]);
+    expect(await l.reconcile(0)).toEqual({ freed: 0, moved: 1 });
+    expect(await redis.lrange(`${run.prefix}:embeddings:wait`, 0, -1)).toEqual(['j2', 'j1']);
+    expect(await redis.zcard(`${run.prefix}:embeddings:prioritized`)).toBe(0);
+  } finally {
+    await q.close();
+    await run.close();
+  }
+});
+
 test('fairness off: plain FIFO and no lanes in Redis', async () => {
   const run = setup(false);
   try {

@@ -19,9 +19,9 @@ import { type FairnessSettings, policyOf, RATE_WINDOW_S } from './settings';
  *
  * Keys, under the queue's own (`<prefix>:<queue>:fair:`), so they share its hash tag and go with it:
  *   adm:<tenant>  ZSET job id → time it took a slot (waiting in `wait`, running, or retrying)
- *   park:<tenant> ZSET job id → sequence (parked: in `prioritized`)
+ *   park:<tenant> ZSET job id → when it was parked (ms x 4096 + a counter; parked: in `prioritized`)
  *   rate:<tenant> HASH tokens, ts (the per-tenant rate limit's bucket)
- *   tenants       SET of tenants with jobs in either set; seq: the parking sequence
+ *   tenants       SET of tenants with jobs in either set; seq: the last park score
  * `queued` (what `maxQueued` bounds) = |adm| + |park|.
  *
  * At-least-once: releasing a job twice is a no-op (ZREM); a release lost with a killed worker, a job removed
@@ -32,6 +32,11 @@ import { type FairnessSettings, policyOf, RATE_WINDOW_S } from './settings';
 /** BullMQ's highest priority number (lowest priority). */
 const MAX_PRIORITY = 2_097_152;
 
+/** Park scores are the time a job was parked in ms times this, plus a counter (below 2^53 until 2039). */
+const PARK_SCORE_PER_MS = 4096;
+/** How long a parked job may lack its hash (its producer's add still on the way) before a refill drops it. */
+const ADD_GRACE_MS = 60_000;
+
 /** Shared Lua: move parked jobs of tenant `t` into free slots (BullMQ's changePriority to 0, for many jobs). */
 const REFILL_LUA = `
 local function pausedOrMaxed(bp)
@@ -40,17 +45,25 @@ local function pausedOrMaxed(bp)
   if attrs[2] then return redis.call('LLEN', bp .. 'active') >= tonumber(attrs[2]) end
   return false
 end
--- Fills tenant t's free slots from its parked jobs, oldest first. Returns jobs moved to wait.
+-- Fills tenant t's free slots from its parked jobs, oldest first. Returns jobs moved to wait. A parked job
+-- whose hash does not exist yet is skipped while its admission is recent (its producer's add may still be on
+-- the way: dropping it would leave the job in prioritized, tracked by no lane) and dropped after the grace.
 local function refill(fp, bp, t, slots, now)
   local adm, park = fp .. 'adm:' .. t, fp .. 'park:' .. t
   local n = redis.call('ZCARD', adm)
-  local moved = 0
-  while n < slots do
-    local p = redis.call('ZPOPMIN', park)
+  local moved, idx, budget = 0, 0, 1000
+  while n < slots and budget > 0 do
+    budget = budget - 1
+    local p = redis.call('ZRANGE', park, idx, idx, 'WITHSCORES')
     if #p == 0 then break end
-    local id = p[1]
+    local id, parkedAt = p[1], tonumber(p[2]) / ${PARK_SCORE_PER_MS}
     local jk = bp .. id
-    if redis.call('EXISTS', jk) == 1 and redis.call('HEXISTS', jk, 'finishedOn') == 0 then
+    if redis.call('EXISTS', jk) == 0 then
+      if parkedAt > now - ${ADD_GRACE_MS} then idx = idx + 1 else redis.call('ZREM', park, id) end
+    elseif redis.call('HEXISTS', jk, 'finishedOn') == 1 then
+      redis.call('ZREM', park, id)
+    else
+      redis.call('ZREM', park, id)
       -- In prioritized: move it to the back of wait, as BullMQ's changePriority(0) does. Otherwise it is
       -- running (an idle worker took it) or retrying: it holds the slot until it finishes.
       if redis.call('ZREM', bp .. 'prioritized', id) == 1 then
@@ -94,6 +107,7 @@ for i = 10, #ARGV do
 end
 if fresh == 0 then return out end
 local adm, parked = redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2])
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
 if adm + parked + fresh > maxQueued then return {-1, adm + parked} end
 if rate > 0 then
   local b = redis.call('HMGET', KEYS[5], 'tokens', 'ts')
@@ -112,12 +126,16 @@ for i = 2, #out do
       adm = adm + 1
       out[i] = 0
     else
-      redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), id)
+      -- Score: the time it was parked (BullMQ's delayed-set trick: ms x 4096 + a counter), kept increasing
+      -- so a bulk of thousands in one ms keeps its order. Written as an integer string (no float formatting).
+      last = math.max(now * ${PARK_SCORE_PER_MS}, last + 1)
+      redis.call('ZADD', KEYS[2], string.format('%.0f', last), id)
       out[i] = math.min(${MAX_PRIORITY}, 1 + math.floor(parked / weight))
       parked = parked + 1
     end
   end
 end
+redis.call('SET', KEYS[4], string.format('%.0f', last))
 redis.call('SADD', KEYS[3], t)
 return out`;
 
