@@ -8,14 +8,14 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('fleet: dist/ is missing; run `npm run build` (npm ci does this for you)\n');
   process.exit(1);
 }
-// `bench coalesce` measures the embeddings worker, so it runs under the V8 heap setting the embeddings
-// Deployment sets in NODE_OPTIONS (a 64 MB young generation, ops/k8s/base/embeddings.yaml). The flag only
-// takes effect at start-up, hence one child process; any flag the caller gave wins. Other benchmarks
+// `bench coalesce` and `bench fairness` measure the embeddings worker, so they run under the V8 heap setting
+// the embeddings Deployment sets in NODE_OPTIONS (a 64 MB young generation, ops/k8s/base/embeddings.yaml). The
+// flag only takes effect at start-up, hence one child process; any flag the caller gave wins. Other benchmarks
 // measure roles that keep V8's default.
 const SEMI_SPACE = '--max-semi-space-size';
 if (
   process.argv[2] === 'bench' &&
-  process.argv[3] === 'coalesce' &&
+  ['coalesce', 'fairness'].includes(process.argv[3]) &&
   ![...process.execArgv, process.env.NODE_OPTIONS || ''].some((a) => a.includes(SEMI_SPACE))
 ) {
   const { spawn } = require('node:child_process');

@@ -238,7 +238,7 @@ test('close() sends the adds gathered for the next batch before it closes the qu
   }
 });
 
-test('a release that lands between a parked job\'s admission and its add keeps the job in its lane', async () => {
+test("a release that lands between a parked job's admission and its add keeps the job in its lane", async () => {
   const run = setup({ slots: 1 });
   const l = lanes(run, 1);
   const q = new Queue(QUEUES.embeddings, { connection: redis, prefix: run.prefix });

@@ -9,6 +9,9 @@ export interface BenchContext {
   /** `ann` only: the data set (`glove`, `hard`, `easy`, `both`) and the number of vectors indexed. */
   dataset?: string;
   n?: number;
+  /** `fairness` only: tenant A's jobs (enqueued at once) and tenant B's (spread over A's drain). */
+  aJobs?: number;
+  bJobs?: number;
 }
 
 export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;

@@ -4,6 +4,7 @@ import { runApiBench } from './api-load';
 import { runCacheBench } from './cache';
 import { runCoalesceBench } from './coalesce';
 import type { BenchContext, Benchmark, BenchmarkName } from './context';
+import { runFairnessBench } from './fairness';
 import { runFlowBench } from './flow';
 import { runPoolBench } from './pool';
 import { runScaleBench } from './scale';
@@ -33,6 +34,7 @@ const BENCHMARKS: Record<BenchmarkName, Benchmark> = {
   cache: runCacheBench,
   coalesce: runCoalesceBench,
   flow: runFlowBench,
+  fairness: runFairnessBench,
 };
 
 export async function runBenchmark(name: string, ctx: BenchContext): Promise<Record<string, unknown>> {
