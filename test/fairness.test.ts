@@ -197,7 +197,7 @@ test('slots whose release was lost (a worker without fairness, a killed process)
   }
 });
 
-test('concurrent enqueues are sent together (one admission pipeline, one addBulk); a refused call refuses only itself', async () => {
+test('concurrent enqueues are sent together (one admission script call, one addBulk); a refused call refuses only itself', async () => {
   const run = setup({ slots: 4, tenants: { tiny: { maxQueued: 1 } } });
   try {
     await run.producer.embed('warm-up', { tenant: 'a' });
@@ -213,7 +213,7 @@ test('concurrent enqueues are sent together (one admission pipeline, one addBulk
     const settled = await Promise.allSettled(calls);
     expect(settled.slice(0, 40).every((r) => r.status === 'fulfilled')).toBe(true);
     expect(settled[40]).toMatchObject({ status: 'rejected', reason: expect.any(TenantLimitError) });
-    // 41 calls made in one turn of the event loop: one admission pipeline, one addBulk of the 40 admitted jobs.
+    // 41 calls made in one turn of the event loop: one admission script call, one addBulk of the 40 admitted jobs.
     expect(admitMany).toHaveBeenCalledTimes(1);
     expect(addBulk).toHaveBeenCalledTimes(1);
     expect(addBulk.mock.calls[0][0]).toHaveLength(40);

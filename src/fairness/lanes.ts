@@ -82,62 +82,74 @@ end
 `;
 
 /**
- * KEYS: adm, park, tenants, seq, rate. ARGV: bull prefix, tenant, slots, weight, maxQueued, rate (0 = none),
- * burst, now, pinned (1: the caller chose a priority), then the job ids.
- * Reply: {1, class per id} with class 0 = a slot (add without priority), p > 0 = parked at priority p,
+ * Admits the calls of one flush, each all-or-nothing on its own. KEYS[1]: the queue's `tenants` set (routes the
+ * script to the queue's slot). ARGV: fair prefix, bull prefix, now, then per call: tenant, slots, weight,
+ * maxQueued, rate (0 = none), burst, pinned (1: the caller chose a priority), n, then its n job ids.
+ * Reply: per call {1, class per id} with class 0 = a slot (add without priority), p > 0 = parked at priority p,
  * -1 = the job exists already (the add is a no-op); {-1, queued} over maxQueued; {-2, retry ms} over the rate.
  */
 const ADMIT_LUA = `
-local bp, t = ARGV[1], ARGV[2]
-local slots, weight, maxQueued = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local rate, burst, now, pinned = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1'
-local out, fresh = {1}, 0
-for i = 10, #ARGV do
-  local id = ARGV[i]
-  if redis.call('ZSCORE', KEYS[1], id) then
-    out[#out + 1] = 0
-  elseif redis.call('ZSCORE', KEYS[2], id) then
-    out[#out + 1] = math.min(${MAX_PRIORITY}, 1 + math.floor(redis.call('ZRANK', KEYS[2], id) / weight))
-  elseif redis.call('EXISTS', bp .. id) == 1 then
-    out[#out + 1] = -1
-  else
-    out[#out + 1] = false
-    fresh = fresh + 1
-  end
-end
-if fresh == 0 then return out end
-local adm, parked = redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2])
-local last = tonumber(redis.call('GET', KEYS[4]) or '0')
-if adm + parked + fresh > maxQueued then return {-1, adm + parked} end
-if rate > 0 then
-  local b = redis.call('HMGET', KEYS[5], 'tokens', 'ts')
-  local tokens = tonumber(b[1]) or burst
-  local ts = tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-  if tokens < fresh then return {-2, math.ceil((fresh - tokens) * 1000 / rate)} end
-  redis.call('HSET', KEYS[5], 'tokens', tostring(tokens - fresh), 'ts', now)
-  redis.call('PEXPIRE', KEYS[5], math.ceil(burst * 1000 / rate) + 1000)
-end
-for i = 2, #out do
-  if out[i] == false then
-    local id = ARGV[i + 8]
-    if pinned or adm < slots then
-      redis.call('ZADD', KEYS[1], now, id)
-      adm = adm + 1
-      out[i] = 0
+local fp, bp, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local seqKey = fp .. 'seq'
+local last = tonumber(redis.call('GET', seqKey) or '0')
+local function admit(t, slots, weight, maxQueued, rate, burst, pinned, first, n)
+  local admKey, parkKey = fp .. 'adm:' .. t, fp .. 'park:' .. t
+  local out, fresh = {1}, 0
+  for i = first, first + n - 1 do
+    local id = ARGV[i]
+    if redis.call('ZSCORE', admKey, id) then
+      out[#out + 1] = 0
+    elseif redis.call('ZSCORE', parkKey, id) then
+      out[#out + 1] = math.min(${MAX_PRIORITY}, 1 + math.floor(redis.call('ZRANK', parkKey, id) / weight))
+    elseif redis.call('EXISTS', bp .. id) == 1 then
+      out[#out + 1] = -1
     else
-      -- Score: the time it was parked (BullMQ's delayed-set trick: ms x 4096 + a counter), kept increasing
-      -- so a bulk of thousands in one ms keeps its order. Written as an integer string (no float formatting).
-      last = math.max(now * ${PARK_SCORE_PER_MS}, last + 1)
-      redis.call('ZADD', KEYS[2], string.format('%.0f', last), id)
-      out[i] = math.min(${MAX_PRIORITY}, 1 + math.floor(parked / weight))
-      parked = parked + 1
+      out[#out + 1] = false
+      fresh = fresh + 1
     end
   end
+  if fresh == 0 then return out end
+  local adm, parked = redis.call('ZCARD', admKey), redis.call('ZCARD', parkKey)
+  if adm + parked + fresh > maxQueued then return {-1, adm + parked} end
+  if rate > 0 then
+    local rateKey = fp .. 'rate:' .. t
+    local b = redis.call('HMGET', rateKey, 'tokens', 'ts')
+    local tokens = tonumber(b[1]) or burst
+    local ts = tonumber(b[2]) or now
+    tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+    if tokens < fresh then return {-2, math.ceil((fresh - tokens) * 1000 / rate)} end
+    redis.call('HSET', rateKey, 'tokens', tostring(tokens - fresh), 'ts', now)
+    redis.call('PEXPIRE', rateKey, math.ceil(burst * 1000 / rate) + 1000)
+  end
+  for i = 2, #out do
+    if out[i] == false then
+      local id = ARGV[first + i - 2]
+      if pinned or adm < slots then
+        redis.call('ZADD', admKey, now, id)
+        adm = adm + 1
+        out[i] = 0
+      else
+        -- Score: the time it was parked (BullMQ's delayed-set trick: ms x 4096 + a counter), kept increasing
+        -- so a bulk of thousands in one ms keeps its order. Written as an integer string (no float formatting).
+        last = math.max(now * ${PARK_SCORE_PER_MS}, last + 1)
+        redis.call('ZADD', parkKey, string.format('%.0f', last), id)
+        out[i] = math.min(${MAX_PRIORITY}, 1 + math.floor(parked / weight))
+        parked = parked + 1
+      end
+    end
+  end
+  redis.call('SADD', fp .. 'tenants', t)
+  return out
 end
-redis.call('SET', KEYS[4], string.format('%.0f', last))
-redis.call('SADD', KEYS[3], t)
-return out`;
+local replies, a = {}, 4
+while a <= #ARGV do
+  local n = tonumber(ARGV[a + 7])
+  replies[#replies + 1] = admit(ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
+    tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), ARGV[a + 6] == '1', a + 8, n)
+  a = a + 8 + n
+end
+redis.call('SET', seqKey, string.format('%.0f', last))
+return replies`;
 
 /**
  * ARGV: fair prefix, bull prefix, now, JSON {r = [[tenant, id], …], s = {tenant: slots}}.
@@ -252,30 +264,21 @@ export class TenantLanes {
   }
 
   /**
-   * `admit` for several calls in one round trip (a pipeline of one script per call, each all-or-nothing on
-   * its own): per call its placements, or the TenantLimitError that refused it. Rejects only when Redis does
+   * `admit` for several calls in one script call (each all-or-nothing on its own, in order): per call its placements, or the TenantLimitError that refused it. Rejects only when Redis does
    * not answer (then nothing is known of any call; admitting again is safe).
    */
   async admitMany(calls: readonly { tenant: string; ids: readonly string[]; pinned?: boolean }[]): Promise<(Placement[] | TenantLimitError)[]> {
-    const redis = await this.redis;
-    admitScript.defineOn(redis);
-    const pipeline = redis.pipeline();
-    const now = Date.now();
     const policies = calls.map((c) => policyOf(this.settings, c.tenant));
+    const args: (string | number)[] = [this.fp, this.bp, Date.now()];
     calls.forEach(({ tenant, ids, pinned }, i) => {
       const p = policies[i];
       const rate = p.ratePerS ?? 0;
-      admitScript.queue(
-        pipeline,
-        [`${this.fp}adm:${tenant}`, `${this.fp}park:${tenant}`, `${this.fp}tenants`, `${this.fp}seq`, `${this.fp}rate:${tenant}`],
-        [this.bp, tenant, this.settings.slots * p.weight, p.weight, p.maxQueued, rate, rate * RATE_WINDOW_S, now, pinned ? 1 : 0, ...ids],
-      );
+      args.push(tenant, this.settings.slots * p.weight, p.weight, p.maxQueued, rate, rate * RATE_WINDOW_S, pinned ? 1 : 0, ids.length, ...ids);
     });
-    const replies = (await pipeline.exec()) ?? [];
+    // One script call for the whole flush: the per-call work is Redis's, not another command to write and parse.
+    const replies = (await admitScript.run(await this.redis, this.routing, args)) as (number | null)[][];
     return calls.map(({ tenant, ids }, i) => {
-      const [err, value] = replies[i] ?? [new Error('no reply to the admission script')];
-      if (err) throw err;
-      const reply = value as (number | null)[];
+      const reply = replies[i];
       const p = policies[i];
       if (reply[0] === -1) return new TenantLimitError(tenant, this.queue, 'queued', p.maxQueued, Number(reply[1]), 1000, ids.length);
       if (reply[0] === -2) return new TenantLimitError(tenant, this.queue, 'rate', p.ratePerS ?? 0, 0, Number(reply[1]), ids.length);

@@ -59,7 +59,8 @@ export function createAdmission(opts: {
         }
         if (abort.signal.aborted) throw new EnqueueDroppedError(name, [], 'aborted');
         sending = true;
-        return withEnqueueSpan(name, (trace) => fn(trace, abort.signal), { 'messaging.batch.message_count': count });
+        // The request's server span is the publish span: an enqueue route does nothing else.
+        return withEnqueueSpan(name, (trace) => fn(trace, abort.signal), { 'messaging.batch.message_count': count }, { inRequest: true });
       })();
       work.catch((err) => {
         if (err instanceof EnqueueDroppedError) dropped = true;

@@ -20,8 +20,8 @@ const MAX_BULK = 1_000;
 
 /**
  * Gathers the adds made during one turn of the event loop (the HTTP requests read in one poll phase, a
- * caller's burst of `embed` calls) and sends them together: one pipeline of tenant admissions (one script per
- * call, each all-or-nothing on its own) and one `addBulk`. Under load a request then costs a share of two
+ * caller's burst of `embed` calls) and sends them together: one tenant admission script call (each
+ * admission all-or-nothing on its own) and one `addBulk`. Under load a request then costs a share of two
  * round trips instead of two of its own; alone, it pays the same two. Each call still settles on its own:
  * its jobs, its TenantLimitError, or the connection's error (the outage gate re-sends it; ids make that a
  * no-op for what already happened).

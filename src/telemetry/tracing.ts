@@ -191,34 +191,46 @@ export async function withCacheSpan<T extends { tier: string }>(cache: string, f
   }
 }
 
+/** The messaging attributes of an enqueue to `queue` (OpenTelemetry's messaging conventions). */
+const publishAttributes = (queue: string, attrs: Attributes): Attributes => ({
+  'messaging.system': 'bullmq',
+  'messaging.operation.type': 'send',
+  'messaging.destination.name': queue,
+  ...attrs,
+});
+
 /**
- * Runs an enqueue in a PRODUCER span (child of the active span, e.g. the HTTP request's) and hands
- * `fn` the trace headers to store in the job, so the worker's span becomes its child.
+ * Runs an enqueue in a PRODUCER span (child of the active span) and hands `fn` the trace headers to store in
+ * the job, so the worker's span becomes its child. With `inRequest`, an enqueue made by a request span that
+ * does nothing else (an HTTP enqueue route) publishes under that span instead: the request span gets the
+ * messaging attributes and is the jobs' parent, and no second span is made (it would repeat its parent's
+ * timing at about a tenth of the request's CPU; docs/benchmarks.md, `fleet bench api`).
  *
  * @example
  *   const job = await withEnqueueSpan('embeddings', (trace) => producer.embed(text, { trace }));
  */
-export function withEnqueueSpan<T>(queue: string, fn: (trace: Record<string, string>, span: Span) => Promise<T> | T, attrs: Attributes = {}): Promise<T> {
+export function withEnqueueSpan<T>(
+  queue: string,
+  fn: (trace: Record<string, string>, span: Span) => Promise<T> | T,
+  attrs: Attributes = {},
+  opts: { inRequest?: boolean } = {},
+): Promise<T> {
   const parent = context.active();
-  if (tracingOff()) {
+  const request = opts.inRequest ? trace.getSpan(parent) : undefined;
+  const publisher = request?.isRecording() ? request : undefined;
+  if (publisher || tracingOff()) {
     // What the no-op tracer would do, without its span and context objects: the span carries the parent's
-    // context (if any), and the job gets the parent's headers.
+    // context (if any), and the job gets the parent's headers. In a request: the request's span publishes.
+    publisher?.setAttributes(publishAttributes(queue, attrs));
     const sc = trace.getSpanContext(parent);
-    const span = sc && isSpanContextValid(sc) ? trace.wrapSpanContext(sc) : NON_RECORDING_SPAN;
+    const span = publisher ?? (sc && isSpanContextValid(sc) ? trace.wrapSpanContext(sc) : NON_RECORDING_SPAN);
     try {
       return Promise.resolve(fn(injectTraceContext(parent), span));
     } catch (err) {
       return Promise.reject(err);
     }
   }
-  const span = tracer().startSpan(
-    `publish ${queue}`,
-    {
-      kind: SpanKind.PRODUCER,
-      attributes: { 'messaging.system': 'bullmq', 'messaging.operation.type': 'send', 'messaging.destination.name': queue, ...attrs },
-    },
-    parent,
-  );
+  const span = tracer().startSpan(`publish ${queue}`, { kind: SpanKind.PRODUCER, attributes: publishAttributes(queue, attrs) }, parent);
   return runInSpan(span, parent, (s) => fn(injectTraceContext(trace.setSpan(parent, s)), s));
 }
 
