@@ -7,7 +7,8 @@ module.exports = {
   projects: [
     {
       displayName: 'fleet',
-      testEnvironment: 'node',
+      // jest's node environment with an ordinary global object: builtins are not ten times slower (the file says why).
+      testEnvironment: '<rootDir>/test/jest-environment.ts',
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.test.ts'],
       transform: {

@@ -75,6 +75,9 @@ function build(withMeta = true): NamespacedIndex {
   return index;
 }
 
+/** The index with metadata, built once for the file (half a second of CPU a build): tests query it and save copies of it. */
+const built = build();
+
 /** Mean recall@k of filtered searches against exact filtered search, checking every hit against the filter. */
 function filteredRecall(index: NamespacedIndex, f: SearchFilter): { recall: number; matching: number; short: number } {
   let hit = 0;
@@ -94,7 +97,7 @@ function filteredRecall(index: NamespacedIndex, f: SearchFilter): { recall: numb
 }
 
 describe('filtered search against exact filtered search', () => {
-  const index = build();
+  const index = built;
   /** The same index answering every filter by over-fetching (the path for filters matching many items). */
   const overfetching = build();
   overfetching.exactFilterMax = 0;
@@ -224,7 +227,7 @@ describe('filter metadata in snapshots', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('survives save and view: the same filtered answers from the memory-mapped copy', () => {
-    const index = build();
+    const index = built;
     const saved = index.save(dir);
     const viewed = NamespacedIndex.open(dir, settings, saved.namespaces, 'view');
     const f: SearchFilter = { tenant: 'globex', from: T0 + 30 * DAY };
@@ -235,7 +238,7 @@ describe('filter metadata in snapshots', () => {
   });
 
   it('one deal through save and view: answered exactly from the vector file, recall@10 = 1.0', () => {
-    const saved = build().save(dir);
+    const saved = built.save(dir);
     expect(saved.namespaces.notes.vectors).toBe('vec-notes.f32');
     expect(existsSync(path.join(dir, 'vec-notes.f32'))).toBe(true);
     const viewed = NamespacedIndex.open(dir, settings, saved.namespaces, 'view');
@@ -298,7 +301,7 @@ describe('filter metadata in snapshots', () => {
   });
 
   it('a snapshot without a vector file (written before them) still answers rare filters, by over-fetching', () => {
-    const saved = build().save(dir);
+    const saved = built.save(dir);
     rmSync(path.join(dir, saved.namespaces.notes.vectors!));
     const { vectors: _gone, ...old } = saved.namespaces.notes;
     const viewed = NamespacedIndex.open(dir, settings, { notes: old }, 'view');
@@ -333,7 +336,7 @@ describe('filter metadata in snapshots', () => {
   });
 
   it('a malformed metadata record refuses the mapping', () => {
-    const saved = build().save(dir);
+    const saved = built.save(dir);
     const file = path.join(dir, MAPPING_FILE);
     const mapping = JSON.parse(readFileSync(file, 'utf8')) as MappingFile;
     mapping.namespaces.notes.meta!.tenant.pop();

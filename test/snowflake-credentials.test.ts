@@ -2,9 +2,10 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { LocalWarehouse } from 'local-snowflake';
 import { ConfigError, loadConfig } from '../src/config';
-import { snowflakeCredentials } from '../src/pool';
-import { launchFleet } from './helpers/processes';
+import { snowflakeConnector, snowflakeCredentials } from '../src/pool';
+import { asAdmin, startTestWarehouse } from './helpers/warehouse';
 
 const PASSPHRASE = 'correct horse battery';
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -157,18 +158,35 @@ describe('snowflake login configuration: the key and token, checked before anyth
   });
 });
 
-describe('fleet config', () => {
-  it('prints the login method and file paths, never a key, passphrase or token', async () => {
-    const [keyPair, token] = await Promise.all([
-      launchFleet(['config'], { env: { SNOWFLAKE_PRIVATE_KEY: PKCS8_ENCRYPTED, SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: PASSPHRASE } }).finished(30_000),
-      launchFleet(['config'], { env: { SNOWFLAKE_AUTHENTICATOR: 'OAUTH', SNOWFLAKE_TOKEN: 'oauth-access-token-123456' } }).finished(30_000),
-    ]);
-    expect({ code: keyPair.code, stderr: keyPair.code === 0 ? '' : keyPair.stderr }).toEqual({ code: 0, stderr: '' });
-    const out = keyPair.stdout;
-    expect(JSON.parse(out).snowflake.auth).toEqual({ method: 'SNOWFLAKE_JWT', privateKey: '[secret]', passphrase: '[secret]' });
-    expect(out).not.toContain(PASSPHRASE);
-    expect(out).not.toContain(PKCS8_ENCRYPTED.split('\n')[1]);
-    expect(token.code).toBe(0);
-    expect(JSON.parse(token.stdout).snowflake.auth).toEqual({ method: 'OAUTH', token: '[secret]' });
+describe('snowflake login: a token file against the local warehouse (the real driver)', () => {
+  let server: LocalWarehouse;
+  beforeAll(async () => {
+    server = await startTestWarehouse({ deals: 0 });
+  });
+  afterAll(() => server.close());
+
+  it('a rotated token file is read by the next session: no restart', async () => {
+    await asAdmin(server, 'CREATE USER FLEET_PAT TYPE = SERVICE DEFAULT_ROLE = PUBLIC');
+    const first = server.issueProgrammaticAccessToken('FLEET_PAT', 'first', { roleRestriction: 'PUBLIC' });
+    const tokenFile = path.join(dir, 'pat');
+    writeFileSync(tokenFile, `${first}\n`);
+    const credentials = snowflakeCredentials(
+      loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth,
+    );
+    const connector = snowflakeConnector({ account: 'local', username: 'FLEET_PAT', credentials, accessUrl: server.url });
+    await connector.close(await connector.open());
+
+    // Rotate: a new token in the file, the old one revoked. The same connector's next login uses the new one.
+    const second = server.issueProgrammaticAccessToken('FLEET_PAT', 'second', { roleRestriction: 'PUBLIC' });
+    server.revokeProgrammaticAccessToken('FLEET_PAT', 'first');
+    writeFileSync(tokenFile, `${second}\n`);
+    utimesSync(tokenFile, new Date(), new Date(Date.now() + 5_000));
+    await connector.close(await connector.open());
+
+    // And a revoked token in the file is refused, as Snowflake refuses it: not retried, named.
+    server.revokeProgrammaticAccessToken('FLEET_PAT', 'second');
+    const err = await connector.open().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/login as FLEET_PAT with PROGRAMMATIC_ACCESS_TOKEN refused/);
   });
 });

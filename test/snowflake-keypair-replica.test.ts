@@ -1,16 +1,19 @@
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { LocalWarehouse } from 'local-snowflake';
-import type snowflake from 'snowflake-sdk';
-import { loadConfig } from '../src/config';
-import { snowflakeConnector, snowflakeCredentials } from '../src/pool';
 import { createProducer } from '../src/producers';
 import { startReplica } from './helpers/faults';
 import { launchFleet } from './helpers/processes';
 import { testRedis, testRedisUrl, uniquePrefix } from './helpers/redis';
-import { connectorFor, startTestWarehouse } from './helpers/warehouse';
+import { asAdmin, startTestWarehouse } from './helpers/warehouse';
 
+/**
+ * Key-pair login end to end, as a platform engineer sets it up: `fleet snowflake keygen` (the CLI), the admin's
+ * ALTER USER, then worker replicas (`node bin/fleet.js worker`) configured by environment alone. Three fleet
+ * processes, so `npm test` only (jest.fast.config.js); the login options and a rotated token file are checked
+ * in-process by test/snowflake-credentials.test.ts.
+ */
 let server: LocalWarehouse;
 let dir: string;
 beforeAll(async () => {
@@ -21,19 +24,6 @@ afterAll(async () => {
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Runs one statement as the local warehouse's admin user, over the real driver. */
-async function asAdmin(sql: string): Promise<void> {
-  const connector = connectorFor(server);
-  const conn = await connector.open();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      conn.execute({ sqlText: sql, complete: (err: snowflake.SnowflakeError | undefined) => (err ? reject(err) : resolve()) });
-    });
-  } finally {
-    await connector.close(conn);
-  }
-}
 
 describe('key-pair authentication, end to end: keygen, ALTER USER, a worker replica by configuration alone', () => {
   it('a service user whose key `fleet snowflake keygen` made runs embedding jobs; a wrong passphrase stops the replica before any login', async () => {
@@ -58,8 +48,8 @@ describe('key-pair authentication, end to end: keygen, ALTER USER, a worker repl
     expect(fingerprint).toBeDefined();
 
     // 2. The user, as an admin registers it: a SERVICE user (no password possible), then the printed statement.
-    await asAdmin('CREATE USER FLEET_SVC TYPE = SERVICE DEFAULT_ROLE = PUBLIC');
-    await asAdmin(alter!.replace(/;$/, ''));
+    await asAdmin(server, 'CREATE USER FLEET_SVC TYPE = SERVICE DEFAULT_ROLE = PUBLIC');
+    await asAdmin(server, alter!.replace(/;$/, ''));
 
     // 3. A replica configured by environment alone (the method is inferred from the key).
     const prefix = uniquePrefix('keypair');
@@ -102,29 +92,4 @@ describe('key-pair authentication, end to end: keygen, ALTER USER, a worker repl
     expect(wrong.output()).not.toContain('not the passphrase');
     expect(server.stats().logins + server.stats().failedLogins).toBe(0);
   }, 90_000);
-
-  it('a rotated token file is read by the next session: no restart', async () => {
-    await asAdmin('CREATE USER FLEET_PAT TYPE = SERVICE DEFAULT_ROLE = PUBLIC');
-    const first = server.issueProgrammaticAccessToken('FLEET_PAT', 'first', { roleRestriction: 'PUBLIC' });
-    const tokenFile = path.join(dir, 'pat');
-    writeFileSync(tokenFile, `${first}\n`);
-    const credentials = snowflakeCredentials(
-      loadConfig({ SNOWFLAKE_AUTHENTICATOR: 'PROGRAMMATIC_ACCESS_TOKEN', SNOWFLAKE_TOKEN_FILE: tokenFile }).snowflake.auth,
-    );
-    const connector = snowflakeConnector({ account: 'local', username: 'FLEET_PAT', credentials, accessUrl: server.url });
-    await connector.close(await connector.open());
-
-    // Rotate: a new token in the file, the old one revoked. The same connector's next login uses the new one.
-    const second = server.issueProgrammaticAccessToken('FLEET_PAT', 'second', { roleRestriction: 'PUBLIC' });
-    server.revokeProgrammaticAccessToken('FLEET_PAT', 'first');
-    writeFileSync(tokenFile, `${second}\n`);
-    utimesSync(tokenFile, new Date(), new Date(Date.now() + 5_000));
-    await connector.close(await connector.open());
-
-    // And a revoked token in the file is refused, as Snowflake refuses it: not retried, named.
-    server.revokeProgrammaticAccessToken('FLEET_PAT', 'second');
-    const err = await connector.open().catch((e: Error) => e);
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/login as FLEET_PAT with PROGRAMMATIC_ACCESS_TOKEN refused/);
-  });
 });

@@ -1,4 +1,5 @@
 import { type LocalWarehouse, type LocalWarehouseOptions, startLocalWarehouse } from 'local-snowflake';
+import type snowflake from 'snowflake-sdk';
 import { PooledWarehouse, type PooledWarehouseOptions, snowflakeConnector, WarehousePool, type WarehousePoolOptions } from '../../src/pool';
 
 /** A local warehouse for one test file: no login latency, a small dataset unless asked otherwise. */
@@ -19,4 +20,17 @@ export function pooledClient(
   const pool = new WarehousePool({ connector: connectorFor(server), min: 0, max: 4, acquireTimeoutMs: 5_000, ...poolOpts });
   const warehouse = new PooledWarehouse({ pool, timeoutMs: 10_000, retries: 2, retryBaseMs: 20, ...clientOpts });
   return { pool, warehouse };
+}
+
+/** Runs one statement as the local warehouse's admin user, over the real driver. */
+export async function asAdmin(server: LocalWarehouse, sql: string): Promise<void> {
+  const connector = connectorFor(server);
+  const conn = await connector.open();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      conn.execute({ sqlText: sql, complete: (err: snowflake.SnowflakeError | undefined) => (err ? reject(err) : resolve()) });
+    });
+  } finally {
+    await connector.close(conn);
+  }
 }

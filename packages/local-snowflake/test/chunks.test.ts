@@ -51,7 +51,12 @@ async function httpQuery(wh: LocalWarehouse, sqlText: string): Promise<{ token: 
   return { token, reply: (await res.json()) as QueryReply };
 }
 
-const RANGE_SQL = "SELECT i AS I, 'row-' || i AS LABEL, i * 0.5 AS HALF, IFF(i % 7 = 0, NULL, 'x\"y\\\\z ü') AS ODD FROM range(0, 40000) t(i) ORDER BY i";
+/**
+ * Rows of RANGE_SQL: about 1 MB of JSON, so 100 KB inline and three chunk files of growing size (200 KB, 400 KB,
+ * the rest), well clear of both the two-file (under 700 KB) and the four-file (over 1.5 MB) result.
+ */
+const RANGE_ROWS = 24_000;
+const RANGE_SQL = `SELECT i AS I, 'row-' || i AS LABEL, i * 0.5 AS HALF, IFF(i % 7 = 0, NULL, 'x"y\\\\z ü') AS ODD FROM range(0, ${RANGE_ROWS}) t(i) ORDER BY i`;
 
 /** The fleet's embed statement shape with the model as a literal: one bound text per row. */
 function embedStatement(texts: readonly string[]): { sql: string; binds: unknown[] } {
@@ -92,9 +97,9 @@ describe('local warehouse chunked results (large JSON results as chunk files, ov
     wh.setFault({ mode: 'none' });
   });
 
-  it('reads a 40,000-row result back whole, in order and identical to the unchunked one, in both modes', async () => {
+  it('reads a 24,000-row result back whole, in order and identical to the unchunked one, in both modes', async () => {
     const expected = await execAll(inlineConn, RANGE_SQL);
-    expect(expected).toHaveLength(40_000);
+    expect(expected).toHaveLength(RANGE_ROWS);
     expect(inline.stats().chunkedResults).toBe(0);
 
     wh.resetStats();
@@ -105,7 +110,7 @@ describe('local warehouse chunked results (large JSON results as chunk files, ov
 
     expect(all).toEqual(expected);
     expect(streamed.rows).toEqual(expected);
-    expect(streamed.total).toBe(40_000);
+    expect(streamed.total).toBe(RANGE_ROWS);
     expect(first.chunkCount).toBeGreaterThanOrEqual(3);
     expect(second.chunkCount).toBe(first.chunkCount);
     expect(first.bytesInline).toBeLessThan(110_000); // 100 KB of rows plus the reply's metadata
@@ -115,7 +120,7 @@ describe('local warehouse chunked results (large JSON results as chunk files, ov
     // Every chunk file downloaded exactly once per execution, none refused or failed.
     expect(stats.chunksServed).toBe(first.chunkCount + second.chunkCount);
     expect(stats.chunkDownloadsRefused).toBe(0);
-    expect(stats.rowsReturned).toBe(80_000);
+    expect(stats.rowsReturned).toBe(2 * RANGE_ROWS);
   });
 
   it('chunks an EMBED_TEXT_768 batch of 300 texts and returns the same vectors as unchunked', async () => {
@@ -144,10 +149,10 @@ describe('local warehouse chunked results (large JSON results as chunk files, ov
     const { token, reply } = await httpQuery(wh, RANGE_SQL);
     expect(reply.success).toBe(true);
     const { chunks, qrmk, rowset, returned } = reply.data;
-    expect(returned).toBe(40_000);
+    expect(returned).toBe(RANGE_ROWS);
     expect(qrmk).toEqual(expect.any(String));
     expect(chunks!.length).toBeGreaterThanOrEqual(3);
-    expect(rowset.length + chunks!.reduce((n, c) => n + c.rowCount, 0)).toBe(40_000);
+    expect(rowset.length + chunks!.reduce((n, c) => n + c.rowCount, 0)).toBe(RANGE_ROWS);
     // Chunk files start small and grow.
     expect(chunks![1].uncompressedSize).toBeGreaterThan(chunks![0].uncompressedSize);
 
