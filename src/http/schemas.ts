@@ -120,6 +120,9 @@ export const JobParams = z.strictObject({
 });
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** The `Idempotency-Key` header of an enqueue route, as its OpenAPI `headers` schema property. */
+export const idempotencyHeaderSchema = (description: string) => ({ [IDEMPOTENCY_HEADER]: { type: 'string', minLength: 1, maxLength: 512, description } });
 export const IdempotencyKey = z.string().min(1, 'must be 1-512 characters').max(512, 'must be 1-512 characters');
 
 /** zod path → `texts[3].index`, as the producer's ValidationError names fields. */

@@ -8,7 +8,7 @@ import { PREVALIDATED } from '../../producers/producer';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
-import { DealInsightsRequest, EmbeddingsRequest, IDEMPOTENCY_HEADER, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
+import { DealInsightsRequest, EmbeddingsRequest, idempotencyHeaderSchema, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
 import { appliedTenant, TENANT_HEADER_SCHEMA, validateEnqueue } from '../tenant';
 import { enqueueKeyOf, type V1Scope } from '../v1-scope';
 
@@ -86,14 +86,10 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     headers: {
       type: 'object',
       properties: {
-        [IDEMPOTENCY_HEADER]: {
-          type: 'string',
-          minLength: 1,
-          maxLength: 512,
-          description:
-            'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained). ' +
+        ...idempotencyHeaderSchema(
+          'A retried request with the same key returns the same job(s) instead of enqueuing again (while the job is retained). ' +
             'Without one, the API assigns a UUID; either way every answer names it in its Idempotency-Key header (and a 2xx in `idempotencyKey`).',
-        },
+        ),
         ...TENANT_HEADER_SCHEMA,
       },
     },

@@ -4,7 +4,7 @@ import type { Producer } from '../../producers';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { errorResponses, WORKFLOW_BODY, WORKFLOW_STARTED_BODY } from '../openapi';
-import { IDEMPOTENCY_HEADER, openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
+import { idempotencyHeaderSchema, openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
 import { appliedTenant, TENANT_HEADER_SCHEMA, validateEnqueue } from '../tenant';
 import { enqueueKeyOf, type V1Scope } from '../v1-scope';
 
@@ -28,12 +28,9 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
         headers: {
           type: 'object',
           properties: {
-            [IDEMPOTENCY_HEADER]: {
-              type: 'string',
-              minLength: 1,
-              maxLength: 512,
-              description: 'A retried request with the same key returns the same workflow. Without one, the API assigns a UUID, named in every answer.',
-            },
+            ...idempotencyHeaderSchema(
+              'A retried request with the same key returns the same workflow. Without one, the API assigns a UUID, named in every answer.',
+            ),
             ...TENANT_HEADER_SCHEMA,
           },
         },
