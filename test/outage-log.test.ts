@@ -143,6 +143,7 @@ describe('expected connection errors', () => {
     ['timed out', Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' })],
     ['unreachable', Object.assign(new Error('connect EHOSTUNREACH 10.0.0.1:6379'), { code: 'EHOSTUNREACH' })],
     ['closed (ioredis)', new Error('Connection is closed.')],
+    ['no cluster node reachable (ioredis Cluster)', new Error('None of startup nodes is available')],
     ['wrapped', new Error('cache L2 get failed: error', { cause: refused() })],
   ])('%s is an expected connection error', (_name, err) => {
     expect(isConnectionError(err)).toBe(true);

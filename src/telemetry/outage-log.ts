@@ -5,8 +5,18 @@ export const DEFAULT_OUTAGE_SUMMARY_MS = 30_000;
 
 /** Error codes a network client reports when its peer is away: part of an outage, not a bug. */
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
-/** ioredis's words for a connection that is gone (commands rejected after a disconnect or while offline). */
-const CONNECTION_MESSAGES = [/connection is closed/i, /stream isn't writeable/i, /^connect etimedout/i, /socket closed unexpectedly/i];
+/**
+ * ioredis's words for a connection that is gone (commands rejected after a disconnect or while offline; a
+ * cluster client that reaches none of its nodes, also when its connection is closed while a call waits).
+ */
+const CONNECTION_MESSAGES = [
+  /connection is closed/i,
+  /stream isn't writeable/i,
+  /^connect etimedout/i,
+  /socket closed unexpectedly/i,
+  /none of startup nodes is available/i,
+  /failed to refresh slots cache/i,
+];
 
 /**
  * True for the errors a client raises because its server is unreachable (refused, reset, timed out, closed).
