@@ -144,6 +144,15 @@ describe('expected connection errors', () => {
     ['unreachable', Object.assign(new Error('connect EHOSTUNREACH 10.0.0.1:6379'), { code: 'EHOSTUNREACH' })],
     ['closed (ioredis)', new Error('Connection is closed.')],
     ['no cluster node reachable (ioredis Cluster)', new Error('None of startup nodes is available')],
+    [
+      'a pipeline cut by a closing connection (ioredis AbortError)',
+      Object.assign(new Error('Command aborted due to connection close'), { name: 'AbortError' }),
+    ],
+    [
+      'out of retries while reconnecting (ioredis)',
+      new Error('Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.'),
+    ],
+    ['a network code in the message only', new Error('write EPIPE')],
     ['wrapped', new Error('cache L2 get failed: error', { cause: refused() })],
   ])('%s is an expected connection error', (_name, err) => {
     expect(isConnectionError(err)).toBe(true);
@@ -153,6 +162,10 @@ describe('expected connection errors', () => {
     ['a script error', new Error('ERR Error running script')],
     ['a wrong password', new Error('WRONGPASS invalid username-password pair or user is disabled.')],
     ['not an error', 'ECONNREFUSED'],
+    [
+      'an AbortError that is a bug (ioredis cluster pub/sub)',
+      Object.assign(new Error('Possible CROSSSLOT error: All channels must hash to the same slot'), { name: 'AbortError' }),
+    ],
   ])('%s is not', (_name, err) => {
     expect(isConnectionError(err)).toBe(false);
   });

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { BufferFullError, EnqueueDroppedError, EnqueueOutcomeUnknownError, RedisUnavailableError } from '../contracts/errors';
 import type { QueueName } from '../contracts/queues';
+import { isConnectionError } from '../telemetry/outage-log';
 
 /** Bounds of the producer's outage buffer. */
 export interface BufferLimits {
@@ -61,17 +62,6 @@ interface Entry<T> {
   resolve(value: T): void;
   reject(err: Error): void;
   detach(): void;
-}
-
-/** Errors that mean "the connection failed", not "Redis refused the command". */
-function isConnectionError(err: unknown): boolean {
-  const e = err as { name?: string; message?: string; code?: string };
-  return (
-    e?.name === 'MaxRetriesPerRequestError' ||
-    // ioredis rejects the unanswered rest of a pipeline with AbortError when the connection closes
-    e?.name === 'AbortError' ||
-    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH/.test(`${e?.code ?? ''} ${e?.message ?? ''}`)
-  );
 }
 
 function isCluster(conn: Redis | Cluster): conn is Cluster {

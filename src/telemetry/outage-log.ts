@@ -6,20 +6,27 @@ export const DEFAULT_OUTAGE_SUMMARY_MS = 30_000;
 /** Error codes a network client reports when its peer is away: part of an outage, not a bug. */
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);
 /**
- * ioredis's words for a connection that is gone (commands rejected after a disconnect or while offline; a
- * cluster client that reaches none of its nodes, also when its connection is closed while a call waits).
+ * ioredis's words for a connection that is gone: commands rejected after a disconnect or while offline, the
+ * unanswered rest of a pipeline when its connection closes, a command out of retries while reconnecting, a
+ * cluster client that reaches none of its nodes (also when it is closed while a call waits) or has ended.
+ * A network code named in a message without a `code` field counts too.
  */
 const CONNECTION_MESSAGES = [
   /connection is closed/i,
   /stream isn't writeable/i,
   /^connect etimedout/i,
   /socket closed unexpectedly/i,
+  /command aborted due to connection close/i,
+  /reached the max retries per request limit/i,
   /none of startup nodes is available/i,
   /failed to refresh slots cache/i,
+  /^cluster is ended/i,
+  /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)\b/,
 ];
 
 /**
  * True for the errors a client raises because its server is unreachable (refused, reset, timed out, closed).
+ * The one test of it: the logs, the outage logs and the producer's outage gate all ask this.
  * They say where the outage is, not what is wrong in the code, so they are logged without a stack.
  */
 export function isConnectionError(err: unknown): boolean {
