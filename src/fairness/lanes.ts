@@ -273,7 +273,7 @@ export class TenantLanes {
     calls.forEach(({ tenant, ids, pinned }, i) => {
       const p = policies[i];
       const rate = p.ratePerS ?? 0;
-      args.push(tenant, this.settings.slots * p.weight, p.weight, p.maxQueued, rate, rate * RATE_WINDOW_S, pinned ? 1 : 0, ids.length, ...ids);
+      args.push(tenant, this.slotsOf(tenant), p.weight, p.maxQueued, rate, rate * RATE_WINDOW_S, pinned ? 1 : 0, ids.length, ...ids);
     });
     // One script call for the whole flush: the per-call work is Redis's, not another command to write and parse.
     const replies = (await admitScript.run(await this.redis, this.routing, args)) as (number | null)[][];
