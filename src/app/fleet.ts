@@ -196,7 +196,11 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       releasers.add('health server', () => health.close());
     }
     return {
-      redisUrl: redisSettings.cluster ? `${clusterSeedList(redisSettings.cluster)}  (Redis Cluster)` : redisSettings.url,
+      redisUrl: redisSettings.cluster
+        ? `${clusterSeedList(redisSettings.cluster)}  (Redis Cluster)`
+        : redisSettings.sentinel
+          ? `${clusterSeedList(redisSettings.sentinel)}  (Sentinel, master ${redisSettings.sentinel.master})`
+          : redisSettings.url,
       redisEnv: redisEnvOf(redisSettings),
       privateRedis,
       warehouseUrl: settings.accessUrl,

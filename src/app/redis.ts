@@ -5,7 +5,10 @@ import type { Logger } from '../telemetry/logger';
 import type { DependencyLog } from '../telemetry/outage-log';
 import { canConnect, type PrivateRedis, startPrivateRedis } from './redis-server';
 
-/** A connection to the fleet's Redis: one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+/**
+ * A connection to the fleet's Redis: one server (REDIS_URL), the primary its sentinels name (REDIS_SENTINELS;
+ * an ioredis `Redis` too) or a Redis Cluster (REDIS_CLUSTER_NODES).
+ */
 export type RedisClient = Redis | Cluster;
 
 /** Reconnect with capped backoff after a Redis restart or network cut, forever. */
@@ -18,6 +21,7 @@ function tlsOptions(settings: RedisSettings, on: boolean): Pick<RedisOptions, 't
 
 /** ioredis options for BullMQ and the cache: TLS for `rediss://`, ACL user/password, retry forever. */
 function redisOptions(settings: RedisSettings): RedisOptions {
+  if (settings.sentinel) return sentinelOptions(settings.sentinel, settings);
   const url = new URL(settings.url);
   return {
     host: url.hostname,
@@ -27,6 +31,30 @@ function redisOptions(settings: RedisSettings): RedisOptions {
     password: settings.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
     ...tlsOptions(settings, url.protocol === 'rediss:'),
     // BullMQ workers need commands to wait for a reconnect instead of failing after N retries.
+    maxRetriesPerRequest: null,
+    retryStrategy: reconnectDelay,
+    connectTimeout: 5_000,
+  };
+}
+
+/**
+ * ioredis options for REDIS_SENTINELS: the client asks the sentinels (in turn, forever with ioredis's backoff
+ * when none answers) for the primary of the master group, connects to it with the ACL login and TLS of one
+ * Redis, and checks it is a primary (the role in the ready check's INFO; a demoted one is left for the next answer).
+ * When the connection drops - the primary died or was failed over - it reconnects with the same backoff
+ * as one Redis and asks the sentinels again, so after a failover it lands on the promoted replica; commands
+ * wait meanwhile (`maxRetriesPerRequest: null`, as BullMQ needs). `rediss://` sentinels: TLS to the
+ * sentinels and the primary, both verified against REDIS_TLS_CA_FILE when given.
+ */
+function sentinelOptions(sentinel: NonNullable<RedisSettings['sentinel']>, settings: RedisSettings): RedisOptions {
+  const { tls } = tlsOptions(settings, sentinel.tls);
+  return {
+    sentinels: sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
+    name: sentinel.master,
+    sentinelPassword: sentinel.password,
+    username: settings.username,
+    password: settings.password,
+    ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
     maxRetriesPerRequest: null,
     retryStrategy: reconnectDelay,
     connectTimeout: 5_000,
@@ -68,12 +96,18 @@ function clusterSeeds(settings: RedisSettings): ClusterNode[] | undefined {
 
 /**
  * A new connection to the configured Redis: an ioredis Cluster when REDIS_CLUSTER_NODES is set, one Redis
- * otherwise. `extra` is applied to one Redis as given; on a cluster, `retryStrategy` and `lazyConnect`
- * are the cluster's (`null`: give up when no node answers) and the rest applies to every node connection.
+ * otherwise. `extra` is applied to one Redis as given (through Sentinel, a `retryStrategy` also applies to
+ * asking the sentinels: `() => null` gives up when none answers); on a cluster, `retryStrategy` and
+ * `lazyConnect` are the cluster's (`null`: give up when no node answers) and the rest applies to every node
+ * connection.
  */
 export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): RedisClient {
   const seeds = clusterSeeds(settings);
-  if (!seeds) return new IORedis({ ...redisOptions(settings), ...extra });
+  if (!seeds) {
+    const { retryStrategy } = extra;
+    const sentinelRetry = settings.sentinel && retryStrategy !== undefined ? { sentinelRetryStrategy: retryStrategy ?? (() => null) } : {};
+    return new IORedis({ ...redisOptions(settings), ...sentinelRetry, ...extra });
+  }
   const { retryStrategy, lazyConnect, ...nodeExtra } = extra;
   const base = clusterOptions({ ...settings, cluster: settings.cluster! });
   return new Cluster(seeds, {
@@ -92,11 +126,35 @@ export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): 
 class WatchedRedis extends IORedis {
   // An ES private field: a TypeScript-private name could collide with one of ioredis's command methods.
   readonly #watch: (connection: RedisClient) => void;
+  /** Through Sentinel: what the last sentinel that failed in this round of asking them said. */
+  #sentinelFailure: string | undefined;
 
   constructor(options: RedisOptions, watch: (connection: RedisClient) => void) {
     super(options);
     this.#watch = watch;
     watch(this);
+  }
+
+  /**
+   * Through Sentinel, ioredis 5 starts each reconnect where its round of the sentinels stopped, so once the
+   * round has reached the last sentinel (with one sentinel: at every reconnect) it first reports "All sentinels
+   * are unreachable" without having asked any, then asks them from the first. That report says nothing and is
+   * dropped; one after sentinels were asked and failed is kept (e.g. `Last error: ERR No such master with that
+   * name` for a wrong REDIS_SENTINEL_MASTER), with what the last of them said when ioredis does not name it (an
+   * invalid reply).
+   */
+  override silentEmit(eventName: string, arg?: unknown): boolean {
+    // (Not during ioredis's own constructor, before this class's fields exist.)
+    if (!(#sentinelFailure in this)) return super.silentEmit(eventName, arg);
+    if (eventName === 'sentinelError') {
+      this.#sentinelFailure = arg instanceof Error ? arg.message : String(arg);
+    } else if (eventName === 'error' && arg instanceof Error && arg.message.startsWith('All sentinels are unreachable')) {
+      const failure = this.#sentinelFailure;
+      this.#sentinelFailure = undefined;
+      if (failure === undefined) return false;
+      if (!arg.message.includes('Last error:')) return super.silentEmit(eventName, new Error(`${arg.message} Last sentinel: ${failure}`));
+    }
+    return super.silentEmit(eventName, arg);
   }
 
   override duplicate(override: Partial<RedisOptions> = {}): Redis {
@@ -176,14 +234,15 @@ export class RedisConnections {
   }
 }
 
-/** A cluster's seed nodes as REDIS_CLUSTER_NODES spells them (`host:port,…`, `rediss://` for TLS). */
+/** A cluster's seed nodes as REDIS_CLUSTER_NODES spells them (`host:port,…`, `rediss://` for TLS); REDIS_SENTINELS' the same way. */
 export function clusterSeedList(cluster: NonNullable<RedisSettings['cluster']>): string {
   const scheme = cluster.tls ? 'rediss://' : '';
   return cluster.nodes.map((n) => `${scheme}${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',');
 }
 
-/** `REDIS_URL=…` or `REDIS_CLUSTER_NODES=…`: where another terminal finds this fleet's Redis (no password). */
+/** `REDIS_URL=…`, `REDIS_SENTINELS=… REDIS_SENTINEL_MASTER=…` or `REDIS_CLUSTER_NODES=…`: where another terminal finds this fleet's Redis (no password). */
 export function redisEnvOf(settings: RedisSettings): string {
+  if (settings.sentinel) return `REDIS_SENTINELS=${clusterSeedList(settings.sentinel)} REDIS_SENTINEL_MASTER=${settings.sentinel.master}`;
   return settings.cluster ? `REDIS_CLUSTER_NODES=${clusterSeedList(settings.cluster)}` : `REDIS_URL=${settings.url}`;
 }
 
@@ -230,11 +289,11 @@ export async function closeRedis(connection: RedisClient): Promise<void> {
 /**
  * Makes sure a Redis answers: the configured one if it accepts connections, otherwise (for `fleet up`
  * on a fresh machine) a private `redis-server` from PATH on a free port with a temporary directory. A
- * configured cluster is used as it is.
+ * configured cluster or Sentinel is used as it is.
  */
 export async function ensureRedis(settings: RedisSettings, logger: Logger): Promise<{ settings: RedisSettings; started?: PrivateRedis }> {
-  // A cluster is never replaced by a private server: its client waits for its nodes, as a replica waits for Redis.
-  if (settings.cluster) return { settings };
+  // A cluster or a Sentinel-watched primary is never replaced by a private server: its client waits for it, as a replica waits for Redis.
+  if (settings.cluster || settings.sentinel) return { settings };
   const url = new URL(settings.url);
   if (await canConnect(url.hostname, Number(url.port || 6379), 1000)) return { settings };
   logger.warn({ url: `${url.protocol}//${url.hostname}:${url.port || 6379}` }, 'no Redis answers at REDIS_URL; starting a private redis-server');

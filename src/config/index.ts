@@ -43,6 +43,8 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
       tlsCaFile: raw.REDIS_TLS_CA_FILE,
       /** REDIS_CLUSTER_NODES: a Redis Cluster's seed nodes (then `url` is not used). */
       cluster: raw.REDIS_CLUSTER_NODES,
+      /** REDIS_SENTINELS: the sentinels that name the primary of `master` (then `url` is not used). */
+      sentinel: raw.REDIS_SENTINELS ? { ...raw.REDIS_SENTINELS, master: raw.REDIS_SENTINEL_MASTER, password: raw.REDIS_SENTINEL_PASSWORD } : undefined,
     },
     snowflake: {
       /** Undefined: no account configured, use the local warehouse. */
@@ -208,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     if ((user === undefined) !== (pass === undefined)) problems.push(`FLEET_BOARD_${who}_USER and FLEET_BOARD_${who}_PASSWORD must be set together`);
   }
   if (raw.REDIS_CLUSTER_NODES) clusterKeys(raw, env, problems);
+  sentinelKeys(raw, env, problems);
   const auth = problems.length ? undefined : snowflakeAuth(raw, problems);
   if (problems.length || !auth) throw new ConfigError(problems);
 
@@ -246,6 +249,23 @@ function clusterKeys(raw: RawConfig, env: NodeJS.ProcessEnv, problems: string[])
       `CACHE_KEY_PREFIX=${JSON.stringify(raw.CACHE_KEY_PREFIX)} has no hash tag: on a Redis Cluster it needs one, e.g. ${CLUSTER_CACHE_KEY_PREFIX}`,
     );
   }
+}
+
+/**
+ * REDIS_SENTINELS names the primary through its sentinels: a fixed REDIS_URL or a cluster's seeds as well
+ * would be a second answer to "where is Redis", and a sentinel password without sentinels a forgotten one.
+ */
+function sentinelKeys(raw: RawConfig, env: NodeJS.ProcessEnv, problems: string[]): void {
+  if (!raw.REDIS_SENTINELS) {
+    if (raw.REDIS_SENTINEL_PASSWORD !== undefined) problems.push('REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINELS is not');
+    return;
+  }
+  if (env.REDIS_CLUSTER_NODES) {
+    problems.push(
+      'set only one of REDIS_SENTINELS and REDIS_CLUSTER_NODES (Sentinel watches one primary and its replicas; a Redis Cluster fails over by itself)',
+    );
+  }
+  if (env.REDIS_URL) problems.push('set only one of REDIS_URL and REDIS_SENTINELS (the sentinels name the primary)');
 }
 
 /** The secret variables each login method reads; any other one that is set is a mistake worth naming. */

@@ -44,8 +44,8 @@ const optionalString = z.string().min(1).optional();
 /** One seed of REDIS_CLUSTER_NODES: `host:port`, `[v6]:port`, or the same after `redis://` / `rediss://`. */
 const CLUSTER_SEED = /^(?:(rediss?):\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\/?$/;
 
-/** REDIS_CLUSTER_NODES: comma-separated seeds, parsed into hosts, ports and whether they speak TLS. */
-const clusterNodes = z
+/** REDIS_CLUSTER_NODES and REDIS_SENTINELS: comma-separated seeds, parsed into hosts, ports and whether they speak TLS. */
+const seedNodes = z
   .string()
   .transform((v, ctx) => {
     const seeds = v
@@ -185,9 +185,27 @@ export const VARIABLES = {
   },
   REDIS_CLUSTER_NODES: {
     group: 'redis',
-    schema: clusterNodes,
+    schema: seedNodes,
     description:
       'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port,host:port` (any few masters or replicas; the rest is discovered). `rediss://host:port` seeds turn on TLS for every node. Set it instead of REDIS_URL; REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS_CA_FILE apply to every node. FLEET_QUEUE_PREFIX and CACHE_KEY_PREFIX must then hold a hash tag (`{…}`); CACHE_KEY_PREFIX defaults to `{fleet}:cache` on a cluster. Every key shares the `{fleet}` slot, so one master carries the fleet (docs/operations.md, Redis Cluster).',
+  },
+  REDIS_SENTINELS: {
+    group: 'redis',
+    schema: seedNodes,
+    description:
+      'Redis Sentinel instead of one fixed address: comma-separated sentinels, `host:port,host:port`; the fleet asks them for the primary of REDIS_SENTINEL_MASTER and follows it through a failover. `rediss://` sentinels turn on TLS to the sentinels and the primary. Set it instead of REDIS_URL and REDIS_CLUSTER_NODES; REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS_CA_FILE apply to the primary (the CA file to the sentinels too) (docs/operations.md, Redis topologies).',
+  },
+  REDIS_SENTINEL_MASTER: {
+    group: 'redis',
+    default: 'mymaster',
+    schema: z.string().min(1).max(256),
+    description: 'With REDIS_SENTINELS: the name of the master group the sentinels monitor (`sentinel monitor <name> …`).',
+  },
+  REDIS_SENTINEL_PASSWORD: {
+    group: 'redis',
+    secret: true,
+    schema: optionalString,
+    description: "With REDIS_SENTINELS: the sentinels' own password (their `requirepass`), when they have one. REDIS_PASSWORD is the primary's.",
   },
   REDIS_USERNAME: { group: 'redis', schema: optionalString, description: "Redis ACL user (overrides the URL's user)." },
   REDIS_PASSWORD: { group: 'redis', secret: true, schema: optionalString, description: "Redis password (overrides the URL's password)." },
