@@ -33,6 +33,11 @@ export interface BatchEvent {
   /** True when this call is a half of a failed batch being bisected to isolate a bad item. */
   split: boolean;
   /**
+   * Jobs the statement's tag counted when it was sent (`batchTag`). `batch.jobs` of a successful call counts every
+   * load it answered, including identical keys that joined it while it was in flight.
+   */
+  taggedJobs?: number;
+  /**
    * Snowflake's query id of the statement that answered the batch, when `loadBatch` reported it
    * (`BatchCall.onQueryId`). A failed statement's is on its error (`WarehouseError.queryId`).
    */
@@ -407,7 +412,9 @@ export class Coalescer<K, V> {
     if (!split) {
       this.statementMs = this.statementSamples++ === 0 ? durationMs : this.statementMs + EWMA_ALPHA * (durationMs - this.statementMs);
     }
-    this.emit({ name: this.name, batch, durationMs, ok: true, split, ...reported() });
+    // Loads of the same keys that joined while the call was in flight are answered too: the event counts them.
+    const answered = entries.reduce((n, e) => n + e.waiters.length, 0);
+    this.emit({ name: this.name, batch: { ...batch, jobs: answered }, taggedJobs: batch.jobs, durationMs, ok: true, split, ...reported() });
     entries.forEach((e, i) => {
       const r = results[i];
       this.settle(e);

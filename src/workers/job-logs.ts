@@ -142,7 +142,7 @@ function recordFields({ event: e, finishedAt }: ObservedBatch, queueName: string
     startedAt: String(Math.round(finishedAt - e.durationMs)),
     finishedAt: String(finishedAt),
     // The fields of the statement's QUERY_TAG that identify it (the pool adds app, role, op and attempt).
-    queryTag: JSON.stringify(batchTag(queueName, e.batch)),
+    queryTag: JSON.stringify(batchTag(queueName, { ...e.batch, jobs: e.taggedJobs ?? e.batch.jobs })),
     ...(error !== undefined ? { error: String((error as Error)?.message ?? error).slice(0, 1000) } : {}),
     ...(typeof queryId === 'string' ? { queryId } : {}),
   };
