@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { KustomizeRenderError, type Resource, renderKustomization } from '../ops/k8s/render';
 
 const K8S = path.join(__dirname, '..', 'ops', 'k8s');
-const OVERLAYS = ['dev', 'production'];
+const OVERLAYS = ['dev', 'production', 'cluster'];
 
 /** Writes files (path → content) into a fresh temporary directory. */
 function tree(files: Record<string, string>): string {

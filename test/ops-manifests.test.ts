@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import { containersOf, loadYamlDocuments, podSpecsOf, type Resource, renderKustomization } from '../ops/k8s/render';
 import { validateResource } from '../ops/k8s/validate';
@@ -10,8 +11,8 @@ import { QUEUES } from '../src/contracts/queues';
 import { ALL_METRIC_NAMES } from '../src/telemetry/metrics';
 
 const K8S = path.join(__dirname, '..', 'ops', 'k8s');
-const KUSTOMIZATIONS = ['base', 'autoscaling', 'overlays/dev', 'overlays/production'];
-const OVERLAYS = ['dev', 'production'] as const;
+const KUSTOMIZATIONS = ['base', 'autoscaling', 'overlays/dev', 'overlays/production', 'overlays/cluster'];
+const OVERLAYS = ['dev', 'production', 'cluster'] as const;
 /** The image every fleet role runs (ops/Dockerfile); other containers (dev Redis) are not fleet processes. */
 const FLEET_IMAGE = /(^|\/)warehouse-fleet(:|@|$)/;
 /**
@@ -39,7 +40,13 @@ const SNOWFLAKE_KEY = { secret: 'fleet-snowflake', key: 'rsa_key.p8' };
  */
 const NOT_SET_IN_PRODUCTION: Record<string, string> = {
   SNOWFLAKE_ACCESS_URL: 'production uses SNOWFLAKE_ACCOUNT; the driver derives the endpoint',
-  REDIS_CLUSTER_NODES: 'production uses one managed Redis primary (REDIS_URL); a Redis Cluster is the alternative (docs/operations.md, Redis Cluster)',
+  REDIS_CLUSTER_NODES: 'production uses one managed Redis primary (REDIS_URL); a Redis Cluster is the alternative (overlays/cluster)',
+  REDIS_SENTINELS: 'a managed Redis gives one endpoint that follows its failovers (REDIS_URL); Sentinel is for a self-run primary and replica (ops/README.md)',
+  REDIS_SENTINEL_MASTER: 'only with REDIS_SENTINELS',
+  REDIS_SENTINEL_PASSWORD: 'only with REDIS_SENTINELS',
+  FLEET_QUEUE_SHARDS: 'shards spread a queue over the masters of a Redis Cluster (overlays/cluster); on one primary they add nothing',
+  FLEET_QUEUE_SHARDS_PREVIOUS: 'only while FLEET_QUEUE_SHARDS changes (docs/operations.md)',
+  FLEET_WORKER_SHARDS: 'every replica consumes every shard, so the autoscaler can add and remove replicas freely',
   REDIS_USERNAME: 'optional ACL user; the managed Redis uses the default user with a password',
   REDIS_TLS_CA_FILE: 'only for a Redis certificate signed by a private CA (ops/README.md)',
   LOCAL_WAREHOUSE_PORT: 'only for `fleet warehouse` (dev overlay)',
@@ -174,6 +181,13 @@ function envOf(docs: Resource[], c: Obj): Map<string, EnvSource> {
     else out.set(e.name, { name: e.name, from: 'other' });
   }
   return out;
+}
+
+/** The fleet variables a container's process sees, secrets stood in for (they come from Secrets). */
+function processEnv(docs: Resource[], c: Obj): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const [k, src] of envOf(docs, c)) if (k in variables) raw[k] = src.from === 'secret' ? 'from-a-kubernetes-secret' : (src.value ?? '');
+  return raw;
 }
 
 describe('ops/k8s manifests parse and validate against the Kubernetes schemas', () => {
@@ -335,6 +349,41 @@ describe('environment variables match the config schema (src/config/variables.ts
         expect([...env.keys()].filter((k) => k.startsWith('LOCAL_WAREHOUSE_'))).toEqual([]);
       }
     }
+  });
+
+  it('cluster: every fleet role reaches a Redis Cluster over TLS by its seeds (no REDIS_URL), with the queues sharded and both prefixes hash-tagged', () => {
+    const docs = rendered.cluster;
+    const hashTagged = (prefix: string) => /\{[^{}]+\}/.test(prefix);
+    for (const w of fleetWorkloads(docs)) {
+      for (const c of containersOf(w)) {
+        const role = roleOf(c);
+        const config = loadConfig(processEnv(docs, c));
+        expect({
+          role,
+          redisUrl: envOf(docs, c).has('REDIS_URL'),
+          tls: config.redis.cluster?.tls,
+          seeds: (config.redis.cluster?.nodes.length ?? 0) >= 2,
+          shards: config.shards.counts,
+          queuePrefix: hashTagged(config.queuePrefix),
+          cachePrefix: hashTagged(config.cache.keyPrefix),
+        }).toEqual({ role, redisUrl: false, tls: true, seeds: true, shards: { embeddings: 3, deals: 2 }, queuePrefix: true, cachePrefix: true });
+      }
+    }
+  });
+
+  it('cluster: the production overlay, changed only in where Redis is and how the queues use it', () => {
+    /** Every resource by kind and name, generated names without their content-hash suffix. */
+    const byId = (docs: Resource[]) => {
+      const unsuffixed = JSON.parse(JSON.stringify(docs).replace(/\b([a-z][a-z-]*?)-[a-z0-9]{10}\b(?=")/g, '$1')) as Resource[];
+      return Object.fromEntries(unsuffixed.map((d) => [`${d.kind}/${d.metadata.name}`, d]));
+    };
+    const [production, cluster] = [byId(rendered.production), byId(rendered.cluster)];
+    expect(Object.keys(cluster).sort()).toEqual(Object.keys(production).sort());
+    expect(Object.keys(production).filter((id) => !isDeepStrictEqual(production[id], cluster[id]))).toEqual(['ConfigMap/fleet-config']);
+    const [before, after] = [production, cluster].map((docs) => docs['ConfigMap/fleet-config'].data as Record<string, string>);
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]).sort();
+    expect(changed).toEqual(['CACHE_KEY_PREFIX', 'FLEET_QUEUE_SHARDS', 'REDIS_CLUSTER_NODES', 'REDIS_URL']);
+    expect(after.REDIS_URL).toBeUndefined();
   });
 
   it('production sets every required variable and decides every other one (set, or listed as deliberately unset)', () => {
@@ -662,6 +711,8 @@ describe('autoscaling on queue backlog (KEDA) with a CPU fallback', () => {
       expect(backlog.metricType).toBe('AverageValue');
       const query: string = backlog.metadata.query;
       expect(query).toContain('fleet_queue_jobs');
+      // Each (queue, shard, state) once, however many pods export it; then the sum over states, queues and the shards of a sharded queue.
+      expect(query).toMatch(/^sum\(max by \(queue, shard, state\) \(fleet_queue_jobs\{[^{}]*\}\)\)$/);
       expect((query.match(/\bfleet_[a-z0-9_]+/g) ?? []).filter((m) => !(ALL_METRIC_NAMES as readonly string[]).includes(m))).toEqual([]);
       // Only this fleet's series: the query names the namespace the ScaledObject is applied to.
       expect(/namespace="([^"]+)"/.exec(query)?.[1]).toBe(so!.metadata.namespace);

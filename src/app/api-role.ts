@@ -93,6 +93,8 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     defaultJobOptions: jobOptionsFrom(w.config.jobs),
     buffer: producerBuffer(w.config),
     fairness: w.config.fairness,
+    shards: w.config.shards.counts,
+    previousShards: w.config.shards.previous,
     onError: (err) => producerNotice(w, err),
   });
   w.releasers.add('api producer', async () => {
@@ -100,10 +102,17 @@ export async function startApiRole(w: ApiWiring): Promise<{ api: RunningApi; tok
     if (outcome.dropped || outcome.unknown) w.logger.error(outcome, 'api producer closed with buffered enqueues that did not reach Redis');
     else if (outcome.flushed) w.logger.info(outcome, 'api producer flushed its buffer on close');
   });
-  const queues: Queue[] = Object.values(QUEUES).map((name) => producer.queue(name));
+  // Every shard of every queue (FLEET_QUEUE_SHARDS): Bull Board, lookups, backlog bounds and metrics see them all.
+  const queues: Queue[] = Object.values(QUEUES).flatMap((name) => producer.shardQueues(name));
   w.telemetry.metrics.observeQueues(queues);
   if (w.config.fairness.enabled) {
-    w.telemetry.metrics.observeTenants(FAIR_QUEUES.map((q) => new TenantLanes(connection, w.config.queuePrefix, q, w.config.fairness)));
+    // A tenant's counts on a queue are the sum over the queue's shards (each shard has its own lanes).
+    w.telemetry.metrics.observeTenants(
+      FAIR_QUEUES.map((q) => {
+        const lanes = producer.shardQueues(q).map((shard) => new TenantLanes(connection, shard.opts.prefix ?? w.config.queuePrefix, q, w.config.fairness));
+        return { queue: q, counts: async () => (await Promise.all(lanes.map((l) => l.counts()))).flat() };
+      }),
+    );
   }
   const api = await startApi({
     port: w.config.http.port,

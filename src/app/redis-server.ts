@@ -25,6 +25,8 @@ export interface PrivateRedisOptions {
   dir?: string;
   /** How long to wait for the server to accept connections. Default 10 s. */
   startTimeoutMs?: number;
+  /** More redis-server arguments, after the fleet's (e.g. `--cluster-enabled yes` for a cluster node). */
+  extraArgs?: readonly string[];
 }
 
 /** Finds a free TCP port on 127.0.0.1. */
@@ -88,6 +90,7 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
     // BullMQ requires keys never to be evicted.
     '--maxmemory-policy',
     'noeviction',
+    ...(opts.extraArgs ?? []),
   ];
   const child = spawn(opts.binary ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

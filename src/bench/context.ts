@@ -12,6 +12,8 @@ export interface BenchContext {
   /** `fairness` only: tenant A's jobs (enqueued at once) and tenant B's (spread over A's drain). */
   aJobs?: number;
   bJobs?: number;
+  /** `scale` only: shard counts of the embeddings queue, each run on a private Redis Cluster. */
+  shards?: number[];
 }
 
 export type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;

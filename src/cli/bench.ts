@@ -13,13 +13,23 @@ export function benchCommand(program: Command): void {
     .option('--n <count>', 'ann only: vectors indexed (default 100000; 10000 with --quick)')
     .option('--a-jobs <count>', "fairness only: tenant A's jobs, enqueued at once (default 50000; 5000 with --quick)")
     .option('--b-jobs <count>', "fairness only: tenant B's jobs, spread over A's drain (default 500; 100 with --quick)")
-    .action(async (name: string, opts: { json?: boolean; quick?: boolean; dataset?: string; n?: string; aJobs?: string; bJobs?: string }) => {
+    .option('--shards <counts>', 'scale only: run on a private Redis Cluster (3 masters) with the embeddings queue in each of these shard counts, e.g. 1,3')
+    .action(async (name: string, opts: { json?: boolean; quick?: boolean; dataset?: string; n?: string; aJobs?: string; bJobs?: string; shards?: string }) => {
       if ((opts.dataset !== undefined || opts.n !== undefined) && name !== 'ann') {
         process.stderr.write('fleet bench: --dataset and --n apply to the ann benchmark only\n');
         process.exit(2);
       }
       if ((opts.aJobs !== undefined || opts.bJobs !== undefined) && name !== 'fairness') {
         process.stderr.write('fleet bench: --a-jobs and --b-jobs apply to the fairness benchmark only\n');
+        process.exit(2);
+      }
+      if (opts.shards !== undefined && name !== 'scale') {
+        process.stderr.write('fleet bench: --shards applies to the scale benchmark only\n');
+        process.exit(2);
+      }
+      const shards = opts.shards?.split(',').map((s) => Number(s.trim()));
+      if (shards && (shards.length === 0 || shards.some((k) => !Number.isInteger(k) || k < 1 || k > 16))) {
+        process.stderr.write(`fleet bench: --shards must list shard counts from 1 to 16, e.g. 1,3; got ${JSON.stringify(opts.shards)}\n`);
         process.exit(2);
       }
       const count = (flag: string, v: string | undefined, min: number, max: number) => {
@@ -40,6 +50,7 @@ export function benchCommand(program: Command): void {
         n,
         aJobs,
         bJobs,
+        shards,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       if (!opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

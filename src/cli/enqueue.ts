@@ -24,6 +24,8 @@ async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typ
     buffer: false,
     connectWaitMs: 3_000,
     fairness: cfg.fairness,
+    shards: cfg.shards.counts,
+    previousShards: cfg.shards.previous,
   });
   try {
     return await fn(producer);

@@ -46,6 +46,12 @@ function group(raw: RawConfig, auth: SnowflakeAuthSettings, secrets: string[]) {
       /** REDIS_SENTINELS: the sentinels that name the primary of `master` (then `url` is not used). */
       sentinel: raw.REDIS_SENTINELS ? { ...raw.REDIS_SENTINELS, master: raw.REDIS_SENTINEL_MASTER, password: raw.REDIS_SENTINEL_PASSWORD } : undefined,
     },
+    /** Sharded queues (src/contracts/shards.ts): shards per queue, the layout before a change, this worker's pins. */
+    shards: {
+      counts: raw.FLEET_QUEUE_SHARDS ?? {},
+      previous: raw.FLEET_QUEUE_SHARDS_PREVIOUS,
+      consume: raw.FLEET_WORKER_SHARDS ?? {},
+    },
     snowflake: {
       /** Undefined: no account configured, use the local warehouse. */
       account: raw.SNOWFLAKE_ACCOUNT,
@@ -210,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FleetConfig {
     if ((user === undefined) !== (pass === undefined)) problems.push(`FLEET_BOARD_${who}_USER and FLEET_BOARD_${who}_PASSWORD must be set together`);
   }
   if (raw.REDIS_CLUSTER_NODES) clusterKeys(raw, env, problems);
+  shardKeys(raw, problems);
   sentinelKeys(raw, env, problems);
   const auth = problems.length ? undefined : snowflakeAuth(raw, problems);
   if (problems.length || !auth) throw new ConfigError(problems);
@@ -266,6 +273,27 @@ function sentinelKeys(raw: RawConfig, env: NodeJS.ProcessEnv, problems: string[]
     );
   }
   if (env.REDIS_URL) problems.push('set only one of REDIS_URL and REDIS_SENTINELS (the sentinels name the primary)');
+}
+
+/**
+ * A sharded queue's shards after the first vary the prefix's hash tag, so the prefix needs one; a worker pinned
+ * to a shard must pin one that exists (in FLEET_QUEUE_SHARDS or, during a change, FLEET_QUEUE_SHARDS_PREVIOUS).
+ */
+function shardKeys(raw: RawConfig, problems: string[]): void {
+  const counts = raw.FLEET_QUEUE_SHARDS ?? {};
+  const previous = raw.FLEET_QUEUE_SHARDS_PREVIOUS ?? {};
+  const held = (q: string) => Math.max(counts[q as keyof typeof counts] ?? 1, previous[q as keyof typeof previous] ?? 1);
+  const sharded = Object.keys({ ...counts, ...previous }).filter((q) => held(q) > 1);
+  if (sharded.length && raw.FLEET_QUEUE_PREFIX !== undefined && !hasHashTag(raw.FLEET_QUEUE_PREFIX)) {
+    problems.push(
+      `FLEET_QUEUE_PREFIX=${JSON.stringify(raw.FLEET_QUEUE_PREFIX)} has no hash tag: sharded queues (${sharded.join(', ')}) need one to vary per shard, e.g. {fleet}`,
+    );
+  }
+  for (const [queue, shards] of Object.entries(raw.FLEET_WORKER_SHARDS ?? {})) {
+    const missing = (shards ?? []).filter((k) => k >= held(queue));
+    if (missing.length)
+      problems.push(`FLEET_WORKER_SHARDS pins ${queue} to shard ${missing.join(', ')}, but ${queue} has ${held(queue)} shard(s) (0-${held(queue) - 1})`);
+  }
 }
 
 /** The secret variables each login method reads; any other one that is set is a mistake worth naming. */

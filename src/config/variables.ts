@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
+import { parseShardCounts, parseShardSelection } from '../contracts/shards';
 import { CORTEX_CREDITS_PER_MTOKENS, CORTEX_PRICE_LIST, WAREHOUSE_CREDITS_PER_HOUR, type WarehouseSize } from './prices';
 
 /** The login methods the fleet offers (snowflake-sdk 3.3 authenticator names). */
@@ -40,6 +41,20 @@ const url = (protocols: string[]) =>
     `must be a URL with scheme ${protocols.join(' or ')}`,
   );
 const optionalString = z.string().min(1).optional();
+
+/** A schema from a parser that throws a RangeError naming the problem (the shard settings). */
+const parsedBy = <T>(parse: (v: string) => T) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parse(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional();
 
 /** One seed of REDIS_CLUSTER_NODES: `host:port`, `[v6]:port`, or the same after `redis://` / `rediss://`. */
 const CLUSTER_SEED = /^(?:(rediss?):\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\/?$/;
@@ -187,7 +202,7 @@ export const VARIABLES = {
     group: 'redis',
     schema: seedNodes,
     description:
-      'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port,host:port` (any few masters or replicas; the rest is discovered). `rediss://host:port` seeds turn on TLS for every node. Set it instead of REDIS_URL; REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS_CA_FILE apply to every node. FLEET_QUEUE_PREFIX and CACHE_KEY_PREFIX must then hold a hash tag (`{…}`); CACHE_KEY_PREFIX defaults to `{fleet}:cache` on a cluster. Every key shares the `{fleet}` slot, so one master carries the fleet (docs/operations.md, Redis Cluster).',
+      'A Redis Cluster instead of one Redis: comma-separated seed nodes, `host:port,host:port` (any few masters or replicas; the rest is discovered). `rediss://host:port` seeds turn on TLS for every node. Set it instead of REDIS_URL; REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS_CA_FILE apply to every node. FLEET_QUEUE_PREFIX and CACHE_KEY_PREFIX must then hold a hash tag (`{…}`); CACHE_KEY_PREFIX defaults to `{fleet}:cache` on a cluster. Unsharded, every key shares the `{fleet}` slot and one master carries the fleet; FLEET_QUEUE_SHARDS spreads the batch queues over the masters (docs/operations.md, Sharded queues).',
   },
   REDIS_SENTINELS: {
     group: 'redis',
@@ -223,6 +238,23 @@ export const VARIABLES = {
       .max(64)
       .regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only'),
     description: 'BullMQ key prefix. The braces are a Redis Cluster hash tag: every key of the fleet lands in one slot, as BullMQ requires on a cluster.',
+  },
+  FLEET_QUEUE_SHARDS: {
+    group: 'redis',
+    schema: parsedBy((v) => parseShardCounts(v, 'FLEET_QUEUE_SHARDS')),
+    description:
+      "Queues split into shards, `embeddings=3,deals=2` (embeddings, deals, search; 1-16 each; unset: one each, today's keys). Each shard is a BullMQ queue with a hash tag of its own, so on a Redis Cluster the shards spread over the masters. Producers route each job to a shard (by idempotency key, else in turn) and mark its id (`s2.…`); workers consume every shard with one shared coalescer and pool; the API and Bull Board see every shard. Producers and workers must agree: change it with FLEET_QUEUE_SHARDS_PREVIOUS (docs/operations.md, Sharded queues).",
+  },
+  FLEET_QUEUE_SHARDS_PREVIOUS: {
+    group: 'redis',
+    schema: parsedBy((v) => parseShardCounts(v, 'FLEET_QUEUE_SHARDS_PREVIOUS')),
+    description:
+      'While FLEET_QUEUE_SHARDS changes: the layout before. Workers also consume its shards (so the old layout drains while the new one fills), and producers look an idempotency key up in its shard before adding (so a retried enqueue is not doubled across the change). Unset it once the old shards are empty.',
+  },
+  FLEET_WORKER_SHARDS: {
+    group: 'redis',
+    schema: parsedBy((v) => parseShardSelection(v, 'FLEET_WORKER_SHARDS')),
+    description: 'Pins this worker to some shards: `embeddings=0+2,deals=1`. A queue not named: every shard. Unset: every shard of every queue.',
   },
   // --- snowflake -----------------------------------------------------------------------------
   SNOWFLAKE_ACCOUNT: {

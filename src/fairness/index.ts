@@ -1,3 +1,3 @@
 export { type TenantCounts, TenantLanes } from './lanes';
-export { DEFAULT_FAIRNESS, FAIR_QUEUES, type FairnessSettings, fairnessSettings, isFairQueue, type TenantPolicy } from './settings';
+export { DEFAULT_FAIRNESS, FAIR_QUEUES, type FairnessSettings, fairnessSettings, isFairQueue, shardShare, type TenantPolicy } from './settings';
 export { attachWorkerLanes, type WorkerLanesOptions } from './worker-lanes';

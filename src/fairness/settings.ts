@@ -74,3 +74,22 @@ export function policyOf(settings: FairnessSettings, tenant: string): TenantPoli
   const own = Object.hasOwn(settings.tenants, tenant) ? settings.tenants[tenant] : undefined;
   return own ? { ...settings.defaults, ...own } : settings.defaults;
 }
+
+/**
+ * The settings each shard of a queue split in `shards` applies: a shard's lanes know only its own jobs, and jobs
+ * spread evenly over the shards (by id), so each enforces its share of a tenant's limits (`maxQueued` and
+ * `ratePerS` divided by the shards, rounded up). Weights and slots stay: every shard is served fairly on its own.
+ */
+export function shardShare(settings: FairnessSettings, shards: number): FairnessSettings {
+  if (shards <= 1) return settings;
+  const share = (p: Partial<TenantPolicy>): Partial<TenantPolicy> => ({
+    ...p,
+    ...(p.maxQueued !== undefined ? { maxQueued: Math.ceil(p.maxQueued / shards) } : {}),
+    ...(p.ratePerS !== undefined ? { ratePerS: p.ratePerS / shards } : {}),
+  });
+  return {
+    ...settings,
+    defaults: share(settings.defaults) as TenantPolicy,
+    tenants: Object.fromEntries(Object.entries(settings.tenants).map(([t, p]) => [t, share(p)])),
+  };
+}

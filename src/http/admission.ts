@@ -7,6 +7,7 @@ import type { FleetMetrics } from '../telemetry/metrics';
 import { withEnqueueSpan } from '../telemetry/tracing';
 import type { BacklogGuard } from './backlog';
 import { HttpError } from './http-error';
+import { QueueSet } from './queue-set';
 
 /** How the API's routes reach Redis: within a deadline, and enqueues only within the queue's backlog bound. */
 export interface Admission {
@@ -29,13 +30,15 @@ const TIMED_OUT = Symbol('timed out');
 
 export function createAdmission(opts: {
   producer: Producer;
-  queues: ReadonlyMap<string, Queue>;
+  queues: QueueSet;
   backlog: BacklogGuard;
   redisTimeoutMs: number;
   metrics?: FleetMetrics;
 }): Admission {
   const { producer, queues, backlog, redisTimeoutMs, metrics } = opts;
-  const queue = (name: QueueName): Queue => queues.get(name) ?? producer.queue(name);
+  const queue = (name: QueueName): Queue => queues.shards(name)[0] ?? producer.queue(name);
+  // The backlog of every shard of the queue: the bound is the queue's, however it is split.
+  const backlogOf = (name: QueueName) => (queues.has(name) ? queues : new QueueSet(producer.shardQueues(name))).backlogSource(name);
   const withinDeadline = <T>(work: Promise<T>, what: 'enqueue' | 'job lookup') =>
     withDeadline(
       work,
@@ -54,7 +57,7 @@ export function createAdmission(opts: {
       const work = (async () => {
         // With Redis away the count cannot be read, and the producer's buffer is the bound that holds.
         if (producer.stats().connected) {
-          await backlog.admit(queue(name), count);
+          await backlog.admit(backlogOf(name), count);
           admitted = true;
         }
         if (abort.signal.aborted) throw new EnqueueDroppedError(name, [], 'aborted');

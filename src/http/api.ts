@@ -12,6 +12,7 @@ import { installErrorReplies } from './error-replies';
 import { loadFastify } from './fastify';
 import { listen, type ReadinessCheck, type RunningServer, registerHealthRoutes } from './health';
 import { registerDocs } from './openapi';
+import { QueueSet } from './queue-set';
 import { dealRoutes } from './routes/deals';
 import { jobRoutes } from './routes/jobs';
 import { lookupRoutes } from './routes/lookup';
@@ -32,7 +33,10 @@ interface ApiBoardOptions extends BoardOptions {
 export interface ApiOptions {
   /** The typed client library the API sits on (createProducer). Required. Not closed by the API. */
   producer: Producer;
-  /** BullMQ queues by which jobs are looked up, shown in Bull Board and checked for backlog. Required (may be empty). */
+  /**
+   * BullMQ queues by which jobs are looked up, shown in Bull Board and checked for backlog; every shard of a sharded
+   * queue (`producer.shardQueues`). Required (may be empty).
+   */
   queues: readonly Queue[];
   /** Bearer tokens accepted on /v1 (and as admin on Bull Board); each at least 16 characters. Required, at least one. */
   tokens: readonly string[];
@@ -105,7 +109,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const { producer, logger, metrics } = opts;
   const board = opts.board === false ? undefined : (opts.board ?? {});
   const auth = createAuthenticator({ tokens: opts.tokens, viewerTokens: board?.viewerTokens, admin: board?.admin, viewer: board?.viewer });
-  const queues = new Map<string, Queue>(opts.queues.map((q) => [q.name, q]));
+  // A sharded queue is one name over several BullMQ queues: lookups and counts go through its shards.
+  const queues = new QueueSet(opts.queues);
   const admission = createAdmission({ producer, queues, backlog: new BacklogGuard({ ...opts.backlog, maxBacklog: opts.maxBacklog }), redisTimeoutMs, metrics });
 
   const { fastify, LogController } = loadFastify();

@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { JOB_LOOKUP_PAGE } from '../contracts/batch-log';
+import { shardOfPrefix } from '../contracts/shards';
 import { nativeRequire } from '../runtime/native-require';
 import type { Authenticator, Principal } from './auth';
 import { mountJobLookupPage } from './job-lookup-page';
@@ -85,7 +86,15 @@ export async function mountBoard(app: FastifyInstance, opts: MountBoardOptions):
     serverAdapter.setBasePath(path);
     createBullBoard({
       queues: opts.queues.map((q) => {
-        const adapter = new BullMQAdapter(q, { readOnlyMode: readOnly, allowRetries: !readOnly, displayName: q.name });
+        // A shard after the first is a queue of the same name under its own prefix: the board names it apart
+        // (`s2.embeddings`, shown as "embeddings · shard 2"), as a job's id names its shard (`s2.…`).
+        const shard = shardOfPrefix(q.opts.prefix ?? '', q.name);
+        const adapter = new BullMQAdapter(q, {
+          readOnlyMode: readOnly,
+          allowRetries: !readOnly,
+          displayName: shard === 0 ? q.name : `${q.name} · shard ${shard}`,
+          ...(shard === 0 ? {} : { prefix: `s${shard}.` }),
+        });
         adapter.setFormatter('returnValue', shortenVectors);
         return adapter;
       }),

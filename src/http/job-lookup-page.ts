@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError } from '../contracts/errors';
 import { HttpError } from './http-error';
 import { BatchParams, type BatchView, createJobLookup, type FoundJob, type JobLookup, JobLookupQuery, type JobPage } from './job-lookup';
+import { QueueSet } from './queue-set';
 import { validateRequest } from './schemas';
 
 export interface JobLookupPageOptions {
@@ -43,7 +44,7 @@ td,th{border-bottom:1px solid #e2e8f0;padding:4px 10px;text-align:left;vertical-
  * only reads, so admins and viewers alike may use it. Hidden from the OpenAPI document.
  */
 export async function mountJobLookupPage(app: FastifyInstance, opts: JobLookupPageOptions): Promise<void> {
-  const queues = new Map(opts.queues.map((q) => [q.name, q]));
+  const queues = new QueueSet(opts.queues);
   const lookup = createJobLookup({ queues, redisTimeoutMs: opts.redisTimeoutMs ?? 5_000 });
   const { path, boardPath } = opts;
   const pageUrl = (params: Record<string, string | undefined>) => {
@@ -95,7 +96,10 @@ export async function mountJobLookupPage(app: FastifyInstance, opts: JobLookupPa
   };
 
   const render = (reply: FastifyReply, status: number, form: { queue?: string; by?: string; q?: string }, body: string) => {
-    const queueOptions = [...queues.keys()].map((n) => `<option${n === form.queue ? ' selected' : ''}>${esc(n)}</option>`).join('');
+    const queueOptions = queues
+      .names()
+      .map((n) => `<option${n === form.queue ? ' selected' : ''}>${esc(n)}</option>`)
+      .join('');
     const byOptions = BY.map(([v, label]) => `<option value="${v}"${v === form.by ? ' selected' : ''}>${label}</option>`).join('');
     reply
       .code(status)
@@ -119,7 +123,7 @@ export async function mountJobLookupPage(app: FastifyInstance, opts: JobLookupPa
   };
 
   const search = async (lookupApi: JobLookup, query: Record<string, string | undefined>) => {
-    const queue = query.queue || [...queues.keys()][0] || '';
+    const queue = query.queue || queues.names()[0] || '';
     const by = query.by && BY.some(([v]) => v === query.by) ? query.by : 'idempotencyKey';
     const form = { queue, by, q: query.q };
     if (query.batch !== undefined) {

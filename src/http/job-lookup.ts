@@ -3,10 +3,12 @@ import { z } from 'zod';
 import { BATCH_ID_PATTERN, batchesOfJob, type JobBatchRef, lookupKeys, TEXT_HASH_PATTERN, textHash } from '../contracts/batch-log';
 import { IndexItemId } from '../contracts/embedding';
 import { isQueueName } from '../contracts/queues';
+import { withShardMark } from '../contracts/shards';
 import { WarehouseText } from '../contracts/text';
 import { idempotentJobId } from '../producers';
 import { withDeadline } from '../resilience';
 import { HttpError } from './http-error';
+import type { QueueSet } from './queue-set';
 import { IdempotencyKey, JobParams } from './schemas';
 
 /** The ways to find jobs: exactly one per lookup. */
@@ -123,8 +125,8 @@ const iso = (ms: number | undefined | null) => (typeof ms === 'number' && ms > 0
 const num = (s: string | undefined) => (s === undefined || s === '' ? null : Number(s));
 
 export interface JobLookupOptions {
-  /** Queues jobs are looked up in, by name; others get 404. */
-  queues: ReadonlyMap<string, Queue>;
+  /** Queues jobs are looked up in, every shard of each; other names get 404. */
+  queues: QueueSet;
   /** Deadline of the Redis work of one lookup; past it a 503 with Retry-After. */
   redisTimeoutMs: number;
 }
@@ -143,10 +145,12 @@ export function createJobLookup(opts: JobLookupOptions) {
       () =>
         new HttpError(503, 'redis_timeout', `Redis did not answer within ${redisTimeoutMs} ms (job lookup); retry later`, undefined, { 'retry-after': '1' }),
     );
-  const queueNamed = (name: string): Queue => {
-    const q = queues.get(name);
-    if (!q) throw new HttpError(404, 'unknown_queue', `unknown queue ${JSON.stringify(name)}; known queues: ${[...queues.keys()].join(', ') || '(none)'}`);
-    return q;
+  /** The shards of the queue `name`, shard 0 first; 404 for a queue the API does not serve. */
+  const queueNamed = (name: string): readonly Queue[] => {
+    const shards = queues.shards(name);
+    if (shards.length === 0)
+      throw new HttpError(404, 'unknown_queue', `unknown queue ${JSON.stringify(name)}; known queues: ${queues.names().join(', ') || '(none)'}`);
+    return shards;
   };
   const href = (queue: string, id: string) => `/v1/jobs/${queue}/${encodeURIComponent(id)}`;
 
@@ -174,45 +178,72 @@ export function createJobLookup(opts: JobLookupOptions) {
     return Promise.all(jobs.filter((j): j is Job => Boolean(j)).map((j) => describe(queue, j)));
   };
 
-  /** One page of a sorted-set index: ids in the order they were written. */
-  const indexPage = async (queue: Queue, key: string, cursor: number, limit: number) => {
-    const client = await queue.getBackend().client;
-    const [ids, total] = await Promise.all([client.zrange(key, cursor, cursor + limit - 1), client.zcard(key)]);
-    return { ids, total, nextCursor: cursor + ids.length < total ? String(cursor + ids.length) : null };
+  /**
+   * One page of a sorted-set index kept in every shard (`keyOf` a shard's key): ids in the order they were
+   * written, shard by shard; the cursor counts across the shards, as a batch's jobs are counted across queues.
+   */
+  const indexPage = async (shards: readonly Queue[], keyOf: (q: Queue) => string, cursor: number, limit: number) => {
+    const totals = await Promise.all(shards.map(async (q) => (await q.getBackend().client).zcard(keyOf(q))));
+    const found: { queue: Queue; id: string }[] = [];
+    let skip = cursor;
+    for (const [i, q] of shards.entries()) {
+      if (found.length >= limit) break;
+      if (skip >= totals[i]) {
+        skip -= totals[i];
+        continue;
+      }
+      const ids = await (await q.getBackend().client).zrange(keyOf(q), skip, skip + (limit - found.length) - 1);
+      skip = 0;
+      for (const id of ids) found.push({ queue: q, id });
+    }
+    const total = totals.reduce((a, b) => a + b, 0);
+    return { found, nextCursor: cursor + found.length < total ? String(cursor + found.length) : null };
   };
+  /** The jobs of `found` that still exist, described, in order. */
+  const jobsFound = async (found: readonly { queue: Queue; id: string }[]): Promise<FoundJob[]> => {
+    const jobs = await Promise.all(found.map((f) => f.queue.getJob(f.id)));
+    return Promise.all(found.flatMap((f, i) => (jobs[i] ? [describe(f.queue, jobs[i])] : [])));
+  };
+  /** The jobs with these ids in any shard (an idempotency key's id carries the shard its layout gave it). */
+  const jobsInAnyShard = (shards: readonly Queue[], baseIds: readonly string[]) =>
+    jobsFound(baseIds.flatMap((id) => shards.map((q) => ({ queue: q, id: withShardMark(id, queues.shardOf(q)) }))));
 
   async function findJobs(q: JobLookupQuery): Promise<JobPage> {
-    const queue = queueNamed(q.queue);
+    const shards = queueNamed(q.queue);
+    const name = shards[0].name;
     const cursor = q.cursor ?? 0;
     const limit = q.limit ?? 20;
     const by = LOOKUPS.find((k) => q[k] !== undefined)!;
     return bounded(
       (async (): Promise<JobPage> => {
-        if (by === 'id') return { queue: queue.name, by, jobs: cursor === 0 ? await jobsByIds(queue, [q.id!]) : [], nextCursor: null };
-        if (by === 'idempotencyKey') {
-          if (!isQueueName(queue.name)) return { queue: queue.name, by, jobs: [], nextCursor: null };
-          // One text: the key's own id. A list: `key#0`, `key#1`…, consecutive; a page past the last finds fewer.
-          const listIds = Array.from({ length: limit }, (_, i) => idempotentJobId(queue.name as never, `${q.idempotencyKey}#${cursor + i}`));
-          const ids = cursor === 0 ? [idempotentJobId(queue.name, q.idempotencyKey!), ...listIds] : listIds;
-          const found = await jobsByIds(queue, ids);
-          const listFound = found.filter((j) => listIds.includes(j.id)).length;
-          return { queue: queue.name, by, jobs: found, nextCursor: listFound === limit ? String(cursor + limit) : null };
+        if (by === 'id') {
+          const shard = queues.ofJob(name, q.id!);
+          return { queue: name, by, jobs: cursor === 0 && shard ? await jobsByIds(shard, [q.id!]) : [], nextCursor: null };
         }
-        const key =
+        if (by === 'idempotencyKey') {
+          if (!isQueueName(name)) return { queue: name, by, jobs: [], nextCursor: null };
+          // One text: the key's own id. A list: `key#0`, `key#1`…, consecutive; a page past the last finds fewer.
+          const listIds = Array.from({ length: limit }, (_, i) => idempotentJobId(name, `${q.idempotencyKey}#${cursor + i}`));
+          const ids = cursor === 0 ? [idempotentJobId(name, q.idempotencyKey!), ...listIds] : listIds;
+          const found = await jobsInAnyShard(shards, ids);
+          const listFound = found.filter((j) => listIds.some((id) => j.id === id || j.id.endsWith(`.${id}`))).length;
+          return { queue: name, by, jobs: found, nextCursor: listFound === limit ? String(cursor + limit) : null };
+        }
+        const keyOf = (queue: Queue) =>
           by === 'batch'
             ? lookupKeys.batchJobs(queue.qualifiedName, q.batch!)
             : by === 'tenant'
               ? lookupKeys.tenant(queue.qualifiedName, q.tenant!)
               : lookupKeys.text(queue.qualifiedName, by === 'text' ? textHash(q.text!) : q.textHash!);
-        const page = await indexPage(queue, key, cursor, limit);
-        return { queue: queue.name, by, jobs: await jobsByIds(queue, page.ids), nextCursor: page.nextCursor };
+        const page = await indexPage(shards, keyOf, cursor, limit);
+        return { queue: name, by, jobs: await jobsFound(page.found), nextCursor: page.nextCursor };
       })(),
     );
   }
 
   /** A batch's record and one page of its jobs, from `queue` or every known queue; 404 when none has it. */
   async function getBatch(batchId: string, q: { queue?: string; cursor?: number; limit?: number }): Promise<BatchView> {
-    const candidates = q.queue ? [queueNamed(q.queue)] : [...queues.values()];
+    const candidates = q.queue ? queueNamed(q.queue) : queues.all();
     const cursor = q.cursor ?? 0;
     const limit = q.limit ?? 100;
     return bounded(
@@ -259,7 +290,7 @@ export function createJobLookup(opts: JobLookupOptions) {
         }
         return {
           batchId,
-          queues: holding.map((f) => f.queue.name),
+          queues: [...new Set(holding.map((f) => f.queue.name))],
           name: record.name ?? null,
           size: num(record.size),
           jobsServed: num(record.jobs),

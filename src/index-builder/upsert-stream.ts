@@ -2,6 +2,7 @@ import { endianness } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { IndexItemId, IndexNamespace } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
+import { clusterSlot } from '../contracts/shards';
 import { LuaCommand } from '../redis-lua/lua-command';
 import type { ItemMeta } from './item-metadata';
 import type { IndexOp, OpBatch } from './namespaced-index';
@@ -99,13 +100,17 @@ export const INDEX_EFFECT_FIELD = 'fleet:index-upsert';
 // One script call per batch: for each item, HSETNX a marker on the job's own hash and append only when the
 // marker is new. Marker and entry are written atomically, and the marker goes away with the job (BullMQ's
 // retention), so nothing needs a TTL. A job hash that no longer exists (removed while running) gets no
-// marker: its entry is appended, as without deduplication.
+// marker: its entry is appended, as without deduplication. A job of a sharded queue's other shards has its
+// hash in another slot, which a script on a cluster cannot touch: its marker is a key of its own in the log's
+// slot (ARGV[a + 8] its TTL in seconds, the jobs' retention), set with SET NX.
 const APPEND_ONCE_LUA = `
 local out = {}
 for i = 2, #KEYS do
-  local a = (i - 2) * 7
+  local a = (i - 2) * 8
   local fresh = 1
-  if redis.call('EXISTS', KEYS[i]) == 1 then fresh = redis.call('HSETNX', KEYS[i], '${INDEX_EFFECT_FIELD}', ARGV[a + 4]) end
+  if ARGV[a + 8] ~= '' then
+    if not redis.call('SET', KEYS[i], ARGV[a + 4], 'NX', 'EX', ARGV[a + 8]) then fresh = 0 end
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then fresh = redis.call('HSETNX', KEYS[i], '${INDEX_EFFECT_FIELD}', ARGV[a + 4]) end
   if fresh == 1 then
     local entry = {'XADD', KEYS[1], '*', 'op', 'u', 'ns', ARGV[a + 1], 'id', ARGV[a + 2], 'v', ARGV[a + 3], 'j', ARGV[a + 4]}
     if ARGV[a + 5] ~= '' then table.insert(entry, 't'); table.insert(entry, ARGV[a + 5]) end
@@ -129,16 +134,25 @@ export async function appendUpsertsOnce(
   redis: Redis | Cluster,
   prefix: string,
   items: readonly JobUpsert[],
-  opts: AppendOptions = {},
+  opts: AppendOptions & {
+    /** How long the marker of a job outside the log's slot (a sharded queue's shard) lives. Default 7 days. */
+    markerTtlS?: number;
+  } = {},
 ): Promise<(string | null)[]> {
   validateUpserts(items, opts, (item, i, issues) => {
     if (typeof item?.jobKey !== 'string' || item.jobKey.length === 0) issues.push({ path: `[${i}].jobKey`, message: "must be the job's Redis key" });
     if (typeof item?.jobId !== 'string' || item.jobId.length === 0) issues.push({ path: `[${i}].jobId`, message: 'must be the job id' });
   });
-  const keys: string[] = [indexLogKey(prefix)];
+  const logKey = indexLogKey(prefix);
+  // Without a hash tag the fleet is on one Redis (a cluster requires tags): every key may be touched together.
+  const logSlot = /\{[^{}]+\}/.test(logKey) ? clusterSlot(logKey) : undefined;
+  const ttl = String(opts.markerTtlS ?? 7 * 24 * 3600);
+  const keys: string[] = [logKey];
   const args: (string | Buffer)[] = [];
   for (const item of items) {
-    keys.push(item.jobKey);
+    // The job's own hash when it shares the log's slot; else a marker key in the log's slot.
+    const own = logSlot === undefined || clusterSlot(item.jobKey) === logSlot;
+    keys.push(own ? item.jobKey : `${logKey}:once:${item.jobKey.replace(/[{}]/g, '')}`);
     args.push(
       item.namespace ?? DEFAULT_NAMESPACE,
       item.id,
@@ -147,6 +161,7 @@ export async function appendUpsertsOnce(
       item.tenant ?? '',
       item.dealId ?? '',
       item.ts === undefined ? '' : String(item.ts),
+      own ? '' : ttl,
     );
   }
   const reply = (await appendOnce.run(redis, keys, args)) as string[];

@@ -8,10 +8,11 @@ import { JobFailedError, ResultTimeoutError, ValidationError } from '../contract
 import { JOB_DEFAULTS } from '../contracts/job-defaults';
 import { isQueueName, JOB_NAMES, QUEUES, type QueueName } from '../contracts/queues';
 import { SearchRequest, type SearchResponse } from '../contracts/search';
+import { pickShard, type ShardCounts, shardCount, shardOfJobId, shardPrefix, withShardMark } from '../contracts/shards';
 import { Tenant } from '../contracts/tenants';
 import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
-import { type FairnessSettings, fairnessSettings, isFairQueue, TenantLanes } from '../fairness';
+import { type FairnessSettings, fairnessSettings, isFairQueue, shardShare, TenantLanes } from '../fairness';
 import { buildWorkflowFlow } from '../flows/build-flow';
 import { withDeadline, withDeadlineOr } from '../resilience';
 import { injectTraceContext } from '../telemetry/tracing';
@@ -62,6 +63,17 @@ export interface ProducerOptions {
    * `false` (or `enabled: false`): plain FIFO, no limits. Default on, `DEFAULT_FAIRNESS`.
    */
   fairness?: Partial<FairnessSettings> | false;
+  /**
+   * Queues split into shards (FLEET_QUEUE_SHARDS; src/contracts/shards.ts): each job goes to one shard (by its
+   * idempotency key, else in turn) and its id says which (`s2.…`). Every producer and worker of a fleet must use
+   * the same counts. Default one shard per queue.
+   */
+  shards?: ShardCounts;
+  /**
+   * The layout before a change of `shards` (FLEET_QUEUE_SHARDS_PREVIOUS): an enqueue with an idempotency key first
+   * looks for the job in the shard the old layout gave the key, and returns it when it is there.
+   */
+  previousShards?: ShardCounts;
 }
 
 /** What the producer holds right now, and what it flushed and dropped. */
@@ -188,8 +200,12 @@ export interface Producer {
    * running then is `pending` (never an exception). What the HTTP API's `?waitMs=` answers with.
    */
   waitForResults(handles: readonly JobHandle<unknown>[], opts: WaitForResultsOptions): Promise<JobOutcome[]>;
-  /** The underlying queues (for callers that need BullMQ directly, e.g. Bull Board). */
+  /** The underlying queue (for callers that need BullMQ directly); of a sharded queue, shard 0 (see `shardQueues`). */
   queue(name: QueueName): Queue;
+  /** Every shard of a queue, shard 0 first: those of `shards` and of `previousShards` (one for an unsharded queue). */
+  shardQueues(name: QueueName): Queue[];
+  /** The shard of `name` that holds the job `id` (its id names it). */
+  queueOfJob(name: QueueName, id: string): Queue;
   /** Whether the connection is ready, and the outage buffer's counts. */
   stats(): ProducerStats;
   /** True while the job waits in this producer's outage buffer (Redis does not know it yet). */
@@ -262,6 +278,14 @@ export function createProducer(options: ProducerOptions): Producer {
   const { limits, connectWaitMs } = checkProducerOptions(options);
   const fairness = options.fairness === false ? undefined : fairnessSettings(options.fairness);
   const prefix = options.prefix ?? '{fleet}';
+  const shards = options.shards ?? {};
+  const previousShards = options.previousShards;
+  /** Shards of `name` that may hold jobs: the current layout's and, during a change, the previous one's. */
+  const shardsHeld = (name: QueueName) => Math.max(shardCount(shards, name), shardCount(previousShards, name));
+  for (const name of new Set([...Object.keys(shards), ...Object.keys(previousShards ?? {})]) as Set<QueueName>) {
+    // Checked at creation: a prefix without a hash tag cannot shard.
+    for (let k = 1; k < shardsHeld(name); k++) shardPrefix(prefix, name, k);
+  }
   const owned: (Redis | Cluster)[] = [];
   // Always one ioredis instance the producer can watch: the outage gate decides from its status.
   const connection: Redis | Cluster = (() => {
@@ -273,15 +297,17 @@ export function createProducer(options: ProducerOptions): Producer {
     owned.push(r);
     return r;
   })();
-  const queues = new Map<QueueName, Queue>();
-  const lanes = new Map<QueueName, TenantLanes>();
-  /** The tenant lanes of a fair queue, when fairness is on. */
-  const lanesOf = (name: QueueName): TenantLanes | undefined => {
+  /** Each queue's shards, by shard index. */
+  const queues = new Map<QueueName, Map<number, Queue>>();
+  const lanes = new Map<Queue, TenantLanes>();
+  /** The tenant lanes of a fair queue's shard, when fairness is on: each shard enforces its share of the limits. */
+  const lanesOf = (q: Queue): TenantLanes | undefined => {
+    const name = q.name as QueueName;
     if (!fairness?.enabled || !isFairQueue(name)) return undefined;
-    let l = lanes.get(name);
+    let l = lanes.get(q);
     if (!l) {
-      l = new TenantLanes(connection, prefix, name, fairness);
-      lanes.set(name, l);
+      l = new TenantLanes(connection, q.opts.prefix ?? prefix, name, shardShare(fairness, shardCount(shards, name)));
+      lanes.set(q, l);
     }
     return l;
   };
@@ -291,9 +317,44 @@ export function createProducer(options: ProducerOptions): Producer {
    * past a limit), then one add or addBulk. Run again after a lost connection, both steps are no-ops for
    * what already happened.
    */
-  const batcher = new AddBatcher((q) => lanesOf(q.name as QueueName));
-  const addJobs = (name: QueueName, jobs: BulkJob[]): Promise<Job[]> => batcher.add(openQueue(name), jobs);
-  const events = new Map<QueueName, Promise<QueueEvents>>();
+  const batcher = new AddBatcher(lanesOf);
+  /** Ids the previous shard layout gave the jobs of idempotent enqueues, where it differs (see `previousShards`). */
+  const previousIds = new WeakMap<JobsOptions, string>();
+  /**
+   * Adds `jobs` to their shards (each job's id names it), in the caller's order. During a layout change a job
+   * whose key the previous layout put elsewhere, and which is there, is returned instead of added again.
+   */
+  const addJobs = async (name: QueueName, jobs: BulkJob[]): Promise<Job[]> => {
+    const out: (Job | undefined)[] = new Array(jobs.length);
+    const earlier = jobs.map((j) => previousIds.get(j.opts));
+    if (earlier.some(Boolean)) {
+      const found = await Promise.all(earlier.map((id) => (id ? openQueue(name, shardOfJobId(id)).getJob(id) : undefined)));
+      found.forEach((job, i) => {
+        if (job) out[i] = job;
+      });
+    }
+    const byShard = new Map<number, number[]>();
+    jobs.forEach((j, i) => {
+      if (out[i]) return;
+      const k = shardOfJobId(j.opts.jobId!);
+      const list = byShard.get(k);
+      if (list) list.push(i);
+      else byShard.set(k, [i]);
+    });
+    await Promise.all(
+      [...byShard].map(async ([k, idx]) => {
+        const added = await batcher.add(
+          openQueue(name, k),
+          idx.map((i) => jobs[i]),
+        );
+        idx.forEach((i, n) => {
+          out[i] = added[n];
+        });
+      }),
+    );
+    return out as Job[];
+  };
+  const events = new Map<Queue, Promise<QueueEvents>>();
   const openEvents: QueueEvents[] = [];
   let flows: FlowProducer | undefined;
   let closed: Promise<CloseResult> | undefined;
@@ -311,43 +372,58 @@ export function createProducer(options: ProducerOptions): Producer {
     return openQueue(name);
   };
   // Without the closed check: close() flushes the buffer through the queues before it closes them.
-  const openQueue = (name: QueueName) => {
+  const openQueue = (name: QueueName, shard = 0) => {
     // A JavaScript caller can pass any string; BullMQ would open a queue nobody works on.
     if (typeof name !== 'string' || !isQueueName(name)) {
       throw new ValidationError([{ path: 'queue', message: `unknown queue ${JSON.stringify(name)}; known queues: ${Object.values(QUEUES).join(', ')}` }]);
     }
-    let q = queues.get(name);
+    let byShard = queues.get(name);
+    if (!byShard) {
+      byShard = new Map();
+      queues.set(name, byShard);
+    }
+    let q = byShard.get(shard);
     if (!q) {
-      q = new Queue(name, { connection, prefix, defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions } });
+      q = new Queue(name, {
+        connection,
+        prefix: shardPrefix(prefix, name, shard),
+        defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.defaultJobOptions },
+      });
       q.on('error', onError);
       // each pending result() (job.waitUntilFinished) listens for the queue's 'closing'; hundreds at once are normal
       q.setMaxListeners(0);
-      queues.set(name, q);
+      byShard.set(shard, q);
     }
     return q;
+  };
+  const queueOfJob = (name: QueueName, id: string) => {
+    checkOpen();
+    const k = shardOfJobId(id);
+    // An id marked for a shard the queue does not have is nobody's job: shard 0 answers "not found".
+    return openQueue(name, k < shardsHeld(name) ? k : 0);
   };
 
   // QueueEvents blocks on XREAD, so it gets its own connection. It reads from the stream's last entry as
   // of its creation, not from '$': BullMQ's QueueEvents issues its first XREAD '$' some time after it is
   // "ready", and job.waitUntilFinished's own isFinished check runs once it is ready, so a job finishing in
   // between was never seen (found under load: a completed job's result() timing out).
-  const queueEvents = (name: QueueName): Promise<QueueEvents> => {
-    let ready = events.get(name);
+  const queueEvents = (q: Queue): Promise<QueueEvents> => {
+    let ready = events.get(q);
     if (!ready) {
       ready = (async () => {
-        const eventsKey = queue(name).keys.events;
+        const eventsKey = q.keys.events;
         const last = await connection.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
         const conn = connection.duplicate();
         owned.push(conn);
-        const qe = new QueueEvents(name, { connection: conn, prefix, lastEventId: last[0]?.[0] ?? '0-0' });
+        const qe = new QueueEvents(q.name, { connection: conn, prefix: q.opts.prefix, lastEventId: last[0]?.[0] ?? '0-0' });
         qe.on('error', onError);
         openEvents.push(qe);
         await qe.waitUntilReady();
         return qe;
       })();
       // A failed start (Redis away) is not kept: the next result() tries again.
-      ready.catch(() => events.delete(name));
-      events.set(name, ready);
+      ready.catch(() => events.delete(q));
+      events.set(q, ready);
     }
     return ready;
   };
@@ -368,7 +444,9 @@ export function createProducer(options: ProducerOptions): Producer {
         const started = performance.now();
         // Time in the buffer counts against the caller's timeout; a dropped job rejects with EnqueueDroppedError.
         const inRedis = buffered ? await withDeadline(job, timeoutMs, () => new ResultTimeoutError(name, id, timeoutMs)) : (job as Job);
-        const qe = await queueEvents(name);
+        // The shard of the job in Redis: a buffered enqueue sent during a layout change may have found its key's
+        // job in the previous layout's shard, under another id than the handle's.
+        const qe = await queueEvents(queueOfJob(name, inRedis.id ?? id));
         try {
           return (await inRedis.waitUntilFinished(qe, Math.max(1, Math.round(timeoutMs - (performance.now() - started))))) as R;
         } catch (err) {
@@ -398,15 +476,20 @@ export function createProducer(options: ProducerOptions): Producer {
   const jobOptions = (name: QueueName, opts: EnqueueOptions, keySuffix?: string): JobsOptions => {
     checkPriority(opts.priority);
     checkTenant(opts.tenant);
-    return {
-      // Always a job id chosen here, never Redis's counter: when ioredis re-sends an add after a reconnect
-      // (the first one may have run before the connection dropped), BullMQ finds the id and adds nothing.
-      jobId:
-        opts.idempotencyKey !== undefined
-          ? idempotentJobId(name, keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`)
-          : `j-${randomUUID()}`,
+    const key = opts.idempotencyKey === undefined ? undefined : keySuffix === undefined ? opts.idempotencyKey : `${opts.idempotencyKey}#${keySuffix}`;
+    // Always a job id chosen here, never Redis's counter: when ioredis re-sends an add after a reconnect
+    // (the first one may have run before the connection dropped), BullMQ finds the id and adds nothing.
+    // On a sharded queue the id names its shard (a key always picks the same one).
+    const base = key !== undefined ? idempotentJobId(name, key) : `j-${randomUUID()}`;
+    const result: JobsOptions = {
+      jobId: withShardMark(base, pickShard(shardCount(shards, name), key)),
       ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
     };
+    if (key !== undefined && previousShards) {
+      const before = withShardMark(base, pickShard(shardCount(previousShards, name), key));
+      if (before !== result.jobId) previousIds.set(result, before);
+    }
+    return result;
   };
 
   async function embed(input: string | string[], opts: InternalEmbedOptions = {}): Promise<JobHandle<EmbeddingResult> | JobHandle<EmbeddingResult>[]> {
@@ -485,7 +568,7 @@ export function createProducer(options: ProducerOptions): Producer {
     const lookUp = async () => {
       const open = handles.filter((h) => !settled.has(h));
       if (open.length === 0) return;
-      const jobs = await withDeadlineOr(Promise.all(open.map((h) => queue(h.queue).getJob(h.id))), lookupTimeoutMs, []).catch(() => []);
+      const jobs = await withDeadlineOr(Promise.all(open.map((h) => queueOfJob(h.queue, h.id).getJob(h.id))), lookupTimeoutMs, []).catch(() => []);
       const states = await withDeadlineOr(Promise.all(jobs.map((j) => j?.getState())), lookupTimeoutMs, []).catch(() => []);
       jobs.forEach((job, i) => {
         if (!job) return;
@@ -543,7 +626,7 @@ export function createProducer(options: ProducerOptions): Producer {
           bytes: sizeOf([data]),
           // answered within a request or not at all: a search waiting out an outage helps nobody
           bufferable: false,
-          send: async () => [await openQueue(QUEUES.search).add(JOB_NAMES.search, data, jobOpts)],
+          send: async () => [await openQueue(QUEUES.search, shardOfJobId(jobOpts.jobId!)).add(JOB_NAMES.search, data, jobOpts)],
         },
         opts,
       );
@@ -592,6 +675,11 @@ export function createProducer(options: ProducerOptions): Producer {
       return h;
     },
     queue,
+    shardQueues: (name) => {
+      checkOpen();
+      return Array.from({ length: shardsHeld(name) }, (_, k) => openQueue(name, k));
+    },
+    queueOfJob,
     stats: () => gate.stats(),
     isBuffered: (name, id) => gate.holds(name, id),
     close({ timeoutMs = 5_000 } = {}) {
@@ -603,7 +691,11 @@ export function createProducer(options: ProducerOptions): Producer {
         observed.stop();
         // With Redis away, BullMQ's close can wait on its connection: it gets what is left of a short grace.
         const results = await withDeadlineOr(
-          Promise.allSettled([...(flows ? [flows.close()] : []), ...openEvents.map((e) => e.close()), ...[...queues.values()].map((q) => q.close())]),
+          Promise.allSettled([
+            ...(flows ? [flows.close()] : []),
+            ...openEvents.map((e) => e.close()),
+            ...[...queues.values()].flatMap((byShard) => [...byShard.values()].map((q) => q.close())),
+          ]),
           2_000,
           [],
         );

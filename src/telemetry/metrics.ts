@@ -1,5 +1,6 @@
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
 import { QUEUES } from '../contracts/queues';
+import { shardOfPrefix } from '../contracts/shards';
 import { withDeadline } from '../resilience/deadline';
 import { SLOW_OPERATION_KINDS, type SlowLog } from './slow';
 
@@ -88,6 +89,8 @@ const SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 2000, 
 /** Anything with BullMQ's `name` and `getJobCounts` (a Queue). */
 interface QueueCountsSource {
   readonly name: string;
+  /** A BullMQ queue's options: its prefix names its shard (src/contracts/shards.ts). */
+  readonly opts?: { readonly prefix?: string };
   getJobCounts(...types: (typeof QUEUE_STATES)[number][]): Promise<Record<string, number>>;
 }
 
@@ -263,7 +266,8 @@ export function createFleetMetrics(opts: FleetMetricsOptions): FleetMetrics {
           reads.push(
             withDeadline(q.getJobCounts(...QUEUE_STATES), timeoutMs, `getJobCounts(${q.name})`).then(
               (counts) => {
-                for (const state of QUEUE_STATES) result.observe(counts[state] ?? 0, { queue: q.name, state });
+                const shard = String(shardOfPrefix(q.opts?.prefix ?? '', q.name));
+                for (const state of QUEUE_STATES) result.observe(counts[state] ?? 0, { queue: q.name, shard, state });
               },
               // A queue that does not answer is left out of this scrape (absent, not zero).
               () => undefined,

@@ -21,6 +21,9 @@ const CONNECTION_MESSAGES = [
   /none of startup nodes is available/i,
   /failed to refresh slots cache/i,
   /^cluster is ended/i,
+  // A cluster failing over: the slot's master is gone and its replica not yet promoted (ioredis gave up redirecting).
+  /too many cluster redirections/i,
+  /^CLUSTERDOWN/,
   /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)\b/,
 ];
 

@@ -183,6 +183,40 @@ export function createJobLogWriter(redis: Redis | Cluster, opts: JobLogWriterOpt
   // Insertion-ordered: the first key is the oldest.
   const remembered = new Map<string, ObservedBatch>();
 
+  /** Writes the rows of jobs whose keys share one hash tag (one slot) in one script call. */
+  const writeLogs = async (entries: LogEntry[]): Promise<Array<number | Error>> => {
+    const keys: string[] = [];
+    const args: string[] = [String(entries.length), String(retentionS), String(Date.now())];
+    const records = new Map<string, { key: string; fields: string[] }>();
+    const addRecord = (queueKey: string, queueName: string, batchId: string | undefined) => {
+      // The named batch, and the failed batches it was split from.
+      for (let id = batchId; id !== undefined; id = parentBatchId(id)) {
+        const observed = remembered.get(id);
+        const key = lookupKeys.batch(queueKey, id);
+        if (observed && !records.has(key)) records.set(key, { key, fields: recordFields(observed, queueName) });
+      }
+    };
+    for (const e of entries) {
+      // The batches that served the job and those whose call failed it.
+      const batches = [...batchesInLogs([e.row]), ...failedBatchesInLogs([e.row])];
+      // A job is one of a batch's jobs, and of each failed batch it was split from.
+      const jobSets = new Set<string>();
+      for (const b of batches) for (let id: string | undefined = b.batchId; id !== undefined; id = parentBatchId(id)) jobSets.add(id);
+      const indexes = [...jobSets].map((id) => lookupKeys.batchJobs(e.queueKey, id));
+      if (e.textHash) indexes.push(lookupKeys.text(e.queueKey, e.textHash));
+      if (e.tenant !== undefined) indexes.push(lookupKeys.tenant(e.queueKey, e.tenant));
+      for (const b of batches) addRecord(e.queueKey, e.queueName, b.batchId);
+      const row = link && batches.length ? e.row + batches.map((b) => link(b.batchId)).join('') : e.row;
+      keys.push(`${e.queueKey}:${e.jobId}`, `${e.queueKey}:${e.jobId}:logs`, ...indexes);
+      args.push(row, e.keepLogs ? String(e.keepLogs) : '', e.jobId, String(indexes.length));
+    }
+    for (const r of records.values()) {
+      keys.push(r.key);
+      args.push(JSON.stringify(r.fields));
+    }
+    const counts = (await addLogs.run(redis, keys, args)) as number[];
+    return counts.map((n, i) => (n < 0 ? new Error(`Missing key for job ${entries[i].queueKey}:${entries[i].jobId}. addLog`) : n));
+  };
   let seq = 0;
   const coalescer = new Coalescer<LogEntry, number>({
     name: 'job-logs',
@@ -192,38 +226,32 @@ export function createJobLogWriter(redis: Redis | Cluster, opts: JobLogWriterOpt
     keyOf: (e) => String(e.seq), // every row is written, even two equal rows of one job
     // A failed write is Redis's failure, not one row's: bisecting would only repeat it.
     shouldSplit: () => false,
+    // One script call per hash tag (a sharded queue's shards each have their own, and a cluster runs a script
+    // on one slot), so a batch serving three shards' jobs makes three calls; queues of one tag share one.
     loadBatch: async (entries) => {
-      const keys: string[] = [];
-      const args: string[] = [String(entries.length), String(retentionS), String(Date.now())];
-      const records = new Map<string, { key: string; fields: string[] }>();
-      const addRecord = (queueKey: string, queueName: string, batchId: string | undefined) => {
-        // The named batch, and the failed batches it was split from.
-        for (let id = batchId; id !== undefined; id = parentBatchId(id)) {
-          const observed = remembered.get(id);
-          const key = lookupKeys.batch(queueKey, id);
-          if (observed && !records.has(key)) records.set(key, { key, fields: recordFields(observed, queueName) });
-        }
-      };
-      for (const e of entries) {
-        // The batches that served the job and those whose call failed it.
-        const batches = [...batchesInLogs([e.row]), ...failedBatchesInLogs([e.row])];
-        // A job is one of a batch's jobs, and of each failed batch it was split from.
-        const jobSets = new Set<string>();
-        for (const b of batches) for (let id: string | undefined = b.batchId; id !== undefined; id = parentBatchId(id)) jobSets.add(id);
-        const indexes = [...jobSets].map((id) => lookupKeys.batchJobs(e.queueKey, id));
-        if (e.textHash) indexes.push(lookupKeys.text(e.queueKey, e.textHash));
-        if (e.tenant !== undefined) indexes.push(lookupKeys.tenant(e.queueKey, e.tenant));
-        for (const b of batches) addRecord(e.queueKey, e.queueName, b.batchId);
-        const row = link && batches.length ? e.row + batches.map((b) => link(b.batchId)).join('') : e.row;
-        keys.push(`${e.queueKey}:${e.jobId}`, `${e.queueKey}:${e.jobId}:logs`, ...indexes);
-        args.push(row, e.keepLogs ? String(e.keepLogs) : '', e.jobId, String(indexes.length));
-      }
-      for (const r of records.values()) {
-        keys.push(r.key);
-        args.push(JSON.stringify(r.fields));
-      }
-      const counts = (await addLogs.run(redis, keys, args)) as number[];
-      return counts.map((n, i) => (n < 0 ? new Error(`Missing key for job ${entries[i].queueKey}:${entries[i].jobId}. addLog`) : n));
+      const byQueue = new Map<string, number[]>();
+      entries.forEach((e, i) => {
+        const tag = /\{[^{}]+\}/.exec(e.queueKey)?.[0] ?? '';
+        const list = byQueue.get(tag);
+        if (list) list.push(i);
+        else byQueue.set(tag, [i]);
+      });
+      const out: Array<number | Error> = new Array(entries.length);
+      // Each tag's call settles its own rows: a shard whose master is failing over fails its jobs' rows, not
+      // the rows of the other shards' jobs in the same batch.
+      await Promise.all(
+        [...byQueue.values()].map(async (idx) => {
+          try {
+            const counts = await writeLogs(idx.map((i) => entries[i]));
+            idx.forEach((i, n) => {
+              out[i] = counts[n];
+            });
+          } catch (err) {
+            for (const i of idx) out[i] = err instanceof Error ? err : new Error(String(err));
+          }
+        }),
+      );
+      return out;
     },
   });
   return {

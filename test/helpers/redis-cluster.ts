@@ -33,6 +33,14 @@ interface ClusterRole {
   readonly flags: readonly string[];
 }
 
+/** One slot range of CLUSTER SLOTS: the master serving it and its replicas, by port. */
+export interface SlotRange {
+  readonly from: number;
+  readonly to: number;
+  readonly master: number;
+  readonly replicas: readonly number[];
+}
+
 export interface TestCluster {
   readonly nodes: readonly ClusterNode[];
   /** `127.0.0.1:P1,127.0.0.1:P2,…`: REDIS_CLUSTER_NODES for the fleet. */
@@ -44,6 +52,10 @@ export interface TestCluster {
   topology(askPort?: number): Promise<ClusterRole[]>;
   /** The master serving `key`'s slot (CLUSTER KEYSLOT + CLUSTER NODES), as a live node sees it. */
   masterOf(key: string): Promise<ClusterRole & { slot: number }>;
+  /** CLUSTER SLOTS as the node on `askPort` (default: the first live node) answers it. */
+  slotRanges(askPort?: number): Promise<SlotRange[]>;
+  /** The keys matching `pattern` that the node on `port` holds (`redis-cli --scan`: that node's own keys, no redirects). */
+  scanKeys(port: number, pattern: string): Promise<string[]>;
   /** Waits until every live node reports `cluster_state:ok` and every replica's link to its master is up. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Stops every node (SIGTERM by pid, SIGKILL after 3 s) and removes the data directory. Idempotent. */
@@ -78,7 +90,7 @@ export async function startRedisCluster(opts: TestClusterOptions = {}): Promise<
   };
 
   const cli = async (port: number, ...args: string[]) =>
-    (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 })).stdout.trim();
+    (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000, maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
   const live = () => nodes.filter((n) => !n.server.stopped());
 
   const topology = async (askPort?: number): Promise<ClusterRole[]> => {
@@ -121,6 +133,18 @@ export async function startRedisCluster(opts: TestClusterOptions = {}): Promise<
       const owner = (await topology(askPort)).find((n) => n.role === 'master' && !n.flags.includes('fail') && n.slots.some(([a, b]) => slot >= a && slot <= b));
       if (!owner) throw new Error(`no live master serves slot ${slot} (of ${key})`);
       return { ...owner, slot };
+    },
+    async slotRanges(askPort) {
+      const port = askPort ?? live()[0]?.port;
+      if (port === undefined) throw new Error('no cluster node is running');
+      // Each range: [from, to, [host, port, id, {…}] of the master, then one such array per replica].
+      const reply = JSON.parse(await cli(port, '--json', 'CLUSTER', 'SLOTS')) as [number, number, ...[string, number, ...unknown[]][]][];
+      return reply
+        .map(([from, to, master, ...replicas]) => ({ from, to, master: master[1], replicas: replicas.map((r) => r[1]) }))
+        .sort((a, b) => a.from - b.from);
+    },
+    async scanKeys(port, pattern) {
+      return (await cli(port, '--scan', '--pattern', pattern)).split('\n').filter(Boolean);
     },
     async waitHealthy(timeoutMs = 30_000) {
       await waitUntil(

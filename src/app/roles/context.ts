@@ -2,6 +2,8 @@ import type { Job, Worker } from 'bullmq';
 import type { FleetConfig } from '../../config';
 import { JOB_LOOKUP_PAGE } from '../../contracts/batch-log';
 import type { QueueName } from '../../contracts/queues';
+import { shardCount, shardPrefix } from '../../contracts/shards';
+import { fairnessSettings, shardShare } from '../../fairness';
 import type { PooledWarehouse, WarehousePool } from '../../pool';
 import { type FleetMetrics, instrumentProcessor } from '../../telemetry';
 import type { Logger } from '../../telemetry/logger';
@@ -73,12 +75,25 @@ export function jobLogs(ctx: RoleContext, name: string): { logs: JobLogWriter; c
 }
 
 /**
- * A BullMQ worker for `queue` on its own connection, with the fleet's lock, stall and retention settings,
- * instrumented; a job refused by an open warehouse circuit is deferred (logged once per outage phase).
+ * The shards of `queue` this process consumes: every shard of the current layout and, during a change, of the
+ * previous one (so the old layout drains), narrowed to FLEET_WORKER_SHARDS's pins when it names the queue.
  */
-export function startWorker(ctx: RoleContext, queue: QueueName, processor: (job: Job) => Promise<unknown>, concurrency: number): Worker {
-  const connection = ctx.redis();
-  ctx.releasers.add(`${queue} worker connection`, () => closeRedis(connection), { force: () => dropRedis(connection) });
+export function consumedShards(config: FleetConfig, queue: QueueName): number[] {
+  const { counts, previous, consume } = config.shards;
+  const held = Math.max(shardCount(counts, queue), shardCount(previous, queue));
+  const all = Array.from({ length: held }, (_, k) => k);
+  const pinned = consume[queue];
+  return pinned ? all.filter((k) => pinned.includes(k)) : all;
+}
+
+/**
+ * BullMQ workers for `queue`, one per shard this process consumes (`consumedShards`), each on its own
+ * connection, with the fleet's lock, stall and retention settings, instrumented, all running the same
+ * `processor` (so one coalescer and one pool serve every shard: a batch mixes their jobs). `concurrency` is the
+ * process's: the shards' workers share it. A job refused by an open warehouse circuit is deferred (logged once
+ * per outage phase).
+ */
+export function startWorkers(ctx: RoleContext, queue: QueueName, processor: (job: Job) => Promise<unknown>, concurrency: number): Worker[] {
   const { metrics, logger } = ctx;
   const instrumented = metrics
     ? instrumentProcessor(processor as never, { metrics, logger, isDeferral: (err) => circuitOpenCause(err) !== undefined })
@@ -90,19 +105,27 @@ export function startWorker(ctx: RoleContext, queue: QueueName, processor: (job:
     logger.warn({ queue, pauseMs }, 'warehouse circuit open: jobs go back to waiting without spending an attempt; fetching paused');
   };
   const j = ctx.config.jobs;
-  return runWorker({
-    queue,
-    connection,
-    processor: instrumented as (job: Job) => Promise<unknown>,
-    concurrency,
-    onDeferred,
-    prefix: ctx.config.queuePrefix,
-    lockDurationMs: j.lockDurationMs,
-    stalledIntervalMs: j.stalledIntervalMs,
-    maxStalledCount: j.maxStalledCount,
-    keepCompleted: { age: j.keepCompletedS, count: j.keepCompletedCount },
-    keepFailed: { age: j.keepFailedS },
-    // Frees finished jobs' slots in their tenants' lanes (on the worker's command connection, never a blocking one).
-    fairness: { settings: ctx.config.fairness, redis: connection, onError: (err) => ctx.redisLog.failed(err, { queue, op: 'tenant lanes' }) },
+  const shards = consumedShards(ctx.config, queue);
+  const shardCountNow = shardCount(ctx.config.shards.counts, queue);
+  const fairness = shardShare(fairnessSettings(ctx.config.fairness), shardCountNow);
+  return shards.map((shard) => {
+    const connection = ctx.redis();
+    const label = shards.length > 1 || shard > 0 ? `${queue} shard ${shard}` : queue;
+    ctx.releasers.add(`${label} worker connection`, () => closeRedis(connection), { force: () => dropRedis(connection) });
+    return runWorker({
+      queue,
+      connection,
+      processor: instrumented as (job: Job) => Promise<unknown>,
+      concurrency: Math.max(1, Math.ceil(concurrency / shards.length)),
+      onDeferred,
+      prefix: shardPrefix(ctx.config.queuePrefix, queue, shard),
+      lockDurationMs: j.lockDurationMs,
+      stalledIntervalMs: j.stalledIntervalMs,
+      maxStalledCount: j.maxStalledCount,
+      keepCompleted: { age: j.keepCompletedS, count: j.keepCompletedCount },
+      keepFailed: { age: j.keepFailedS },
+      // Frees finished jobs' slots in their tenants' lanes (on the worker's command connection, never a blocking one).
+      fairness: { settings: fairness, redis: connection, onError: (err) => ctx.redisLog.failed(err, { queue, shard, op: 'tenant lanes' }) },
+    });
   });
 }

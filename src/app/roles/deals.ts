@@ -1,6 +1,6 @@
 import { QUEUES } from '../../contracts/queues';
 import { createDealProcessor } from '../../workers/deal-processor';
-import { batchObserver, jobLogs, type RoleModule, startWorker } from './context';
+import { batchObserver, jobLogs, type RoleModule, startWorkers } from './context';
 
 /** `deals`: deal ids coalesced into one `WHERE ID IN (…)` per batch, behind the deal cache. */
 export const dealsRole: RoleModule = (ctx) => {
@@ -17,5 +17,5 @@ export const dealsRole: RoleModule = (ctx) => {
     await processor.close();
     await logs.close();
   });
-  return { workers: [startWorker(ctx, QUEUES.deals, processor.process, s.concurrency)] };
+  return { workers: startWorkers(ctx, QUEUES.deals, processor.process, s.concurrency) };
 };

@@ -2,7 +2,7 @@ import { QUEUES } from '../../contracts/queues';
 import { appendUpsertsOnce } from '../../index-builder';
 import { EMBEDDING_DIMS } from '../../warehouse/queries/embed-texts';
 import { createEmbeddingProcessor } from '../../workers/embedding-processor';
-import { batchObserver, jobLogs, type RoleModule, startWorker } from './context';
+import { batchObserver, jobLogs, type RoleModule, startWorkers } from './context';
 
 /** `embeddings`: coalesced EMBED_TEXT_768 calls behind the cache; index upserts and job logs on one side connection. */
 export const embeddingsRole: RoleModule = (ctx) => {
@@ -13,7 +13,12 @@ export const embeddingsRole: RoleModule = (ctx) => {
     logs,
     warehouse: ctx.warehouse,
     cache: ctx.caches?.embeddings,
-    indexSink: (items) => appendUpsertsOnce(connection, ctx.config.queuePrefix, items, { dimensions: EMBEDDING_DIMS }),
+    // One index log under the fleet's tag; a sharded queue's jobs mark their upsert in its slot for as long as jobs are kept.
+    indexSink: (items) =>
+      appendUpsertsOnce(connection, ctx.config.queuePrefix, items, {
+        dimensions: EMBEDDING_DIMS,
+        markerTtlS: Math.max(ctx.config.jobs.keepCompletedS, ctx.config.jobs.keepFailedS),
+      }),
     batching: { maxBatchSize: s.maxBatchSize, maxWaitMs: s.maxWaitMs, targetMs: s.targetMs, maxConcurrentBatches: ctx.config.pool.max },
     onBatch: batchObserver(ctx),
   });
@@ -21,5 +26,5 @@ export const embeddingsRole: RoleModule = (ctx) => {
     await processor.close();
     await logs.close();
   });
-  return { workers: [startWorker(ctx, QUEUES.embeddings, processor.process, s.concurrency)] };
+  return { workers: startWorkers(ctx, QUEUES.embeddings, processor.process, s.concurrency) };
 };

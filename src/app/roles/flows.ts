@@ -1,6 +1,6 @@
 import { QUEUES } from '../../contracts/queues';
 import { createFlowProcessors } from '../../workers/flow-processors';
-import { batchObserver, jobLogs, type RoleModule, startWorker } from './context';
+import { batchObserver, jobLogs, type RoleModule, startWorkers } from './context';
 
 /** `flows`: the workflow tree's collectors (coalesced across workflows), analysers and synthesis. */
 export const flowsRole: RoleModule = (ctx) => {
@@ -18,9 +18,9 @@ export const flowsRole: RoleModule = (ctx) => {
   });
   return {
     workers: [
-      startWorker(ctx, QUEUES.collect, processors.collect, s.concurrency),
-      startWorker(ctx, QUEUES.analyze, processors.analyze, s.concurrency),
-      startWorker(ctx, QUEUES.workflows, processors.synthesize, s.concurrency),
+      ...startWorkers(ctx, QUEUES.collect, processors.collect, s.concurrency),
+      ...startWorkers(ctx, QUEUES.analyze, processors.analyze, s.concurrency),
+      ...startWorkers(ctx, QUEUES.workflows, processors.synthesize, s.concurrency),
     ],
   };
 };

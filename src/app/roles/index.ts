@@ -61,8 +61,10 @@ export function startRole(role: WorkerRole, ctx: RoleContext): StartedRole {
   const started = ROLES[role]({ ...ctx, logger });
   for (const worker of started.workers) {
     watch(worker, logger, ctx.redisLog);
-    ctx.releasers.add(`${worker.name} worker`, () => closeUnlessRedisDown(worker, ctx.redisLog));
-    logger.info({ queue: worker.name, concurrency: worker.opts.concurrency }, 'worker started');
+    // A shard's worker is named by its prefix (shard 0's is the fleet's own).
+    const shard = worker.opts.prefix === ctx.config.queuePrefix ? {} : { prefix: worker.opts.prefix };
+    ctx.releasers.add(`${worker.name} worker${shard.prefix ? ` ${shard.prefix}` : ''}`, () => closeUnlessRedisDown(worker, ctx.redisLog));
+    logger.info({ queue: worker.name, ...shard, concurrency: worker.opts.concurrency }, 'worker started');
   }
   return started;
 }

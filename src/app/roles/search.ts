@@ -3,7 +3,7 @@ import { createSearchService } from '../../index-builder';
 import { createEmbeddingService } from '../../workers/embedding-processor';
 import { createSearchProcessor } from '../../workers/search-processor';
 import { closeRedis, dropRedis } from '../redis';
-import { type RoleModule, startWorker } from './context';
+import { type RoleModule, startWorkers } from './context';
 
 /** `search`: serves the latest snapshot (hot-swapped) to the `search` queue and, in-process, to POST /v1/search. */
 export const searchRole: RoleModule = (ctx) => {
@@ -29,5 +29,5 @@ export const searchRole: RoleModule = (ctx) => {
   });
   ctx.releasers.add('search embeddings', () => embeddings.close());
   const search = createSearchProcessor({ index: service, embeddings });
-  return { workers: [startWorker(ctx, QUEUES.search, search.process, i.searchConcurrency)], ready, search };
+  return { workers: startWorkers(ctx, QUEUES.search, search.process, i.searchConcurrency), ready, search };
 };

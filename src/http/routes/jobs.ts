@@ -1,4 +1,3 @@
-import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { batchesInLogs } from '../../contracts/batch-log';
 import type { BatchRef } from '../../contracts/embedding';
@@ -8,6 +7,7 @@ import { PREVALIDATED } from '../../producers/producer';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
+import type { QueueSet } from '../queue-set';
 import { DealInsightsRequest, EmbeddingsRequest, idempotencyHeaderSchema, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
 import { appliedTenant, TENANT_HEADER_SCHEMA, validateEnqueue } from '../tenant';
 import { enqueueKeyOf, type V1Scope } from '../v1-scope';
@@ -16,7 +16,7 @@ export interface JobRoutesOptions {
   scope: V1Scope;
   producer: Producer;
   /** Queues jobs are looked up in, by name; others get 404. */
-  queues: ReadonlyMap<string, Queue>;
+  queues: QueueSet;
   admission: Admission;
   /** Longest `?waitMs=`. */
   maxWaitMs: number;
@@ -157,14 +157,11 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
     (req) =>
       scope.inSpan(req, async () => {
         const params = validateRequest(JobParams, req.params, 'params');
-        const queue = queues.get(params.queue);
-        if (!queue) {
-          throw new HttpError(
-            404,
-            'unknown_queue',
-            `unknown queue ${JSON.stringify(params.queue)}; known queues: ${[...queues.keys()].join(', ') || '(none)'}`,
-          );
+        if (!queues.has(params.queue)) {
+          throw new HttpError(404, 'unknown_queue', `unknown queue ${JSON.stringify(params.queue)}; known queues: ${queues.names().join(', ') || '(none)'}`);
         }
+        // The job's id names its shard; an id naming a shard the queue does not have is no job of it.
+        const queue = queues.ofJob(params.queue, params.id) ?? queues.shards(params.queue)[0];
         // Redis does not know a buffered job yet (and may be away): this process does.
         if (isQueueName(params.queue) && producer.isBuffered(params.queue, params.id)) {
           return { queue: queue.name, id: params.id, state: 'buffered', batches: [], result: null, logs: [] };

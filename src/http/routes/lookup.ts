@@ -1,14 +1,14 @@
-import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { BatchLookupQuery, BatchParams, createJobLookup, JobLookupQuery } from '../job-lookup';
 import { errorResponses } from '../openapi';
+import type { QueueSet } from '../queue-set';
 import { openApiSchema, validateRequest } from '../schemas';
 import type { V1Scope } from '../v1-scope';
 
 export interface LookupRoutesOptions {
   scope: V1Scope;
   /** Queues jobs are looked up in, by name; others get 404. */
-  queues: ReadonlyMap<string, Queue>;
+  queues: QueueSet;
   /** Deadline of the Redis work of one lookup; past it a 503 with Retry-After. */
   redisTimeoutMs: number;
 }
