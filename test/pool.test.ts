@@ -1,8 +1,9 @@
 import type { LocalWarehouse } from 'local-snowflake';
-import { CircuitBreaker, type WarehouseCallEvent } from '../src/pool';
+import { CircuitBreaker, type WarehouseCallEvent, WarehousePool } from '../src/pool';
 import { CircuitOpenError, WarehouseError, WarehouseTimeoutError } from '../src/warehouse/errors';
 import { embedTexts } from '../src/warehouse/queries/embed-texts';
 import { getDeals } from '../src/warehouse/queries/get-deals';
+import { waitUntil } from './helpers/wait';
 import { connectorFor, pooledClient, startTestWarehouse } from './helpers/warehouse';
 
 let server: LocalWarehouse;
@@ -28,6 +29,18 @@ describe('warehouse pool over the real snowflake-sdk driver', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('close() does not wait out a slow login: it abandons it after a second, and the late session is logged out', async () => {
+    server.setLatency({ loginMs: 2_500 });
+    const pool = new WarehousePool({ connector: connectorFor(server), min: 1, max: 2 });
+    // min 1: the pool starts a login at once; it is still in flight when the pool closes, and close() returns
+    // before it completes (the login takes 2.5 s, the grace is 1 s).
+    await pool.close();
+    expect(server.stats().logins).toBe(0);
+    // The login completes after close() returned; the pool logs that session out instead of leaving it open.
+    await waitUntil('the late login to complete', () => server.stats().logins >= 1, { timeoutMs: 5_000 });
+    await waitUntil('its session to be logged out', () => server.stats().activeSessions === 0, { timeoutMs: 5_000 });
   });
 
   it('refuses a wrong password with Snowflake code 390100, not retried', async () => {

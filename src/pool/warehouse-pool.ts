@@ -4,6 +4,10 @@ import { withDeadlineOr } from '../resilience/deadline';
 import { PoolAcquireTimeoutError } from '../warehouse/errors';
 import type { Connector } from './snowflake-connector';
 
+/** How long close() waits for logins in flight before it abandons them (a late one is logged out as it arrives). */
+const LOGIN_GRACE_MS = 1_000;
+const ABANDONED = new Error('WarehousePool: closed while this login was in flight');
+
 export interface WarehousePoolOptions {
   /** Opens and closes sessions (the real driver in production). Required. */
   connector: Connector;
@@ -86,6 +90,9 @@ export class WarehousePool {
   private counters = { created: 0, destroyed: 0, validations: 0, validationFailures: 0, recycled: 0, createErrors: 0 };
   private lastCreateError: unknown;
   private closing?: Promise<void>;
+  /** Rejects when close() stops waiting for logins in flight (see `close`). */
+  private readonly loginsAbandoned: Promise<never>;
+  private abandonLogins!: (err: Error) => void;
 
   constructor(options: WarehousePoolOptions) {
     if (!options?.connector) throw new TypeError('WarehousePool: option `connector` is required');
@@ -100,11 +107,23 @@ export class WarehousePool {
     }
     if (!(o.validateAfterIdleMs >= 0)) throw new RangeError(`WarehousePool: option \`validateAfterIdleMs\` must be >= 0 ms, got ${o.validateAfterIdleMs}`);
     this.opts = o;
+    this.loginsAbandoned = new Promise<never>((_, reject) => {
+      this.abandonLogins = reject;
+    });
+    this.loginsAbandoned.catch(() => undefined);
 
     this.pool = genericPool.createPool<PooledConnection>(
       {
         create: async () => {
-          const connection = await this.opts.connector.open();
+          const opening = this.opts.connector.open();
+          let connection: Awaited<typeof opening>;
+          try {
+            connection = await Promise.race([opening, this.loginsAbandoned]);
+          } catch (err) {
+            // Abandoned by close(): nobody will borrow this session, so if the login still succeeds it is logged out.
+            if (err === ABANDONED) void opening.then((c) => this.opts.connector.close(c)).catch(() => undefined);
+            throw err;
+          }
           this.counters.created++;
           // Logins work again: a later acquire timeout is no longer the login's fault.
           this.lastCreateError = undefined;
@@ -215,11 +234,22 @@ export class WarehousePool {
     };
   }
 
-  /** Waits for borrowed sessions to come back, then logs every session out. Idempotent. */
+  /**
+   * Waits for borrowed sessions to come back, then logs every session out. Logins still in flight get
+   * `LOGIN_GRACE_MS`: against a warehouse that does not answer, the driver's own login retries take seconds,
+   * which a shutdown should not wait out; a login that completes after that is logged out as it arrives.
+   * Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.pool.drain();
-      await this.pool.clear();
+      // generic-pool's clear() waits for every login in flight before it logs the idle sessions out.
+      const timer = setTimeout(() => this.abandonLogins(ABANDONED), LOGIN_GRACE_MS);
+      try {
+        await this.pool.clear();
+      } finally {
+        clearTimeout(timer);
+      }
     })();
     return this.closing;
   }
