@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createRedis } from '../app/redis';
-import { invalidateDeals } from '../cache';
 import type { FleetConfig } from '../config';
 import { ValidationError } from '../contracts/errors';
 
@@ -18,6 +16,7 @@ export function dealsCommand(program: Command, config: () => FleetConfig): void 
     .option('--json', 'print the result as JSON')
     .action(async (ids: string[], opts: { json?: boolean }) => {
       const cfg = config();
+      const [{ createRedis }, { invalidateDeals }] = await Promise.all([import('../app/redis'), import('../cache')]);
       // No retries: a CLI call should fail at once when Redis is away, not wait for it.
       const redis = createRedis(cfg.redis, { retryStrategy: () => null, lazyConnect: false, maxRetriesPerRequest: 0 });
       redis.on('error', () => undefined); // the command's own rejection reports it

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { createRedis } from '../app/redis';
 import { type FleetConfig, jobOptionsFrom } from '../config';
 import { RedisUnavailableError, TenantLimitError, ValidationError } from '../contracts/errors';
 import { Tenant } from '../contracts/tenants';
 import { decodeVector } from '../contracts/vector-codec';
-import { createProducer, type JobHandle, MAX_RESULT_TIMEOUT_MS } from '../producers';
+import type { JobHandle, Producer } from '../producers';
+import { MAX_TIMER_MS as MAX_RESULT_TIMEOUT_MS } from '../resilience';
 
 interface CommonOpts {
   wait: boolean;
@@ -13,8 +13,10 @@ interface CommonOpts {
   tenant?: string;
 }
 
-async function withProducer<T>(config: () => FleetConfig, fn: (p: ReturnType<typeof createProducer>) => Promise<T>): Promise<T> {
+async function withProducer<T>(config: () => FleetConfig, fn: (p: Producer) => Promise<T>): Promise<T> {
   const cfg = config();
+  // Loaded when a command runs (BullMQ, ioredis), not when the CLI starts.
+  const [{ createRedis }, { createProducer }] = await Promise.all([import('../app/redis'), import('../producers')]);
   const connection = createRedis(cfg.redis, { retryStrategy: () => null, lazyConnect: false });
   // No buffering: a CLI that exits cannot hold jobs for later, so with Redis away it says so at once.
   const producer = createProducer({

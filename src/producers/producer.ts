@@ -14,7 +14,7 @@ import { validate } from '../contracts/validate';
 import { WorkflowJobData, type WorkflowJobInput, type WorkflowReport } from '../contracts/workflows';
 import { type FairnessSettings, fairnessSettings, isFairQueue, shardShare, TenantLanes } from '../fairness';
 import { buildWorkflowFlow } from '../flows/build-flow';
-import { withDeadline, withDeadlineOr } from '../resilience';
+import { MAX_TIMER_MS, withDeadline, withDeadlineOr } from '../resilience';
 import { injectTraceContext } from '../telemetry/tracing';
 import { AddBatcher, type BulkJob } from './add-batcher';
 import { type BufferLimits, type BufferStats, type CloseResult, DEFAULT_BUFFER_LIMITS, OutageGate, type Submission } from './outage-buffer';
@@ -241,7 +241,7 @@ function traceOf(opts: EnqueueOptions): Record<string, string> | undefined {
 const PERSISTED: Promise<void> = Promise.resolve();
 
 /** Longest timer Node honours; a longer (or Infinity) delay fires after 1 ms, with a warning. */
-export const MAX_RESULT_TIMEOUT_MS = 2_147_483_647;
+export const MAX_RESULT_TIMEOUT_MS = MAX_TIMER_MS;
 
 /** BullMQ waits forever on a NaN or 0 timeout and gives up at once on a negative or too large one. */
 function checkTimeout(timeoutMs: unknown): void {

@@ -1,7 +1,7 @@
 import { DeadlineExceededError } from './deadline-exceeded-error';
 
 /** Largest delay `setTimeout` honours; a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * `work`'s outcome, or a rejection once `ms` have passed without one: with `onTimeout()`, or, given a name,

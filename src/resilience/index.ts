@@ -4,5 +4,5 @@
  * import it without breaking the layer rules.
  */
 export { CircuitBreaker, type CircuitState } from './circuit-breaker';
-export { withDeadline, withDeadlineOr } from './deadline';
+export { MAX_TIMER_MS, withDeadline, withDeadlineOr } from './deadline';
 export { DeadlineExceededError } from './deadline-exceeded-error';

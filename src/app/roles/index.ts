@@ -6,6 +6,7 @@ import { dealsRole } from './deals';
 import { embeddingsRole } from './embeddings';
 import { flowsRole } from './flows';
 import { indexRole } from './index-builder';
+import type { WorkerRole } from './names';
 import { searchRole } from './search';
 
 export type { RoleContext, StartedRole } from './context';
@@ -17,10 +18,9 @@ const ROLES = {
   flows: flowsRole,
   index: indexRole,
   search: searchRole,
-} as const satisfies Record<string, RoleModule>;
+} as const satisfies Record<WorkerRole, RoleModule>;
 
-export type WorkerRole = keyof typeof ROLES;
-export const WORKER_ROLES = Object.keys(ROLES) as WorkerRole[];
+export { WORKER_ROLES, type WorkerRole } from './names';
 
 function watch(worker: Worker, logger: Logger, redisLog: DependencyLog): void {
   worker.on('failed', (job, err) => logger.warn({ queue: worker.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
