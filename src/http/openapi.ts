@@ -45,52 +45,40 @@ const ERROR_MEANINGS: Readonly<Record<number, string>> = {
   504: 'An enqueue was sent but Redis did not answer in time: the job may or may not exist. Retry with the same Idempotency-Key (named in the response header); a retry never doubles the job',
 };
 
-const ERROR_BODY = {
+/** The fleet's error body, `{ error: { code, message, … } }`, with the fields one kind of answer adds. */
+const errorBody = (fields: Record<string, unknown>, code: Record<string, unknown> = { type: 'string' }) => ({
   type: 'object',
   required: ['error'],
   properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string' },
-        message: { type: 'string' },
-        issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
-      },
-    },
+    error: { type: 'object', required: ['code', 'message'], properties: { code, message: { type: 'string' }, ...fields } },
   },
-};
+});
+
+const ERROR_BODY = errorBody({
+  issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+});
 
 /** A 429: the error body, plus the fields of a `tenant_limit` answer. */
-const LIMIT_BODY = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string', enum: ['backlog_full', 'tenant_limit'] },
-        message: { type: 'string' },
-        tenant: { type: 'string', description: '`tenant_limit`: the tenant over its limit' },
-        queue: { type: 'string', description: '`tenant_limit`: the queue it is over its limit on' },
-        kind: {
-          type: 'string',
-          enum: ['queued', 'rate'],
-          description:
-            '`tenant_limit`: `queued`, the tenant has `limit` jobs accepted and not yet finished; `rate`, it enqueued faster than `limit` jobs per second',
-        },
-        limit: { type: 'number', description: '`tenant_limit`: most unfinished jobs (`queued`) or jobs per second (`rate`)' },
-        current: { type: 'integer', description: '`tenant_limit`: its unfinished jobs on the queue (`queued`; 0 for `rate`)' },
-        retryAfterMs: {
-          type: 'integer',
-          description:
-            '`tenant_limit`: when a retry can succeed (for `queued`, at the earliest: it depends on how fast its jobs finish); Retry-After is this in whole seconds',
-        },
-      },
+const LIMIT_BODY = errorBody(
+  {
+    tenant: { type: 'string', description: '`tenant_limit`: the tenant over its limit' },
+    queue: { type: 'string', description: '`tenant_limit`: the queue it is over its limit on' },
+    kind: {
+      type: 'string',
+      enum: ['queued', 'rate'],
+      description:
+        '`tenant_limit`: `queued`, the tenant has `limit` jobs accepted and not yet finished; `rate`, it enqueued faster than `limit` jobs per second',
+    },
+    limit: { type: 'number', description: '`tenant_limit`: most unfinished jobs (`queued`) or jobs per second (`rate`)' },
+    current: { type: 'integer', description: '`tenant_limit`: its unfinished jobs on the queue (`queued`; 0 for `rate`)' },
+    retryAfterMs: {
+      type: 'integer',
+      description:
+        '`tenant_limit`: when a retry can succeed (for `queued`, at the earliest: it depends on how fast its jobs finish); Retry-After is this in whole seconds',
     },
   },
-};
+  { type: 'string', enum: ['backlog_full', 'tenant_limit'] },
+);
 
 /** The documented error responses of a route. */
 export function errorResponses(...codes: number[]): Record<number, Record<string, unknown>> {
