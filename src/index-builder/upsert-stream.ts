@@ -2,7 +2,6 @@ import { endianness } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { IndexItemId, IndexNamespace } from '../contracts/embedding';
 import { ValidationError } from '../contracts/errors';
-import { clusterSlot } from '../contracts/shards';
 import { LuaCommand } from '../redis-lua/lua-command';
 import type { ItemMeta } from './item-metadata';
 import type { IndexOp, OpBatch } from './namespaced-index';
@@ -144,14 +143,16 @@ export async function appendUpsertsOnce(
     if (typeof item?.jobId !== 'string' || item.jobId.length === 0) issues.push({ path: `[${i}].jobId`, message: 'must be the job id' });
   });
   const logKey = indexLogKey(prefix);
-  // Without a hash tag the fleet is on one Redis (a cluster requires tags): every key may be touched together.
-  const logSlot = /\{[^{}]+\}/.test(logKey) ? clusterSlot(logKey) : undefined;
+  // Keys with the log's hash tag share its slot (Redis hashes only the tag). Without a tag the fleet is on one
+  // Redis (a cluster requires tags): every key may be touched together.
+  const tagOf = (key: string) => /\{[^{}]+\}/.exec(key)?.[0];
+  const logTag = tagOf(logKey);
   const ttl = String(opts.markerTtlS ?? 7 * 24 * 3600);
   const keys: string[] = [logKey];
   const args: (string | Buffer)[] = [];
   for (const item of items) {
     // The job's own hash when it shares the log's slot; else a marker key in the log's slot.
-    const own = logSlot === undefined || clusterSlot(item.jobKey) === logSlot;
+    const own = logTag === undefined || tagOf(item.jobKey) === logTag;
     keys.push(own ? item.jobKey : `${logKey}:once:${item.jobKey.replace(/[{}]/g, '')}`);
     args.push(
       item.namespace ?? DEFAULT_NAMESPACE,

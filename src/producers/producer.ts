@@ -325,6 +325,8 @@ export function createProducer(options: ProducerOptions): Producer {
    * whose key the previous layout put elsewhere, and which is there, is returned instead of added again.
    */
   const addJobs = async (name: QueueName, jobs: BulkJob[]): Promise<Job[]> => {
+    // One shard and no layout change (the default, and every HTTP enqueue's path): straight to the batcher.
+    if (!previousShards && shardsHeld(name) === 1) return batcher.add(openQueue(name), jobs);
     const out: (Job | undefined)[] = new Array(jobs.length);
     const earlier = jobs.map((j) => previousIds.get(j.opts));
     if (earlier.some(Boolean)) {
