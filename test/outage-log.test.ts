@@ -207,6 +207,32 @@ describe('RedisConnections: every connection of a process reports to one log', (
     expect(text()).not.toContain('"stack"');
   });
 
+  it("a 'ready' handled after the outage began is not taken for recovery: only a command Redis answers is", async () => {
+    server = await startPrivateRedis();
+    const { logger, lines } = capture();
+    const log = dependencyLog(logger, { name: 'redis', summaryEveryMs: 60_000 });
+    const connections = new RedisConnections({ url: server.url }, log);
+    const late = connections.create();
+    await late.ping();
+    const port = server.port;
+    await server.stop();
+    await waitUntil('the connection saw Redis go', () => log.down && late.status !== 'ready');
+    // The race as a loaded process meets it: a handshake answered just before the crash, its 'ready' handled
+    // after another connection's failure.
+    late.emit('ready');
+    const downAtReady = log.down;
+    // Dropping it fails the check its 'ready' sent (Redis is not there to answer): still down.
+    dropRedis(late);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect({ downAtReady, downAfterCheck: log.down }).toEqual({ downAtReady: true, downAfterCheck: true });
+    server = await startPrivateRedis({ port });
+    const fresh = connections.create();
+    await waitUntil('a connection answered after Redis came back', () => !log.down);
+    await closeRedis(fresh);
+    log.close();
+    expect(lines().map((l) => l.msg.split(';')[0])).toEqual(['redis unavailable', 'redis available again']);
+  });
+
   it('dropping a connection that waits to reconnect rejects its queued commands at once and ends it', async () => {
     server = await startPrivateRedis();
     const { logger } = capture();

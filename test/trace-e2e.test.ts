@@ -32,7 +32,8 @@ describe('a job is traced from the producer through the worker and its batch to 
     const workerConn = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
     const producer = createProducer({ connection: redis, prefix });
     const { pool, warehouse } = pooledClient(server);
-    const processor = createEmbeddingProcessor({ warehouse, batching: { maxWaitMs: 50 } });
+    // The batch goes when its three texts are in, however slowly a loaded machine hands them to the worker.
+    const processor = createEmbeddingProcessor({ warehouse, batching: { maxWaitMs: 10_000, maxBatchSize: 3 } });
     const worker = runWorker({
       queue: QUEUES.embeddings,
       connection: workerConn,
@@ -78,7 +79,7 @@ describe('a job is traced from the producer through the worker and its batch to 
     const cache = createEmbeddingCache({ redis, prefix });
     const { pool, warehouse } = pooledClient(server);
     // A window long enough for both jobs of one enqueue to share a statement.
-    const processor = createEmbeddingProcessor({ warehouse, cache, batching: { maxWaitMs: 1000 } });
+    const processor = createEmbeddingProcessor({ warehouse, cache, batching: { maxWaitMs: 10_000, maxBatchSize: 2 } });
     const worker = runWorker({
       queue: QUEUES.embeddings,
       connection: workerConn,

@@ -218,7 +218,16 @@ export class RedisConnections {
     const watch = (connection: RedisClient) => {
       this.open.add(connection);
       connection.on('error', (err: unknown) => this.log.failed(err));
-      connection.on('ready', () => this.log.recovered());
+      // 'ready' can be processed after another connection's failure was (a handshake answered just before
+      // Redis died, read in the same turn as the reset): only a command answered after the outage began says
+      // Redis is back.
+      connection.on('ready', () => {
+        if (this.log.down)
+          connection.ping().then(
+            () => this.log.recovered(),
+            () => undefined,
+          );
+      });
       connection.on('end', () => this.open.delete(connection));
       if (connection instanceof Cluster) watchClusterRecovery(connection, this.log);
     };
