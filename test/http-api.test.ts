@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { type Job, Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import IORedis, { type Redis } from 'ioredis';
+import { closeRedis } from '../src/app/redis';
 import { startPrivateRedis } from '../src/app/redis-server';
 import { ResultTimeoutError, ValidationError } from '../src/contracts/errors';
 import { QUEUES } from '../src/contracts/queues';
@@ -36,7 +37,9 @@ async function startTestApi(name: string, opts: Partial<ApiOptions> = {}): Promi
     async close() {
       await app.close();
       await producer.close();
-      await redis.quit();
+      // A test that never used Redis may close before the connection is ready: QUIT then fails with
+      // "Connection is closed" (closeRedis drops a connection that is not ready).
+      await closeRedis(redis);
     },
   };
 }
