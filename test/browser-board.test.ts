@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LocalWarehouse } from 'local-snowflake';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { QUEUES } from '../src/contracts/queues';
 import { type RunningApi, startApi } from '../src/http';
 import { createProducer } from '../src/producers';
+import { describeWithBrowser, launchChromium, SCREENSHOTS } from './helpers/browser';
 import { testRedis, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
 import { startEmbeddingWorker } from './helpers/workers';
@@ -16,14 +17,11 @@ import { startEmbeddingWorker } from './helpers/workers';
  *
  * Needs /usr/bin/chromium (`apt-get install -y chromium`; CI installs it). FLEET_SKIP_BROWSER=1 skips.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = process.env.FLEET_SKIP_BROWSER === '1';
-const OUT = path.join(__dirname, '..', 'test-output');
 const TOKEN = 'browser-token-0123456789abc';
 const ADMIN = { username: 'ops', password: 'admin-password-1' };
 const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
 
-(SKIP ? describe.skip : describe)('Bull Board in headless Chromium', () => {
+describeWithBrowser('Bull Board in headless Chromium', () => {
   let browser: Browser;
   let api: RunningApi;
   let server: LocalWarehouse;
@@ -32,12 +30,6 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
   const cleanup: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} not found: install Debian's Chromium with \`apt-get install -y chromium\` (CI does), or set FLEET_SKIP_BROWSER=1 to skip the browser test`,
-      );
-    }
-    mkdirSync(OUT, { recursive: true });
     server = await startTestWarehouse();
     cleanup.push(() => server.close());
     const { pool, warehouse } = pooledClient(server, { max: 2 });
@@ -64,19 +56,7 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
     completedId = handles[0].id;
     batchId = results[0].batch!.batchId;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     cleanup.push(() => browser.close());
   }, 120_000);
 
@@ -111,7 +91,7 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
         .getByText(/Loading/)
         .waitFor({ state: 'detached', timeout: 20_000 })
         .catch(() => undefined);
-      await page.screenshot({ path: path.join(OUT, 'board-queues.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'board-queues.png'), fullPage: true });
 
       // the queue's completed jobs, with our job among them
       await page.goto(`${api.url}/admin/queues/queue/embeddings?status=completed`);
@@ -119,7 +99,7 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
         .getByText(/champion left the company/)
         .first()
         .waitFor({ timeout: 20_000 });
-      await page.screenshot({ path: path.join(OUT, 'board-completed.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'board-completed.png'), fullPage: true });
 
       await page.goto(`${api.url}/admin/queues/queue/embeddings/${completedId}`);
       await page
@@ -148,8 +128,8 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
         .getByText(new RegExp(`served by batch ${batchId} \\(\\d+ texts\\)`))
         .first()
         .waitFor({ timeout: 20_000 });
-      await page.screenshot({ path: path.join(OUT, 'board-job.png'), fullPage: true });
-      expect(existsSync(path.join(OUT, 'board-job.png'))).toBe(true);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'board-job.png'), fullPage: true });
+      expect(existsSync(path.join(SCREENSHOTS, 'board-job.png'))).toBe(true);
     } finally {
       await context.close();
     }
@@ -171,7 +151,7 @@ const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
         .waitFor({ timeout: 20_000 });
       // no retry or clean buttons on the read-only board
       expect(await page.getByRole('button', { name: /retry|clean|remove|delete/i }).count()).toBe(0);
-      await page.screenshot({ path: path.join(OUT, 'board-viewer.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'board-viewer.png'), fullPage: true });
       const retry = await page.evaluate(
         async (url) => (await fetch(url, { method: 'PUT' })).status,
         `${api.url}/admin/queues-readonly/api/queues/embeddings/${completedId}/retry`,

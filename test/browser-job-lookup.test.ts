@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { LocalWarehouse } from 'local-snowflake';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { JOB_LOOKUP_PAGE } from '../src/contracts/batch-log';
 import { QUEUES } from '../src/contracts/queues';
 import { type RunningApi, startApi } from '../src/http';
 import { createProducer } from '../src/producers';
+import { describeWithBrowser, launchChromium, SCREENSHOTS } from './helpers/browser';
 import { startIndexedEmbeddingWorker } from './helpers/lookup-workers';
 import { testRedis, uniquePrefix } from './helpers/redis';
 import { pooledClient, startTestWarehouse } from './helpers/warehouse';
@@ -19,14 +19,11 @@ import { pooledClient, startTestWarehouse } from './helpers/warehouse';
  *
  * Needs /usr/bin/chromium (`apt-get install -y chromium`; CI installs it). FLEET_SKIP_BROWSER=1 skips.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = process.env.FLEET_SKIP_BROWSER === '1';
-const OUT = path.join(__dirname, '..', 'test-output');
 const TOKEN = 'browser-lookup-token-0123456789';
 const ADMIN = { username: 'ops', password: 'admin-password-1' };
 const TEXTS = ['renewal is at risk', 'pricing call went well', 'champion left the company', 'legal review stalled'];
 
-(SKIP ? describe.skip : describe)('job lookup page in headless Chromium', () => {
+describeWithBrowser('job lookup page in headless Chromium', () => {
   let browser: Browser;
   let api: RunningApi;
   let server: LocalWarehouse;
@@ -34,12 +31,6 @@ const TEXTS = ['renewal is at risk', 'pricing call went well', 'champion left th
   const cleanup: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} not found: install Debian's Chromium with \`apt-get install -y chromium\` (CI does), or set FLEET_SKIP_BROWSER=1 to skip the browser test`,
-      );
-    }
-    mkdirSync(OUT, { recursive: true });
     server = await startTestWarehouse();
     cleanup.push(() => server.close());
     const { pool, warehouse } = pooledClient(server, { max: 2 });
@@ -66,19 +57,7 @@ const TEXTS = ['renewal is at risk', 'pricing call went well', 'champion left th
     const handles = await producer.embed(TEXTS, { idempotencyKey: 'note-batch-42' });
     for (const h of handles) jobs.push({ id: h.id, batchId: (await h.result({ timeoutMs: 30_000 })).batch!.batchId });
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     cleanup.push(() => browser.close());
   }, 120_000);
 
@@ -112,7 +91,7 @@ const TEXTS = ['renewal is at risk', 'pricing call went well', 'champion left th
         expect(await row.locator('td').nth(2).textContent()).toBe('completed');
         expect(await row.locator('a.batch-link').textContent()).toBe(j.batchId);
       }
-      await page.screenshot({ path: path.join(OUT, 'lookup-jobs.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'lookup-jobs.png'), fullPage: true });
 
       const first = jobs[0];
       await page.locator(`tr[data-job="${first.id}"] a.batch-link`).click();
@@ -125,7 +104,7 @@ const TEXTS = ['renewal is at risk', 'pricing call went well', 'champion left th
       const expected = jobs.filter((j) => j.batchId === first.batchId).map((j) => j.id);
       expect(expected).toHaveLength(TEXTS.length);
       expect([...shown].sort()).toEqual([...expected].sort());
-      await page.screenshot({ path: path.join(OUT, 'lookup-batch.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'lookup-batch.png'), fullPage: true });
 
       // each job links to its page in Bull Board
       await page
@@ -151,7 +130,7 @@ const TEXTS = ['renewal is at risk', 'pricing call went well', 'champion left th
         .click();
       const link = `${JOB_LOOKUP_PAGE}?batch=${encodeURIComponent(job.batchId)}`;
       await page.getByText(link).first().waitFor({ timeout: 20_000 });
-      await page.screenshot({ path: path.join(OUT, 'lookup-board-log.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'lookup-board-log.png'), fullPage: true });
       // the link leads to the batch
       await page.goto(`${api.url}${link}`);
       expect(await page.locator('#batch-id').textContent()).toBe(job.batchId);

@@ -29,6 +29,23 @@ export interface PrivateRedisOptions {
   extraArgs?: readonly string[];
 }
 
+/**
+ * Hands out free ports on 127.0.0.1, never the same one twice: for several servers (and cluster bus ports)
+ * chosen before any of them listens, when `freePort` alone could return one port twice.
+ */
+export function freePorts(): () => Promise<number> {
+  const taken = new Set<number>();
+  return async () => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+}
+
 /** Finds a free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

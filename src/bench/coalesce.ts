@@ -16,6 +16,7 @@ import { runWorker } from '../workers/run-worker';
 import type { BenchContext } from './context';
 import { busyFraction, cpuSeconds } from './cpu';
 import { percentile, round } from './stats';
+import { benchTexts } from './texts';
 
 interface RunFigures {
   jobs: number;
@@ -36,19 +37,6 @@ interface RunFigures {
 interface Pids {
   redis?: number;
   warehouse?: number;
-}
-
-const WORDS =
-  'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(
-    ' ',
-  );
-
-/** Distinct, realistic-looking texts (each job its own text, so nothing is de-duplicated away). */
-function texts(n: number, seed: string): string[] {
-  return Array.from({ length: n }, (_, i) => {
-    const w = (k: number) => WORDS[(i * 7 + k * 13 + k * k) % WORDS.length];
-    return `${seed} note ${i}: customer raised ${w(1)} and ${w(2)} concerns; next step ${w(3)} ${w(4)} with the ${w(5)} team`;
-  });
 }
 
 async function enqueue(queue: Queue, items: string[], opts: JobsOptions): Promise<void> {
@@ -94,7 +82,7 @@ async function openLoop(
   start: (connection: Redis, prefix: string) => Worker,
 ): Promise<OpenLoopFigures> {
   const total = plan.reduce((n, seg) => n + Math.round(seg.rate * seg.seconds), 0);
-  const items = texts(total, prefix);
+  const items = benchTexts(total, prefix);
   const conn = redis();
   const queue = new Queue(QUEUES.embeddings, { connection: conn, prefix });
   const workerConn = redis();
@@ -312,12 +300,12 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
     // Warm the pool so no run pays logins.
     await Promise.all(Array.from({ length: poolSize }, () => warehouse.query('SELECT 1 AS X')));
 
-    const noop = await drain(ctx, 'no-op', redis, 'bench-noop', texts(jobs, 'noop'), jobOpts, server, pids, (connection, prefix) =>
+    const noop = await drain(ctx, 'no-op', redis, 'bench-noop', benchTexts(jobs, 'noop'), jobOpts, server, pids, (connection, prefix) =>
       runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: async () => ({}) }),
     );
 
     const naiveRun = await creditsPer1k(naiveJobs, () =>
-      drain(ctx, 'naive', redis, 'bench-naive', texts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
+      drain(ctx, 'naive', redis, 'bench-naive', benchTexts(naiveJobs, 'naive'), jobOpts, server, pids, (connection, prefix) =>
         runWorker({
           queue: QUEUES.embeddings,
           connection,
@@ -337,7 +325,7 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
     const logs = createJobLogWriter(logConnection);
     const processor = createEmbeddingProcessor({ warehouse, logs, batching: { maxBatchSize, maxWaitMs, maxConcurrentBatches: poolSize } });
     const coalescedRun = await creditsPer1k(jobs, () =>
-      drain(ctx, 'coalesced', redis, 'bench-coalesced', texts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
+      drain(ctx, 'coalesced', redis, 'bench-coalesced', benchTexts(jobs, 'coalesced'), jobOpts, server, pids, (connection, prefix) =>
         runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency, processor: processor.process }),
       ),
     );
@@ -377,7 +365,7 @@ export async function runCoalesceBench(ctx: BenchContext): Promise<Record<string
     // The heavy drains in the order fixed, adaptive, adaptive, fixed: a drain runs slower after another 20,000-job
     // drain on this machine, and the order gives each mode one drain in each position.
     const heavy = (mode: keyof typeof modes, n: number) =>
-      drain(ctx, `heavy ${mode} ${n}`, redis, `bench-heavy-${mode}-${n}`, texts(jobs, `heavy-${mode}-${n}`), jobOpts, server, pids, worker(mode));
+      drain(ctx, `heavy ${mode} ${n}`, redis, `bench-heavy-${mode}-${n}`, benchTexts(jobs, `heavy-${mode}-${n}`), jobOpts, server, pids, worker(mode));
     const heavyFixed1 = await heavy('fixed', 1);
     const heavyAdaptive1 = await heavy('adaptive', 1);
     const heavyAdaptive2 = await heavy('adaptive', 2);

@@ -8,7 +8,8 @@
  */
 import IORedis from 'ioredis';
 import { createProducer, type JobHandle } from '../producers';
-import { benchTexts, ENQUEUE_CHUNK, type ProducerPhase, type ProducerReply, TENANT_A, TENANT_B } from './fairness-shared';
+import { ENQUEUE_CHUNK, type ProducerPhase, type ProducerReply, TENANT_A, TENANT_B } from './fairness-shared';
+import { benchTexts } from './texts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

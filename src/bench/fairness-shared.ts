@@ -9,19 +9,6 @@ export const TENANT_B = 'tenant-b';
 /** The most texts one `producer.embed` call takes: A's backlog goes in calls of this many. */
 export const ENQUEUE_CHUNK = 10_000;
 
-const WORDS =
-  'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(
-    ' ',
-  );
-
-/** Distinct texts (each job its own, so nothing is de-duplicated or cached across jobs or phases). */
-export function benchTexts(n: number, seed: string): string[] {
-  return Array.from({ length: n }, (_, i) => {
-    const w = (k: number) => WORDS[(i * 7 + k * 13 + k * k) % WORDS.length];
-    return `${seed} note ${i}: customer raised ${w(1)} and ${w(2)} concerns; next step ${w(3)} ${w(4)} with the ${w(5)} team`;
-  });
-}
-
 /** One phase's enqueues by one producer process: A's jobs at once, B's one by one, evenly over `periodMs` from the start. */
 export interface ProducerPhase {
   redisUrl: string;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import IORedis from 'ioredis';
-import { freePort, type PrivateRedis, startPrivateRedis } from '../app/redis-server';
+import { freePorts, type PrivateRedis, startPrivateRedis } from '../app/redis-server';
 
 const run = promisify(execFile);
 
@@ -32,11 +32,13 @@ export async function startPrivateCluster(masters = 3): Promise<PrivateCluster> 
     await Promise.all(nodes.map((n) => n.stop()));
   };
   try {
+    const pick = freePorts();
     for (let i = 0; i < masters; i++) {
       // The bus port is chosen free too: port + 10000 (the default) may be taken or past 65535.
-      const busPort = await freePort();
+      const [port, busPort] = [await pick(), await pick()];
       nodes.push(
         await startPrivateRedis({
+          port,
           extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort), '--cluster-node-timeout', '5000'],
         }),
       );

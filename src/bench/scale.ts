@@ -13,22 +13,10 @@ import type { BenchContext } from './context';
 import { busyFraction, cpuSeconds } from './cpu';
 import { type PrivateCluster, startPrivateCluster } from './private-cluster';
 import { round } from './stats';
+import { benchTexts } from './texts';
 
 /** The `fleet` launcher: replicas run exactly as the image runs them (dist/ must be built). */
 const CLI = path.join(__dirname, '..', '..', 'bin', 'fleet.js');
-
-const WORDS =
-  'renewal pricing churn risk champion budget procurement legal security review expansion pilot onboarding integration roadmap discount competitor timeline executive sponsor quarter forecast pipeline'.split(
-    ' ',
-  );
-
-/** Distinct texts, so nothing is de-duplicated away and every job costs a real embedding. */
-function texts(n: number, seed: string): string[] {
-  return Array.from({ length: n }, (_, i) => {
-    const w = (k: number) => WORDS[(i * 7 + k * 13 + k * k) % WORDS.length];
-    return `${seed} note ${i}: customer raised ${w(1)} and ${w(2)} concerns; next step ${w(3)} ${w(4)} with the ${w(5)} team`;
-  });
-}
 
 interface Replica {
   child: ChildProcess;
@@ -91,7 +79,7 @@ async function round1(ctx: BenchContext, redis: PrivateRedis, server: LocalWareh
   const replicas: Replica[] = [];
   try {
     await queue.pause();
-    const items = texts(jobs, `w${workers}`);
+    const items = benchTexts(jobs, `w${workers}`);
     for (let i = 0; i < items.length; i += 1000) await producer.embed(items.slice(i, i + 1000));
     ctx.log(`${workers} worker(s): ${jobs} jobs enqueued (queue paused); starting replicas`);
     const loginsBefore = server.stats().logins;
@@ -201,7 +189,7 @@ async function clusterRound(
   const replicas: Replica[] = [];
   try {
     await Promise.all(queues.map((q) => q.pause()));
-    const items = texts(jobs, `s${shards}`);
+    const items = benchTexts(jobs, `s${shards}`);
     for (let i = 0; i < items.length; i += 1000) await producer.embed(items.slice(i, i + 1000));
     const spread = await Promise.all(queues.map((q) => q.getJobCountByTypes('waiting', 'prioritized')));
     ctx.log(`${shards} shard(s): ${jobs} jobs enqueued (${spread.join(' / ')} per shard, paused); starting ${workers} replica(s)`);

@@ -1,4 +1,3 @@
-import IORedis from 'ioredis';
 import { JOB_LOOKUP_PAGE } from '../../src/contracts/batch-log';
 import { QUEUES } from '../../src/contracts/queues';
 import { appendUpsertsOnce } from '../../src/index-builder';
@@ -6,9 +5,7 @@ import type { PooledWarehouse } from '../../src/pool';
 import { EMBEDDING_DIMS } from '../../src/warehouse/queries/embed-texts';
 import { createDealProcessor } from '../../src/workers/deal-processor';
 import { createEmbeddingProcessor } from '../../src/workers/embedding-processor';
-import { createJobLogWriter } from '../../src/workers/job-logs';
-import { runWorker } from '../../src/workers/run-worker';
-import { testRedisUrl } from './redis';
+import { type InProcessWorker, startWorker } from './workers';
 
 /**
  * The embedding worker as the embeddings role wires it (src/app/roles/context.ts `jobLogs` and
@@ -19,43 +16,30 @@ export function startIndexedEmbeddingWorker(
   warehouse: PooledWarehouse,
   prefix: string,
   opts: { retentionS?: number; maxWaitMs?: number; maxBatchSize?: number } = {},
-) {
-  const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-  const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-  const logs = createJobLogWriter(logConnection, { retentionS: opts.retentionS, batchPage: JOB_LOOKUP_PAGE });
-  const processor = createEmbeddingProcessor({
-    warehouse,
-    logs,
-    batching: { maxBatchSize: opts.maxBatchSize ?? 500, maxWaitMs: opts.maxWaitMs ?? 50 },
-    onBatch: (e) => logs.observe(e),
-    indexSink: (items) => appendUpsertsOnce(logConnection, prefix, items, { dimensions: EMBEDDING_DIMS }),
-  });
-  const worker = runWorker({ queue: QUEUES.embeddings, connection, prefix, concurrency: 200, processor: processor.process });
-  return {
-    worker,
-    async close() {
-      await worker.close();
-      await processor.close();
-      await logs.close();
-      await Promise.all([connection.quit(), logConnection.quit()]);
-    },
-  };
+): InProcessWorker {
+  return startWorker(
+    QUEUES.embeddings,
+    prefix,
+    200,
+    (logs, logConnection) =>
+      createEmbeddingProcessor({
+        warehouse,
+        logs,
+        batching: { maxBatchSize: opts.maxBatchSize ?? 500, maxWaitMs: opts.maxWaitMs ?? 50 },
+        onBatch: (e) => logs.observe(e),
+        indexSink: (items) => appendUpsertsOnce(logConnection, prefix, items, { dimensions: EMBEDDING_DIMS }),
+      }),
+    { retentionS: opts.retentionS, batchPage: JOB_LOOKUP_PAGE },
+  );
 }
 
 /** The deal worker as the deals role wires it: batches observed by its job log writer, rows linked to the lookup page. */
-export function startIndexedDealWorker(warehouse: PooledWarehouse, prefix: string, opts: { retentionS?: number; maxWaitMs?: number } = {}) {
-  const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-  const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-  const logs = createJobLogWriter(logConnection, { retentionS: opts.retentionS, batchPage: JOB_LOOKUP_PAGE });
-  const processor = createDealProcessor({ warehouse, logs, batching: { maxWaitMs: opts.maxWaitMs ?? 50 }, onBatch: (e) => logs.observe(e) });
-  const worker = runWorker({ queue: QUEUES.deals, connection, prefix, concurrency: 50, processor: processor.process });
-  return {
-    worker,
-    async close() {
-      await worker.close();
-      await processor.close();
-      await logs.close();
-      await Promise.all([connection.quit(), logConnection.quit()]);
-    },
-  };
+export function startIndexedDealWorker(warehouse: PooledWarehouse, prefix: string, opts: { retentionS?: number; maxWaitMs?: number } = {}): InProcessWorker {
+  return startWorker(
+    QUEUES.deals,
+    prefix,
+    50,
+    (logs) => createDealProcessor({ warehouse, logs, batching: { maxWaitMs: opts.maxWaitMs ?? 50 }, onBatch: (e) => logs.observe(e) }),
+    { retentionS: opts.retentionS, batchPage: JOB_LOOKUP_PAGE },
+  );
 }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../src/app/redis-server';
+import { freePorts } from '../../src/app/redis-server';
 import { type Launched, launch } from './processes';
 import { waitUntil } from './wait';
 
@@ -78,16 +78,7 @@ export async function startRedisCluster(opts: TestClusterOptions = {}): Promise<
   const replicas = opts.replicas ?? 1;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-cluster-'));
   const nodes: ClusterNode[] = [];
-  const taken = new Set<number>();
-  const pick = async () => {
-    for (;;) {
-      const p = await freePort();
-      if (!taken.has(p)) {
-        taken.add(p);
-        return p;
-      }
-    }
-  };
+  const pick = freePorts();
 
   const cli = async (port: number, ...args: string[]) =>
     (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000, maxBuffer: 64 * 1024 * 1024 })).stdout.trim();

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../src/app/redis-server';
+import { freePorts } from '../../src/app/redis-server';
 import { type Launched, launch } from './processes';
 import { waitUntil } from './wait';
 
@@ -52,16 +52,7 @@ export interface TestSentinelOptions {
 export async function startRedisSentinel(opts: TestSentinelOptions = {}): Promise<TestSentinel> {
   const name = opts.name ?? 'mymaster';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fleet-sentinel-'));
-  const taken = new Set<number>();
-  const pick = async () => {
-    for (;;) {
-      const p = await freePort();
-      if (!taken.has(p)) {
-        taken.add(p);
-        return p;
-      }
-    }
-  };
+  const pick = freePorts();
   const [masterPort, replicaPort, sentinelPort] = [await pick(), await pick(), await pick()];
   const started: Launched[] = [];
 

@@ -5,7 +5,7 @@ import type { PooledWarehouse } from '../../src/pool';
 import { createDealProcessor } from '../../src/workers/deal-processor';
 import { createEmbeddingProcessor } from '../../src/workers/embedding-processor';
 import type { BatchingOptions } from '../../src/workers/job-data';
-import { createJobLogWriter, type JobLogWriter } from '../../src/workers/job-logs';
+import { createJobLogWriter, type IndexingJobLogWriter, type JobLogWriterOptions } from '../../src/workers/job-logs';
 import { runWorker } from '../../src/workers/run-worker';
 import { testRedisUrl } from './redis';
 
@@ -14,17 +14,22 @@ export interface InProcessWorker {
   close(): Promise<void>;
 }
 
-/** A real BullMQ worker running the processor in this process, on the test Redis, with job logs written as the roles write them. */
-function startWorker(
+/**
+ * A real BullMQ worker running the processor in this process, on the test Redis, with job logs written as
+ * the roles write them (`logOptions` as the role passes them; `make` also gets the log writer's connection,
+ * which the roles share with the index sink).
+ */
+export function startWorker(
   queue: QueueName,
   prefix: string,
   concurrency: number,
-  make: (logs: JobLogWriter) => { process(job: Job): Promise<unknown>; close(): Promise<void> },
+  make: (logs: IndexingJobLogWriter, logConnection: IORedis) => { process(job: Job): Promise<unknown>; close(): Promise<void> },
+  logOptions: JobLogWriterOptions = {},
 ): InProcessWorker {
   const connection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
   const logConnection = new IORedis(testRedisUrl(), { maxRetriesPerRequest: null });
-  const logs = createJobLogWriter(logConnection);
-  const processor = make(logs);
+  const logs = createJobLogWriter(logConnection, logOptions);
+  const processor = make(logs, logConnection);
   const worker = runWorker({ queue, connection, prefix, concurrency, processor: processor.process });
   return {
     worker,
