@@ -8,6 +8,7 @@ import { WarehouseText } from '../contracts/text';
 import { idempotentJobId } from '../producers';
 import { withDeadline } from '../resilience';
 import { HttpError } from './http-error';
+import { jobWithState } from './job-state';
 import type { QueueSet } from './queue-set';
 import { IdempotencyKey, JobParams } from './schemas';
 
@@ -154,9 +155,9 @@ export function createJobLookup(opts: JobLookupOptions) {
   };
   const href = (queue: string, id: string) => `/v1/jobs/${queue}/${encodeURIComponent(id)}`;
 
-  const describe = async (queue: Queue, job: Job): Promise<FoundJob> => {
-    const id = String(job.id);
-    const [state, logs] = await Promise.all([job.getState(), queue.getJobLogs(id, 0, 9, true)]);
+  const describe = async (queue: Queue, read: Job): Promise<FoundJob> => {
+    const id = String(read.id);
+    const [{ job, state }, logs] = await Promise.all([jobWithState(queue, read), queue.getJobLogs(id, 0, 9, true)]);
     const batches = batchesOfJob(job.returnvalue, logs.logs);
     return {
       queue: queue.name,

@@ -6,6 +6,7 @@ import type { JobHandle, Producer } from '../../producers';
 import { PREVALIDATED } from '../../producers/producer';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
+import { jobWithState } from '../job-state';
 import { ENQUEUED_BODY, errorResponses, JOB_BODY } from '../openapi';
 import type { QueueSet } from '../queue-set';
 import { DealInsightsRequest, EmbeddingsRequest, idempotencyHeaderSchema, JobParams, openApiSchema, validateRequest, waitQuery } from '../schemas';
@@ -166,15 +167,18 @@ export async function jobRoutes(v1: FastifyInstance, opts: JobRoutesOptions): Pr
         if (isQueueName(params.queue) && producer.isBuffered(params.queue, params.id)) {
           return { queue: queue.name, id: params.id, state: 'buffered', batches: [], result: null, logs: [] };
         }
-        const job = await admission.withinDeadline(queue.getJob(params.id), 'job lookup');
-        if (!job) {
+        const read = await admission.withinDeadline(queue.getJob(params.id), 'job lookup');
+        if (!read) {
           throw new HttpError(
             404,
             'job_not_found',
             `no job ${JSON.stringify(params.id)} in queue ${queue.name} (it never existed, or it was removed after its retention period)`,
           );
         }
-        const [state, logs] = await admission.withinDeadline(Promise.all([job.getState(), queue.getJobLogs(params.id, 0, 49, true)]), 'job lookup');
+        const [{ job, state }, logs] = await admission.withinDeadline(
+          Promise.all([jobWithState(queue, read), queue.getJobLogs(params.id, 0, 49, true)]),
+          'job lookup',
+        );
         const result = job.returnvalue ?? null;
         return {
           queue: queue.name,

@@ -3,6 +3,7 @@ import { QUEUES } from '../../contracts/queues';
 import type { Producer } from '../../producers';
 import type { Admission } from '../admission';
 import { HttpError } from '../http-error';
+import { jobWithState } from '../job-state';
 import { errorResponses, WORKFLOW_BODY, WORKFLOW_STARTED_BODY } from '../openapi';
 import { idempotencyHeaderSchema, openApiSchema, validateRequest, WorkflowParams, WorkflowRequest } from '../schemas';
 import { appliedTenant, TENANT_HEADER_SCHEMA, validateEnqueue } from '../tenant';
@@ -85,10 +86,14 @@ export async function workflowRoutes(v1: FastifyInstance, opts: { scope: V1Scope
         const { id } = validateRequest(WorkflowParams, req.params, 'params');
         // Redis does not know a buffered workflow yet (and may be away): this process does.
         if (producer.isBuffered(QUEUES.workflows, id)) return { id, state: 'buffered', report: null };
-        const job = await admission.withinDeadline(workflows().getJob(id), 'job lookup');
-        if (!job)
+        const queue = workflows();
+        const read = await admission.withinDeadline(queue.getJob(id), 'job lookup');
+        if (!read)
           throw new HttpError(404, 'workflow_not_found', `no workflow ${JSON.stringify(id)} (it never existed, or it was removed after its retention period)`);
-        const [state, dependencies] = await admission.withinDeadline(Promise.all([job.getState(), job.getDependenciesCount()]), 'job lookup');
+        const [{ job, state }, dependencies] = await admission.withinDeadline(
+          Promise.all([jobWithState(queue, read), read.getDependenciesCount()]),
+          'job lookup',
+        );
         return { id, state, report: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}), dependencies };
       }),
   );
