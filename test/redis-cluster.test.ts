@@ -179,6 +179,50 @@ describe('Redis Cluster, by configuration (REDIS_CLUSTER_NODES)', () => {
     }
   });
 
+  it("the cache's invalidation subscription moved by ioredis to another node: it is confirmed again, L1 cleared, and later writes are heard", async () => {
+    const cfg = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds });
+    const a = createRedis(cfg.redis);
+    const b = createRedis(cfg.redis);
+    const subscriber = createRedis(cfg.redis);
+    const events: string[] = [];
+    const caches: TieredCache<string>[] = [];
+    try {
+      const prefix = `${taggedPrefix('cache-move')}:cache`;
+      const options = { namespace: 'deal', prefix, codec: jsonCodec<string>(), l2TimeoutMs: 5_000 };
+      const ca = new TieredCache<string>({ ...options, redis: a, instanceId: 'writer' });
+      const cb = new TieredCache<string>({ ...options, redis: b, subscriber, instanceId: 'reader', onEvent: (e) => events.push(e.type) });
+      caches.push(ca, cb);
+      await Promise.all([ca.ready(), cb.ready()]);
+      await ca.setMany([['D-1', 'one']]);
+      await waitUntil('the reader to hear the first write', () => cb.stats().invalidationsReceived === 1);
+      await cb.getMany(['D-1'], async () => {
+        throw new Error('D-1 is in L2');
+      });
+      expect(cb.peek('D-1')).toBe('one');
+      // The node connection ioredis keeps the subscription on (an ioredis internal, read only here) is cut:
+      // ioredis subscribes again on some node, the client stays 'ready', and nothing is emitted.
+      const moved = (subscriber as unknown as { subscriber: { getInstance(): { options: { port: number } } } }).subscriber.getInstance();
+      const node = cluster.nodes.find((n) => n.port === moved.options.port);
+      expect(node).toBeDefined();
+      const direct = createRedis({ url: `redis://127.0.0.1:${moved.options.port}` });
+      try {
+        await direct.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      } finally {
+        await closeRedis(direct);
+      }
+      await waitUntil('the reader to confirm its subscription again', () => events.includes('resubscribed'), { timeoutMs: 15_000 });
+      // What it may have missed meanwhile is gone from L1…
+      expect(cb.peek('D-1')).toBeUndefined();
+      // …and the subscription works on its new connection.
+      const heard = cb.stats().invalidationsReceived;
+      await ca.set('D-2', 'two');
+      await waitUntil('the reader to hear a write after the move', () => cb.stats().invalidationsReceived > heard, { timeoutMs: 10_000 });
+    } finally {
+      for (const c of caches) await c.close();
+      for (const c of [a, b, subscriber]) await closeRedis(c);
+    }
+  });
+
   it('a cluster client waiting for nodes that are all away is dropped at once: its queued commands fail (shutdown with Redis down)', async () => {
     const away = `127.0.0.1:${await freePort()}`;
     const redis = createRedis(loadConfig({ REDIS_CLUSTER_NODES: away }).redis);

@@ -9,6 +9,9 @@ export interface InvalidationMessage {
 
 const FORMAT = 1;
 
+/** How often a cluster client's subscription is checked for having moved to another node's connection. */
+const CLUSTER_SUBSCRIBER_CHECK_MS = 1_000;
+
 export function encodeInvalidation(from: string, keys: readonly string[] | 'all'): string {
   return JSON.stringify(keys === 'all' ? { f: FORMAT, from, all: true } : { f: FORMAT, from, keys });
 }
@@ -49,6 +52,9 @@ export interface InvalidationBusOptions {
  *
  * Pub/sub is fire-and-forget: a message sent while this subscriber is disconnected is lost. So after a
  * reconnect the bus re-subscribes, waits for the confirmation, then tells the cache (which clears L1).
+ * A Redis Cluster client reconnects its subscription without a 'ready': when the node it listens on goes
+ * away, ioredis subscribes again on another node while the client stays ready. The bus notices the move
+ * (the subscriber's connection changed, checked every `CLUSTER_SUBSCRIBER_CHECK_MS`) and does the same.
  */
 export class InvalidationBus {
   private started = false;
@@ -59,6 +65,10 @@ export class InvalidationBus {
     this.firstConfirmed = resolve;
   });
   private closed = false;
+  private moveCheck?: NodeJS.Timeout;
+  /** A cluster client's current subscription connection, and the one the bus last had its subscription confirmed on. */
+  private subscriptionConnection?: () => object | null;
+  private confirmedOn: object | null = null;
   private readonly listeners: Array<[string, (...args: unknown[]) => void]> = [];
 
   constructor(private readonly opts: InvalidationBusOptions) {
@@ -74,17 +84,43 @@ export class InvalidationBus {
     this.listen('ready', () => {
       if (!this.lostConnection || this.closed) return;
       this.lostConnection = false;
-      // ioredis re-subscribes by itself; subscribing again is harmless and gives us a confirmation.
-      subscriber.subscribe(channel).then(
-        () => {
-          if (this.closed) return;
-          this.firstConfirmed(true);
-          opts.onResubscribed();
-        },
-        (err: unknown) => opts.onError(err),
-      );
+      this.resubscribe();
     });
     if (opts.owned) this.listen('error', (err: unknown) => opts.onError(err));
+    if ((subscriber as Partial<Cluster>).isCluster === true) this.watchClusterSubscription(subscriber as Cluster);
+  }
+
+  /** ioredis re-subscribes by itself; subscribing again is harmless and gives us a confirmation, after which the cache clears L1. */
+  private resubscribe(): void {
+    this.opts.subscriber.subscribe(this.opts.channel).then(
+      () => {
+        if (this.closed) return;
+        this.noteConfirmed();
+        this.firstConfirmed(true);
+        this.opts.onResubscribed();
+      },
+      (err: unknown) => this.opts.onError(err),
+    );
+  }
+
+  /**
+   * A cluster client's subscription lives on one node's connection (ioredis's ClusterSubscriber, an
+   * internal: in a version without it only 'ready' is watched). When that connection ends, ioredis
+   * subscribes on another one and emits nothing: a new connection means messages may have been lost.
+   */
+  private watchClusterSubscription(cluster: Cluster): void {
+    this.subscriptionConnection = () => (cluster as unknown as { subscriber?: { getInstance?: () => object | null } }).subscriber?.getInstance?.() ?? null;
+    this.moveCheck = setInterval(() => {
+      const now = this.subscriptionConnection!();
+      if (this.closed || now === null || this.confirmedOn === null || now === this.confirmedOn) return;
+      this.confirmedOn = now;
+      this.resubscribe();
+    }, CLUSTER_SUBSCRIBER_CHECK_MS);
+    this.moveCheck.unref();
+  }
+
+  private noteConfirmed(): void {
+    if (this.subscriptionConnection) this.confirmedOn = this.subscriptionConnection();
   }
 
   /**
@@ -95,7 +131,10 @@ export class InvalidationBus {
     if (this.started) return;
     this.started = true;
     this.opts.subscriber.subscribe(this.opts.channel).then(
-      () => this.firstConfirmed(true),
+      () => {
+        this.noteConfirmed();
+        this.firstConfirmed(true);
+      },
       (err: unknown) => this.opts.onError(err),
     );
   }
@@ -103,6 +142,7 @@ export class InvalidationBus {
   async close(timeoutMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.moveCheck);
     this.firstConfirmed(false);
     const { subscriber, owned, channel } = this.opts;
     for (const [event, fn] of this.listeners) subscriber.off(event, fn);
