@@ -35,8 +35,12 @@ interface RequestTrace {
  * before a handler runs. Board credentials do not open /v1.
  */
 export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logger?: Logger }): V1Scope {
-  const traces = new WeakMap<FastifyRequest, RequestTrace>();
-  const principals = new WeakMap<FastifyRequest, Principal>();
+  // The request's span and principal ride on the request itself (declared up front, so every request
+  // object has the same shape): a WeakMap keyed by requests costs every scavenge an ephemeron table to
+  // sweep and keeps its values reachable from old space until their request dies.
+  v1.decorateRequest('fleetTrace', null);
+  v1.decorateRequest('fleetPrincipal', null);
+  const scoped = (req: FastifyRequest) => req as FastifyRequest & { fleetTrace: RequestTrace | null; fleetPrincipal: Principal | null };
 
   // Callback-style hooks: an async hook costs a promise and a microtask per request.
   v1.addHook('onRequest', (req, reply, done) => {
@@ -46,7 +50,7 @@ export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logge
       const route = req.routeOptions?.url;
       return { name: `${req.method} ${route ?? req.url.split('?')[0]}`, attributes: { 'http.request.method': req.method, 'http.route': route ?? '' } };
     });
-    if (started) traces.set(req, started);
+    if (started) scoped(req).fleetTrace = started;
     const who = opts.auth.authenticate(req.headers.authorization);
     if (who?.via !== 'api-token') {
       reply.header('www-authenticate', 'Bearer realm="warehouse-fleet"');
@@ -59,11 +63,11 @@ export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logge
       });
       return;
     }
-    principals.set(req, who);
+    scoped(req).fleetPrincipal = who;
     done();
   });
   v1.addHook('onResponse', (req, reply, done) => {
-    const t = traces.get(req);
+    const t = scoped(req).fleetTrace;
     if (t) {
       t.span.setAttribute('http.response.status_code', reply.statusCode);
       if (reply.statusCode >= 500) t.span.setStatus({ code: SpanStatusCode.ERROR });
@@ -74,11 +78,11 @@ export function secureV1(v1: FastifyInstance, opts: { auth: Authenticator; logge
 
   return {
     inSpan(req, fn) {
-      const t = traces.get(req);
+      const t = scoped(req).fleetTrace;
       return t ? otelContext.with(t.context, fn) : fn();
     },
     context(req) {
-      return { idempotencyKey: idempotencyKeyOf(req), trace: injectTraceContext(), principal: principals.get(req), logger: opts.logger };
+      return { idempotencyKey: idempotencyKeyOf(req), trace: injectTraceContext(), principal: scoped(req).fleetPrincipal ?? undefined, logger: opts.logger };
     },
   };
 }
