@@ -13,6 +13,7 @@ import type { DealInsightsResult } from '../src/contracts/deals';
 import type { EmbeddingResult } from '../src/contracts/embedding';
 import { QUEUES, type QueueName } from '../src/contracts/queues';
 import { clusterSlot, parseShardCounts, shardCount, shardOfJobId, shardPrefix } from '../src/contracts/shards';
+import { redisPing } from '../src/http';
 import { createProducer, type JobHandle } from '../src/producers';
 import { LuaCommand } from '../src/redis-lua/lua-command';
 import { createLogger } from '../src/telemetry/logger';
@@ -220,6 +221,35 @@ describe('Redis Cluster, by configuration (REDIS_CLUSTER_NODES)', () => {
     } finally {
       for (const c of caches) await c.close();
       for (const c of [a, b, subscriber]) await closeRedis(c);
+    }
+  });
+
+  it("/readyz's Redis check on a cluster asks the master of the fleet's own slot, not a node picked at random", async () => {
+    const cfg = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds });
+    const client = createRedis(cfg.redis);
+    const key = `${cfg.queuePrefix}:readyz`;
+    const owner = await cluster.masterOf(key);
+    const existsCalls = async (port: number) => {
+      const direct = createRedis({ url: `redis://127.0.0.1:${port}` });
+      try {
+        const stats = String(await direct.call('INFO', 'commandstats'));
+        return Number(/cmdstat_exists:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      } finally {
+        await closeRedis(direct);
+      }
+    };
+    const masters = (await cluster.topology()).filter((n) => n.role === 'master' && !n.flags.includes('fail'));
+    try {
+      await waitUntil('the cluster client to be ready', () => client.status === 'ready');
+      const check = redisPing(client, { clusterKey: key });
+      const before = await Promise.all(masters.map((m) => existsCalls(m.port)));
+      for (let i = 0; i < 5; i++) expect(await check()).toBe(true);
+      const after = await Promise.all(masters.map((m) => existsCalls(m.port)));
+      expect(masters.map((m, i) => ({ port: m.port, calls: after[i] - before[i] }))).toEqual(
+        masters.map((m) => ({ port: m.port, calls: m.port === owner.port ? 5 : 0 })),
+      );
+    } finally {
+      await closeRedis(client);
     }
   });
 

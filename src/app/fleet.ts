@@ -179,7 +179,8 @@ export async function startFleet(config: FleetConfig, opts: FleetOptions): Promi
       const probe = redis();
       releasers.add('readiness redis connection', () => closeRedis(probe), { force: () => dropRedis(probe) });
       return readinessChecks({
-        redis: redisPing(probe),
+        // On a cluster: the master of the fleet's own slot, not a node picked at random.
+        redis: redisPing(probe, { clusterKey: `${config.queuePrefix}:readyz` }),
         warehouse: () => warehouse.query('SELECT 1 AS X', [], { label: 'readiness', timeoutMs: 2_000 }),
       });
     };

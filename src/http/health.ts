@@ -48,13 +48,24 @@ export function readinessChecks(checks: Record<string, () => Promise<unknown>>, 
 export interface RedisPingable {
   readonly status: string;
   ping(): Promise<string>;
+  /** True for a Redis Cluster client. */
+  readonly isCluster?: boolean;
+  exists?(key: string): Promise<number>;
 }
 
 /**
  * A check that passes when `redis` is connected and answers PING. A client that is not connected fails
- * at once (its PING would wait in the offline queue for a reconnect).
+ * at once (its PING would wait in the offline queue for a reconnect). On a Redis Cluster a PING goes to
+ * whichever node the client picks, so with `clusterKey` the check asks the master of that key's slot
+ * instead (EXISTS, routed by slot): give a key under the fleet's hash tag, whose master holds the index
+ * log, the flows and the cache.
  */
-export function redisPing(redis: RedisPingable): () => Promise<boolean> {
+export function redisPing(redis: RedisPingable, opts: { clusterKey?: string } = {}): () => Promise<boolean> {
+  const { clusterKey } = opts;
+  if (redis.isCluster === true && clusterKey !== undefined && redis.exists) {
+    const exists = redis.exists.bind(redis);
+    return async () => redis.status === 'ready' && typeof (await exists(clusterKey)) === 'number';
+  }
   return async () => redis.status === 'ready' && (await redis.ping()) === 'PONG';
 }
 
