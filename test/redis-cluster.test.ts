@@ -7,7 +7,7 @@ import type { LocalWarehouse } from 'local-snowflake';
 import { type RunningFleet, startFleet } from '../src/app/fleet';
 import { closeRedis, createRedis, dropRedis, type RedisClient } from '../src/app/redis';
 import { freePort } from '../src/app/redis-server';
-import { jsonCodec, TieredCache } from '../src/cache';
+import { invalidateDeals, jsonCodec, TieredCache } from '../src/cache';
 import { loadConfig } from '../src/config';
 import type { DealInsightsResult } from '../src/contracts/deals';
 import type { EmbeddingResult } from '../src/contracts/embedding';
@@ -172,7 +172,11 @@ describe('Redis Cluster, by configuration (REDIS_CLUSTER_NODES)', () => {
       await ca.set('D-1', 'updated');
       await waitUntil('the other cache to hear the second write', () => cb.stats().invalidationsReceived === 41);
       expect([cb.peek('D-1'), cb.peek('D-2')]).toEqual([undefined, 'a:D-2']);
-      expect(await ca.clear()).toBe(40);
+      // A CRM update's invalidation counts both caches, whichever nodes their subscriptions live on
+      // (PUBLISH alone counts the subscribers of the node that took it).
+      expect(await invalidateDeals(a, ['D-2'], { prefix })).toEqual({ dealIds: ['D-2'], deleted: 1, receivers: 2 });
+      await waitUntil('the other cache to drop D-2', () => cb.peek('D-2') === undefined);
+      expect(await ca.clear()).toBe(39);
     } finally {
       for (const c of caches) await c.close();
       await closeRedis(a);

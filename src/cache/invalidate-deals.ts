@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { DealInvalidationRequest } from '../contracts/deals';
 import { validate } from '../contracts/validate';
-import { withDeadline } from '../resilience/deadline';
+import { withDeadline, withDeadlineOr } from '../resilience/deadline';
 import { CacheUnavailableError } from './errors';
 import { encodeInvalidation } from './invalidation-bus';
 import { DEAL_NAMESPACE, DEFAULT_KEY_PREFIX, DEFAULT_KEY_VERSION, dealKey, invalidationChannel, isKeyPrefix, isKeySegment, keySpace } from './keys';
@@ -24,7 +24,9 @@ export interface DealInvalidation {
   deleted: number;
   /**
    * Deal caches (one per replica process) that were subscribed and got the message. Each drops the ids from
-   * its L1 when it reads its subscriber connection, before any later reply on that connection.
+   * its L1 when it reads its subscriber connection, before any later reply on that connection. On a Redis
+   * Cluster, PUBLISH counts only the subscribers of the node that took it; the cluster bus carries the
+   * message to every node, so the count is the channel's subscribers on every node (`PUBSUB NUMSUB`).
    */
   receivers: number;
 }
@@ -65,6 +67,22 @@ export async function invalidateDeals(redis: Redis | Cluster, dealIds: readonly 
   }
   const failed = replies.find(([err]) => err)?.[0];
   if (failed || replies.length !== 2) throw new CacheUnavailableError('invalidate', 'error', failed ?? new Error(`expected 2 replies, got ${replies.length}`));
-  const [[, deleted], [, receivers]] = replies;
-  return { dealIds: ids, deleted: Number(deleted), receivers: Number(receivers) };
+  const [[, deleted], [, published]] = replies;
+  const receivers = isCluster(redis) ? await subscribersOnEveryNode(redis, invalidationChannel(space), timeoutMs, Number(published)) : Number(published);
+  return { dealIds: ids, deleted: Number(deleted), receivers };
+}
+
+function isCluster(redis: Redis | Cluster): redis is Cluster {
+  return (redis as Partial<Cluster>).isCluster === true;
+}
+
+/** Subscribers of `channel` summed over every node of the cluster; `fallback` (PUBLISH's count) if a node does not answer in time. */
+async function subscribersOnEveryNode(cluster: Cluster, channel: string, timeoutMs: number, fallback: number): Promise<number> {
+  const counts = Promise.all(
+    cluster.nodes('all').map(async (node) => {
+      const reply = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+      return Number(reply[1]);
+    }),
+  ).then((all) => all.reduce((a, b) => a + b, 0));
+  return withDeadlineOr(counts, timeoutMs, fallback).catch(() => fallback);
 }
