@@ -1,28 +1,11 @@
-import { Writable } from 'node:stream';
 import { closeRedis, dropRedis, RedisConnections } from '../src/app/redis';
 import { type PrivateRedis, startPrivateRedis } from '../src/app/redis-server';
-import { createLogger } from '../src/telemetry/logger';
 import { dependencyLog, isConnectionError } from '../src/telemetry/outage-log';
+import { captureLogs } from './helpers/logs';
 import { waitUntil } from './helpers/wait';
 
 /** A logger writing JSON lines into memory. */
-function capture() {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  const logger = createLogger({ destination: stream, level: 'info', traceIds: false });
-  const lines = () =>
-    chunks
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown> & { msg: string });
-  return { logger, lines, text: () => chunks.join('') };
-}
+const capture = () => captureLogs({ traceIds: false });
 
 /** An error as a socket reports a server that is not there. */
 function refused(port = 6379): Error {

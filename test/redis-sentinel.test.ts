@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import type { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { closeRedis, createRedis, ensureRedis, RedisConnections, redisEnvOf } from '../src/app/redis';
@@ -10,6 +9,7 @@ import { createProducer, type JobHandle } from '../src/producers';
 import { createLogger } from '../src/telemetry/logger';
 import { dependencyLog } from '../src/telemetry/outage-log';
 import { runWorker } from '../src/workers/run-worker';
+import { captureLogs } from './helpers/logs';
 import { startRedisSentinel, type TestSentinel } from './helpers/redis-sentinel';
 import { waitUntil } from './helpers/wait';
 
@@ -32,24 +32,8 @@ afterAll(async () => {
   await sentinel?.stop();
 });
 
-/** A logger writing JSON lines into memory. */
-function capture() {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  const logger = createLogger({ destination: stream, level: 'info', traceIds: false, secrets: [PASSWORD, SENTINEL_PASSWORD] });
-  const messages = () =>
-    chunks
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => (JSON.parse(l) as { msg: string }).msg);
-  return { logger, messages, text: () => chunks.join('') };
-}
+/** A logger writing JSON lines into memory, the passwords scrubbed as the fleet's are. */
+const capture = () => captureLogs({ traceIds: false, secrets: [PASSWORD, SENTINEL_PASSWORD] });
 
 /** The port of the server a connection is talking to, as that server reports it. */
 async function serverPort(redis: IORedis): Promise<number> {

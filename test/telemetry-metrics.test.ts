@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { warehouseCallReporter } from '../src/app/fleet';
 import { QUEUES } from '../src/contracts/queues';
@@ -6,26 +5,8 @@ import { buildApi } from '../src/http';
 import { createProducer } from '../src/producers';
 import { ALL_METRIC_NAMES, createLogger, createMetricsRegistry, createSlowLog, METRIC_NAMES, slowThresholds, tieredCacheStats } from '../src/telemetry';
 import { WarehouseError } from '../src/warehouse/errors';
+import { captureLogs } from './helpers/logs';
 import { testRedis, uniquePrefix } from './helpers/redis';
-
-function captureLogs(): { lines: () => Record<string, unknown>[]; stream: Writable } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    stream,
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-  };
-}
 
 /** `name{labels} value` lines of an exposition, as [name, labels, value]. */
 function samples(text: string): [string, string, number][] {
