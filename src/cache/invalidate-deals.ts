@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { DealInvalidationRequest } from '../contracts/deals';
 import { validate } from '../contracts/validate';
+import { isCluster } from '../redis-lua/cluster-client';
 import { withDeadline, withDeadlineOr } from '../resilience/deadline';
 import { CacheUnavailableError } from './errors';
 import { encodeInvalidation } from './invalidation-bus';
@@ -72,17 +73,19 @@ export async function invalidateDeals(redis: Redis | Cluster, dealIds: readonly 
   return { dealIds: ids, deleted: Number(deleted), receivers };
 }
 
-function isCluster(redis: Redis | Cluster): redis is Cluster {
-  return (redis as Partial<Cluster>).isCluster === true;
-}
-
-/** Subscribers of `channel` summed over every node of the cluster; `fallback` (PUBLISH's count) if a node does not answer in time. */
+/**
+ * Subscribers of `channel` summed over the cluster's connected nodes (a node being failed over holds none
+ * and would only make the call wait); `fallback` (PUBLISH's count) if a node does not answer in time.
+ */
 async function subscribersOnEveryNode(cluster: Cluster, channel: string, timeoutMs: number, fallback: number): Promise<number> {
   const counts = Promise.all(
-    cluster.nodes('all').map(async (node) => {
-      const reply = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
-      return Number(reply[1]);
-    }),
+    cluster
+      .nodes('all')
+      .filter((node) => node.status === 'ready')
+      .map(async (node) => {
+        const reply = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+        return Number(reply[1]);
+      }),
   ).then((all) => all.reduce((a, b) => a + b, 0));
   return withDeadlineOr(counts, timeoutMs, fallback).catch(() => fallback);
 }

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { isCluster } from '../redis-lua/cluster-client';
 import { withDeadlineOr } from '../resilience/deadline';
 
 /** What one instance tells the others: drop these keys (logical keys of one cache) or everything. */
@@ -87,7 +88,7 @@ export class InvalidationBus {
       this.resubscribe();
     });
     if (opts.owned) this.listen('error', (err: unknown) => opts.onError(err));
-    if ((subscriber as Partial<Cluster>).isCluster === true) this.watchClusterSubscription(subscriber as Cluster);
+    if (isCluster(subscriber)) this.watchClusterSubscription(subscriber);
   }
 
   /** ioredis re-subscribes by itself; subscribing again is harmless and gives us a confirmation, after which the cache clears L1. */

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { isCluster } from '../redis-lua/cluster-client';
 import { LuaCommand } from '../redis-lua/lua-command';
 import type { CircuitBreaker } from '../resilience/circuit-breaker';
 import { withDeadline } from '../resilience/deadline';
@@ -26,10 +27,6 @@ for i, k in ipairs(KEYS) do
 end
 return out`,
 );
-
-function isCluster(client: Redis | Cluster): client is Cluster {
-  return (client as Partial<Cluster>).isCluster === true;
-}
 
 function nodeName(node: Redis): string {
   return `${node.options.host}:${node.options.port}`;

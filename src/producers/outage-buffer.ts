@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { BufferFullError, EnqueueDroppedError, EnqueueOutcomeUnknownError, RedisUnavailableError } from '../contracts/errors';
 import type { QueueName } from '../contracts/queues';
+import { isCluster } from '../redis-lua/cluster-client';
 import { isConnectionError } from '../telemetry/outage-log';
 
 /** Bounds of the producer's outage buffer. */
@@ -62,10 +63,6 @@ interface Entry<T> {
   resolve(value: T): void;
   reject(err: Error): void;
   detach(): void;
-}
-
-function isCluster(conn: Redis | Cluster): conn is Cluster {
-  return (conn as Partial<Cluster>).isCluster === true;
 }
 
 /** `redis://host:port` of a connection, for error messages (never its password); a cluster is named as one. */
