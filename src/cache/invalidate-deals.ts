@@ -73,15 +73,19 @@ export async function invalidateDeals(redis: Redis | Cluster, dealIds: readonly 
   return { dealIds: ids, deleted: Number(deleted), receivers };
 }
 
+/** Node connections that are gone or waiting to reconnect: a node being failed over holds no subscriber and would only make the call wait. */
+const LOST = new Set(['close', 'end', 'reconnecting']);
+
 /**
- * Subscribers of `channel` summed over the cluster's connected nodes (a node being failed over holds none
- * and would only make the call wait); `fallback` (PUBLISH's count) if a node does not answer in time.
+ * Subscribers of `channel` summed over the cluster's nodes, lost ones aside (a node the client never used
+ * yet is lazily connected, `wait`, and is asked too); `fallback` (PUBLISH's count) if a node does not answer
+ * in time.
  */
 async function subscribersOnEveryNode(cluster: Cluster, channel: string, timeoutMs: number, fallback: number): Promise<number> {
   const counts = Promise.all(
     cluster
       .nodes('all')
-      .filter((node) => node.status === 'ready')
+      .filter((node) => !LOST.has(node.status))
       .map(async (node) => {
         const reply = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
         return Number(reply[1]);
